@@ -1,0 +1,38 @@
+/** Closed list of error codes the sidecar raises. */
+export const ERROR_CODES = [
+  'invalid_config',
+  'invalid_feature_definition',
+  'redis_unavailable',
+  'kafka_unavailable',
+  'redis_script_failed',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Base error: a code, an optional cause, and whether retrying can help. */
+export class ChurnfeatError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ChurnfeatError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** A feature definition is wrong: names the file, the feature and the field. */
+export class FeatureDefinitionError extends ChurnfeatError {
+  readonly file: string;
+  readonly feature: string;
+  readonly field: string;
+
+  constructor(file: string, feature: string, field: string, problem: string) {
+    super('invalid_feature_definition', `${file}: feature "${feature}", field "${field}": ${problem}`);
+    this.name = 'FeatureDefinitionError';
+    this.file = file;
+    this.feature = feature;
+    this.field = field;
+  }
+}

@@ -1,0 +1,2 @@
+export * from './lake-row.ts';
+export * from './parquet-file.ts';

@@ -1,0 +1,28 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Verdicts of the conservation law: consumed = applied + duplicate + replayed + too_late + invalid + irrelevant. */
+export const RECORD_VERDICTS = ['applied', 'duplicate', 'replayed', 'too_late', 'invalid', 'irrelevant'] as const;
+export type RecordVerdict = (typeof RECORD_VERDICTS)[number];
+
+const FRESHNESS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600];
+
+/** The sidecar's Prometheus metrics, in a registry of its own. */
+export class PipelineMetrics {
+  readonly registry = new Registry();
+  readonly consumed = new Counter({ name: 'churnfeat_records_consumed_total', help: 'Records read from source topics.', labelNames: ['source'], registers: [this.registry] });
+  readonly verdicts = new Counter({ name: 'churnfeat_records_total', help: 'Records by verdict; sums to consumed.', labelNames: ['source', 'verdict'], registers: [this.registry] });
+  readonly invalid = new Counter({ name: 'churnfeat_invalid_records_total', help: 'Dead-lettered records by reason code.', labelNames: ['source', 'reason'], registers: [this.registry] });
+  readonly eventToReadable = new Histogram({ name: 'churnfeat_event_to_readable_seconds', help: 'Event time to readable in Redis.', labelNames: ['source'], buckets: FRESHNESS_BUCKETS, registers: [this.registry] });
+  readonly ingestToReadable = new Histogram({ name: 'churnfeat_ingest_to_readable_seconds', help: 'ingest_ts to readable in Redis.', labelNames: ['source'], buckets: FRESHNESS_BUCKETS, registers: [this.registry] });
+  readonly lag = new Gauge({ name: 'churnfeat_consumer_lag_records', help: 'High watermark minus committed offset.', labelNames: ['topic', 'partition'], registers: [this.registry] });
+  readonly watermark = new Gauge({ name: 'churnfeat_partition_watermark_seconds', help: 'Partition watermark (unix seconds).', labelNames: ['topic', 'partition'], registers: [this.registry] });
+  readonly batchSeconds = new Histogram({ name: 'churnfeat_batch_seconds', help: 'Time to process one fetched batch.', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
+
+  /** Plain counts for reports and tests: verdict -> count, summed over sources. */
+  async totals(): Promise<Record<RecordVerdict | 'consumed', number>> {
+    const out = Object.fromEntries([...RECORD_VERDICTS, 'consumed'].map((v) => [v, 0])) as Record<RecordVerdict | 'consumed', number>;
+    for (const value of (await this.verdicts.get()).values) out[value.labels.verdict as RecordVerdict] += value.value;
+    for (const value of (await this.consumed.get()).values) out.consumed += value.value;
+    return out;
+  }
+}

@@ -1,0 +1,105 @@
+import type { Producer } from 'kafkajs';
+import { parseEvent, type Source } from '../events/index.ts';
+import type { PipelineMetrics, RecordVerdict } from '../metrics/index.ts';
+import type { FeatureWriter, StoreRecord } from '../store/index.ts';
+import type { WindowOperators } from '../windows/index.ts';
+import type { TopicNames } from '../kafka/index.ts';
+
+/** One record as fetched from Kafka. */
+export interface SourceRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  timestamp: string;
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+export interface BatchProcessorOptions {
+  allowedLatenessMs: number;
+  maxPayloadBytes: number;
+}
+
+/** Where each record of a batch went; sums to the batch size. */
+export type BatchCounts = Record<RecordVerdict, number>;
+
+function header(record: SourceRecord, extra: Record<string, string>): Record<string, string> {
+  return {
+    'churnfeat.source.topic': record.topic,
+    'churnfeat.source.partition': String(record.partition),
+    'churnfeat.source.offset': record.offset,
+    'churnfeat.source.timestamp': record.timestamp,
+    ...extra,
+  };
+}
+
+/**
+ * The sidecar's per-batch logic, in the order of docs/feature-semantics.md §1:
+ * validate (invalid -> dead-letter topic), relevance, lateness (too late -> late-events
+ * topic), then the store's offset and dedup checks. Side topics are written before the
+ * store, and both before the caller commits the offsets, so nothing is lost on a crash.
+ */
+export class BatchProcessor {
+  constructor(
+    private readonly operators: WindowOperators,
+    private readonly writer: FeatureWriter,
+    private readonly producer: Producer,
+    private readonly topics: TopicNames,
+    private readonly metrics: PipelineMetrics,
+    private readonly options: BatchProcessorOptions,
+  ) {}
+
+  async process(source: Source, records: readonly SourceRecord[]): Promise<BatchCounts> {
+    const counts: BatchCounts = { applied: 0, duplicate: 0, replayed: 0, too_late: 0, invalid: 0, irrelevant: 0 };
+    const deadLetters: Array<{ key: Buffer | null; value: Buffer | null; headers: Record<string, string> }> = [];
+    const late: typeof deadLetters = [];
+    const toStore: StoreRecord[] = [];
+    for (const record of records) {
+      const parsed = parseEvent(source, record.value, { maxBytes: this.options.maxPayloadBytes });
+      if (!parsed.ok) {
+        counts.invalid += 1;
+        this.metrics.invalid.inc({ source, reason: parsed.reason });
+        deadLetters.push({ key: record.key, value: record.value, headers: header(record, { 'churnfeat.reason': parsed.reason, 'churnfeat.detail': parsed.detail.slice(0, 500) }) });
+        continue;
+      }
+      const event = parsed.event;
+      if (!this.operators.isRelevant(event)) {
+        counts.irrelevant += 1;
+        continue;
+      }
+      const lateness = event.ingestMs - event.eventMs;
+      if (lateness > this.options.allowedLatenessMs) {
+        counts.too_late += 1;
+        late.push({ key: record.key, value: record.value, headers: header(record, { 'churnfeat.reason': 'too_late', 'churnfeat.lateness_ms': String(lateness) }) });
+        continue;
+      }
+      const ops = this.operators.opsFor(event);
+      if (ops.length === 0) {
+        counts.irrelevant += 1;
+        continue;
+      }
+      toStore.push({ event, topic: record.topic, partition: record.partition, offset: record.offset, ops });
+    }
+    const sideWrites: Array<Promise<unknown>> = [];
+    if (deadLetters.length > 0) sideWrites.push(this.producer.send({ topic: this.topics.deadLetter, acks: -1, messages: deadLetters }));
+    if (late.length > 0) sideWrites.push(this.producer.send({ topic: this.topics.late, acks: -1, messages: late }));
+    await Promise.all(sideWrites);
+    if (toStore.length > 0) {
+      const verdicts = await this.writer.write(toStore);
+      const readableAt = Date.now();
+      verdicts.forEach((verdict, index) => {
+        counts[verdict] += 1;
+        if (verdict === 'applied') {
+          const { event } = toStore[index] as StoreRecord;
+          this.metrics.eventToReadable.observe({ source }, Math.max(0, readableAt - event.eventMs) / 1000);
+          this.metrics.ingestToReadable.observe({ source }, Math.max(0, readableAt - event.ingestMs) / 1000);
+        }
+      });
+    }
+    this.metrics.consumed.inc({ source }, records.length);
+    for (const [verdict, count] of Object.entries(counts)) {
+      if (count > 0) this.metrics.verdicts.inc({ source, verdict }, count);
+    }
+    return counts;
+  }
+}

@@ -1,0 +1,2 @@
+export * from './batch-processor.ts';
+export * from './sidecar.ts';

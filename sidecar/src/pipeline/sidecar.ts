@@ -1,0 +1,144 @@
+import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import { Redis } from 'ioredis';
+import { SOURCES, type Source } from '../events/index.ts';
+import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
+import type { SidecarOptions } from '../config/index.ts';
+import { ensureTopics, topicNames, type TopicNames } from '../kafka/index.ts';
+import { PipelineMetrics } from '../metrics/index.ts';
+import { FeatureWriter, loadFunctionLibrary } from '../store/index.ts';
+import { WindowOperators } from '../windows/index.ts';
+import { BatchProcessor } from './batch-processor.ts';
+
+interface PartitionProgress {
+  source: Source;
+  /** Next offset to read (committed position). */
+  next: bigint;
+  /** Kafka timestamp (ms) of the last applied record. */
+  lastTimestampMs: number;
+}
+
+/**
+ * The streaming sidecar: consumes the source topics in one consumer group, runs each
+ * fetched batch through the BatchProcessor, then commits the batch's offsets. Publishes
+ * partition watermarks and lag once a second.
+ */
+export class Sidecar {
+  readonly metrics = new PipelineMetrics();
+  readonly topics: TopicNames;
+  readonly registry: FeatureRegistry;
+  private readonly kafka: Kafka;
+  private readonly redis: Redis;
+  private consumer: Consumer | null = null;
+  private producer: Producer | null = null;
+  private admin: Admin | null = null;
+  private writer: FeatureWriter | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+  private readonly progress = new Map<string, PartitionProgress>();
+  private readonly sourceOfTopic = new Map<string, Source>();
+
+  constructor(readonly options: SidecarOptions, registry?: FeatureRegistry) {
+    this.registry = registry ?? loadFeatureRegistry(options.dbtProjectDir);
+    this.topics = topicNames(options.topicNamespace);
+    for (const source of SOURCES) this.sourceOfTopic.set(this.topics.sources[source], source);
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      logLevel: logLevel.ERROR,
+      retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5_000 },
+      connectionTimeout: 5_000,
+    });
+    this.redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true });
+  }
+
+  /** Sources that at least one feature reads; the sidecar subscribes to these only. */
+  private subscribedSources(): Source[] {
+    return SOURCES.filter((source) => this.registry.features.some((f) => f.source === source));
+  }
+
+  async start(): Promise<void> {
+    await this.redis.connect();
+    await loadFunctionLibrary(this.redis, this.registry, this.options.keyPrefix);
+    const operators = new WindowOperators(this.registry);
+    this.writer = new FeatureWriter(this.redis, operators, {
+      prefix: this.options.keyPrefix,
+      allowedLatenessMs: this.options.allowedLatenessMs,
+      dedupMarginMs: this.options.dedupMarginMs,
+      pruneAboveFields: this.options.pruneAboveFields,
+    });
+    this.admin = this.kafka.admin();
+    await this.admin.connect();
+    await ensureTopics(this.admin, this.topics);
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
+    await this.producer.connect();
+    const processor = new BatchProcessor(operators, this.writer, this.producer, this.topics, this.metrics, {
+      allowedLatenessMs: this.options.allowedLatenessMs,
+      maxPayloadBytes: this.options.maxPayloadBytes,
+    });
+    this.consumer = this.kafka.consumer({ groupId: this.options.groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000, rebalanceTimeout: 20_000 });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: this.subscribedSources().map((s) => this.topics.sources[s]), fromBeginning: this.options.fromBeginning });
+    const consumer = this.consumer;
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently,
+      eachBatch: (payload) => this.onBatch(payload, processor, consumer),
+    });
+    this.ticker = setInterval(() => void this.publishWatermarks().catch(() => undefined), 1_000);
+  }
+
+  private async onBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload, processor: BatchProcessor, consumer: Consumer): Promise<void> {
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const source = this.sourceOfTopic.get(batch.topic) as Source;
+    const started = performance.now();
+    await processor.process(
+      source,
+      batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value })),
+    );
+    const last = batch.messages[batch.messages.length - 1];
+    if (!last) return;
+    const next = BigInt(last.offset) + 1n;
+    await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }]);
+    this.progress.set(`${batch.topic}:${batch.partition}`, { source, next, lastTimestampMs: Number(last.timestamp) });
+    this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
+    await heartbeat();
+  }
+
+  /**
+   * Watermark of a partition: when the group's committed offset has reached the high
+   * watermark, every record ingested before now is applied, so the watermark is now;
+   * otherwise it is the Kafka timestamp of the last record this sidecar applied.
+   */
+  async publishWatermarks(): Promise<void> {
+    if (!this.admin || !this.writer) return;
+    const now = Date.now();
+    const entries: Array<{ source: Source; partition: number; watermarkMs: number }> = [];
+    const subscribed = this.subscribedSources().map((s) => this.topics.sources[s]);
+    const committed = await this.admin.fetchOffsets({ groupId: this.options.groupId, topics: subscribed });
+    for (const { topic, partitions } of committed) {
+      const source = this.sourceOfTopic.get(topic) as Source;
+      const highs = new Map((await this.admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+      for (const { partition, offset } of partitions) {
+        const high = highs.get(partition) ?? 0n;
+        const position = BigInt(offset) < 0n ? 0n : BigInt(offset);
+        const lag = high > position ? high - position : 0n;
+        this.metrics.lag.set({ topic, partition: String(partition) }, Number(lag));
+        const known = this.progress.get(`${topic}:${partition}`);
+        const watermarkMs = lag === 0n ? now : known?.lastTimestampMs;
+        if (watermarkMs === undefined) continue;
+        this.metrics.watermark.set({ topic, partition: String(partition) }, watermarkMs / 1000);
+        entries.push({ source, partition, watermarkMs });
+      }
+    }
+    await this.writer.writeWatermarks(entries);
+  }
+
+  /** Stops consuming; offsets of batches already written are committed. */
+  async stop(): Promise<void> {
+    if (this.ticker) clearInterval(this.ticker);
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.producer?.disconnect().catch(() => undefined);
+    await this.admin?.disconnect().catch(() => undefined);
+    this.redis.disconnect();
+  }
+}

@@ -1,0 +1,49 @@
+import type { Redis } from 'ioredis';
+import type { FeatureRegistry } from '../features/index.ts';
+import { functionNames, userStateKey, watermarkKey } from './redis-layout.ts';
+
+/** The raw answer of the read function for one user (see lua/churnfeat.lua). */
+export interface UserStateRead {
+  present: boolean;
+  as_of_ms: number;
+  features: Record<string, { value: number | string | null; latest_event_ms: number | null }>;
+  sources: Record<string, { partition: number; offset: number; applied_ingest_ms: number }>;
+}
+
+/** Reads feature values from the store: one FCALL per user, pipelined for batches. */
+export class FeatureReader {
+  private readonly readFn: string;
+
+  constructor(
+    private readonly redis: Redis,
+    readonly registry: FeatureRegistry,
+    private readonly prefix: string,
+  ) {
+    this.readFn = functionNames(registry.fingerprint).read;
+  }
+
+  /** Reads many users in one round trip; `asOfMs` defaults to the Redis server's clock. */
+  async readMany(userIds: readonly string[], asOfMs?: number): Promise<UserStateRead[]> {
+    const pipeline = this.redis.pipeline();
+    for (const userId of userIds) {
+      if (asOfMs === undefined) pipeline.call('FCALL_RO', this.readFn, 1, userStateKey(this.prefix, userId));
+      else pipeline.call('FCALL_RO', this.readFn, 1, userStateKey(this.prefix, userId), String(asOfMs));
+    }
+    const results = (await pipeline.exec()) ?? [];
+    return results.map(([error, reply]) => {
+      if (error) throw error;
+      return JSON.parse(String(reply)) as UserStateRead;
+    });
+  }
+
+  async read(userId: string, asOfMs?: number): Promise<UserStateRead> {
+    const [result] = await this.readMany([userId], asOfMs);
+    return result as UserStateRead;
+  }
+
+  /** Partition watermarks published by the sidecar: "<source>:<partition>" -> ms. */
+  async watermarks(): Promise<Map<string, number>> {
+    const raw = await this.redis.hgetall(watermarkKey(this.prefix));
+    return new Map(Object.entries(raw).map(([field, value]) => [field, Number(value)]));
+  }
+}

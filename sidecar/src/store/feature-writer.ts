@@ -1,0 +1,108 @@
+import type { Redis } from 'ioredis';
+import type { NormalizedEvent } from '../events/index.ts';
+import { ChurnfeatError } from '../errors.ts';
+import type { StoreOp, WindowOperators } from '../windows/index.ts';
+import {
+  dedupMember,
+  functionNames,
+  partitionKey,
+  sourceField,
+  userDedupKey,
+  userStateKey,
+  watermarkField,
+  watermarkKey,
+} from './redis-layout.ts';
+
+/** A validated, timely, relevant event and where it came from in Kafka. */
+export interface StoreRecord {
+  event: NormalizedEvent;
+  topic: string;
+  partition: number;
+  offset: string;
+  ops: readonly StoreOp[];
+}
+
+/** What the store did with a record: applied, source duplicate, or replay of an applied offset. */
+export type StoreVerdict = 'applied' | 'duplicate' | 'replayed';
+
+const VERDICTS: Record<string, StoreVerdict> = { a: 'applied', d: 'duplicate', r: 'replayed' };
+
+export interface FeatureWriterOptions {
+  prefix: string;
+  allowedLatenessMs: number;
+  /** Extra time dedup entries are kept beyond the allowed lateness (ingest clocks disagree). */
+  dedupMarginMs: number;
+  /** Prune stale tiles of a user once its state hash has more fields than this. */
+  pruneAboveFields: number;
+}
+
+/**
+ * Writes records to the online store: one FCALL per user per batch, all pipelined. The
+ * function checks the user's applied offset, the dedup horizon and applies the ops in one
+ * atomic step, so a crash anywhere before the Kafka commit replays into "replayed" verdicts.
+ */
+export class FeatureWriter {
+  private readonly applyFn: string;
+  private readonly ttlMs: number;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly operators: WindowOperators,
+    private readonly options: FeatureWriterOptions,
+  ) {
+    this.applyFn = functionNames(operators.registry.fingerprint).apply;
+    this.ttlMs = operators.stateTtlMs(options.allowedLatenessMs);
+  }
+
+  /** Applies records (in Kafka order within a partition) and returns a verdict per record. */
+  async write(records: readonly StoreRecord[]): Promise<StoreVerdict[]> {
+    const byUser = new Map<string, number[]>();
+    let maxIngest = 0;
+    records.forEach((record, index) => {
+      const list = byUser.get(record.event.userId);
+      if (list) list.push(index);
+      else byUser.set(record.event.userId, [index]);
+      maxIngest = Math.max(maxIngest, record.event.ingestMs);
+    });
+    const dedupBefore = Math.floor((maxIngest - this.options.allowedLatenessMs - this.options.dedupMarginMs) / 1000);
+    const pruneSpec = this.operators.pruneSpec(maxIngest);
+    const pipeline = this.redis.pipeline();
+    const order: number[][] = [];
+    for (const [userId, indexes] of byUser) {
+      const args: Array<string | number> = [this.ttlMs, dedupBefore, pruneSpec, this.options.pruneAboveFields, indexes.length];
+      for (const index of indexes) {
+        const { event, topic, partition, offset, ops } = records[index] as StoreRecord;
+        args.push(
+          sourceField(event.source),
+          partitionKey(topic, partition),
+          offset,
+          dedupMember(event.source, event.eventKey),
+          Math.floor(event.eventMs / 1000),
+          event.ingestMs,
+          ops.length,
+        );
+        for (const op of ops) args.push(op[0], op[1], op[2]);
+      }
+      pipeline.call('FCALL', this.applyFn, 2, userStateKey(this.options.prefix, userId), userDedupKey(this.options.prefix, userId), ...args);
+      order.push(indexes);
+    }
+    const results = (await pipeline.exec()) ?? [];
+    const verdicts: StoreVerdict[] = new Array(records.length);
+    results.forEach(([error, reply], call) => {
+      if (error) throw new ChurnfeatError('redis_script_failed', `feature store write failed: ${error.message}`, { cause: error, retryable: true });
+      const letters = String(reply);
+      (order[call] as number[]).forEach((index, position) => {
+        verdicts[index] = VERDICTS[letters[position] as string] as StoreVerdict;
+      });
+    });
+    return verdicts;
+  }
+
+  /** Publishes partition watermarks (ms) for the serving layer. */
+  async writeWatermarks(entries: ReadonlyArray<{ source: NormalizedEvent['source']; partition: number; watermarkMs: number }>): Promise<void> {
+    if (entries.length === 0) return;
+    const flat: string[] = [];
+    for (const entry of entries) flat.push(watermarkField(entry.source, entry.partition), String(entry.watermarkMs));
+    await this.redis.hset(watermarkKey(this.options.prefix), ...flat);
+  }
+}

@@ -1,0 +1,4 @@
+export * from './redis-layout.ts';
+export * from './function-library.ts';
+export * from './feature-writer.ts';
+export * from './feature-reader.ts';

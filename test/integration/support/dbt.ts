@@ -1,0 +1,26 @@
+import { execa } from 'execa';
+import { DuckDBInstance } from '@duckdb/node-api';
+
+/** Runs dbt from the project's virtualenv against a DuckDB file of the test's own. */
+export async function runDbt(args: string[], env: { duckdbPath: string; lakeRoot: string }, vars: Record<string, unknown> = {}): Promise<string> {
+  const result = await execa(
+    '.venv/dbt/bin/dbt',
+    [...args, '--project-dir', 'dbt_project', '--profiles-dir', 'dbt_project', '--vars', JSON.stringify({ lake_root: env.lakeRoot, ...vars })],
+    { env: { CHURNFEAT_DUCKDB_PATH: env.duckdbPath, CHURNFEAT_LAKE_ROOT: env.lakeRoot, DBT_SEND_ANONYMOUS_USAGE_STATS: 'false' }, reject: false, all: true, timeout: 300_000 },
+  );
+  if (result.exitCode !== 0) throw new Error(`dbt ${args.join(' ')} failed (exit ${result.exitCode}):\n${result.all}`);
+  return result.all ?? '';
+}
+
+/** Runs one query on a DuckDB file and returns plain row objects. */
+export async function queryDuckDb(path: string, sql: string): Promise<Array<Record<string, unknown>>> {
+  const instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
+  const connection = await instance.connect();
+  try {
+    const reader = await connection.runAndReadAll(sql);
+    return reader.getRowObjectsJS() as Array<Record<string, unknown>>;
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
