@@ -26,3 +26,31 @@ export class PipelineMetrics {
     return out;
   }
 }
+
+/**
+ * Estimates a quantile from a prom-client histogram's buckets (linear inside a bucket),
+ * the way PromQL's histogram_quantile does.
+ */
+export function histogramQuantile(q: number, metric: { values: Array<{ labels: Record<string, unknown>; value: number; metricName?: string }> }): number {
+  const buckets = new Map<number, number>();
+  for (const v of metric.values) {
+    if (!v.metricName?.endsWith('_bucket')) continue;
+    const le = v.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(v.labels.le);
+    buckets.set(le, (buckets.get(le) ?? 0) + v.value);
+  }
+  const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
+  const total = sorted[sorted.length - 1]?.[1] ?? 0;
+  if (total === 0) return Number.NaN;
+  const rank = q * total;
+  let previousLe = 0;
+  let previousCount = 0;
+  for (const [le, count] of sorted) {
+    if (count >= rank) {
+      if (!Number.isFinite(le)) return previousLe;
+      return previousLe + ((le - previousLe) * (rank - previousCount)) / Math.max(1, count - previousCount);
+    }
+    previousLe = le;
+    previousCount = count;
+  }
+  return previousLe;
+}

@@ -1,0 +1,75 @@
+# churnfeat: developer and CI entry points. `make help` lists the targets.
+# Every recipe runs as one bash script with strict mode (.ONESHELL + .SHELLFLAGS).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+STACK := scripts/stack
+KEEP_STACK ?= 0
+
+# Run in a recipe's EXIT trap: stop the stack, keep the recipe's own exit code
+# (a failing stop only fails a run that had otherwise passed).
+STOP_STACK_ON_EXIT = trap 'rc=$$?; set +e; $(STACK)/stop.sh all; s=$$?; [ $$rc -ne 0 ] || rc=$$s; exit $$rc' EXIT
+
+.PHONY: help install up down status typecheck test-unit test-integration test-dbt test demo clean distclean
+
+help: ## List the targets
+	@echo "make targets:"
+	grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:[^#]*## /\t/' | awk -F'\t' '{printf "  %-18s %s\n", $$1, $$2}'
+	echo
+	echo "Stack ports (override via env): CHURNFEAT_KAFKA_PORT=19092 CHURNFEAT_REDIS_PORT=16379 CHURNFEAT_S3_PORT=15000; see scripts/README.md"
+
+install: ## Install system packages, Kafka jars, Python venvs and node_modules (idempotent)
+	$(STACK)/install.sh
+
+up: install ## Install, then start Kafka, Redis and S3 (moto) on 127.0.0.1
+	$(STACK)/start.sh all
+
+down: ## Stop every stack service this checkout started
+	$(STACK)/stop.sh all
+
+status: ## Show which stack services are running
+	$(STACK)/status.sh
+
+typecheck: ## TypeScript typecheck (tsc --noEmit)
+	npx tsc -p tsconfig.json --noEmit
+
+test-unit: ## Unit tests (no services needed)
+	npx vitest run --project unit
+
+test-integration: up ## Start the stack (left running afterwards), then run integration tests
+	. $(STACK)/env.sh
+	npx vitest run --project integration
+
+test-dbt: install ## dbt build on DuckDB (scripts/run-dbt.sh build)
+	scripts/run-dbt.sh build
+
+test: install ## CI: typecheck, start stack, unit + integration tests; always stops the stack
+	@$(STOP_STACK_ON_EXIT)
+	. $(STACK)/env.sh
+	rc=0
+	echo "== typecheck"
+	npx tsc -p tsconfig.json --noEmit || rc=$$?
+	echo "== stack"
+	CHURNFEAT_STACK_FRESH=1 $(STACK)/start.sh all
+	echo "== unit tests"
+	npx vitest run --project unit || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
+	echo "== integration tests"
+	npx vitest run --project integration || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
+	exit $$rc
+
+demo: install ## Start the stack and run the demo; stops it afterwards unless KEEP_STACK=1
+	@if [ "$(KEEP_STACK)" != 1 ]; then $(STOP_STACK_ON_EXIT); fi
+	. $(STACK)/env.sh
+	$(STACK)/start.sh all
+	npx tsx sidecar/src/cli/demo.ts
+
+clean: ## Stop the stack; remove run state (.cache/run) and build/dbt outputs
+	$(STACK)/stop.sh all
+	rm -rf .cache/run dist dbt_project/target dbt_project/logs reports
+
+distclean: clean ## clean, plus every install (.cache, .venv, node_modules); `make install` redoes them
+	rm -rf .cache .venv node_modules

@@ -1,0 +1,16 @@
+# shellcheck shell=bash
+# Connection settings for the local churnfeat stack. Source it:
+#   . scripts/stack/env.sh
+# Every port can be overridden by setting its variable before sourcing.
+# Safe to source from an interactive shell: sets no shell options.
+
+export CHURNFEAT_KAFKA_PORT="${CHURNFEAT_KAFKA_PORT:-19092}"
+export CHURNFEAT_KAFKA_CONTROLLER_PORT="${CHURNFEAT_KAFKA_CONTROLLER_PORT:-19093}"
+export CHURNFEAT_REDIS_PORT="${CHURNFEAT_REDIS_PORT:-16379}"
+export CHURNFEAT_S3_PORT="${CHURNFEAT_S3_PORT:-15000}"
+export CHURNFEAT_FAKESNOW_PORT="${CHURNFEAT_FAKESNOW_PORT:-18080}"
+
+export CHURNFEAT_KAFKA_BROKERS="127.0.0.1:${CHURNFEAT_KAFKA_PORT}"
+export CHURNFEAT_REDIS_URL="redis://127.0.0.1:${CHURNFEAT_REDIS_PORT}"
+export CHURNFEAT_S3_ENDPOINT="http://127.0.0.1:${CHURNFEAT_S3_PORT}"
+export CHURNFEAT_FAKESNOW_URL="http://127.0.0.1:${CHURNFEAT_FAKESNOW_PORT}"
