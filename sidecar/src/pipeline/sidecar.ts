@@ -87,7 +87,7 @@ export class Sidecar {
     this.ticker = setInterval(() => void this.publishWatermarks().catch(() => undefined), 1_000);
   }
 
-  private async onBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload, processor: BatchProcessor, consumer: Consumer): Promise<void> {
+  private async onBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload, processor: BatchProcessor, consumer: Consumer): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const source = this.sourceOfTopic.get(batch.topic) as Source;
     const started = performance.now();
@@ -99,6 +99,8 @@ export class Sidecar {
     if (!last) return;
     const next = BigInt(last.offset) + 1n;
     await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }]);
+    // kafkajs re-fetches from the last resolved offset: without this the batch is delivered again
+    resolveOffset(last.offset);
     this.progress.set(`${batch.topic}:${batch.partition}`, { source, next, lastTimestampMs: Number(last.timestamp) });
     this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
     await heartbeat();
