@@ -18,6 +18,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
+          env: { CHURNFEAT_LOG_LEVEL: process.env.CHURNFEAT_LOG_LEVEL ?? 'fatal' },
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/integration/global-setup.ts'],
           testTimeout: 180_000,

@@ -23,7 +23,7 @@ export function topicNames(namespace: string): TopicNames {
 export const LOCAL_PARTITIONS = { client: 6, billing: 3, support: 3, deadLetter: 3, late: 3 } as const;
 
 /** Creates the topics that do not exist yet (idempotent). */
-export async function ensureTopics(admin: Admin, names: TopicNames, partitions: Partial<typeof LOCAL_PARTITIONS> = {}): Promise<void> {
+export async function ensureTopics(admin: Admin, names: TopicNames, partitions: Partial<Record<keyof typeof LOCAL_PARTITIONS, number>> = {}): Promise<void> {
   const counts = { ...LOCAL_PARTITIONS, ...partitions };
   const existing = new Set(await admin.listTopics());
   const wanted = [

@@ -7,7 +7,15 @@ import { ensureTopics, topicNames, type TopicNames } from '../kafka/index.ts';
 import { PipelineMetrics } from '../metrics/index.ts';
 import { FeatureWriter, loadFunctionLibrary } from '../store/index.ts';
 import { WindowOperators } from '../windows/index.ts';
+import { ChurnfeatError } from '../errors.ts';
+import { kafkaLogCreator, logger } from '../logging.ts';
 import { BatchProcessor } from './batch-processor.ts';
+
+/** What the sidecar knows of its own health; `lastError` says what is wrong, in words. */
+export interface SidecarHealth {
+  running: boolean;
+  lastError: { code: string; message: string; atMs: number } | null;
+}
 
 interface PartitionProgress {
   source: Source;
@@ -35,6 +43,8 @@ export class Sidecar {
   private ticker: NodeJS.Timeout | null = null;
   private readonly progress = new Map<string, PartitionProgress>();
   private readonly sourceOfTopic = new Map<string, Source>();
+  private running = false;
+  private lastError: SidecarHealth['lastError'] = null;
 
   constructor(readonly options: SidecarOptions, registry?: FeatureRegistry) {
     this.registry = registry ?? loadFeatureRegistry(options.dbtProjectDir);
@@ -43,11 +53,28 @@ export class Sidecar {
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
-      logLevel: logLevel.ERROR,
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator,
       retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5_000 },
       connectionTimeout: 5_000,
     });
-    this.redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true });
+    this.redis = new Redis(options.redisUrl, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 3,
+      connectTimeout: 5_000,
+      retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000) + Math.floor(Math.random() * 100),
+    });
+    this.redis.on('error', (error: Error) => this.recordError('redis_unavailable', `Redis ${options.redisUrl}: ${error.message}`));
+  }
+
+  private recordError(code: string, message: string): void {
+    if (this.lastError?.message !== message) logger.error({ code }, message);
+    this.lastError = { code, message, atMs: Date.now() };
+  }
+
+  /** Whether the consumer runs, and the last error seen (Redis or Kafka unreachable, a crash). */
+  health(): SidecarHealth {
+    return { running: this.running, lastError: this.lastError };
   }
 
   /** Sources that at least one feature reads; the sidecar subscribes to these only. */
@@ -56,7 +83,13 @@ export class Sidecar {
   }
 
   async start(): Promise<void> {
-    await this.redis.connect();
+    try {
+      await this.redis.connect();
+      await this.redis.ping();
+    } catch (error) {
+      this.redis.disconnect();
+      throw new ChurnfeatError('redis_unavailable', `cannot reach Redis at ${this.options.redisUrl}: ${(error as Error).message}`, { cause: error, retryable: true });
+    }
     await loadFunctionLibrary(this.redis, this.registry, this.options.keyPrefix);
     const operators = new WindowOperators(this.registry);
     this.writer = new FeatureWriter(this.redis, operators, {
@@ -66,7 +99,12 @@ export class Sidecar {
       pruneAboveFields: this.options.pruneAboveFields,
     });
     this.admin = this.kafka.admin();
-    await this.admin.connect();
+    try {
+      await this.admin.connect();
+    } catch (error) {
+      this.redis.disconnect();
+      throw new ChurnfeatError('kafka_unavailable', `cannot reach Kafka at ${this.options.brokers.join(',')}: ${(error as Error).message}`, { cause: error, retryable: true });
+    }
     await ensureTopics(this.admin, this.topics);
     this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
     await this.producer.connect();
@@ -78,12 +116,18 @@ export class Sidecar {
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.subscribedSources().map((s) => this.topics.sources[s]), fromBeginning: this.options.fromBeginning });
     const consumer = this.consumer;
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      const code = payload.error instanceof ChurnfeatError ? payload.error.code : 'kafka_unavailable';
+      this.recordError(code, `consumer crashed (${payload.restart ? 'restarting' : 'stopped'}): ${payload.error.message}`);
+      if (!payload.restart) this.running = false;
+    });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently,
       eachBatch: (payload) => this.onBatch(payload, processor, consumer),
     });
+    this.running = true;
     this.ticker = setInterval(() => void this.publishWatermarks().catch(() => undefined), 1_000);
   }
 
@@ -137,6 +181,7 @@ export class Sidecar {
 
   /** Stops consuming; offsets of batches already written are committed. */
   async stop(): Promise<void> {
+    this.running = false;
     if (this.ticker) clearInterval(this.ticker);
     await this.consumer?.disconnect().catch(() => undefined);
     await this.producer?.disconnect().catch(() => undefined);
