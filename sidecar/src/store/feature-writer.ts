@@ -37,7 +37,7 @@ export interface FeatureWriterOptions {
 }
 
 /**
- * Writes records to the online store: one FCALL per user per batch, all pipelined. The
+ * Writes records to the online store: one FCALL per user and source per batch, all pipelined. The
  * function checks the user's applied offset, the dedup horizon and applies the ops in one
  * atomic step, so a crash anywhere before the Kafka commit replays into "replayed" verdicts.
  */
@@ -56,20 +56,26 @@ export class FeatureWriter {
 
   /** Applies records (in Kafka order within a partition) and returns a verdict per record. */
   async write(records: readonly StoreRecord[]): Promise<StoreVerdict[]> {
-    const byUser = new Map<string, number[]>();
-    let maxIngest = 0;
+    // One call per (user, source). Each call prunes that user's dedup set and stale tiles by
+    // the ingest clock of its own records: never by another topic of the user that may be
+    // consumed a day ahead, nor by another user's record stamped by an edge whose clock is off.
+    const groups = new Map<string, { userId: string; source: NormalizedEvent['source']; indexes: number[]; clock: number }>();
     records.forEach((record, index) => {
-      const list = byUser.get(record.event.userId);
-      if (list) list.push(index);
-      else byUser.set(record.event.userId, [index]);
-      maxIngest = Math.max(maxIngest, record.event.ingestMs);
+      const { userId, source, ingestMs } = record.event;
+      const key = `${source}\u0000${userId}`;
+      const group = groups.get(key);
+      if (group) {
+        group.indexes.push(index);
+        group.clock = Math.max(group.clock, ingestMs);
+      } else {
+        groups.set(key, { userId, source, indexes: [index], clock: ingestMs });
+      }
     });
-    const dedupBefore = Math.floor((maxIngest - this.options.allowedLatenessMs - this.options.dedupMarginMs) / 1000);
-    const pruneSpec = this.operators.pruneSpec(maxIngest);
     const pipeline = this.redis.pipeline();
     const order: number[][] = [];
-    for (const [userId, indexes] of byUser) {
-      const args: Array<string | number> = [this.ttlMs, dedupBefore, pruneSpec, this.options.pruneAboveFields, indexes.length];
+    for (const { userId, source, indexes, clock } of groups.values()) {
+      const dedupBefore = Math.floor((clock - this.options.allowedLatenessMs - this.options.dedupMarginMs) / 1000);
+      const args: Array<string | number> = [this.ttlMs, dedupBefore, this.operators.pruneSpec(clock), this.options.pruneAboveFields, indexes.length];
       for (const index of indexes) {
         const { event, topic, partition, offset, ops } = records[index] as StoreRecord;
         args.push(
@@ -83,7 +89,7 @@ export class FeatureWriter {
         );
         for (const op of ops) args.push(op[0], op[1], op[2]);
       }
-      pipeline.call('FCALL', this.applyFn, 2, userStateKey(this.options.prefix, userId), userDedupKey(this.options.prefix, userId), ...args);
+      pipeline.call('FCALL', this.applyFn, 2, userStateKey(this.options.prefix, userId), userDedupKey(this.options.prefix, userId, source), ...args);
       order.push(indexes);
     }
     const results = (await pipeline.exec()) ?? [];

@@ -9,8 +9,11 @@
  *     l:<feature id>                last: "<event_ms>|<key length>|<event key><value>"
  *     e:<feature id>                event time (ms) of the newest event the feature counted
  *     s:<source>                    "<topic hash>:<partition>|<applied offset>|<max applied ingest_ms>"
- *   <prefix>:{<user_id>}:dd      ZSET  dedup horizon: member "<source letter><64-bit key hash>",
- *                                      score = event time in seconds
+ *   <prefix>:{<user_id>}:dd:<source>  ZSET  dedup horizon of one source: member
+ *                                      "<source letter><64-bit key hash>", score = event time in
+ *                                      seconds. One set per source: each is pruned by the ingest
+ *                                      clock of the user's records in that source, and the source
+ *                                      topics are consumed with different lags.
  *
  * Shared (read by the serving layer, written by the sidecar):
  *
@@ -27,8 +30,8 @@ export function userStateKey(prefix: string, userId: string): string {
   return `${prefix}:{${userId}}`;
 }
 
-export function userDedupKey(prefix: string, userId: string): string {
-  return `${prefix}:{${userId}}:dd`;
+export function userDedupKey(prefix: string, userId: string, source: Source): string {
+  return `${prefix}:{${userId}}:dd:${source}`;
 }
 
 export function watermarkKey(prefix: string): string {

@@ -73,7 +73,7 @@ local function prune(state, spec)
 end
 
 --[[
-  cf_apply___FP__  KEYS: state, dedup
+  cf_apply___FP__  KEYS: state, dedup (the dedup set of the one source all events of the call come from)
   ARGV: ttl_ms, dedup_prune_before_s, prune_spec, prune_above_fields, n_events,
         then per event: source_field, partition_key, offset, dedup_member, dedup_score_s,
         ingest_ms, n_ops, then n_ops triples (op, field, value).

@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { onTestFinished } from 'vitest';
+import type { RecordVerdict } from '../../../../sidecar/src/metrics/index.ts';
+import type { TestNamespace } from '../../support/stack.ts';
+
+export type Totals = Record<RecordVerdict | 'consumed', number>;
+
+/** A sidecar running as its own process (sidecar/src/cli/sidecar.ts), as in production. */
+export interface ChildSidecar {
+  pid: number;
+  /** The process's own record counters, scraped from its /metrics endpoint (they die with it). */
+  totals(): Promise<Totals>;
+  /** Everything the process wrote to stdout and stderr. */
+  output(): string;
+  /** kill -9, and wait for the process to be gone. */
+  kill(): Promise<void>;
+  /** SIGTERM (graceful stop), and wait for the exit. */
+  stop(): Promise<void>;
+  exited(): boolean;
+}
+
+/** A TCP port that was free a moment ago (for the child's metrics endpoint). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** Parses the conservation counters out of a Prometheus text exposition. */
+export function parseTotals(text: string): Totals {
+  const totals: Totals = { consumed: 0, applied: 0, duplicate: 0, replayed: 0, too_late: 0, invalid: 0, irrelevant: 0 };
+  for (const line of text.split('\n')) {
+    const verdict = /^churnfeat_records_total\{[^}]*verdict="([a-z_]+)"[^}]*\} ([0-9.e+]+)$/.exec(line);
+    if (verdict) totals[verdict[1] as RecordVerdict] += Number(verdict[2]);
+    const consumed = /^churnfeat_records_consumed_total\{[^}]*\} ([0-9.e+]+)$/.exec(line);
+    if (consumed) totals.consumed += Number(consumed[1]);
+  }
+  return totals;
+}
+
+/** Starts `node --import tsx sidecar/src/cli/sidecar.ts` with the namespace's CHURNFEAT_* settings. */
+export async function spawnSidecar(ns: TestNamespace): Promise<ChildSidecar> {
+  const metricsPort = await freePort();
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'sidecar/src/cli/sidecar.ts'], {
+    env: {
+      ...process.env,
+      CHURNFEAT_KAFKA_BROKERS: ns.options.brokers.join(','),
+      CHURNFEAT_REDIS_URL: ns.options.redisUrl,
+      CHURNFEAT_KEY_PREFIX: ns.options.keyPrefix,
+      CHURNFEAT_TOPIC_NAMESPACE: ns.options.topicNamespace,
+      CHURNFEAT_GROUP_ID: ns.options.groupId,
+      CHURNFEAT_ALLOWED_LATENESS_MS: String(ns.options.allowedLatenessMs),
+      CHURNFEAT_METRICS_PORT: String(metricsPort),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let gone = false;
+  const exit = new Promise<void>((resolve) => child.once('exit', () => {
+    gone = true;
+    resolve();
+  }));
+  child.stdout?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const handle: ChildSidecar = {
+    pid: child.pid as number,
+    async totals() {
+      const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      return parseTotals(await response.text());
+    },
+    output: () => out,
+    exited: () => gone,
+    async kill() {
+      if (!gone) child.kill('SIGKILL');
+      await exit;
+    },
+    async stop() {
+      if (!gone) child.kill('SIGTERM');
+      await exit;
+    },
+  };
+  onTestFinished(() => handle.kill());
+  return handle;
+}

@@ -1,0 +1,92 @@
+import type { IHeaders, Producer } from 'kafkajs';
+import { onTestFinished } from 'vitest';
+import { kafkaClient } from '../../support/stack.ts';
+import { waitFor } from '../../support/wait.ts';
+
+/** One record read back from a topic, headers decoded as UTF-8. */
+export interface ReadRecord {
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined) out[name] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
+  }
+  return out;
+}
+
+/** Reads `topic` from the beginning with a group of its own until `done(records)` holds (or the deadline passes). */
+export async function readTopic(topic: string, done: (records: ReadRecord[]) => boolean, options: { timeoutMs?: number } = {}): Promise<ReadRecord[]> {
+  const consumer = kafkaClient(`read-${topic}`).consumer({ groupId: `read-${topic}-${Date.now().toString(36)}` });
+  const records: ReadRecord[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        records.push({ partition, offset: message.offset, key: message.key, value: message.value, headers: decodeHeaders(message.headers) });
+      },
+    });
+    await waitFor(`records on ${topic}`, async () => done(records), { timeoutMs: options.timeoutMs ?? 60_000 });
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
+}
+
+/** How many records a topic holds (sum of its partitions' end offsets; the test topics are never compacted or truncated). */
+export async function topicSize(topic: string): Promise<number> {
+  const admin = kafkaClient(`${topic}-size`).admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** A connected producer, disconnected when the test ends. */
+export async function testProducer(label: string): Promise<Producer> {
+  const producer = kafkaClient(`${label}-producer`).producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  onTestFinished(() => producer.disconnect());
+  return producer;
+}
+
+/** Sends one record and returns where it landed. */
+export async function sendOne(producer: Producer, topic: string, key: string | null, value: Buffer | null): Promise<{ partition: number; offset: string }> {
+  const [meta] = await producer.send({ topic, acks: -1, messages: [{ key, value }] });
+  if (!meta || meta.baseOffset === undefined) throw new Error(`no offset for a record sent to ${topic}`);
+  return { partition: meta.partition, offset: meta.baseOffset };
+}
+
+/** Waits until the group's committed offsets reach the end of every listed topic. */
+export async function waitForGroupCaughtUp(groupId: string, topics: readonly string[], timeoutMs = 120_000): Promise<void> {
+  const admin = kafkaClient(`${groupId}-lag`).admin();
+  await admin.connect();
+  try {
+    await waitFor(
+      `group ${groupId} to commit the end of ${topics.join(', ')}`,
+      async () => {
+        const committed = await admin.fetchOffsets({ groupId, topics: [...topics] });
+        for (const { topic, partitions } of committed) {
+          const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+          for (const { partition, offset } of partitions) {
+            const end = ends.get(partition) ?? 0n;
+            if (end > 0n && BigInt(offset) < end) return false;
+          }
+        }
+        return true;
+      },
+      { timeoutMs, intervalMs: 250 },
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,64 @@
+import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
+import { FeatureWriter, functionNames, partitionKey, userDedupKey, userStateKey, type StoreRecord } from '../../../sidecar/src/store/index.ts';
+import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
+import { event } from '../windows/support.ts';
+
+const HOUR = 3_600_000;
+const registry = loadFeatureRegistry('dbt_project');
+const operators = new WindowOperators(registry);
+
+/** A Redis stand-in that records the pipelined calls and answers "applied" for every event. */
+function recordingRedis(): { redis: Redis; calls: Array<Array<string | number>> } {
+  const calls: Array<Array<string | number>> = [];
+  const pipeline = {
+    call(...args: Array<string | number>) {
+      calls.push(args);
+      return pipeline;
+    },
+    async exec() {
+      return calls.map((args) => [null, 'a'.repeat(Number(args[9]))]);
+    },
+  };
+  return { redis: { pipeline: () => pipeline } as unknown as Redis, calls };
+}
+
+function record(userId: string, source: 'client' | 'billing', ingestMs: number, offset: number): StoreRecord {
+  const e = event({ userId, source, eventType: source === 'client' ? 'playback_error' : 'payment_failed', ingestMs, attributes: { error_code: 'E1', amount: 1, currency: 'USD' } });
+  return { event: e, topic: `t.${source}.events`, partition: 2, offset: String(offset), ops: operators.opsFor(e) };
+}
+
+describe('the feature writer', () => {
+  it('makes one call per user and source, on keys of that user only, with the records in Kafka order', async () => {
+    const { redis, calls } = recordingRedis();
+    const writer = new FeatureWriter(redis, operators, { prefix: 'cf', allowedLatenessMs: 24 * HOUR, dedupMarginMs: HOUR, pruneAboveFields: 256 });
+    const t = Date.parse('2024-05-01T00:00:00Z');
+    const verdicts = await writer.write([record('u1', 'client', t, 10), record('u2', 'client', t, 11), record('u1', 'client', t + 1, 12), record('u1', 'billing', t, 5)]);
+    expect(verdicts).toEqual(['applied', 'applied', 'applied', 'applied']);
+    const fn = functionNames(registry.fingerprint).apply;
+    expect(calls.map((c) => c.slice(0, 5))).toEqual([
+      ['FCALL', fn, 2, userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'client')],
+      ['FCALL', fn, 2, userStateKey('cf', 'u2'), userDedupKey('cf', 'u2', 'client')],
+      ['FCALL', fn, 2, userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'billing')],
+    ]);
+    const first = calls[0] as Array<string | number>;
+    expect(first[9]).toBe(2);
+    // per event: source field, partition key, offset, ...
+    expect(first.slice(10, 13)).toEqual(['s:client', partitionKey('t.client.events', 2), '10']);
+    expect(first).toContain('12');
+  });
+
+  it("prunes each user's dedup set of a source by the ingest clock of that user's own records: not by another topic read a day ahead, nor by another user's record from a clock far ahead", async () => {
+    const { redis, calls } = recordingRedis();
+    const writer = new FeatureWriter(redis, operators, { prefix: 'cf', allowedLatenessMs: 24 * HOUR, dedupMarginMs: HOUR, pruneAboveFields: 256 });
+    const t = Date.parse('2024-05-01T00:00:00Z');
+    await writer.write([record('u1', 'client', t, 1), record('u1', 'billing', t + 26 * HOUR, 1), record('u2', 'client', t + 10 * 24 * HOUR, 2), record('u1', 'client', t - 5_000, 3)]);
+    const before = (call: Array<string | number>) => [call[3], call[4], call[6], call[7]];
+    expect(calls.map(before)).toEqual([
+      [userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'client'), Math.floor((t - 25 * HOUR) / 1000), operators.pruneSpec(t)],
+      [userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'billing'), Math.floor((t + HOUR) / 1000), operators.pruneSpec(t + 26 * HOUR)],
+      [userStateKey('cf', 'u2'), userDedupKey('cf', 'u2', 'client'), Math.floor((t + 9 * 24 * HOUR - HOUR) / 1000), operators.pruneSpec(t + 10 * 24 * HOUR)],
+    ]);
+  });
+});

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { parseEvent, SOURCES } from '../../../sidecar/src/events/index.ts';
+import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
+import { dedupMember, encodeLast, functionNames, partitionKey, renderFunctionLibrary, userDedupKey, userStateKey } from '../../../sidecar/src/store/index.ts';
+
+/** CRC16/XMODEM, as Redis Cluster uses for key slots. */
+function crc16(bytes: Buffer): number {
+  let crc = 0;
+  for (const byte of bytes) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc;
+}
+
+/** The Redis Cluster slot of a key: CRC16 of the hash tag (first non-empty {...}) or the whole key, mod 16384. */
+function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  if (open >= 0) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) return crc16(Buffer.from(key.slice(open + 1, close))) % 16384;
+  }
+  return crc16(Buffer.from(key)) % 16384;
+}
+
+describe('the Redis layout', () => {
+  it('computes key slots the way Redis Cluster does (reference values from the cluster spec)', () => {
+    expect(crc16(Buffer.from('123456789'))).toBe(0x31c3);
+    expect(keySlot('foo')).toBe(12182);
+    expect(keySlot('{user1000}.following')).toBe(keySlot('{user1000}.followers'));
+  });
+
+  it('puts every key of one user (state and the dedup set of each source) in one cluster slot, so the apply function is a single-slot call', () => {
+    for (const user of ['u0000001', 'u0000042', 'a.b-c_d', 'X'.repeat(64)]) {
+      const keys = [userStateKey('cf', user), ...SOURCES.map((source) => userDedupKey('cf', user, source))];
+      expect(new Set(keys).size).toBe(keys.length);
+      expect(new Set(keys.map(keySlot)).size).toBe(1);
+      expect(keySlot(userStateKey('other-prefix', user))).toBe(keySlot(keys[0] as string));
+    }
+    const slots = new Set(Array.from({ length: 200 }, (_, i) => keySlot(userStateKey('cf', `u${i}`))));
+    expect(slots.size).toBeGreaterThan(150);
+  });
+
+  it('relies on user ids without braces, which the event contract rejects', () => {
+    const raw = (userId: string) => Buffer.from(JSON.stringify({ event_id: 'e', user_id: userId, device_id: 'd', event_type: 'search', event_ts: '2024-01-01T00:00:00Z', ingest_ts: '2024-01-01T00:00:00Z', attributes: {} }));
+    expect(parseEvent('client', raw('u1')).ok).toBe(true);
+    for (const bad of ['u{1}', 'u}1', '{u1', '', 'u 1']) {
+      const parsed = parseEvent('client', raw(bad));
+      expect(parsed.ok).toBe(false);
+    }
+  });
+
+  it('names the partition a record came from by topic hash and partition, and a dedup entry by source letter and 64 bits of the key hash', () => {
+    expect(partitionKey('a.client.events', 3)).toMatch(/^[0-9a-f]{8}:3$/);
+    expect(partitionKey('a.client.events', 3)).not.toBe(partitionKey('b.client.events', 3));
+    expect(partitionKey('a.client.events', 3)).not.toBe(partitionKey('a.client.events', 4));
+    expect(dedupMember('client', 'ev-1')).toMatch(/^c[A-Za-z0-9_-]{11}$/);
+    expect(dedupMember('billing', 'ev-1')).toMatch(/^b/);
+    expect(dedupMember('client', 'ev-1')).toBe(dedupMember('client', 'ev-1'));
+    expect(dedupMember('client', 'ev-1')).not.toBe(dedupMember('client', 'ev-2'));
+    expect(Buffer.byteLength(dedupMember('support', 'fp:' + 'f'.repeat(64)))).toBe(12);
+  });
+
+  it('encodes a last candidate so that its key length makes it unambiguous', () => {
+    expect(encodeLast(1700000000000, 'k|1', 'v|2')).toBe('1700000000000|3|k|1v|2');
+  });
+
+  it('renders one function library per registry fingerprint with every feature the read path needs', () => {
+    const registry = loadFeatureRegistry('dbt_project');
+    const source = renderFunctionLibrary(registry);
+    const names = functionNames(registry.fingerprint);
+    expect(source.startsWith(`#!lua name=${names.library}\n`)).toBe(true);
+    expect(source).toContain(`redis.register_function('${names.apply}', apply)`);
+    expect(source).toContain(`function_name = '${names.read}'`);
+    expect(source).not.toMatch(/__FP__|__REGISTRY__/);
+    for (const f of registry.features) expect(source).toContain(`{ id = '${f.id}', name = '${f.name}', fn = '${f.aggregation}', g = ${f.granularityMs}, w = ${f.windowMs}, scale = ${f.scale} }`);
+  });
+});
