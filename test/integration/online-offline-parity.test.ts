@@ -41,7 +41,7 @@ describe('online and offline features agree', () => {
     const maxIngest = Math.max(...workload.map((r) => r.ingestMs));
     const asOfMs = maxIngest + 7 * 60_000 + 13_000;
     const duckdbPath = join(work, 'warehouse.duckdb');
-    await runDbt(['build', '--select', '+fct_user_features'], { duckdbPath, lakeRoot }, { as_of: asOfMs });
+    await runDbt(['run', '--select', '+fct_user_features'], { duckdbPath, lakeRoot }, { as_of: asOfMs });
     const offline = await queryDuckDb(duckdbPath, 'select * from main.fct_user_features order by user_id');
 
     const reader = new FeatureReader(testRedis(), registry, ns.options.keyPrefix);

@@ -1,0 +1,151 @@
+{#-
+  Where the lake is, and (DuckDB) the table macro source('lake', 'events') reads.
+
+  dbt 1.11 does not change into --project-dir, and the source's YAML is rendered at parse
+  time, without macros, so a relative `lake_root` could only be resolved against whatever
+  directory dbt was started from, and would be frozen, relative, into the staging view.
+  Instead an on-run-start hook (re)creates a DuckDB table macro that reads the lake by an
+  absolute path, with relative paths resolved against the project directory
+  (default '../.cache/lake' = <repo>/.cache/lake, from any working directory). The staging view reads
+  that macro, so it works from any working directory, for dbt and for other readers of the
+  warehouse (the parity job), and `dbt source freshness` reads the same thing.
+-#}
+
+{#- This project's directory as dbt was given it (--project-dir: relative to the working
+    directory, or absolute), from the graph; none when the graph is not available
+    (parse time, unit tests). -#}
+{% macro churnfeat_project_root() %}
+    {%- if execute and graph.get('nodes') -%}
+        {%- for node in graph.nodes.values() if node.get('root_path') and node.package_name == project_name -%}
+            {{ return(node.root_path) }}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(none) }}
+{% endmacro %}
+
+
+{#- Collapses '.' and '..' segments of a '/'-separated path. -#}
+{% macro churnfeat_normalize_path(path) %}
+    {%- set parts = [] -%}
+    {%- for part in path.split('/') -%}
+        {%- if part == '..' and parts and parts[-1] not in ['', '..'] -%}
+            {%- do parts.pop() -%}
+        {%- elif part == '.' or (part == '' and not loop.first) -%}
+        {%- else -%}
+            {%- do parts.append(part) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(parts | join('/') if parts != [''] else '/') }}
+{% endmacro %}
+
+
+{% macro churnfeat_is_absolute_path(path) %}
+    {{ return(path.startswith('/') or modules.re.match('^[A-Za-z][A-Za-z0-9+.-]*://', path) is not none
+        or modules.re.match('^[A-Za-z]:[\\\\/]', path) is not none) }}
+{% endmacro %}
+
+
+{#- The directory dbt was started from, when it can be known, else none. dbt does not
+    expose it, but DuckDB resolves its database file to an absolute path: with a relative
+    target.path, the difference is the working directory. -#}
+{% macro churnfeat_working_directory() %}
+    {{- return(adapter.dispatch('churnfeat_working_directory', 'churnfeat')()) -}}
+{% endmacro %}
+
+{% macro duckdb__churnfeat_working_directory() %}
+    {%- set configured = churnfeat_normalize_path(target.get('path', '') | string) -%}
+    {%- if not execute or configured in ['', ':memory:'] or churnfeat_is_absolute_path(configured) or configured.startswith('..') -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set opened = run_query('select path from duckdb_databases() where database_name = current_database()').columns[0].values()[0] -%}
+    {%- if opened and opened.endswith('/' ~ configured) -%}
+        {{ return(opened[:(opened | length) - (configured | length) - 1]) }}
+    {%- endif -%}
+    {{ return(none) }}
+{% endmacro %}
+
+{% macro default__churnfeat_working_directory() %}
+    {{ return(none) }}
+{% endmacro %}
+
+
+{#- var('lake_root') resolved: absolute paths and URIs (s3://...) unchanged; a relative
+    path is relative to dbt_project/, and made absolute when the working directory is
+    known (otherwise it stays relative to it, which is right for this dbt run). -#}
+{% macro churnfeat_lake_root() %}
+    {%- set root = (var('lake_root') | string).rstrip('/') -%}
+    {%- if churnfeat_is_absolute_path(root) -%}
+        {{ return(root) }}
+    {%- endif -%}
+    {%- set project_root = churnfeat_project_root() -%}
+    {%- if project_root is none -%}
+        {{ return(root) }}
+    {%- endif -%}
+    {%- set path = project_root ~ '/' ~ root -%}
+    {%- if not churnfeat_is_absolute_path(path) -%}
+        {%- set working_directory = churnfeat_working_directory() -%}
+        {%- if working_directory is not none -%}
+            {%- set path = working_directory ~ '/' ~ path -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(churnfeat_normalize_path(path)) }}
+{% endmacro %}
+
+
+{#- on-run-start: creates the relation source('lake', 'events') resolves to. -#}
+{% macro churnfeat_create_lake_reader() %}
+    {{- return(adapter.dispatch('churnfeat_create_lake_reader', 'churnfeat')()) -}}
+{% endmacro %}
+
+{#- DuckDB: a table macro <schema>.churnfeat_lake_events() over the Parquet files; with no
+    file yet (read_parquet would fail), one that returns no row with the same columns. -#}
+{% macro duckdb__churnfeat_create_lake_reader() %}
+    {%- if not execute -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set pattern = churnfeat_lake_root() ~ '/events/**/*.parquet' -%}
+    {%- set file_count = run_query('select count(*) from glob(' ~ churnfeat_string_literal(pattern) ~ ')').columns[0].values()[0] -%}
+    {%- do adapter.create_schema(api.Relation.create(database=target.database, schema=target.schema)) -%}
+    {%- if file_count > 0 -%}
+        {%- do log('churnfeat: lake ' ~ pattern ~ ' (' ~ file_count ~ ' files)', info=false) -%}
+        {%- set body -%}
+select
+    *,
+    {{ churnfeat_ms_to_timestamp('ingest_ms') }} as ingested_at
+from read_parquet(
+    {{ churnfeat_string_literal(pattern) }},
+    hive_partitioning = true,
+    union_by_name = true,
+    hive_types_autocast = false
+)
+        {%- endset -%}
+    {%- else -%}
+        {%- do log('churnfeat: no lake file matches ' ~ pattern ~ '; the lake reads as empty', info=true) -%}
+        {%- set body -%}
+select
+    cast(null as varchar) as source,
+    cast(null as varchar) as kafka_topic,
+    cast(null as integer) as kafka_partition,
+    cast(null as bigint) as kafka_offset,
+    cast(null as bigint) as kafka_ts_ms,
+    cast(null as varchar) as event_key,
+    cast(null as varchar) as event_id,
+    cast(null as varchar) as user_id,
+    cast(null as varchar) as device_id,
+    cast(null as varchar) as event_type,
+    cast(null as varchar) as event_ts,
+    cast(null as varchar) as ingest_ts,
+    cast(null as bigint) as event_ms,
+    cast(null as bigint) as ingest_ms,
+    cast(null as varchar) as attributes,
+    cast(null as timestamp) as ingested_at
+where 1 = 0
+        {%- endset -%}
+    {%- endif -%}
+    {{ return('create or replace macro ' ~ target.schema ~ '.churnfeat_lake_events() as table\n' ~ body) }}
+{% endmacro %}
+
+{#- Snowflake: the external table (or Snowpipe table) is created once by create_lake_stage. -#}
+{% macro default__churnfeat_create_lake_reader() %}
+    {{ return('') }}
+{% endmacro %}

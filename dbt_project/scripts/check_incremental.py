@@ -1,0 +1,133 @@
+"""Proves that the incremental models equal a full refresh after late files land.
+
+In a temporary folder:
+  1. write the initial phase of the fixture lake; `dbt build` (first run = full build)
+  2. snapshot int_feature_events; add the late phase (a delayed file of earlier offsets,
+     including a lower-offset copy of an event already in the table, new events, a new
+     user, a replayed file); `dbt build` again: int_feature_events and fct_feature_tiles
+     run incrementally (their singular tests compare them to a full rebuild as well)
+  3. check that the late files did flip flags of rows that were already in the table
+     (otherwise this test would prove nothing), snapshot every mart
+  4. `dbt build --full-refresh`; compare every mart with its snapshot, row for row
+  5. change the lateness policy (a var in every definition hash) and run incrementally:
+     the pre_hook must drop the stale rows and rebuild, equal to a full refresh again
+
+Usage (from anywhere; uses the dbt next to the running Python):
+    .venv/dbt/bin/python dbt_project/scripts/check_incremental.py [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+PROJECT = Path(__file__).resolve().parent.parent
+DBT = Path(sys.executable).parent / "dbt"
+MARTS = ["int_feature_events", "fct_feature_tiles", "fct_user_features", "fct_training_features"]
+
+
+def run(*args: str, env: dict) -> None:
+    print("+", " ".join(args), flush=True)
+    completed = subprocess.run(args, env=env, capture_output=True, text=True)
+    if completed.returncode != 0:
+        print(completed.stdout[-6000:], completed.stderr[-3000:])
+        raise SystemExit(f"command failed: {' '.join(args)}")
+    summary = [line for line in completed.stdout.splitlines() if "Done. PASS=" in line]
+    print("  ", summary[-1].split("  ")[-1] if summary else "(no summary)")
+
+
+def dbt(command: str, lake: Path, env: dict, *extra: str, variables: str = "") -> None:
+    run(str(DBT), command, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+        "--vars", "{lake_root: '" + lake.as_posix() + "'" + variables + "}", *extra, env=env)
+
+
+def snapshot(warehouse: Path, schema: str) -> None:
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute(f"create schema if not exists {schema}")
+        for table in MARTS:
+            connection.execute(f"create or replace table {schema}.{table} as select * from main.{table}")
+
+
+def differences(warehouse: Path, schema: str) -> dict[str, int]:
+    out = {}
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        for table in MARTS:
+            out[table] = connection.sql(
+                f"""select count(*) from (
+                    (select * from main.{table} except all select * from {schema}.{table})
+                    union all
+                    (select * from {schema}.{table} except all select * from main.{table}))"""
+            ).fetchall()[0][0]
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="churnfeat-incremental-"))
+    lake, warehouse = work / "lake", work / "warehouse.duckdb"
+    env = {**os.environ, "CHURNFEAT_DUCKDB_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    make_lake = [sys.executable, str(PROJECT / "scripts" / "make_fixture_lake.py"), "--lake", str(lake)]
+    failures = []
+    try:
+        run(*make_lake, "--phase", "initial", env=env)
+        dbt("build", lake, env)
+        snapshot(warehouse, "before_late_files")
+
+        run(*make_lake, "--phase", "late", env=env)
+        dbt("build", lake, env)
+        with duckdb.connect(str(warehouse), read_only=True) as connection:
+            flipped = connection.sql(
+                """select count(*) from before_late_files.int_feature_events as old
+                   join main.int_feature_events as new using (feature_name, source, kafka_topic, kafka_partition, kafka_offset)
+                   where old.is_first_copy <> new.is_first_copy or old.is_first_timely_copy <> new.is_first_timely_copy"""
+            ).fetchall()[0][0]
+            added = connection.sql(
+                "select (select count(*) from main.int_feature_events) - (select count(*) from before_late_files.int_feature_events)"
+            ).fetchall()[0][0]
+        print(f"   late files added {added} feature rows and flipped the flags of {flipped} existing rows")
+        if flipped == 0 or added == 0:
+            failures.append("the late files changed nothing: the check would prove nothing")
+        snapshot(warehouse, "incremental")
+
+        dbt("build", lake, env, "--full-refresh")
+        diff = differences(warehouse, "incremental")
+        print("   incremental vs full refresh, differing rows:", diff)
+        if any(diff.values()):
+            failures.append(f"incremental != full refresh: {diff}")
+
+        # A policy change is part of every definition hash: the incremental run must
+        # rebuild everything and again equal a full refresh.
+        dbt("build", lake, env, variables=", allowed_lateness_ms: 3600000")
+        snapshot(warehouse, "policy_incremental")
+        dbt("build", lake, env, "--full-refresh", variables=", allowed_lateness_ms: 3600000")
+        diff = differences(warehouse, "policy_incremental")
+        print("   after a lateness change, incremental vs full refresh, differing rows:", diff)
+        if any(diff.values()):
+            failures.append(f"after a definition change incremental != full refresh: {diff}")
+        with duckdb.connect(str(warehouse), read_only=True) as connection:
+            stale = connection.sql("select count(distinct definition_hash) from policy_incremental.int_feature_events").fetchall()[0][0]
+            features = connection.sql("select count(distinct feature_name) from policy_incremental.int_feature_events").fetchall()[0][0]
+        if stale != features:
+            failures.append(f"stale definition rows survived: {stale} hashes for {features} features")
+    finally:
+        if args.keep:
+            print("kept", work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    for failure in failures:
+        print("FAIL", failure)
+    print("incremental == full refresh:", "OK" if not failures else "FAILED")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

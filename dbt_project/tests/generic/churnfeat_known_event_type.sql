@@ -1,0 +1,21 @@
+{#- Fails for every row whose event_type is not an event type of its source
+    (var('event_types'), kept in sync with contracts/events/). -#}
+{% test churnfeat_known_event_type(model, column_name, source_column='source') %}
+
+{%- set known = var('event_types') -%}
+
+select
+    {{ source_column }},
+    {{ column_name }},
+    count(*) as row_count
+from {{ model }}
+where not (
+    {%- for source, event_types in known.items() %}
+    {% if not loop.first %}or {% endif %}({{ source_column }} = {{ churnfeat_string_literal(source) }} and {{ column_name }} in (
+        {%- for event_type in event_types %}{{ churnfeat_string_literal(event_type) }}{% if not loop.last %}, {% endif %}{% endfor -%}
+    ))
+    {%- endfor %}
+)
+group by {{ source_column }}, {{ column_name }}
+
+{% endtest %}
