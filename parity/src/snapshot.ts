@@ -1,0 +1,72 @@
+import { Kafka, logLevel } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import { SOURCES, type Source } from '../../sidecar/src/events/index.ts';
+import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
+import { topicNames } from '../../sidecar/src/kafka/index.ts';
+import { FeatureReader, registryKey, type UserStateRead } from '../../sidecar/src/store/index.ts';
+
+/** Where the sidecar's consumer group stood: "<source>:<partition>" -> next offset to process. */
+export type CommittedOffsets = Map<string, number>;
+
+/** The online side of one parity run, read at one as_of. */
+export interface OnlineSnapshot {
+  asOfMs: number;
+  /** Wall-clock time the reads started and ended. */
+  readStartedMs: number;
+  readEndedMs: number;
+  /** Fingerprint of the registry the online store runs (under <prefix>:registry). */
+  onlineFingerprint: string;
+  /** The sidecar group's committed offsets, fetched before the reads; null when not fetched. */
+  committed: CommittedOffsets | null;
+  reads: Map<string, UserStateRead>;
+}
+
+export interface SnapshotOptions {
+  redis: Redis;
+  keyPrefix: string;
+  registry: FeatureRegistry;
+  users: readonly string[];
+  asOfMs: number;
+  /** The sidecar's consumer group; when given, its committed offsets bound what was processed. */
+  kafka: { brokers: string[]; topicNamespace: string; groupId: string } | null;
+  chunkSize?: number;
+}
+
+async function committedOffsets(kafka: NonNullable<SnapshotOptions['kafka']>): Promise<CommittedOffsets> {
+  const topics = topicNames(kafka.topicNamespace);
+  const sourceOf = new Map<string, Source>(SOURCES.map((source) => [topics.sources[source], source]));
+  const admin = new Kafka({ clientId: 'churnfeat-parity', brokers: kafka.brokers, logLevel: logLevel.NOTHING, retry: { retries: 3 } }).admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const wanted = [...sourceOf.keys()].filter((topic) => existing.has(topic));
+    const out: CommittedOffsets = new Map();
+    for (const { topic, partitions } of await admin.fetchOffsets({ groupId: kafka.groupId, topics: wanted })) {
+      for (const { partition, offset } of partitions) out.set(`${sourceOf.get(topic)}:${partition}`, Number(offset));
+    }
+    return out;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Snapshots the online reads of `users` at `asOfMs` through the serving read function of
+ * the registry the store actually runs. The sidecar's committed offsets are fetched first:
+ * every record below them was processed before any read started.
+ */
+export async function takeOnlineSnapshot(options: SnapshotOptions): Promise<OnlineSnapshot> {
+  const onlineFingerprint = await options.redis.get(registryKey(options.keyPrefix));
+  if (onlineFingerprint === null) throw new Error(`no online feature store under key prefix "${options.keyPrefix}" (${registryKey(options.keyPrefix)} is missing)`);
+  const committed = options.kafka ? await committedOffsets(options.kafka) : null;
+  const reader = new FeatureReader(options.redis, { ...options.registry, fingerprint: onlineFingerprint }, options.keyPrefix);
+  const reads = new Map<string, UserStateRead>();
+  const readStartedMs = Date.now();
+  const chunk = options.chunkSize ?? 500;
+  for (let start = 0; start < options.users.length; start += chunk) {
+    const users = options.users.slice(start, start + chunk);
+    const results = await reader.readMany(users, options.asOfMs);
+    users.forEach((user, index) => reads.set(user, results[index] as UserStateRead));
+  }
+  return { asOfMs: options.asOfMs, readStartedMs, readEndedMs: Date.now(), onlineFingerprint, committed, reads };
+}

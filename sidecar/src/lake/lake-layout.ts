@@ -1,0 +1,67 @@
+/**
+ * The lake's object names: every key is built and parsed here and nowhere else.
+ *
+ *   events/source=<s>/date=<YYYY-MM-DD>/hour=<HH>/<topic>-<partition>-<first>-<last>.parquet
+ *   dead_letter/source=<s>/date=<YYYY-MM-DD>/hour=<HH>/<topic>-<partition>-<first>-<last>.parquet
+ *   _state/<topic>/partition=<p>.json          the lake writer's per-partition manifest
+ *
+ * `first` and `last` are the smallest and largest Kafka offset in the file, zero-padded to
+ * 20 digits so names sort by offset. date and hour are the UTC hour of the record's Kafka
+ * timestamp (the one time every record has, valid or not, and that a replay reads back
+ * unchanged), so one file holds one (source, date, hour) and a replay of the same offsets
+ * rewrites the same objects.
+ */
+
+/** The two kinds of lake file: valid events and dead-lettered (invalid) records. */
+export const LAKE_KINDS = ['events', 'dead_letter'] as const;
+export type LakeKind = (typeof LAKE_KINDS)[number];
+
+const OFFSET_DIGITS = 20;
+
+/** The hive partition (date=, hour=) of a Kafka timestamp, UTC. */
+export function hourPartition(timestampMs: number): { date: string; hour: string } {
+  const iso = new Date(Number.isFinite(timestampMs) && timestampMs >= 0 ? timestampMs : 0).toISOString();
+  return { date: iso.slice(0, 10), hour: iso.slice(11, 13) };
+}
+
+export function padOffset(offset: bigint): string {
+  return offset.toString().padStart(OFFSET_DIGITS, '0');
+}
+
+/** The folder of one (kind, source, date, hour), ending with '/'. */
+export function partitionPrefix(kind: LakeKind, source: string, date: string, hour: string): string {
+  return `${kind}/source=${source}/date=${date}/hour=${hour}/`;
+}
+
+/** The object key of one lake file. */
+export function lakeObjectKey(file: { kind: LakeKind; source: string; date: string; hour: string; topic: string; partition: number; first: bigint; last: bigint }): string {
+  return `${partitionPrefix(file.kind, file.source, file.date, file.hour)}${file.topic}-${file.partition}-${padOffset(file.first)}-${padOffset(file.last)}.parquet`;
+}
+
+/** A lake file's key taken apart; null for keys that are not lake files (manifests, temporaries). */
+export interface LakeObjectName {
+  kind: LakeKind;
+  source: string;
+  date: string;
+  hour: string;
+  topic: string;
+  partition: number;
+  first: bigint;
+  last: bigint;
+}
+
+const OBJECT_KEY = /^(events|dead_letter)\/source=([^/]+)\/date=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\/(.+)-(\d+)-(\d{20})-(\d{20})\.parquet$/;
+
+export function parseLakeObjectKey(key: string): LakeObjectName | null {
+  const match = OBJECT_KEY.exec(key);
+  if (!match) return null;
+  const [, kind, source, date, hour, topic, partition, first, last] = match as unknown as string[];
+  return { kind: kind as LakeKind, source: source as string, date: date as string, hour: hour as string, topic: topic as string, partition: Number(partition), first: BigInt(first as string), last: BigInt(last as string) };
+}
+
+/** The manifest of one topic-partition (see lake-manifest.ts). */
+export function manifestKey(topic: string, partition: number): string {
+  return `_state/${topic}/partition=${partition}.json`;
+}
+
+export const MANIFEST_PREFIX = '_state/';
