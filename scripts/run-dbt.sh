@@ -8,4 +8,5 @@ if [ ! -x .venv/dbt/bin/dbt ]; then
   echo "run-dbt: .venv/dbt/bin/dbt missing; run scripts/stack/install.sh (or make install)" >&2
   exit 1
 fi
+mkdir -p .cache/warehouse
 exec .venv/dbt/bin/dbt "$@" --project-dir dbt_project --profiles-dir dbt_project
