@@ -14,7 +14,7 @@ KEEP_STACK ?= 0
 # (a failing stop only fails a run that had otherwise passed).
 STOP_STACK_ON_EXIT = trap 'rc=$$?; set +e; $(STACK)/stop.sh all; s=$$?; [ $$rc -ne 0 ] || rc=$$s; exit $$rc' EXIT
 
-.PHONY: help install up down status typecheck test-unit test-integration test-dbt test demo clean distclean
+.PHONY: help install up down status typecheck test-unit test-integration test-dbt test-airflow test demo clean distclean
 
 help: ## List the targets
 	@echo "make targets:"
@@ -44,10 +44,22 @@ test-integration: up ## Start the stack (left running afterwards), then run inte
 	. $(STACK)/env.sh
 	npx vitest run --project integration
 
-test-dbt: install ## dbt build on DuckDB (scripts/run-dbt.sh build)
-	scripts/run-dbt.sh build
+test-dbt: install ## Every offline check of the dbt project on throwaway data (build, values, incremental == full refresh, bad definitions)
+	dbt_project/scripts/check.sh
 
-test: install ## CI: typecheck, start stack, unit + integration tests; always stops the stack
+# The DAG tests (airflow_dags/tests) with Airflow's venv, a private AIRFLOW_HOME and
+# metadata DB (sqlite) under .cache/airflow, and no example DAGs.
+AIRFLOW_PYTEST = AIRFLOW_HOME="$$PWD/.cache/airflow" AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$$PWD/.cache/airflow/airflow.db" \
+	.venv/airflow/bin/python -m pytest airflow_dags/tests -q -p no:cacheprovider
+
+test-airflow: install ## Start Redis + Kafka (left running), then the Airflow DAG tests (DagBag, structure, dag.test())
+	. $(STACK)/env.sh
+	$(STACK)/start.sh redis kafka
+	mkdir -p .cache/airflow
+	$(AIRFLOW_PYTEST)
+
+test: install ## CI: typecheck, start stack, unit + integration + Airflow DAG tests; always stops the stack
 	@$(STOP_STACK_ON_EXIT)
 	. $(STACK)/env.sh
 	rc=0
@@ -59,13 +71,18 @@ test: install ## CI: typecheck, start stack, unit + integration tests; always st
 	npx vitest run --project unit || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
 	echo "== integration tests"
 	npx vitest run --project integration || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
+	echo "== dbt checks"
+	dbt_project/scripts/check.sh || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
+	echo "== airflow DAG tests"
+	mkdir -p .cache/airflow
+	$(AIRFLOW_PYTEST) || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
 	exit $$rc
 
 demo: install ## Start the stack and run the demo; stops it afterwards unless KEEP_STACK=1
 	@if [ "$(KEEP_STACK)" != 1 ]; then $(STOP_STACK_ON_EXIT); fi
 	. $(STACK)/env.sh
 	$(STACK)/start.sh all
-	npx tsx sidecar/src/cli/demo.ts
+	CHURNFEAT_LOG_LEVEL=$${CHURNFEAT_LOG_LEVEL:-fatal} npx tsx sidecar/src/cli/demo.ts
 
 clean: ## Stop the stack; remove run state (.cache/run) and build/dbt outputs
 	$(STACK)/stop.sh all

@@ -11,6 +11,8 @@
 #   2. Kafka broker jars: mvn -f scripts/stack/kafka-pom.xml -> .cache/kafka/libs
 #   3. Python venvs: .venv/dbt  <- scripts/stack/requirements-dbt.txt
 #                    .venv/tools <- scripts/stack/requirements-tools.txt (moto, fakesnow)
+#                    .venv/airflow <- scripts/stack/requirements-airflow.txt (Airflow, cosmos;
+#                                    CHURNFEAT_SKIP_AIRFLOW=1 skips it)
 #   4. Node packages: npm ci (npm install when there is no package-lock.json)
 #
 # Environment: CHURNFEAT_SKIP_APT=1 / CHURNFEAT_SKIP_NPM=1 skip those steps;
@@ -155,6 +157,20 @@ ensure_venv() {
   say "venv $dir: ready in $(( $(now_s) - t0 )) s"
 }
 
+# Airflow and astronomer-cosmos for airflow_dags/, in a venv of their own (dbt stays in
+# .venv/dbt). The check imports Airflow with AIRFLOW_HOME inside .cache, so it writes no
+# airflow.cfg into the user's home.
+install_airflow_venv() {
+  if [ "${CHURNFEAT_SKIP_AIRFLOW:-0}" = 1 ]; then
+    say "venv .venv/airflow: CHURNFEAT_SKIP_AIRFLOW=1; skipping"
+    return 0
+  fi
+  mkdir -p .cache/airflow
+  ensure_venv .venv/airflow "$STACK_DIR/requirements-airflow.txt" \
+    env AIRFLOW_HOME="$ROOT/.cache/airflow" AIRFLOW__CORE__LOAD_EXAMPLES=False \
+    .venv/airflow/bin/python -c 'import airflow, cosmos, pytest'
+}
+
 # ---- 4. Node packages -------------------------------------------------------------------------
 
 install_node_packages() {
@@ -195,5 +211,6 @@ install_kafka_jars
 ensure_venv .venv/dbt   "$STACK_DIR/requirements-dbt.txt"   .venv/dbt/bin/dbt --version
 ensure_venv .venv/tools "$STACK_DIR/requirements-tools.txt" \
   bash -c '.venv/tools/bin/moto_server --help && .venv/tools/bin/fakesnow --help'
+install_airflow_venv
 install_node_packages
 say "done in $(( $(now_s) - T_ALL )) s"
