@@ -14,7 +14,7 @@ KEEP_STACK ?= 0
 # (a failing stop only fails a run that had otherwise passed).
 STOP_STACK_ON_EXIT = trap 'rc=$$?; set +e; $(STACK)/stop.sh all; s=$$?; [ $$rc -ne 0 ] || rc=$$s; exit $$rc' EXIT
 
-.PHONY: help install up down status typecheck test-unit test-integration test-dbt test-airflow test demo clean distclean
+.PHONY: help install up down status typecheck test-unit test-integration test-dbt test-airflow test demo bench-pipeline bench-serving clean distclean
 
 help: ## List the targets
 	@echo "make targets:"
@@ -83,6 +83,11 @@ demo: install ## Start the stack and run the demo; stops it afterwards unless KE
 	. $(STACK)/env.sh
 	$(STACK)/start.sh all
 	CHURNFEAT_LOG_LEVEL=$${CHURNFEAT_LOG_LEVEL:-fatal} npx tsx sidecar/src/cli/demo.ts
+
+bench-pipeline: install ## Pipeline benchmark (not a test): figures + bench/results/pipeline-<date>.json (~10 min); stack left running
+	. $(STACK)/env.sh
+	$(STACK)/start.sh kafka redis
+	npx tsx bench/pipeline/run.ts $(BENCH_ARGS)
 
 clean: ## Stop the stack; remove run state (.cache/run) and build/dbt outputs
 	$(STACK)/stop.sh all

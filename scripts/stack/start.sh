@@ -128,7 +128,6 @@ launch_redis() {
     --logfile "$(svc_log redis)" \
     --dir "$RUN_DIR/redis" \
     --hash-max-listpack-entries 512 \
-    --zset-max-listpack-entries 1024 \
     --maxmemory-policy noeviction \
     </dev/null 9>&- \
     || { print_log_tail redis; die "redis: redis-server failed to launch"; }

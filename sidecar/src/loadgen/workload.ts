@@ -67,7 +67,8 @@ const SUPPORT_MIX: Array<[string, number]> = [
   ['sentiment_score', 0.2],
 ];
 
-function pick(rand: () => number, mix: Array<[string, number]>): string {
+/** Draws one name from a weighted mix (weights sum to 1). */
+export function pick(rand: () => number, mix: Array<[string, number]>): string {
   let r = rand();
   for (const [name, weight] of mix) {
     r -= weight;
@@ -76,13 +77,15 @@ function pick(rand: () => number, mix: Array<[string, number]>): string {
   return (mix[mix.length - 1] as [string, number])[0];
 }
 
-function hex(rand: () => number, length: number): string {
+/** `length` lowercase hex digits. */
+export function hex(rand: () => number, length: number): string {
   let out = '';
   while (out.length < length) out += Math.floor(rand() * 0x100000000).toString(16).padStart(8, '0');
   return out.slice(0, length);
 }
 
-function uuid(rand: () => number): string {
+/** A version-4-shaped UUID drawn from `rand`. */
+export function uuid(rand: () => number): string {
   const h = hex(rand, 32);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }

@@ -43,7 +43,8 @@ export interface FeatureWriterOptions {
  */
 export class FeatureWriter {
   private readonly applyFn: string;
-  private readonly ttlMs: number;
+  /** "<state ttl>/<dedup ttl>": state lives past the longest window; dedup entries only past the dedup horizon. */
+  private readonly ttlArg: string;
 
   constructor(
     private readonly redis: Redis,
@@ -51,7 +52,7 @@ export class FeatureWriter {
     private readonly options: FeatureWriterOptions,
   ) {
     this.applyFn = functionNames(operators.registry.fingerprint).apply;
-    this.ttlMs = operators.stateTtlMs(options.allowedLatenessMs);
+    this.ttlArg = `${operators.stateTtlMs(options.allowedLatenessMs)}/${options.allowedLatenessMs + options.dedupMarginMs + 3_600_000}`;
   }
 
   /** Applies records (in Kafka order within a partition) and returns a verdict per record. */
@@ -75,7 +76,7 @@ export class FeatureWriter {
     const order: number[][] = [];
     for (const { userId, source, indexes, clock } of groups.values()) {
       const dedupBefore = Math.floor((clock - this.options.allowedLatenessMs - this.options.dedupMarginMs) / 1000);
-      const args: Array<string | number> = [this.ttlMs, dedupBefore, this.operators.pruneSpec(clock), this.options.pruneAboveFields, indexes.length];
+      const args: Array<string | number> = [this.ttlArg, dedupBefore, this.operators.pruneSpec(clock), this.options.pruneAboveFields, indexes.length];
       for (const index of indexes) {
         const { event, topic, partition, offset, ops } = records[index] as StoreRecord;
         args.push(

@@ -74,14 +74,16 @@ end
 
 --[[
   cf_apply___FP__  KEYS: state, dedup (the dedup set of the one source all events of the call come from)
-  ARGV: ttl_ms, dedup_prune_before_s, prune_spec, prune_above_fields, n_events,
+  ARGV: ttl ("<state ttl ms>/<dedup ttl ms>", or one number for both), dedup_prune_before_s,
+        prune_spec, prune_above_fields, n_events,
         then per event: source_field, partition_key, offset, dedup_member, dedup_score_s,
         ingest_ms, n_ops, then n_ops triples (op, field, value).
   Returns one verdict letter per event: a = applied, d = duplicate, r = replayed (skipped).
 ]]
 local function apply(keys, args)
   local state, dedup = keys[1], keys[2]
-  local ttl = tonumber(args[1])
+  local ttl, dedup_ttl = string.match(args[1], '^(%d+)/(%d+)$')
+  if ttl then ttl, dedup_ttl = tonumber(ttl), tonumber(dedup_ttl) else ttl = tonumber(args[1]); dedup_ttl = ttl end
   local dedup_before = tonumber(args[2])
   local prune_spec = args[3]
   local prune_above = tonumber(args[4])
@@ -119,9 +121,19 @@ local function apply(keys, args)
     verdicts[#verdicts + 1] = verdict
   end
   redis.call('ZREMRANGEBYSCORE', dedup, '-inf', '(' .. dedup_before)
-  if prune_spec ~= '' and redis.call('HLEN', state) > prune_above then prune(state, prune_spec) end
+  -- prune once the hash outgrew its size after the last prune by 64 fields, not on every call
+  -- (a user with many live distinct values would otherwise rescan the whole hash each time)
+  if prune_spec ~= '' then
+    local size = redis.call('HLEN', state)
+    local after_last = tonumber(redis.call('HGET', state, 'p') or '0')
+    if size > prune_above and size > after_last + 64 then
+      prune(state, prune_spec)
+      redis.call('HSET', state, 'p', redis.call('HLEN', state))
+    end
+  end
   redis.call('PEXPIRE', state, ttl)
-  if redis.call('EXISTS', dedup) == 1 then redis.call('PEXPIRE', dedup, ttl) end
+  -- the dedup set only matters within the dedup horizon of the newest write
+  redis.call('PEXPIRE', dedup, dedup_ttl)
   return table.concat(verdicts)
 end
 

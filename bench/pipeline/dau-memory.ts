@@ -1,0 +1,146 @@
+import type { Producer } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import { DEFAULT_OPTIONS } from '../../sidecar/src/config/index.ts';
+import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
+import { topicNames } from '../../sidecar/src/kafka/index.ts';
+import { EventStream, type StreamRecord } from '../../sidecar/src/loadgen/index.ts';
+import { PipelineMetrics } from '../../sidecar/src/metrics/index.ts';
+import { BatchProcessor, type SourceRecord } from '../../sidecar/src/pipeline/index.ts';
+import { FeatureReader, FeatureWriter, loadFunctionLibrary, userStateKey } from '../../sidecar/src/store/index.ts';
+import { WindowOperators } from '../../sidecar/src/windows/index.ts';
+import { redisDelta, snapshot, userMemory, type UserMemory } from './redis-stats.ts';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+export interface DauMemoryOptions {
+  redis: Redis;
+  registry: FeatureRegistry;
+  keyPrefix: string;
+  seed: number;
+  users: number;
+  days: number;
+  /** Events each active user sends per day (the seed's 120K/s average over 6M DAU is 1,728). */
+  eventsPerUserDay: number;
+  /** Hours of the day the users are active (their events are spread evenly over them). */
+  activeHours: number;
+  /** EventStreamOptions.ownTitleShare: 0 gives every play a title of its own (worst case for distinct_titles_last_7d). */
+  ownTitleShare: number;
+  onDay?: (day: number, memory: DauMemoryResult['byDay'][number]) => void;
+}
+
+export interface DauMemoryResult {
+  users: number;
+  days: number;
+  eventsPerUserDay: number;
+  activeHours: number;
+  ownTitleShare: number;
+  events: number;
+  cpuSeconds: number;
+  /**
+   * One feature read (FeatureReader: FCALL_RO of the read function, one user) on these
+   * users' state at the end of the simulation: Redis CPU per read, which sizes Redis for
+   * the scoring service's 20K reads/s.
+   */
+  reads: { count: number; redisCpuMicrosPerRead: number; redisCpuMicrosPerHgetall: number };
+  /**
+   * Memory at the end of each simulated day, and what Redis spent per event that day:
+   * the cost of the apply function on state of realistic size (hashes of ~250 fields,
+   * dedup sets of ~1,700 members), which a short throughput run with fresh users does not see.
+   */
+  byDay: Array<{ day: number; redisCpuMicrosPerEvent: number; redisCommandsPerEvent: number; redisCallsPerEvent: number } & UserMemory>;
+}
+
+/**
+ * The steady state of a daily active user, built through the sidecar's own code: the
+ * BatchProcessor (parse, relevance, lateness, window operators) and the FeatureWriter's
+ * Redis function, fed in Kafka-sized batches with a virtual clock that runs `days` days,
+ * each user sending `eventsPerUserDay` events in the evening. Kafka is left out (dead
+ * letters go nowhere): the state in Redis is what the sidecar would have written. Redis
+ * expiry runs on the real clock, so nothing expires during the simulation; dedup
+ * pruning and tile pruning run on the virtual clock, as they would in production.
+ */
+export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauMemoryResult> {
+  const { redis, registry, keyPrefix } = options;
+  await loadFunctionLibrary(redis, registry, keyPrefix);
+  const operators = new WindowOperators(registry);
+  const writer = new FeatureWriter(redis, operators, {
+    prefix: keyPrefix,
+    allowedLatenessMs: DEFAULT_OPTIONS.allowedLatenessMs,
+    dedupMarginMs: DEFAULT_OPTIONS.dedupMarginMs,
+    pruneAboveFields: DEFAULT_OPTIONS.pruneAboveFields,
+  });
+  const noProducer = { send: async () => [] } as unknown as Producer;
+  const topics = topicNames(`${keyPrefix}.sim`);
+  const processor = new BatchProcessor(operators, writer, noProducer, topics, new PipelineMetrics(), {
+    allowedLatenessMs: DEFAULT_OPTIONS.allowedLatenessMs,
+    maxPayloadBytes: DEFAULT_OPTIONS.maxPayloadBytes,
+  });
+  const stream = new EventStream({ seed: options.seed, users: options.users, hotUsers: 0, userSkew: 1, size: 600, invalidShare: 0, ownTitleShare: options.ownTitleShare });
+  const offsets = { client: 0, billing: 0, support: 0 };
+  const start = Math.floor(Date.now() / DAY) * DAY - options.days * DAY;
+  const perDay = options.users * options.eventsPerUserDay;
+  const span = options.activeHours * HOUR;
+  const byDay: DauMemoryResult['byDay'] = [];
+  const cpu0 = process.cpuUsage();
+  let events = 0;
+  for (let day = 0; day < options.days; day++) {
+    const from = start + day * DAY + (24 * HOUR - span);
+    const before = await snapshot(redis);
+    const eventsBefore = events;
+    for (let i = 0; i < perDay; i += 1_000) {
+      const chunk: StreamRecord[] = [];
+      for (let j = i; j < Math.min(perDay, i + 1_000); j++) chunk.push(stream.next(Math.floor(from + (j * span) / perDay)));
+      events += chunk.length;
+      for (const source of ['client', 'billing', 'support'] as const) {
+        const records: SourceRecord[] = chunk
+          .filter((r) => r.source === source)
+          .map((r) => ({ topic: topics.sources[source], partition: 0, offset: String(offsets[source]++), timestamp: String(r.ingestMs), key: Buffer.from(r.key), value: r.value }));
+        if (records.length > 0) await processor.process(source, records);
+      }
+    }
+    const redisDay = redisDelta(before, await snapshot(redis));
+    const dayEvents = events - eventsBefore;
+    const memory = await userMemory(redis, keyPrefix, options.users);
+    byDay.push({
+      day: day + 1,
+      redisCpuMicrosPerEvent: Math.round((redisDay.cpuSeconds * 1e8) / dayEvents) / 100,
+      redisCommandsPerEvent: Math.round((redisDay.allCalls * 100) / dayEvents) / 100,
+      redisCallsPerEvent: Math.round((redisDay.topLevelCalls * 1000) / dayEvents) / 1000,
+      ...memory,
+    });
+    options.onDay?.(day + 1, byDay[byDay.length - 1] as DauMemoryResult['byDay'][number]);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const reader = new FeatureReader(redis, registry, keyPrefix);
+  const userIds = Array.from({ length: options.users }, (_, i) => `u${String(i).padStart(8, '0')}`);
+  const asOf = start + options.days * DAY;
+  const rounds = Math.max(1, Math.ceil(5_000 / userIds.length));
+  const readBefore = await snapshot(redis);
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < userIds.length; i += 20) await reader.readMany(userIds.slice(i, i + 20), asOf);
+  }
+  const readDelta = redisDelta(readBefore, await snapshot(redis));
+  const reads = rounds * userIds.length;
+  // The same state fetched raw (what a reader that aggregates in the serving process would ask for).
+  const rawBefore = await snapshot(redis);
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < userIds.length; i += 20) {
+      const pipe = redis.pipeline();
+      for (const user of userIds.slice(i, i + 20)) pipe.hgetall(userStateKey(keyPrefix, user));
+      await pipe.exec();
+    }
+  }
+  const rawDelta = redisDelta(rawBefore, await snapshot(redis));
+  return {
+    users: options.users,
+    days: options.days,
+    eventsPerUserDay: options.eventsPerUserDay,
+    activeHours: options.activeHours,
+    ownTitleShare: options.ownTitleShare,
+    events,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    reads: { count: reads, redisCpuMicrosPerRead: Math.round((readDelta.cpuSeconds * 1e8) / reads) / 100, redisCpuMicrosPerHgetall: Math.round((rawDelta.cpuSeconds * 1e8) / reads) / 100 },
+    byDay,
+  };
+}
