@@ -1,0 +1,374 @@
+/**
+ * Serving benchmark: loads bench users into a private Redis through the real write path,
+ * keeps background ingestion running, then measures reads over the Redis path (the
+ * TypeScript FeatureClient: FCALL_RO + status) and over HTTP (the fastify service in its
+ * own process), prints the figures and writes bench/results/serving-<date>.json.
+ *
+ *   npx tsx bench/serving/run.ts                     # 1,000,000 users (about 10-20 minutes)
+ *   npx tsx bench/serving/run.ts --users 100000      # quick run
+ *
+ * Flags (default): --users (1000000) --seconds per phase (15) --concurrency (32)
+ *   --redis-rates fixed rates of the single-read Redis phases (10000,20000) --http-rate (5000)
+ *   --http-batch-rate batch requests/s of the fixed-rate HTTP batch phase (100)
+ *   --batch-size (50) --ingest-rate background events/s (2000) --out (bench/results/serving-<date>.json)
+ *   --redis-url (default: start a private redis-server on a free port) --skip-http
+ *   --load direct|apply (direct): `apply` loads every user through FCALL cf_apply (about
+ *   2 ms of Redis time per user: half an hour for a million); `direct` writes the same keys
+ *   with plain pipelined commands after checking on 1,000 users that both ways are identical
+ * This is a measurement, not a test: it never fails on a missed target, it reports it.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname } from 'node:path';
+import { Redis } from 'ioredis';
+import { SOURCES } from '../../sidecar/src/events/index.ts';
+import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
+import { connectFeatureClient } from '../../sidecar/src/serving/index.ts';
+import { loadFunctionLibrary, userDedupKey, userStateKey } from '../../sidecar/src/store/index.ts';
+import { WindowOperators } from '../../sidecar/src/windows/index.ts';
+import { KeepAliveClient } from './http-client.ts';
+import { closedLoop, openLoop, type LatencySummary } from './load-drivers.ts';
+import { loadUsers, verifyDirectLoad } from './load-users.ts';
+import { freePort, processCpuSeconds, startRedisServer, type RedisProcess } from './redis-process.ts';
+import { benchUserId, PROFILE_DESCRIPTION } from './user-profile.ts';
+
+const PREFIX = 'bench';
+/** The encodings scripts/stack/start.sh gives the project's Redis, so memory figures match it. */
+const REDIS_ARGS = ['--hash-max-listpack-entries', '512', '--zset-max-listpack-entries', '1024', '--maxmemory-policy', 'noeviction'];
+const ALLOWED_LATENESS_MS = 86_400_000;
+
+function flags(argv: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (!arg.startsWith('--')) continue;
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith('--')) out[arg.slice(2)] = 'true';
+    else out[arg.slice(2)] = (i++, next);
+  }
+  return out;
+}
+
+const args = flags(process.argv.slice(2));
+const num = (name: string, fallback: number): number => {
+  const value = args[name] === undefined ? fallback : Number(args[name]);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
+  return value;
+};
+const config = {
+  users: Math.floor(num('users', 1_000_000)),
+  seconds: num('seconds', 15),
+  concurrency: Math.floor(num('concurrency', 32)),
+  redisRates: (args['redis-rates'] ?? '10000,20000').split(',').map((v) => {
+    const rate = Number(v);
+    if (!Number.isFinite(rate) || rate <= 0) throw new Error('--redis-rates must be a comma-separated list of positive numbers');
+    return rate;
+  }),
+  httpRate: num('http-rate', 5_000),
+  httpBatchRate: num('http-batch-rate', 100),
+  batchSize: Math.floor(num('batch-size', 50)),
+  ingestRate: num('ingest-rate', 2_000),
+  skipHttp: args['skip-http'] === 'true',
+  load: (args.load ?? 'direct') as 'direct' | 'apply',
+};
+if (config.load !== 'direct' && config.load !== 'apply') throw new Error('--load must be direct or apply');
+const date = new Date().toISOString().slice(0, 10);
+const outFile = args.out ?? `bench/results/serving-${date}.json`;
+
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+const mb = (bytes: number): string => `${(bytes / 1_048_576).toFixed(1)} MiB`;
+
+async function memoryInfo(redis: Redis): Promise<{ used: number; rss: number }> {
+  const info = await redis.info('memory');
+  const field = (name: string): number => Number(info.match(new RegExp(`^${name}:(\\d+)`, 'm'))?.[1] ?? NaN);
+  return { used: field('used_memory'), rss: field('used_memory_rss') };
+}
+
+async function commandStats(redis: Redis): Promise<Record<string, number>> {
+  const info = await redis.info('commandstats');
+  const out: Record<string, number> = {};
+  for (const match of info.matchAll(/^cmdstat_(\w+):calls=(\d+),usec=\d+,usec_per_call=([\d.]+)/gm)) out[`${match[1]}_usec_per_call`] = Number(match[3]);
+  return out;
+}
+
+/** A user index drawn uniformly, or (1 in 100) a user the store has never seen. */
+function randomUser(users: number): string {
+  const r = Math.random();
+  return r < 0.01 ? `nobody-${Math.floor(r * 1e9)}` : benchUserId(Math.floor(Math.random() * users));
+}
+
+function layoutDoc(): string {
+  const source = readFileSync(new URL('../../sidecar/src/store/redis-layout.ts', import.meta.url), 'utf8');
+  const doc = source.match(/\/\*\*([\s\S]*?)\*\//)?.[1] ?? '';
+  return doc.split('\n').map((line) => line.replace(/^\s*\* ?/, '')).join('\n').trim();
+}
+
+async function describeUser(redis: Redis, userId: string): Promise<string[]> {
+  const lines: string[] = [];
+  const keys = [userStateKey(PREFIX, userId), ...SOURCES.map((s) => userDedupKey(PREFIX, userId, s))];
+  for (const key of keys) {
+    const type = await redis.type(key);
+    if (type === 'none') continue;
+    const encoding = await redis.call('OBJECT', 'ENCODING', key);
+    const size = type === 'hash' ? await redis.hlen(key) : await redis.zcard(key);
+    const bytes = await redis.call('MEMORY', 'USAGE', key);
+    const ttlH = (await redis.pttl(key)) / 3_600_000;
+    lines.push(`  ${key}  ${type.toUpperCase()} (${encoding}), ${size} entries, ${bytes} bytes, TTL ${ttlH.toFixed(1)} h`);
+    if (type === 'hash') {
+      const all = await redis.hgetall(key);
+      for (const [field, value] of Object.entries(all).slice(0, 8)) lines.push(`      ${field} = ${value}`);
+      if (Object.keys(all).length > 8) lines.push(`      ... ${Object.keys(all).length - 8} more fields`);
+    } else {
+      const members = await redis.zrange(key, 0, 2, 'WITHSCORES');
+      lines.push(`      ${members.join(' ')} ...`);
+    }
+  }
+  return lines;
+}
+
+async function waitReady(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.status === 200) return;
+      if (Date.now() > deadline) throw new Error(`serve not ready: ${await res.text()}`);
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** A phase's figures plus CPU microseconds per request of each process involved (contention-proof). */
+type PhaseResult = LatencySummary & { cpu_us_per_request: Record<string, number> };
+
+/** Runs a load phase and adds the CPU time Redis, this process and the serving process spent per request. */
+async function withCpu(pids: Record<string, number | undefined>, run: () => Promise<LatencySummary>): Promise<PhaseResult> {
+  const cpuOf = (): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(pids)) if (pid !== undefined) out[name] = processCpuSeconds(pid);
+    const self = process.cpuUsage();
+    out.driver = (self.user + self.system) / 1e6;
+    return out;
+  };
+  const before = cpuOf();
+  const summary = await run();
+  const after = cpuOf();
+  const total = summary.requests + summary.errors;
+  const cpu: Record<string, number> = {};
+  for (const name of Object.keys(after)) cpu[name] = Math.round((((after[name] ?? 0) - (before[name] ?? 0)) * 1e6 * 10) / Math.max(1, total)) / 10;
+  return { ...summary, cpu_us_per_request: cpu };
+}
+
+function verdict(ok: boolean): string {
+  return ok ? 'met' : 'MISSED';
+}
+
+async function main(): Promise<void> {
+  const registry = loadFeatureRegistry('dbt_project');
+  const operators = new WindowOperators(registry);
+  const loadAtStart = loadavg();
+  say(`churnfeat serving benchmark: ${config.users.toLocaleString('en')} users, ${cpus().length} cores, load average ${loadAtStart.map((v) => v.toFixed(2)).join(' ')}`);
+  let own: RedisProcess | null = null;
+  const redisUrl = args['redis-url'] ?? (own = await startRedisServer(REDIS_ARGS)).url;
+  const children: ChildProcess[] = [];
+  const admin = new Redis(redisUrl);
+  try {
+    await loadFunctionLibrary(admin, registry, PREFIX);
+
+    // 1. Load users (see load-users.ts for the two modes).
+    const nowMs = Date.now();
+    if (config.load === 'direct') {
+      const sample = Math.min(1_000, config.users);
+      await verifyDirectLoad({ redis: admin, registry, prefix: PREFIX, allowedLatenessMs: ALLOWED_LATENESS_MS, users: sample, nowMs });
+      say(`direct load checked: ${sample} users loaded through cf_apply and directly have identical keys`);
+    }
+    await admin.call('CONFIG', 'RESETSTAT');
+    const before = await memoryInfo(admin);
+    say(`loading users ${config.load === 'direct' ? 'directly (pipelined HSET/ZADD/PEXPIRE)' : 'through FCALL cf_apply'} (profile: ${PROFILE_DESCRIPTION.join('; ')})`);
+    const loadStart = performance.now();
+    let lastPrint = 0;
+    const { events } = await loadUsers({
+      redis: admin,
+      registry,
+      prefix: PREFIX,
+      allowedLatenessMs: ALLOWED_LATENESS_MS,
+      users: config.users,
+      mode: config.load,
+      nowMs,
+      onProgress: (done) => {
+        if (performance.now() - lastPrint > 10_000) {
+          lastPrint = performance.now();
+          say(`  ${done.toLocaleString('en')} users loaded (${Math.round(done / ((performance.now() - loadStart) / 1000)).toLocaleString('en')}/s)`);
+        }
+      },
+    });
+    const loadSeconds = (performance.now() - loadStart) / 1000;
+    const after = await memoryInfo(admin);
+    const loadStats = await commandStats(admin);
+    say(`loaded ${config.users.toLocaleString('en')} users, ${events.toLocaleString('en')} events in ${loadSeconds.toFixed(1)} s (${Math.round(config.users / loadSeconds).toLocaleString('en')} users/s${config.load === 'apply' ? `; cf_apply ${loadStats.fcall_usec_per_call} us/call` : ''})`);
+
+    // 2. Memory per user: INFO delta, and the state/dedup split from a MEMORY USAGE sample.
+    const sample = Math.min(2_000, config.users);
+    let stateBytes = 0;
+    let dedupBytes = 0;
+    let fields = 0;
+    let dedupEntries = 0;
+    const sampleRng = Math.max(1, Math.floor(config.users / sample));
+    for (let i = 0; i < sample; i++) {
+      const user = benchUserId(i * sampleRng);
+      const pipe = admin.pipeline();
+      pipe.call('MEMORY', 'USAGE', userStateKey(PREFIX, user), 'SAMPLES', '0');
+      pipe.hlen(userStateKey(PREFIX, user));
+      for (const s of SOURCES) {
+        pipe.call('MEMORY', 'USAGE', userDedupKey(PREFIX, user, s), 'SAMPLES', '0');
+        pipe.zcard(userDedupKey(PREFIX, user, s));
+      }
+      const results = ((await pipe.exec()) ?? []).map(([, value]) => Number(value ?? 0));
+      stateBytes += results[0] ?? 0;
+      fields += results[1] ?? 0;
+      for (let k = 0; k < SOURCES.length; k++) {
+        dedupBytes += results[2 + 2 * k] ?? 0;
+        dedupEntries += results[3 + 2 * k] ?? 0;
+      }
+    }
+    const perUser = (after.used - before.used) / config.users;
+    const memory = {
+      used_memory_before: before.used,
+      used_memory_after: after.used,
+      used_memory_rss_after: after.rss,
+      bytes_per_user: Math.round(perUser),
+      rss_bytes_per_user: Math.round((after.rss - before.rss) / config.users),
+      sampled_users: sample,
+      sampled_state_hash_bytes_per_user: Math.round(stateBytes / sample),
+      sampled_dedup_zset_bytes_per_user: Math.round(dedupBytes / sample),
+      dedup_share: Math.round((dedupBytes / (stateBytes + dedupBytes)) * 1000) / 1000,
+      state_fields_per_user: Math.round((fields / sample) * 10) / 10,
+      dedup_entries_per_user: Math.round((dedupEntries / sample) * 10) / 10,
+      state_ttl_hours: operators.stateTtlMs(ALLOWED_LATENESS_MS) / 3_600_000,
+    };
+    say(`memory: ${mb(after.used - before.used)} for ${config.users.toLocaleString('en')} users = ${memory.bytes_per_user} B/user (used_memory; RSS ${memory.rss_bytes_per_user} B/user)`);
+    say(`  per user (MEMORY USAGE, ${sample} sampled): state hash ${memory.sampled_state_hash_bytes_per_user} B (${memory.state_fields_per_user} fields) + dedup zsets ${memory.sampled_dedup_zset_bytes_per_user} B (${memory.dedup_entries_per_user} entries); dedup share ${(memory.dedup_share * 100).toFixed(1)}%`);
+
+    // 3. Key layout.
+    say('\nRedis key layout (sidecar/src/store/redis-layout.ts):');
+    for (const line of layoutDoc().split('\n')) say(`  ${line}`);
+    const example = await describeUser(admin, benchUserId(1));
+    say('example user:');
+    for (const line of example) say(line);
+
+    // 4. Background ingestion.
+    const ingest = fork(new URL('./ingest-worker.ts', import.meta.url), [JSON.stringify({ redisUrl, prefix: PREFIX, users: config.users, eventsPerSecond: config.ingestRate, allowedLatenessMs: ALLOWED_LATENESS_MS })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.push(ingest);
+    await new Promise<void>((resolve, reject) => {
+      ingest.once('message', () => resolve());
+      ingest.once('exit', (code) => reject(new Error(`ingest worker exited with ${code}`)));
+    });
+    say(`\nbackground ingestion: ${config.ingestRate} events/s through cf_apply, watermarks published every second`);
+    say(`  ${PREFIX}:wm  HASH  ${JSON.stringify(await admin.hgetall(`${PREFIX}:wm`)).slice(0, 100)}...`);
+    await admin.call('CONFIG', 'RESETSTAT');
+
+    // 5. Redis path.
+    const connected = await connectFeatureClient({ redisUrl, prefix: PREFIX, registry, maxBatch: Math.max(500, config.batchSize) });
+    const client = connected.client;
+    const single = (): Promise<unknown> => client.get(randomUser(config.users));
+    const batchIds = (): string[] => Array.from({ length: config.batchSize }, () => randomUser(config.users));
+    const batch = (): Promise<unknown> => client.getMany(batchIds());
+    const redisPath: Record<string, PhaseResult> = {};
+    const redisPid = { redis: own?.pid };
+    say('\nRedis path (FeatureClient in this process: FCALL_RO cf_read + status):');
+    redisPath.single_max = await withCpu(redisPid, () => closedLoop(single, { concurrency: config.concurrency, seconds: config.seconds }));
+    say(`  single, ${config.concurrency} in flight: ${fmt(redisPath.single_max)}`);
+    for (const rate of config.redisRates) {
+      const phase = await withCpu(redisPid, () => openLoop(single, { ratePerSecond: rate, seconds: config.seconds }));
+      redisPath[`single_fixed_${rate}`] = phase;
+      say(`  single at a fixed ${rate}/s: ${fmt(phase)}`);
+    }
+    redisPath.batch_max = await withCpu(redisPid, () => closedLoop(batch, { concurrency: 8, seconds: config.seconds }));
+    say(`  batch of ${config.batchSize}, 8 in flight: ${fmt(redisPath.batch_max)} = ${(redisPath.batch_max.per_second * config.batchSize).toLocaleString('en')} users/s`);
+    const redisStats = await commandStats(admin);
+    say(`  Redis server time: cf_read ${redisStats.fcall_ro_usec_per_call} us/call, cf_apply ${redisStats.fcall_usec_per_call} us/call`);
+    await connected.close();
+
+    // 6. HTTP path.
+    const http: Record<string, PhaseResult> = {};
+    if (!config.skipHttp) {
+      const port = await freePort();
+      const serve = spawn(process.execPath, [...process.execArgv, 'sidecar/src/cli/serve.ts'], {
+        env: { ...process.env, CHURNFEAT_REDIS_URL: redisUrl, CHURNFEAT_KEY_PREFIX: PREFIX, CHURNFEAT_SERVE_PORT: String(port), CHURNFEAT_LOG_LEVEL: 'warn', CHURNFEAT_SERVE_MAX_BATCH: String(Math.max(500, config.batchSize)) },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      children.push(serve);
+      const base = `http://127.0.0.1:${port}`;
+      await waitReady(base, 30_000);
+      const httpClient = new KeepAliveClient(base, 64);
+      const get = (): Promise<number> => httpClient.send('GET', `/v1/features/${randomUser(config.users)}`);
+      const post = (): Promise<number> => httpClient.send('POST', '/v1/features:batch', JSON.stringify({ user_ids: batchIds() }));
+      say('\nHTTP path (fastify service in its own process, keep-alive client):');
+      await closedLoop(get, { concurrency: 16, seconds: 2, warmupSeconds: 1 });
+      const httpPids = { redis: own?.pid, serve: serve.pid };
+      http.single_fixed_rate = await withCpu(httpPids, () => openLoop(get, { ratePerSecond: config.httpRate, seconds: config.seconds }));
+      say(`  GET at a fixed ${config.httpRate}/s: ${fmt(http.single_fixed_rate)}`);
+      http.single_max = await withCpu(httpPids, () => closedLoop(get, { concurrency: config.concurrency, seconds: config.seconds }));
+      say(`  GET, ${config.concurrency} in flight: ${fmt(http.single_max)}`);
+      http.batch_fixed_rate = await withCpu(httpPids, () => openLoop(post, { ratePerSecond: config.httpBatchRate, seconds: config.seconds }));
+      say(`  POST batch of ${config.batchSize} at a fixed ${config.httpBatchRate}/s (${(config.httpBatchRate * config.batchSize).toLocaleString('en')} users/s): ${fmt(http.batch_fixed_rate)}`);
+      await httpClient.close();
+    }
+
+    // 7. Stop ingestion, report, write results.
+    const ingested = await new Promise<{ events: number; calls: number; seconds: number }>((resolve) => {
+      ingest.once('message', (message) => resolve(message as { events: number; calls: number; seconds: number }));
+      ingest.send('stop');
+    });
+    say(`\nbackground ingestion achieved ${Math.round(ingested.events / ingested.seconds).toLocaleString('en')} events/s over ${ingested.seconds.toFixed(0)} s`);
+
+    const targets = {
+      redis_single_reads_per_s_at_least_20k: (redisPath.single_max?.per_second ?? 0) >= 20_000,
+      redis_p99_under_2ms_at_20k: (redisPath.single_fixed_20000?.p99_ms ?? Infinity) < 2 && (redisPath.single_fixed_20000?.per_second ?? 0) >= 20_000 * 0.98,
+      http_p99_under_5ms_at_5k: config.skipHttp ? null : (http.single_fixed_rate?.p99_ms ?? Infinity) < 5,
+      memory_at_most_2kb_per_user: memory.bytes_per_user <= 2048,
+    };
+    say('\ntargets:');
+    say(`  >= 20K single reads/s (Redis path): ${verdict(targets.redis_single_reads_per_s_at_least_20k)} (${redisPath.single_max?.per_second}/s)`);
+    say(`  p99 < 2 ms at 20000/s (Redis path): ${verdict(targets.redis_p99_under_2ms_at_20k)} (${redisPath.single_fixed_20000?.p99_ms ?? 'not measured'} ms)`);
+    if (!config.skipHttp) say(`  HTTP p99 < 5 ms at ${config.httpRate}/s: ${verdict(targets.http_p99_under_5ms_at_5k === true)} (${http.single_fixed_rate?.p99_ms} ms)`);
+    say(`  <= 2 KB per user: ${verdict(targets.memory_at_most_2kb_per_user)} (${memory.bytes_per_user} B)`);
+
+    const results = {
+      benchmark: 'serving',
+      date: new Date().toISOString(),
+      command: `npx tsx bench/serving/run.ts ${process.argv.slice(2).join(' ')}`.trim(),
+      machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, load_average_at_start: loadAtStart, load_average_at_end: loadavg(), redis_version: (await admin.info('server')).match(/redis_version:(\S+)/)?.[1] },
+      config,
+      redis_args: args['redis-url'] ? 'external' : REDIS_ARGS.join(' '),
+      registry: registry.fingerprint,
+      profile: PROFILE_DESCRIPTION,
+      load: { mode: config.load, users: config.users, events, seconds: Math.round(loadSeconds * 10) / 10, cf_apply_usec_per_call: loadStats.fcall_usec_per_call ?? null },
+      memory,
+      redis_path: redisPath,
+      http,
+      redis_server: redisStats,
+      ingestion: { target_events_per_s: config.ingestRate, achieved_events_per_s: Math.round(ingested.events / ingested.seconds) },
+      targets,
+      key_layout_example: example,
+    };
+    mkdirSync(dirname(outFile), { recursive: true });
+    writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
+    say(`\nresults written to ${outFile}`);
+  } finally {
+    for (const child of children) if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+    admin.disconnect();
+    await own?.stop();
+  }
+}
+
+function fmt(s: PhaseResult): string {
+  const cpu = Object.entries(s.cpu_us_per_request).map(([name, us]) => `${name} ${us}`).join(', ');
+  const errors = s.errors === 0 ? '0' : `${s.errors} (${Object.entries(s.error_kinds).map(([kind, n]) => `${n}x ${kind}`).join('; ')})`;
+  return `${s.per_second.toLocaleString('en')} req/s, p50 ${s.p50_ms} ms, p95 ${s.p95_ms} ms, p99 ${s.p99_ms} ms, p99.9 ${s.p999_ms} ms, max ${s.max_ms} ms, errors ${errors}; CPU us/request: ${cpu}`;
+}
+
+await main();

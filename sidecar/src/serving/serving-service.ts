@@ -1,0 +1,50 @@
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
+import { FeatureClient, READ_PATH_REDIS_OPTIONS, RedisStateReader } from './feature-client.ts';
+import { buildServingApp } from './http-server.ts';
+import { ReadinessProbe } from './readiness.ts';
+import { resolveServeOptions, type ServeOptions } from './serve-options.ts';
+import { ServingMetrics } from './serving-metrics.ts';
+import { WatermarkCache } from './watermarks.ts';
+
+/** A running serving service: the fastify app, its address, and how to stop it. */
+export interface ServingService {
+  app: FastifyInstance;
+  /** "http://host:port" the service listens on. */
+  url: string;
+  client: FeatureClient;
+  metrics: ServingMetrics;
+  close(): Promise<void>;
+}
+
+/**
+ * Wires the serving service: Redis connection (fail-fast settings), watermark cache,
+ * FeatureClient, readiness probe, metrics and the fastify app, then listens.
+ * Starts even when Redis is down (it reconnects; /readyz says 503 until then).
+ */
+export async function startServingService(overrides: Partial<ServeOptions> = {}, registry?: FeatureRegistry): Promise<ServingService> {
+  const options = resolveServeOptions(overrides);
+  const features = registry ?? loadFeatureRegistry(options.dbtProjectDir);
+  const redis = new Redis(options.redisUrl, { ...READ_PATH_REDIS_OPTIONS, commandTimeout: options.redisCommandTimeoutMs });
+  redis.on('error', () => undefined); // reported through /readyz and the store error counter
+  await redis.connect().catch(() => undefined);
+  const watermarks = new WatermarkCache(redis, options.keyPrefix, { refreshMs: options.watermarkRefreshMs });
+  await watermarks.start();
+  const client = new FeatureClient({ reader: new RedisStateReader(redis, features, options.keyPrefix), registry: features, watermarks, maxBatch: options.maxBatch });
+  const metrics = new ServingMetrics({ watermarks });
+  const readiness = new ReadinessProbe({ redis, registry: features, prefix: options.keyPrefix, watermarks, maxWatermarkAgeMs: options.readyMaxWatermarkAgeMs });
+  const app = buildServingApp({ client, readiness, metrics, logger: options.logLevel === 'silent' ? false : { level: options.logLevel } });
+  const address = await app.listen({ host: options.host, port: options.port });
+  return {
+    app,
+    url: address,
+    client,
+    metrics,
+    close: async () => {
+      await app.close();
+      watermarks.stop();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

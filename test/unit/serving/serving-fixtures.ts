@@ -1,0 +1,82 @@
+import { compileFeature, type FeatureRegistry } from '../../../sidecar/src/features/index.ts';
+import type { UserStateRead } from '../../../sidecar/src/store/index.ts';
+import { FeatureClient, WatermarkSnapshot, type StateReader } from '../../../sidecar/src/serving/index.ts';
+
+/** A small registry with one feature per aggregation, on two sources, with different freshness SLOs. */
+export function fixtureRegistry(): FeatureRegistry {
+  const meta = (source: string, types: string[], fn: string, attribute: string | undefined, freshness: string) => ({
+    entity: 'user_id',
+    source,
+    filter: { event_types: types },
+    aggregation: attribute === undefined ? { function: fn } : { function: fn, attribute },
+    window: '1h',
+    granularity: '5m',
+    freshness_slo: freshness,
+  });
+  return {
+    fingerprint: 'feedfacecafebeef',
+    features: [
+      compileFeature('f.yml', 'm', 'errors_last_1h', meta('client', ['playback_error'], 'count', undefined, '2m')),
+      compileFeature('f.yml', 'm', 'watch_time_last_1h', meta('client', ['playback_heartbeat'], 'sum', 'watched_seconds', '2m')),
+      compileFeature('f.yml', 'm', 'titles_last_1h', meta('client', ['playback_start'], 'count_distinct', 'content_id', '2m')),
+      compileFeature('f.yml', 'm', 'min_amount_last_1h', meta('billing', ['payment_failed'], 'min', 'amount', '10m')),
+      compileFeature('f.yml', 'm', 'max_amount_last_1h', meta('billing', ['payment_failed'], 'max', 'amount', '10m')),
+      compileFeature('f.yml', 'm', 'last_currency_1h', meta('billing', ['payment_failed'], 'last', 'currency', '10m')),
+    ],
+  };
+}
+
+export const NOW = Date.UTC(2025, 2, 1, 12, 0, 0);
+
+/** What cf_read answers for a user with client state on partition 2 and no billing state. */
+export function clientOnlyRead(asOfMs = NOW): UserStateRead {
+  return {
+    present: true,
+    as_of_ms: asOfMs,
+    features: {
+      errors_last_1h: { value: 3, latest_event_ms: NOW - 60_000 },
+      watch_time_last_1h: { value: 600, latest_event_ms: NOW - 120_000 },
+      titles_last_1h: { value: 2, latest_event_ms: NOW - 300_000 },
+      min_amount_last_1h: { value: null, latest_event_ms: null },
+      max_amount_last_1h: { value: null, latest_event_ms: null },
+      last_currency_1h: { value: null, latest_event_ms: null },
+    },
+    sources: { client: { partition: 2, offset: 41, applied_ingest_ms: NOW - 60_000 } },
+  };
+}
+
+/** What cf_read answers for a user it has no state for. */
+export function absentRead(asOfMs = NOW): UserStateRead {
+  return { present: false, as_of_ms: asOfMs, features: {}, sources: {} };
+}
+
+/** A StateReader answering from a map (absent users for unknown ids), recording calls. */
+export class FakeReader implements StateReader {
+  readonly calls: Array<{ userIds: readonly string[]; asOfMs: number | undefined }> = [];
+  failWith: Error | null = null;
+
+  constructor(private readonly users: Record<string, UserStateRead> = {}) {}
+
+  async read(userId: string, asOfMs?: number): Promise<UserStateRead> {
+    return (await this.readMany([userId], asOfMs))[0] as UserStateRead;
+  }
+
+  async readMany(userIds: readonly string[], asOfMs?: number): Promise<UserStateRead[]> {
+    this.calls.push({ userIds, asOfMs });
+    if (this.failWith) throw this.failWith;
+    return userIds.map((id) => this.users[id] ?? absentRead(asOfMs ?? NOW));
+  }
+}
+
+/** Watermarks: client partitions 0-3 and billing 0-1, all fresh unless overridden. */
+export function watermarks(overrides: Array<[source: 'client' | 'billing' | 'support', partition: number, ms: number]> = []): WatermarkSnapshot {
+  const entries = new Map<string, ['client' | 'billing' | 'support', number, number]>();
+  for (let p = 0; p < 4; p++) entries.set(`client:${p}`, ['client', p, NOW - 1_000]);
+  for (let p = 0; p < 2; p++) entries.set(`billing:${p}`, ['billing', p, NOW - 1_000]);
+  for (const [source, partition, ms] of overrides) entries.set(`${source}:${partition}`, [source, partition, ms]);
+  return new WatermarkSnapshot(entries.values(), NOW);
+}
+
+export function fixtureClient(reader: StateReader, snapshot = watermarks(), maxBatch = 5): FeatureClient {
+  return new FeatureClient({ reader, registry: fixtureRegistry(), watermarks: { snapshot: () => snapshot }, maxBatch, clock: () => NOW });
+}
