@@ -33,7 +33,28 @@ export async function ensureTopics(admin: Admin, names: TopicNames, partitions: 
     { topic: names.deadLetter, numPartitions: counts.deadLetter },
     { topic: names.late, numPartitions: counts.late },
   ].filter((t) => !existing.has(t.topic));
-  if (wanted.length > 0) {
+  if (wanted.length === 0) return;
+  try {
     await admin.createTopics({ topics: wanted.map((t) => ({ ...t, replicationFactor: 1 })), waitForLeaders: true });
+  } catch (error) {
+    // A broker that just started can answer the leader check with UNKNOWN_TOPIC_OR_PARTITION
+    // for a topic it created a moment ago (kafkajs retries only LEADER_NOT_AVAILABLE).
+    if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
+  }
+  await waitForMetadata(admin, wanted.map((t) => t.topic));
+}
+
+/** Waits (up to `timeoutMs`) until the broker serves metadata with a leader for every partition. */
+async function waitForMetadata(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 1_000)) {
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics });
+      if (found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leader after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }

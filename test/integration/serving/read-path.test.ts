@@ -113,7 +113,7 @@ describe('the read path over a running sidecar', () => {
     const user = `u-${randomBytes(4).toString('hex')}`;
     const now = Date.now();
     const lastError = now - 20_000;
-    await send([clientEvent(user, 'playback_error', now - 90_000, now), clientEvent(user, 'playback_error', lastError, now)]);
+    await send([clientEvent(user, 'playback_error', now - 50_000, now), clientEvent(user, 'playback_error', lastError, now)]);
     await readUntil(user, 'the errors readable', (a) => a.features.errors_last_10m?.value === 2);
 
     const nineLater = await connected.client.get(user, { asOfMs: lastError + 9 * MINUTE });
