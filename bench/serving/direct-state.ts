@@ -74,20 +74,20 @@ export function dedupBounds(records: readonly StoreRecord[], allowedLatenessMs: 
   return new Map([...clocks].map(([source, clock]) => [source, Math.floor((clock - allowedLatenessMs - dedupMarginMs) / 1000)]));
 }
 
-/** Queues the writes of one user's state on a pipeline. */
-export function queueDirectState(pipeline: ReturnType<Redis['pipeline']>, prefix: string, userId: string, state: DirectState, ttlMs: number): void {
+/** Queues the writes of one user's state on a pipeline; the TTLs are FeatureWriter's (state, dedup sets). */
+export function queueDirectState(pipeline: ReturnType<Redis['pipeline']>, prefix: string, userId: string, state: DirectState, ttl: { stateMs: number; dedupMs: number }): void {
   const stateKey = userStateKey(prefix, userId);
   const flat: string[] = [];
   for (const [field, value] of state.fields) flat.push(field, value);
   if (flat.length > 0) {
     pipeline.hset(stateKey, ...flat);
-    pipeline.pexpire(stateKey, ttlMs);
+    pipeline.pexpire(stateKey, ttl.stateMs);
   }
   for (const [source, members] of state.dedup) {
     const key = userDedupKey(prefix, userId, source);
     const args: Array<string | number> = [];
     for (const [member, score] of members) args.push(score, member);
     pipeline.zadd(key, ...args);
-    pipeline.pexpire(key, ttlMs);
+    pipeline.pexpire(key, ttl.dedupMs);
   }
 }

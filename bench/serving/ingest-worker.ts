@@ -19,6 +19,8 @@ export interface IngestWorkerOptions {
   prefix: string;
   users: number;
   eventsPerSecond: number;
+  /** One pipelined write every tick: Redis runs a pipeline's calls back to back, so bigger ticks mean longer read stalls. */
+  tickMs: number;
   allowedLatenessMs: number;
 }
 
@@ -61,12 +63,16 @@ async function publishWatermarks(): Promise<void> {
 }
 
 async function loop(): Promise<void> {
-  const tickMs = 100;
+  const tickMs = options.tickMs;
   let seq = 0;
+  let carry = 0;
   let next = performance.now();
   while (running) {
     const now = Date.now();
-    const perTick = Math.round((options.eventsPerSecond * tickMs) / 1000);
+    // Fractional events carry over, so small ticks keep the exact rate.
+    carry += (options.eventsPerSecond * tickMs) / 1000;
+    const perTick = Math.floor(carry);
+    carry -= perTick;
     const records: StoreRecord[] = [];
     for (let i = 0; i < perTick; i++) {
       const user = Math.floor(rand() * options.users);

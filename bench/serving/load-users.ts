@@ -70,7 +70,8 @@ export function recordsFor(operators: WindowOperators, offsets: OffsetCounter, u
 export async function loadUsers(options: LoadOptions): Promise<{ events: number }> {
   const operators = new WindowOperators(options.registry);
   const writer = new FeatureWriter(options.redis, operators, { prefix: options.prefix, allowedLatenessMs: options.allowedLatenessMs, dedupMarginMs: DEDUP_MARGIN_MS, pruneAboveFields: 256 });
-  const ttlMs = operators.stateTtlMs(options.allowedLatenessMs);
+  // FeatureWriter's TTLs: the state outlives the longest window, a dedup set only the dedup horizon.
+  const ttl = { stateMs: operators.stateTtlMs(options.allowedLatenessMs), dedupMs: options.allowedLatenessMs + DEDUP_MARGIN_MS + 3_600_000 };
   const offsets = new OffsetCounter();
   const chunk = options.chunk ?? (options.mode === 'direct' ? 2_000 : 500);
   const inFlight = options.inFlight ?? 4;
@@ -94,7 +95,7 @@ export async function loadUsers(options: LoadOptions): Promise<{ events: number 
         const pipeline = options.redis.pipeline();
         perUser.forEach((records, index) => {
           const bounds = dedupBounds(records, options.allowedLatenessMs, DEDUP_MARGIN_MS);
-          queueDirectState(pipeline, options.prefix, benchUserId(from + index), directState(records, bounds), ttlMs);
+          queueDirectState(pipeline, options.prefix, benchUserId(from + index), directState(records, bounds), ttl);
         });
         const results = (await pipeline.exec()) ?? [];
         const failed = results.find(([error]) => error);
@@ -109,10 +110,14 @@ export async function loadUsers(options: LoadOptions): Promise<{ events: number 
 }
 
 async function dump(redis: Redis, prefix: string, userId: string): Promise<string> {
-  const parts: string[] = [JSON.stringify(Object.entries(await redis.hgetall(userStateKey(prefix, userId))).sort())];
-  for (const source of SOURCES) parts.push(JSON.stringify(await redis.zrange(userDedupKey(prefix, userId, source), 0, -1, 'WITHSCORES')));
-  const ttl = await redis.pttl(userStateKey(prefix, userId));
-  parts.push(String(Math.round(ttl / 60_000)));
+  // TTLs in minutes: the two loads run a few seconds apart.
+  const minutes = async (key: string): Promise<string> => String(Math.round((await redis.pttl(key)) / 60_000));
+  const state = userStateKey(prefix, userId);
+  const parts: string[] = [JSON.stringify(Object.entries(await redis.hgetall(state)).sort()), `ttl ${await minutes(state)}`];
+  for (const source of SOURCES) {
+    const key = userDedupKey(prefix, userId, source);
+    parts.push(`${source} ${JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES'))} ttl ${await minutes(key)}`);
+  }
   return parts.join('\n');
 }
 

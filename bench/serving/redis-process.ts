@@ -74,3 +74,14 @@ export async function startRedisServer(extraArgs: string[] = []): Promise<RedisP
       }),
   };
 }
+
+/** Machine-wide CPU seconds from /proc/stat: busy (user..softirq), steal (taken by the hypervisor) and idle. */
+export function machineCpuSeconds(): { busy: number; steal: number; idle: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] as string;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+  return {
+    busy: ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0)) / CLOCK_TICKS,
+    steal: (steal ?? 0) / CLOCK_TICKS,
+    idle: ((idle ?? 0) + (iowait ?? 0)) / CLOCK_TICKS,
+  };
+}

@@ -10,7 +10,9 @@
  * Flags (default): --users (1000000) --seconds per phase (15) --concurrency (32)
  *   --redis-rates fixed rates of the single-read Redis phases (10000,20000) --http-rate (5000)
  *   --http-batch-rate batch requests/s of the fixed-rate HTTP batch phase (100)
- *   --batch-size (50) --ingest-rate background events/s (2000) --out (bench/results/serving-<date>.json)
+ *   --batch-size (50) --ingest-rate background events/s (2000) --ingest-tick-ms one pipelined write
+ *   per tick (10; Redis runs a pipeline back to back, so a bigger tick stalls reads longer)
+ *   --out (bench/results/serving-<date>.json)
  *   --redis-url (default: start a private redis-server on a free port) --skip-http
  *   --load direct|apply (direct): `apply` loads every user through FCALL cf_apply (about
  *   2 ms of Redis time per user: half an hour for a million); `direct` writes the same keys
@@ -30,7 +32,7 @@ import { WindowOperators } from '../../sidecar/src/windows/index.ts';
 import { KeepAliveClient } from './http-client.ts';
 import { closedLoop, openLoop, type LatencySummary } from './load-drivers.ts';
 import { loadUsers, verifyDirectLoad } from './load-users.ts';
-import { freePort, processCpuSeconds, startRedisServer, type RedisProcess } from './redis-process.ts';
+import { freePort, machineCpuSeconds, processCpuSeconds, startRedisServer, type RedisProcess } from './redis-process.ts';
 import { benchUserId, PROFILE_DESCRIPTION } from './user-profile.ts';
 
 const PREFIX = 'bench';
@@ -69,6 +71,7 @@ const config = {
   httpBatchRate: num('http-batch-rate', 100),
   batchSize: Math.floor(num('batch-size', 50)),
   ingestRate: num('ingest-rate', 2_000),
+  ingestTickMs: num('ingest-tick-ms', 10),
   skipHttp: args['skip-http'] === 'true',
   load: (args.load ?? 'direct') as 'direct' | 'apply',
 };
@@ -141,8 +144,12 @@ async function waitReady(url: string, timeoutMs: number): Promise<void> {
   }
 }
 
-/** A phase's figures plus CPU microseconds per request of each process involved (contention-proof). */
-type PhaseResult = LatencySummary & { cpu_us_per_request: Record<string, number> };
+/**
+ * A phase's figures plus CPU microseconds per request of each process involved (stable
+ * under contention), and how many cores the whole machine was busy, how many of those were
+ * other processes than the benchmark's, and how many the hypervisor stole.
+ */
+type PhaseResult = LatencySummary & { cpu_us_per_request: Record<string, number>; machine_cores: { busy: number; other_processes: number; steal: number } };
 
 /** Runs a load phase and adds the CPU time Redis, this process and the serving process spent per request. */
 async function withCpu(pids: Record<string, number | undefined>, run: () => Promise<LatencySummary>): Promise<PhaseResult> {
@@ -154,12 +161,27 @@ async function withCpu(pids: Record<string, number | undefined>, run: () => Prom
     return out;
   };
   const before = cpuOf();
+  const machineBefore = machineCpuSeconds();
+  const started = performance.now();
   const summary = await run();
+  const wall = (performance.now() - started) / 1000;
+  const machineAfter = machineCpuSeconds();
   const after = cpuOf();
   const total = summary.requests + summary.errors;
   const cpu: Record<string, number> = {};
-  for (const name of Object.keys(after)) cpu[name] = Math.round((((after[name] ?? 0) - (before[name] ?? 0)) * 1e6 * 10) / Math.max(1, total)) / 10;
-  return { ...summary, cpu_us_per_request: cpu };
+  let ours = 0;
+  for (const name of Object.keys(after)) {
+    const seconds = (after[name] ?? 0) - (before[name] ?? 0);
+    ours += seconds;
+    cpu[name] = Math.round((seconds * 1e6 * 10) / Math.max(1, total)) / 10;
+  }
+  const cores = (seconds: number): number => Math.round((seconds / wall) * 100) / 100;
+  const busy = machineAfter.busy - machineBefore.busy;
+  return {
+    ...summary,
+    cpu_us_per_request: cpu,
+    machine_cores: { busy: cores(busy), other_processes: cores(Math.max(0, busy - ours)), steal: cores(machineAfter.steal - machineBefore.steal) },
+  };
 }
 
 function verdict(ok: boolean): string {
@@ -174,6 +196,19 @@ async function main(): Promise<void> {
   let own: RedisProcess | null = null;
   const redisUrl = args['redis-url'] ?? (own = await startRedisServer(REDIS_ARGS)).url;
   const children: ChildProcess[] = [];
+  // Last resort if this process dies without reaching `finally`: never leave a redis-server or a child behind.
+  const killAll = (): void => {
+    for (const pid of [...children.map((c) => c.pid), own?.pid]) {
+      if (pid === undefined) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.once('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   const admin = new Redis(redisUrl);
   try {
     await loadFunctionLibrary(admin, registry, PREFIX);
@@ -260,13 +295,22 @@ async function main(): Promise<void> {
     for (const line of example) say(line);
 
     // 4. Background ingestion.
-    const ingest = fork(new URL('./ingest-worker.ts', import.meta.url), [JSON.stringify({ redisUrl, prefix: PREFIX, users: config.users, eventsPerSecond: config.ingestRate, allowedLatenessMs: ALLOWED_LATENESS_MS })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const ingest = fork(new URL('./ingest-worker.ts', import.meta.url), [JSON.stringify({ redisUrl, prefix: PREFIX, users: config.users, eventsPerSecond: config.ingestRate, tickMs: config.ingestTickMs, allowedLatenessMs: ALLOWED_LATENESS_MS })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.push(ingest);
+    ingest.on('error', () => undefined); // a dead worker is reported by checkIngest
     await new Promise<void>((resolve, reject) => {
       ingest.once('message', () => resolve());
       ingest.once('exit', (code) => reject(new Error(`ingest worker exited with ${code}`)));
     });
-    say(`\nbackground ingestion: ${config.ingestRate} events/s through cf_apply, watermarks published every second`);
+    // Figures without the background ingestion are not the ones asked for: stop at once if it dies.
+    let ingestDied: string | null = null;
+    ingest.once('exit', (code, signal) => {
+      ingestDied = `ingest worker exited (${code ?? signal}) during the read phases`;
+    });
+    const checkIngest = (): void => {
+      if (ingestDied) throw new Error(ingestDied);
+    };
+    say(`\nbackground ingestion: ${config.ingestRate} events/s through cf_apply, one pipeline every ${config.ingestTickMs} ms; watermarks published every second`);
     say(`  ${PREFIX}:wm  HASH  ${JSON.stringify(await admin.hgetall(`${PREFIX}:wm`)).slice(0, 100)}...`);
     await admin.call('CONFIG', 'RESETSTAT');
 
@@ -277,7 +321,7 @@ async function main(): Promise<void> {
     const batchIds = (): string[] => Array.from({ length: config.batchSize }, () => randomUser(config.users));
     const batch = (): Promise<unknown> => client.getMany(batchIds());
     const redisPath: Record<string, PhaseResult> = {};
-    const redisPid = { redis: own?.pid };
+    const redisPid = { redis: own?.pid, ingest: ingest.pid };
     say('\nRedis path (FeatureClient in this process: FCALL_RO cf_read + status):');
     redisPath.single_max = await withCpu(redisPid, () => closedLoop(single, { concurrency: config.concurrency, seconds: config.seconds }));
     say(`  single, ${config.concurrency} in flight: ${fmt(redisPath.single_max)}`);
@@ -288,6 +332,7 @@ async function main(): Promise<void> {
     }
     redisPath.batch_max = await withCpu(redisPid, () => closedLoop(batch, { concurrency: 8, seconds: config.seconds }));
     say(`  batch of ${config.batchSize}, 8 in flight: ${fmt(redisPath.batch_max)} = ${(redisPath.batch_max.per_second * config.batchSize).toLocaleString('en')} users/s`);
+    checkIngest();
     const redisStats = await commandStats(admin);
     say(`  Redis server time: cf_read ${redisStats.fcall_ro_usec_per_call} us/call, cf_apply ${redisStats.fcall_usec_per_call} us/call`);
     await connected.close();
@@ -308,7 +353,7 @@ async function main(): Promise<void> {
       const post = (): Promise<number> => httpClient.send('POST', '/v1/features:batch', JSON.stringify({ user_ids: batchIds() }));
       say('\nHTTP path (fastify service in its own process, keep-alive client):');
       await closedLoop(get, { concurrency: 16, seconds: 2, warmupSeconds: 1 });
-      const httpPids = { redis: own?.pid, serve: serve.pid };
+      const httpPids = { redis: own?.pid, serve: serve.pid, ingest: ingest.pid };
       http.single_fixed_rate = await withCpu(httpPids, () => openLoop(get, { ratePerSecond: config.httpRate, seconds: config.seconds }));
       say(`  GET at a fixed ${config.httpRate}/s: ${fmt(http.single_fixed_rate)}`);
       http.single_max = await withCpu(httpPids, () => closedLoop(get, { concurrency: config.concurrency, seconds: config.seconds }));
@@ -319,9 +364,11 @@ async function main(): Promise<void> {
     }
 
     // 7. Stop ingestion, report, write results.
-    const ingested = await new Promise<{ events: number; calls: number; seconds: number }>((resolve) => {
+    checkIngest();
+    const ingested = await new Promise<{ events: number; calls: number; seconds: number }>((resolve, reject) => {
       ingest.once('message', (message) => resolve(message as { events: number; calls: number; seconds: number }));
-      ingest.send('stop');
+      ingest.once('exit', () => reject(new Error('ingest worker exited before reporting')));
+      ingest.send('stop', (error) => error && reject(error));
     });
     say(`\nbackground ingestion achieved ${Math.round(ingested.events / ingested.seconds).toLocaleString('en')} events/s over ${ingested.seconds.toFixed(0)} s`);
 
@@ -362,13 +409,15 @@ async function main(): Promise<void> {
     for (const child of children) if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
     admin.disconnect();
     await own?.stop();
+    process.off('exit', killAll);
   }
 }
 
 function fmt(s: PhaseResult): string {
   const cpu = Object.entries(s.cpu_us_per_request).map(([name, us]) => `${name} ${us}`).join(', ');
   const errors = s.errors === 0 ? '0' : `${s.errors} (${Object.entries(s.error_kinds).map(([kind, n]) => `${n}x ${kind}`).join('; ')})`;
-  return `${s.per_second.toLocaleString('en')} req/s, p50 ${s.p50_ms} ms, p95 ${s.p95_ms} ms, p99 ${s.p99_ms} ms, p99.9 ${s.p999_ms} ms, max ${s.max_ms} ms, errors ${errors}; CPU us/request: ${cpu}`;
+  const machine = `machine busy ${s.machine_cores.busy} cores, of which other processes ${s.machine_cores.other_processes}`;
+  return `${s.per_second.toLocaleString('en')} req/s, p50 ${s.p50_ms} ms, p95 ${s.p95_ms} ms, p99 ${s.p99_ms} ms, p99.9 ${s.p999_ms} ms, max ${s.max_ms} ms, errors ${errors}; CPU us/request: ${cpu}; ${machine}`;
 }
 
 await main();

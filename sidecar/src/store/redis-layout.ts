@@ -1,7 +1,9 @@
 /**
  * The online store's Redis layout: every key and field name is built here and nowhere else.
  *
- * Per user (one hash tag, so one Redis Cluster slot; both keys expire together):
+ * Per user (one hash tag, so one Redis Cluster slot). The state hash expires after the longest
+ * window + tile + allowed lateness + 1 h without writes; the dedup sets after the dedup horizon
+ * (allowed lateness + margin + 1 h):
  *
  *   <prefix>:{<user_id>}         HASH  feature state
  *     t:<feature id>:<tile index>   count / fixed-point sum / min / max of one tile
@@ -78,7 +80,8 @@ export function dedupMember(source: Source, eventKey: string): string {
 
 /** Encodes a `last` candidate so the store can order candidates by (event_ms, event key). */
 export function encodeLast(eventMs: number, eventKey: string, value: string): string {
-  return `${eventMs}|${eventKey.length}|${eventKey}${value}`;
+  // the length is in bytes: the Lua side cuts the key out of the UTF-8 string by bytes
+  return `${eventMs}|${Buffer.byteLength(eventKey)}|${eventKey}${value}`;
 }
 
 /** Redis function names for a registry fingerprint. */

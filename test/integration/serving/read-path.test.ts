@@ -130,23 +130,31 @@ describe('the read path over a running sidecar', () => {
 
   it("decays on the Redis server's clock when no as_of is given", async () => {
     // An error in the oldest tile a read now still counts leaves the window at the next
-    // minute boundary; start early enough in the minute that the sidecar applies it first.
-    if (Date.now() % MINUTE > 45_000) await sleep(MINUTE - (Date.now() % MINUTE) + 200);
-    const user = `u-${randomBytes(4).toString('hex')}`;
-    const now = Date.now();
-    const tileNow = Math.floor(now / MINUTE);
-    const errorMs = (tileNow - 10) * MINUTE + 1_000;
-    await send([clientEvent(user, 'playback_error', errorMs, now)]);
-    const before = await readUntil(user, 'the old error readable', (a) => a.features.errors_last_10m?.value === 1);
-    expect(Math.floor(before.as_of_ms / MINUTE)).toBe(tileNow);
-    expect(Math.abs(before.as_of_ms - Date.now())).toBeLessThan(10_000);
+    // minute boundary. If the sidecar is so slow that the boundary passes before the error
+    // is readable, try again in the next minute with a new user.
+    for (let attempt = 1; ; attempt++) {
+      if (Date.now() % MINUTE > 45_000) await sleep(MINUTE - (Date.now() % MINUTE) + 200);
+      const user = `u-${randomBytes(4).toString('hex')}`;
+      const now = Date.now();
+      const tileNow = Math.floor(now / MINUTE);
+      const errorMs = (tileNow - 10) * MINUTE + 1_000;
+      await send([clientEvent(user, 'playback_error', errorMs, now)]);
+      // errors_last_1h does not decay at this boundary: it says when the error is applied.
+      await readUntil(user, 'the old error applied', (a) => a.features.errors_last_1h?.value === 1);
+      const before = await connected.client.get(user);
+      if (Math.floor(before.as_of_ms / MINUTE) !== tileNow && attempt < 3) continue;
+      expect(Math.floor(before.as_of_ms / MINUTE)).toBe(tileNow);
+      expect(Math.abs(before.as_of_ms - Date.now())).toBeLessThan(10_000);
+      expect(before.features.errors_last_10m).toMatchObject({ value: 1, latest_event_ms: errorMs });
 
-    await sleep((tileNow + 1) * MINUTE - Date.now() + 500);
-    const after = await connected.client.get(user);
-    expect(after.as_of_ms).toBeGreaterThanOrEqual((tileNow + 1) * MINUTE);
-    expect(after.features.errors_last_10m).toMatchObject({ value: 0, latest_event_ms: null });
-    expect(after.features.errors_last_1h).toMatchObject({ value: 1, latest_event_ms: errorMs });
-  }, 120_000);
+      await sleep((tileNow + 1) * MINUTE - Date.now() + 500);
+      const after = await connected.client.get(user);
+      expect(after.as_of_ms).toBeGreaterThanOrEqual((tileNow + 1) * MINUTE);
+      expect(after.features.errors_last_10m).toMatchObject({ value: 0, latest_event_ms: null });
+      expect(after.features.errors_last_1h).toMatchObject({ value: 1, latest_event_ms: errorMs });
+      return;
+    }
+  }, 240_000);
 
   it('answers unknown users with defaults and status missing, never an error', async () => {
     const answer = await connected.client.get(`never-seen-${randomBytes(4).toString('hex')}`);
