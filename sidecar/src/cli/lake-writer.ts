@@ -35,3 +35,8 @@ const shutdown = async (): Promise<void> => {
 };
 process.once('SIGINT', () => void shutdown());
 process.once('SIGTERM', () => void shutdown());
+void writer.fatal.then(async (error) => {
+  log('exiting', { reason: 'consumer stopped for good; the orchestrator restarts the writer', error: error.message });
+  await writer.stop();
+  process.exit(1);
+});

@@ -43,6 +43,12 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void shutdown());
   process.once('SIGTERM', () => void shutdown());
+  void sidecar.fatal.then(async (error) => {
+    process.stderr.write(`churnfeat sidecar: the consumer stopped for good (${error.message}); exiting 1 so the orchestrator restarts it\n`);
+    server?.close();
+    await sidecar.stop();
+    process.exit(1);
+  });
 }
 
 await main();

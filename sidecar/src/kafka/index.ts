@@ -1,1 +1,2 @@
+export * from './side-topic-sender.ts';
 export * from './topics.ts';

@@ -85,6 +85,11 @@ export class LakeWriter {
   private encoder: ParquetEncoder | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private readonly log: LakeLog;
+  private reportFatal: (error: Error) => void = () => undefined;
+  /** Settles when the consumer stopped for good (kafkajs crashed without restarting it); the CLI exits 1 on it. */
+  readonly fatal: Promise<Error> = new Promise((resolve) => {
+    this.reportFatal = resolve;
+  });
 
   constructor(
     readonly options: LakeWriterOptions,
@@ -121,6 +126,10 @@ export class LakeWriter {
     // owner of each partition resumes from the manifest.
     consumer.on(consumer.events.REBALANCING, () => {
       void this.mutex.run(async () => this.states.clear());
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      this.log('consumer_crashed', { restart: payload.restart, error: payload.error.message });
+      if (!payload.restart) this.reportFatal(payload.error);
     });
     await consumer.connect();
     await consumer.subscribe({ topics: this.topics, fromBeginning: this.options.fromBeginning });
@@ -159,15 +168,28 @@ export class LakeWriter {
     return state.manifest.landedThrough === null ? null : state.manifest.landedThrough + 1n;
   }
 
-  private async onBatch({ batch, isRunning, isStale, heartbeat }: EachBatchPayload): Promise<void> {
+  /**
+   * Buffers a fetched batch. Every message taken (buffered or skipped as already landed) is
+   * resolved: kafkajs fetches again from the last resolved offset, so a batch left unresolved
+   * is delivered again and again and the partition never moves past one fetch. Resolving is
+   * not committing: the Kafka commit still follows the manifest (see flush()).
+   */
+  private async onBatch({ batch, isRunning, isStale, heartbeat, resolveOffset }: EachBatchPayload): Promise<void> {
     if (!isRunning() || isStale() || batch.messages.length === 0) return;
     const state = await this.stateFor(batch.topic, batch.partition);
     for (const message of batch.messages) {
+      if (!isRunning() || isStale()) return;
       const offset = BigInt(message.offset);
-      if (state.manifest.landedThrough !== null && offset <= state.manifest.landedThrough) continue;
+      if (state.manifest.landedThrough !== null && offset <= state.manifest.landedThrough) {
+        resolveOffset(message.offset);
+        continue;
+      }
       if (state.recovery && offset > state.recovery.last) await this.flush(state);
       const expected = this.expectedNext(state);
-      if (expected !== null && offset < expected) continue;
+      if (expected !== null && offset < expected) {
+        resolveOffset(message.offset);
+        continue;
+      }
       if (expected !== null && offset > expected) {
         if (state.soughtTo !== expected) {
           // The fetch position ran past records this writer never landed (a dropped buffer):
@@ -183,7 +205,11 @@ export class LakeWriter {
       state.soughtTo = null;
       if (state.buffer.length === 0) state.bufferedSince = Date.now();
       state.buffer.push({ offset, timestampMs: Number(message.timestamp), key: message.key ?? null, value: message.value ?? null });
-      if (state.recovery ? offset >= state.recovery.last : state.buffer.length >= this.options.flushRecords) await this.flush(state);
+      resolveOffset(message.offset);
+      if (state.recovery ? offset >= state.recovery.last : state.buffer.length >= this.options.flushRecords) {
+        await this.flush(state);
+        await heartbeat();
+      }
     }
     await heartbeat();
   }

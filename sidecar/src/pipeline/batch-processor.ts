@@ -3,7 +3,7 @@ import { parseEvent, type Source } from '../events/index.ts';
 import type { PipelineMetrics, RecordVerdict } from '../metrics/index.ts';
 import type { FeatureWriter, StoreRecord } from '../store/index.ts';
 import type { WindowOperators } from '../windows/index.ts';
-import type { TopicNames } from '../kafka/index.ts';
+import { sendSideRecords, type SideRecord, type TopicNames } from '../kafka/index.ts';
 
 /** One record as fetched from Kafka. */
 export interface SourceRecord {
@@ -51,8 +51,8 @@ export class BatchProcessor {
 
   async process(source: Source, records: readonly SourceRecord[]): Promise<BatchCounts> {
     const counts: BatchCounts = { applied: 0, duplicate: 0, replayed: 0, too_late: 0, invalid: 0, irrelevant: 0 };
-    const deadLetters: Array<{ key: Buffer | null; value: Buffer | null; headers: Record<string, string> }> = [];
-    const late: typeof deadLetters = [];
+    const deadLetters: SideRecord[] = [];
+    const late: SideRecord[] = [];
     const toStore: StoreRecord[] = [];
     for (const record of records) {
       const parsed = parseEvent(source, record.value, { maxBytes: this.options.maxPayloadBytes });
@@ -80,10 +80,12 @@ export class BatchProcessor {
       }
       toStore.push({ event, topic: record.topic, partition: record.partition, offset: record.offset, ops });
     }
-    const sideWrites: Array<Promise<unknown>> = [];
-    if (deadLetters.length > 0) sideWrites.push(this.producer.send({ topic: this.topics.deadLetter, acks: -1, messages: deadLetters }));
-    if (late.length > 0) sideWrites.push(this.producer.send({ topic: this.topics.late, acks: -1, messages: late }));
-    await Promise.all(sideWrites);
+    // Bounded sends: a batch of bad records (or one huge one) must never become a request
+    // the broker refuses, which would stop the consumer on the same batch for good.
+    await Promise.all([
+      deadLetters.length > 0 ? sendSideRecords(this.producer, this.topics.deadLetter, deadLetters) : null,
+      late.length > 0 ? sendSideRecords(this.producer, this.topics.late, late) : null,
+    ]);
     if (toStore.length > 0) {
       const verdicts = await this.writer.write(toStore);
       const readableAt = Date.now();

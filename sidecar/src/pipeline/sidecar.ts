@@ -45,6 +45,15 @@ export class Sidecar {
   private readonly sourceOfTopic = new Map<string, Source>();
   private running = false;
   private lastError: SidecarHealth['lastError'] = null;
+  private reportFatal: (error: Error) => void = () => undefined;
+  /**
+   * Settles when the consumer stopped for good (kafkajs crashed without restarting it). A
+   * live process that consumes nothing helps nobody: the CLI exits non-zero on it so the
+   * orchestrator restarts the pod.
+   */
+  readonly fatal: Promise<Error> = new Promise((resolve) => {
+    this.reportFatal = resolve;
+  });
 
   constructor(readonly options: SidecarOptions, registry?: FeatureRegistry) {
     this.registry = registry ?? loadFeatureRegistry(options.dbtProjectDir);
@@ -119,7 +128,10 @@ export class Sidecar {
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       const code = payload.error instanceof ChurnfeatError ? payload.error.code : 'kafka_unavailable';
       this.recordError(code, `consumer crashed (${payload.restart ? 'restarting' : 'stopped'}): ${payload.error.message}`);
-      if (!payload.restart) this.running = false;
+      if (!payload.restart) {
+        this.running = false;
+        this.reportFatal(payload.error);
+      }
     });
     await consumer.run({
       autoCommit: false,
