@@ -22,6 +22,9 @@ echo "== 1. dbt build on the fixture lake"
 "$python" "$project/scripts/make_fixture_lake.py" --lake "$work/lake"
 CHURNFEAT_DUCKDB_PATH="$work/warehouse.duckdb" run_dbt build --vars "{lake_root: '$work/lake'}" | tail -n 3
 
+echo "== 1b. unit tests also pass when a run sets --vars as_of"
+CHURNFEAT_DUCKDB_PATH="$work/warehouse.duckdb" run_dbt test --select "test_type:unit" --vars "{lake_root: '$work/lake', as_of: '2026-01-01T00:00:00Z'}" | tail -n 1
+
 echo "== 2. values against the Python evaluation of the semantics"
 "$python" "$project/scripts/check_fixture_values.py" --lake "$work/lake" --warehouse "$work/warehouse.duckdb"
 
