@@ -31,7 +31,7 @@ function article(type: string): string {
 export function errorProblem(error: ErrorObject | undefined, value: unknown, context: { function?: unknown } = {}): string {
   if (!error) return 'invalid';
   const field = errorField(error);
-  const schema = error.parentSchema as { minimum?: number; maximum?: number } | undefined;
+  const schema = error.parentSchema as { type?: string; minimum?: number; maximum?: number } | undefined;
   switch (error.keyword) {
     case 'required':
       return field === 'aggregation.attribute' && typeof context.function === 'string' ? `is required for ${context.function}` : 'is required';
@@ -51,7 +51,7 @@ export function errorProblem(error: ErrorObject | undefined, value: unknown, con
     }
     case 'minimum':
     case 'maximum':
-      return schema?.minimum !== undefined && schema.maximum !== undefined ? `must be an integer from ${schema.minimum} to ${schema.maximum}` : `must be ${error.keyword === 'minimum' ? '>=' : '<='} ${String((error.params as { limit: number }).limit)}`;
+      return schema?.minimum !== undefined && schema.maximum !== undefined ? `must be an integer from ${schema.minimum} to ${schema.maximum}` : `must be ${schema?.type === 'integer' ? 'an integer ' : ''}${error.keyword === 'minimum' ? '>=' : '<='} ${String((error.params as { limit: number }).limit)}`;
     case 'minItems':
       return 'must be a non-empty list';
     case 'uniqueItems':
