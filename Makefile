@@ -14,7 +14,7 @@ KEEP_STACK ?= 0
 # (a failing stop only fails a run that had otherwise passed).
 STOP_STACK_ON_EXIT = trap 'rc=$$?; set +e; $(STACK)/stop.sh all; s=$$?; [ $$rc -ne 0 ] || rc=$$s; exit $$rc' EXIT
 
-.PHONY: help install up down status typecheck test-unit test-integration test-dbt test-airflow test demo bench-pipeline bench-serving clean distclean
+.PHONY: help install compile up down status typecheck test-unit test-integration test-dbt test-airflow test demo bench-pipeline bench-serving clean distclean
 
 help: ## List the targets
 	@echo "make targets:"
@@ -24,6 +24,9 @@ help: ## List the targets
 
 install: ## Install system packages, Kafka jars, Python venvs and node_modules (idempotent)
 	$(STACK)/install.sh
+
+compile: ## Compile the feature definitions (dbt YAML meta) into the registry artifact dbt and the sidecar read
+	npx tsx sidecar/src/cli/compile-features.ts dbt_project
 
 up: install ## Install, then start Kafka, Redis and S3 (moto) on 127.0.0.1
 	$(STACK)/start.sh all

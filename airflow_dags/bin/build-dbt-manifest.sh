@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Build dbt_project/target/manifest.json with `dbt parse`, from the dbt virtualenv.
+# Compile the feature registry artifact (`churnfeat compile`: the YAML meta ->
+# dbt_project/feature_registry.json + macros/generated/churnfeat_registry.sql), then build
+# dbt_project/target/manifest.json with `dbt parse`, from the dbt virtualenv.
 # The hourly DAG renders its tasks from this file (cosmos LoadMode.DBT_MANIFEST), so run
 # this on every deploy of dbt_project/ (and after editing models locally).
 #
@@ -26,6 +28,10 @@ if [ ! -x "$DBT" ]; then
   echo "build-dbt-manifest: $DBT missing; run scripts/stack/install.sh (or make install)" >&2
   exit 1
 fi
+
+# The compile step first: a YAML edit must reach the artifact dbt reads (needs node and
+# the repo's node_modules; a bad definition stops here, naming file, feature and field).
+(cd "$HOME_DIR" && node --import tsx sidecar/src/cli/compile-features.ts "$PROJECT")
 
 # Parse into a scratch folder, then move the manifest into place in one rename, so a
 # scheduler parsing the DAG meanwhile never reads a half-written file.

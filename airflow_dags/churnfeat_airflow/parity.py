@@ -137,7 +137,7 @@ def failure_lines(report: Mapping[str, Any]) -> list[str]:
         f"{summary['sampled']} users x {summary['features']} features; by class {summary['by_class']}",
     ]
     if summary["registry_same"] is False:
-        lines.append("the online store runs a different feature registry than dbt_project (fingerprints differ): a deploy is out of step")
+        lines.append("the online store runs a different feature registry than dbt_project (registry versions differ): a deploy is out of step")
     for feature in report.get("features", []):
         unexplained = feature.get("byClass", {}).get("unexplained", 0)
         if unexplained:

@@ -66,14 +66,14 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
   const operators = new WindowOperators(registry);
   const writer = new FeatureWriter(redis, operators, {
     prefix: keyPrefix,
-    allowedLatenessMs: DEFAULT_OPTIONS.allowedLatenessMs,
-    dedupMarginMs: DEFAULT_OPTIONS.dedupMarginMs,
+    allowedLatenessMs: registry.policies.allowedLatenessMs,
+    dedupMarginMs: registry.policies.dedupMarginMs,
     pruneAboveFields: DEFAULT_OPTIONS.pruneAboveFields,
   });
   const noProducer = { send: async () => [] } as unknown as Producer;
   const topics = topicNames(`${keyPrefix}.sim`);
   const processor = new BatchProcessor(operators, writer, noProducer, topics, new PipelineMetrics(), {
-    allowedLatenessMs: DEFAULT_OPTIONS.allowedLatenessMs,
+    allowedLatenessMs: registry.policies.allowedLatenessMs,
     maxPayloadBytes: DEFAULT_OPTIONS.maxPayloadBytes,
   });
   const stream = new EventStream({ seed: options.seed, users: options.users, hotUsers: 0, userSkew: 1, size: 600, invalidShare: 0, ownTitleShare: options.ownTitleShare });

@@ -116,7 +116,7 @@ for (let i = 0; i < store.length; i += BATCH) batches.push(store.slice(i, i + BA
 
 // 1. the writer's own JavaScript (median of several passes)
 const calls: Call[] = [];
-const options = { prefix: 'bench.enc', allowedLatenessMs: DEFAULT_OPTIONS.allowedLatenessMs, dedupMarginMs: DEFAULT_OPTIONS.dedupMarginMs, pruneAboveFields: DEFAULT_OPTIONS.pruneAboveFields };
+const options = { prefix: 'bench.enc', allowedLatenessMs: registry.policies.allowedLatenessMs, dedupMarginMs: registry.policies.dedupMarginMs, pruneAboveFields: DEFAULT_OPTIONS.pruneAboveFields };
 const stubWriter = new FeatureWriter(recorder(calls) as never, operators, options);
 for (const batch of batches.slice(0, 3)) await stubWriter.write(batch);
 const writerPasses: number[] = [];

@@ -598,7 +598,7 @@ async function main(): Promise<void> {
       command: `npx tsx bench/pipeline/run.ts ${process.argv.slice(2).join(' ')}`.trim(),
       machine: { ...machine, loadAverageAtEnd: os.loadavg().map((l) => round(l, 2)) },
       options: args,
-      registry: registry.fingerprint,
+      registry: registry.version,
       partitions: LOCAL_PARTITIONS,
       loadgen: { produced: produced.summary, sameEventsInCeiling: sameEvents },
       ceilings,

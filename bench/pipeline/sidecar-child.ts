@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void shutdown());
   process.once('SIGTERM', () => void shutdown());
-  process.send?.({ type: 'ready', registry: sidecar.registry.fingerprint, features: sidecar.registry.features.length });
+  process.send?.({ type: 'ready', registry: sidecar.registry.version, features: sidecar.registry.features.length });
 }
 
 await main();

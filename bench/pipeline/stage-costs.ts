@@ -75,7 +75,7 @@ async function timed(run: () => Promise<void>): Promise<number> {
  */
 export async function measureStages(redis: Redis, registry: FeatureRegistry, records: readonly StreamRecord[], keyPrefix: string, batchSize: number): Promise<StageCosts> {
   const operators = new WindowOperators(registry);
-  const options = { allowedLatenessMs: DEFAULT_OPTIONS.allowedLatenessMs, dedupMarginMs: DEFAULT_OPTIONS.dedupMarginMs, pruneAboveFields: DEFAULT_OPTIONS.pruneAboveFields };
+  const options = { allowedLatenessMs: registry.policies.allowedLatenessMs, dedupMarginMs: registry.policies.dedupMarginMs, pruneAboveFields: DEFAULT_OPTIONS.pruneAboveFields };
   const topics = topicNames(`${keyPrefix}.stage`);
   const bySource = asSourceRecords(records, (source) => topics.sources[source]);
 

@@ -391,7 +391,7 @@ async function main(): Promise<void> {
       machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, load_average_at_start: loadAtStart, load_average_at_end: loadavg(), redis_version: (await admin.info('server')).match(/redis_version:(\S+)/)?.[1] },
       config,
       redis_args: args['redis-url'] ? 'external' : REDIS_ARGS.join(' '),
-      registry: registry.fingerprint,
+      registry: registry.version,
       profile: PROFILE_DESCRIPTION,
       load: { mode: config.load, users: config.users, events, seconds: Math.round(loadSeconds * 10) / 10, cf_apply_usec_per_call: loadStats.fcall_usec_per_call ?? null },
       memory,

@@ -4,7 +4,8 @@
 #   2. marts == an independent Python evaluation of docs/feature-semantics.md + hand values
 #   3. the parity job's run-operation over a spine with offset limits
 #   4. incremental == full refresh after late files, and after a definition change
-#   5. a bad feature definition fails with file, feature and field named
+#   5. a bad feature definition fails the compiler naming file, feature and field; a YAML
+#      edit without recompiling fails dbt naming the command to run
 #   6. `dbt build` with no lake file at all
 # Usage: dbt_project/scripts/check.sh   (needs .venv/dbt; CHURNFEAT_DBT_PYTHON overrides)
 set -euo pipefail
@@ -34,7 +35,7 @@ echo "== 3. run-operation churnfeat_point_in_time_to_table (parity job)"
 echo "== 4. incremental == full refresh"
 "$python" "$project/scripts/check_incremental.py"
 
-echo "== 5. bad definitions are named"
+echo "== 5. bad definitions are named; a stale registry artifact fails dbt"
 "$python" "$project/scripts/check_definition_errors.py"
 
 echo "== 6. dbt build with an empty lake"

@@ -23,7 +23,8 @@ import yaml
 
 PROJECT = Path(__file__).resolve().parent.parent
 UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-ALLOWED_LATENESS_MS = 86_400_000
+# The lateness policy both runtimes apply, from the registry artifact (written once, in the YAML).
+ALLOWED_LATENESS_MS = json.loads((PROJECT / "feature_registry.json").read_text())["policies"]["allowedLatenessMs"]
 MISSING = object()
 
 # Worked out by hand from scripts/make_fixture_lake.py (see the comments there), at the

@@ -8,7 +8,7 @@
  *       [--lake <folder | s3://bucket/prefix>] [--s3-endpoint URL]
  *       [--warehouse duckdb | snowflake] [--duckdb-path .cache/warehouse/churnfeat.duckdb]
  *       [--lake-root .cache/lake] [--dbt-target T] [--dbt-build] [--offline-sql FILE]
- *       [--allowed-lateness-ms 86400000] [--online-allowed-lateness-ms N]
+ *       [--online-allowed-lateness-ms N]
  *   npx tsx parity/src/cli.ts compile-sql --out FILE [--dbt-target T]
  *
  * Exit codes: 0 pass, 1 unexplained mismatches above the threshold, 2 the job could not run.
@@ -79,7 +79,6 @@ async function main(argv: string[]): Promise<number> {
       'dbt-target': { type: 'string' },
       'dbt-build': { type: 'boolean', default: false },
       'offline-sql': { type: 'string' },
-      'allowed-lateness-ms': { type: 'string' },
       'online-allowed-lateness-ms': { type: 'string' },
     },
   });
@@ -93,10 +92,6 @@ async function main(argv: string[]): Promise<number> {
     options.dbt.vars.lake_root = resolve(values['lake-root']);
   }
   if (values['dbt-target']) options.dbt.target = values['dbt-target'];
-  if (values['allowed-lateness-ms']) {
-    options.allowedLatenessMs = integer('allowed-lateness-ms', values['allowed-lateness-ms']);
-    options.dbt.vars.allowed_lateness_ms = options.allowedLatenessMs;
-  }
 
   if (command === 'compile-sql') {
     if (!values.out) throw new Error('compile-sql needs --out FILE');

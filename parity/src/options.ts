@@ -38,12 +38,8 @@ export interface ParityOptions {
   dbtBuild: boolean;
   /** Compiled offline SQL (output of `parity/src/cli.ts compile-sql`) instead of running dbt compile. Default: null. */
   offlineSqlFile: string | null;
-  /** dbt's allowed lateness (var allowed_lateness_ms), for classifying. Default: 86400000. */
-  allowedLatenessMs: number;
   /** The sidecar's allowed lateness when known (CHURNFEAT_ALLOWED_LATENESS_MS of its deployment); null: inferred per mismatch. Default: null. */
   onlineAllowedLatenessMs: number | null;
-  /** The sidecar's dedup margin (how long dedup entries outlive the allowed lateness). Default: 3600000. */
-  dedupMarginMs: number;
   /** Mismatches listed in the reports (all are counted). Default: 1000. */
   maxMismatchesListed: number;
   /** Tests and embedders may supply the warehouse connection themselves. */
@@ -78,9 +74,7 @@ export function defaultParityOptions(env: NodeJS.ProcessEnv = process.env): Pari
     },
     dbtBuild: false,
     offlineSqlFile: null,
-    allowedLatenessMs: 86_400_000,
     onlineAllowedLatenessMs: null,
-    dedupMarginMs: 3_600_000,
     maxMismatchesListed: 1_000,
   };
 }
@@ -94,7 +88,6 @@ export function validateParityOptions(options: ParityOptions): void {
   if (!Number.isInteger(options.users) || options.users < 1) fail('users', 'must be a positive integer');
   if (!Number.isInteger(options.strata) || options.strata < 1 || options.strata > 20) fail('strata', 'must be an integer from 1 to 20');
   if (!Number.isInteger(options.threshold) || options.threshold < 0) fail('threshold', 'must be a non-negative integer');
-  if (!Number.isInteger(options.allowedLatenessMs) || options.allowedLatenessMs < 0) fail('allowedLatenessMs', 'must be a non-negative integer');
   if (!/^[A-Za-z0-9_.-]{1,32}$/.test(options.keyPrefix)) fail('keyPrefix', 'must match ^[A-Za-z0-9_.-]{1,32}$');
   if (!/^rediss?:\/\//.test(options.redisUrl)) fail('redisUrl', 'must start with redis:// or rediss://');
 }

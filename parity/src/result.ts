@@ -40,7 +40,7 @@ export interface ParityResult {
   finishedAt: string;
   warehouse: 'duckdb' | 'snowflake';
   keyPrefix: string;
-  registry: { dbtFingerprint: string; onlineFingerprint: string; same: boolean };
+  registry: { dbtVersion: string; onlineVersion: string; same: boolean };
   sample: {
     requested: number;
     population: number;

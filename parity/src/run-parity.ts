@@ -152,8 +152,9 @@ export async function runParity(overrides: Partial<ParityOptions> = {}): Promise
         asOfMs,
         offsetLimit: (spineOf.get(m.userId) as SpineRow).maxOffset[feature.source],
         appliedOffset: snapshot.reads.get(m.userId)?.sources[feature.source]?.offset ?? null,
-        allowedLatenessMs: options.allowedLatenessMs,
-        dedupMarginMs: options.dedupMarginMs,
+        // dbt reads the same registry artifact: its policies are dbt's.
+        allowedLatenessMs: registry.policies.allowedLatenessMs,
+        dedupMarginMs: registry.policies.dedupMarginMs,
         rows: lakeRows.get(m.userId) ?? [],
         online: m.online,
         offline: m.offline,
@@ -197,7 +198,7 @@ export async function runParity(overrides: Partial<ParityOptions> = {}): Promise
       finishedAt: new Date().toISOString(),
       warehouse: warehouse.dialect,
       keyPrefix: options.keyPrefix,
-      registry: { dbtFingerprint: registry.fingerprint, onlineFingerprint: snapshot.onlineFingerprint, same: registry.fingerprint === snapshot.onlineFingerprint },
+      registry: { dbtVersion: registry.version, onlineVersion: snapshot.onlineVersion, same: registry.version === snapshot.onlineVersion },
       sample: {
         requested: options.users,
         population: sample.population,

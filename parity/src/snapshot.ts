@@ -14,8 +14,8 @@ export interface OnlineSnapshot {
   /** Wall-clock time the reads started and ended. */
   readStartedMs: number;
   readEndedMs: number;
-  /** Fingerprint of the registry the online store runs (under <prefix>:registry). */
-  onlineFingerprint: string;
+  /** Version id of the registry the online store runs (under <prefix>:registry). */
+  onlineVersion: string;
   /** The sidecar group's committed offsets, fetched before the reads; null when not fetched. */
   committed: CommittedOffsets | null;
   reads: Map<string, UserStateRead>;
@@ -56,10 +56,10 @@ async function committedOffsets(kafka: NonNullable<SnapshotOptions['kafka']>): P
  * every record below them was processed before any read started.
  */
 export async function takeOnlineSnapshot(options: SnapshotOptions): Promise<OnlineSnapshot> {
-  const onlineFingerprint = await options.redis.get(registryKey(options.keyPrefix));
-  if (onlineFingerprint === null) throw new Error(`no online feature store under key prefix "${options.keyPrefix}" (${registryKey(options.keyPrefix)} is missing)`);
+  const onlineVersion = await options.redis.get(registryKey(options.keyPrefix));
+  if (onlineVersion === null) throw new Error(`no online feature store under key prefix "${options.keyPrefix}" (${registryKey(options.keyPrefix)} is missing)`);
   const committed = options.kafka ? await committedOffsets(options.kafka) : null;
-  const reader = new FeatureReader(options.redis, { ...options.registry, fingerprint: onlineFingerprint }, options.keyPrefix);
+  const reader = new FeatureReader(options.redis, { ...options.registry, version: onlineVersion }, options.keyPrefix);
   const reads = new Map<string, UserStateRead>();
   const readStartedMs = Date.now();
   const chunk = options.chunkSize ?? 500;
@@ -68,5 +68,5 @@ export async function takeOnlineSnapshot(options: SnapshotOptions): Promise<Onli
     const results = await reader.readMany(users, options.asOfMs);
     users.forEach((user, index) => reads.set(user, results[index] as UserStateRead));
   }
-  return { asOfMs: options.asOfMs, readStartedMs, readEndedMs: Date.now(), onlineFingerprint, committed, reads };
+  return { asOfMs: options.asOfMs, readStartedMs, readEndedMs: Date.now(), onlineVersion, committed, reads };
 }

@@ -2,6 +2,7 @@
 export const ERROR_CODES = [
   'invalid_config',
   'invalid_feature_definition',
+  'stale_feature_registry',
   'redis_unavailable',
   'kafka_unavailable',
   'redis_script_failed',

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
+import { loadFeatureRegistry, StaleRegistryError, writeRegistryArtifact } from '../../sidecar/src/features/index.ts';
 import { generateWorkload } from '../../sidecar/src/loadgen/workload.ts';
 import { Sidecar } from '../../sidecar/src/pipeline/index.ts';
 import { FeatureReader, type UserStateRead } from '../../sidecar/src/store/index.ts';
@@ -52,6 +52,9 @@ describe('adding a feature is one YAML block', () => {
     const work = mkdtempSync(join(tmpdir(), 'churnfeat-added-'));
     onTestFinished(() => rmSync(work, { recursive: true, force: true }));
     const project = copyProjectWithFixtures(work);
+    // The YAML alone is not enough: the artifact is stale until `churnfeat compile` runs.
+    expect(() => loadFeatureRegistry(project)).toThrow(StaleRegistryError);
+    writeRegistryArtifact(project);
     const registry = loadFeatureRegistry(project);
     expect(registry.features.map((f) => f.name)).toEqual(expect.arrayContaining(FIXTURE_FEATURES.map((f) => f.name)));
 

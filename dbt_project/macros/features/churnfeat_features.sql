@@ -1,68 +1,75 @@
 {#-
-  The feature registry, read from the dbt graph: every model column of this project
-  that carries a `config.meta.feature` block (dbt 1.10+) or the older `meta.feature`.
-  The streaming sidecar reads the very same YAML blocks (sidecar/src/features/).
+  The feature registry as the dbt macros use it, read from the registry artifact
+  (macros/generated/churnfeat_registry.sql, written by `churnfeat compile` from the YAML
+  meta; the sidecar reads the same artifact as feature_registry.json). Nothing here
+  validates a definition: the compiler did, and churnfeat_check_registry() (on-run-start)
+  fails the run when the YAML changed since.
 
   Returns a list of dicts, one per feature, sorted by name:
     name, model, file, source, event_types, where, function, attribute, scale,
-    window_ms, granularity_ms, freshness_slo_ms, version, definition_hash, meta
-  Outside `execute` (parse time) the list is empty: the graph is not available yet.
+    window_ms, granularity_ms, freshness_slo_ms, version, definition_hash
+  Outside `execute` (parse time) the list is empty.
 -#}
 {% macro churnfeat_features() %}
     {%- set features = [] -%}
     {%- if not execute -%}
         {{ return(features) }}
     {%- endif -%}
-    {#- Unit tests run against a manifest without the models' YAML (graph is empty), so
-        they pass the definitions they test as var('features_override'): a mapping of
-        feature name -> meta block, validated exactly like the YAML. -#}
+    {%- set registry = churnfeat_registry() -%}
+    {#- Unit tests pass the definitions they test as var('features_override') (a mapping
+        of feature name -> meta block): the compiler compiled those blocks too, into
+        unitTestFeatures, and they are looked up by name and block. -#}
     {%- set override = var('features_override', none) -%}
     {%- if override is not none -%}
         {%- for name, meta in override.items() -%}
-            {%- do features.append(churnfeat_compile_feature('var features_override', 'features_override', name, meta)) -%}
+            {%- set found = [] -%}
+            {%- for entry in registry.unitTestFeatures if entry.name == name and entry.definition == meta -%}
+                {%- do found.append(entry.feature) -%}
+            {%- endfor -%}
+            {%- if found | length == 0 -%}
+                {%- do churnfeat_stale_registry('the unit test feature "' ~ name ~ '" (var features_override) is not in it') -%}
+            {%- endif -%}
+            {%- do features.append(churnfeat_feature_dict(found[0])) -%}
         {%- endfor -%}
         {{ return(features | sort(attribute='name')) }}
     {%- endif -%}
-    {%- if graph.get('nodes') is none -%}
-        {{ exceptions.raise_compiler_error("churnfeat_features: the dbt graph is empty here (a unit test?); pass the definitions as var('features_override')") }}
-    {%- endif -%}
-    {%- set seen = {} -%}
-    {%- for node in graph.nodes.values()
-            if node.resource_type == 'model' and node.package_name == project_name -%}
-        {%- for column in node.columns.values() -%}
-            {%- set meta = churnfeat_column_feature_meta(column) -%}
-            {%- if meta is not none -%}
-                {%- set file = churnfeat_node_yaml_path(node) -%}
-                {%- if column.name in seen -%}
-                    {%- do churnfeat_definition_error(file, column.name, 'name', 'already declared in ' ~ seen[column.name]) -%}
-                {%- endif -%}
-                {%- do seen.update({column.name: file}) -%}
-                {%- do features.append(churnfeat_compile_feature(file, node.name, column.name, meta)) -%}
-            {%- endif -%}
-        {%- endfor -%}
+    {%- for feature in registry.features -%}
+        {%- do features.append(churnfeat_feature_dict(feature)) -%}
     {%- endfor -%}
-    {{ return(features | sort(attribute='name')) }}
+    {{ return(features) }}
 {% endmacro %}
 
 
-{#- The feature block of one column: `config.meta.feature` first, then `meta.feature`. -#}
-{% macro churnfeat_column_feature_meta(column) %}
-    {%- set config_meta = ((column.get('config') or {}).get('meta') or {}) -%}
-    {%- set plain_meta = (column.get('meta') or {}) -%}
-    {%- if config_meta.get('feature') is not none -%}
-        {{ return(config_meta.get('feature')) }}
-    {%- endif -%}
-    {{ return(plain_meta.get('feature')) }}
+{#- One feature of the artifact in the names the SQL macros use. -#}
+{% macro churnfeat_feature_dict(feature) %}
+    {{ return({
+        'name': feature.name,
+        'model': feature.model,
+        'file': feature.file,
+        'source': feature.source,
+        'event_types': feature.eventTypes,
+        'where': feature.where,
+        'function': feature.aggregation,
+        'attribute': feature.attribute,
+        'scale': feature.scale,
+        'window_ms': feature.windowMs,
+        'granularity_ms': feature.granularityMs,
+        'freshness_slo_ms': feature.freshnessSloMs,
+        'version': feature.version,
+        'definition_hash': feature.definitionHash,
+    }) }}
 {% endmacro %}
 
 
-{#- The YAML file (relative to the project) that declares a node's columns. -#}
-{% macro churnfeat_node_yaml_path(node) %}
-    {%- set patch_path = node.get('patch_path') -%}
-    {%- if patch_path -%}
-        {{ return(patch_path.split('://')[-1]) }}
-    {%- endif -%}
-    {{ return(node.get('original_file_path')) }}
+{#- A policy of the registry (allowedLatenessMs, dedupMarginMs, dedupHorizonMs, maxTilesPerWindow). -#}
+{% macro churnfeat_policy(name) %}
+    {{ return(churnfeat_registry().policies[name]) }}
+{% endmacro %}
+
+
+{#- The version id of the registry (docs/feature-semantics.md, "Version identity"). -#}
+{% macro churnfeat_registry_version() %}
+    {{ return(churnfeat_registry().version) }}
 {% endmacro %}
 
 
@@ -82,13 +89,4 @@
         {%- do sources.append(feature.source) -%}
     {%- endfor -%}
     {{ return(sources | sort) }}
-{% endmacro %}
-
-
-{#- on-run-start hook: validates every definition (raises on the first bad one). -#}
-{% macro churnfeat_validate_features() %}
-    {%- if execute -%}
-        {%- set features = churnfeat_features() -%}
-        {%- do log('churnfeat: ' ~ (features | length) ~ ' feature definitions valid', info=false) -%}
-    {%- endif -%}
 {% endmacro %}

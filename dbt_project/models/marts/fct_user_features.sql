@@ -5,7 +5,10 @@
 -- with event_ms <= t and tile_start(event_ms) >= tile_start(t) - W.
 -- Columns: user_id, as_of, as_of_ms, one column per feature (named like the feature),
 -- then <feature>__latest_event_ms per feature. Feature columns come from the
--- `config.meta.feature` blocks of this model's YAML.
+-- `config.meta.feature` blocks of this model's YAML, compiled into the registry artifact;
+-- the model's meta `registry_version` is the artifact's version id.
+
+{{ config(meta={'registry_version': churnfeat_registry_version()}) }}
 
 with
 

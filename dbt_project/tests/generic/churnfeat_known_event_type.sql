@@ -1,8 +1,8 @@
 {#- Fails for every row whose event_type is not an event type of its source
-    (var('event_types'), kept in sync with contracts/events/). -#}
+    (the registry artifact's sources, compiled from contracts/events/). -#}
 {% test churnfeat_known_event_type(model, column_name, source_column='source') %}
 
-{%- set known = var('event_types') -%}
+{%- set known = churnfeat_registry().sources -%}
 
 select
     {{ source_column }},

@@ -164,7 +164,7 @@ export function renderParityHtml(result: ParityResult): string {
   <div class="kv"><span>features</span><b>${result.features.length}</b></div>
   <div class="kv"><span>comparisons</span><b>${result.totals.comparisons}</b></div>
   <div class="kv"><span>mismatches</span><b>${result.totals.mismatches}</b> (${result.totals.usersWithMismatch} users)</div>
-  <div class="kv"><span>registry online / dbt</span><b>${esc(result.registry.onlineFingerprint)}</b>${result.registry.same ? ' (same)' : ` ≠ ${esc(result.registry.dbtFingerprint)}`}</div>
+  <div class="kv"><span>registry online / dbt</span><b>${esc(result.registry.onlineVersion)}</b>${result.registry.same ? ' (same)' : ` ≠ ${esc(result.registry.dbtVersion)}`}</div>
   <div class="kv"><span>offsets bounded by</span><b>${result.snapshot.committedOffsets ? 'applied + committed' : 'applied'}</b>${result.snapshot.lakeManifests ? ' · lake manifests checked' : ''}</div>
   <div class="badges">${classBadges(result.totals.byClass)}</div>
 </section>

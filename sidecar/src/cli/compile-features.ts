@@ -1,32 +1,34 @@
 /**
- * Validates the feature definitions in the dbt project and prints the compiled registry
- * (the JSON artifact the other tools read).
- *   npx tsx sidecar/src/cli/compile-features.ts [dbt_project] [--out file.json]
- * Exits 2 naming the file, the feature and the field when a definition is invalid.
+ * The compile step: validates the feature definitions of the dbt project's YAML meta and
+ * writes the registry artifact (feature_registry.json and macros/generated/churnfeat_registry.sql
+ * in the dbt project) that dbt, the sidecar, serving, canary, parity and loadgen read.
+ *   npx tsx sidecar/src/cli/compile-features.ts [dbt_project] [--check] [--print]
+ * --check writes nothing and exits 1 when the artifact is stale; --print writes the JSON to
+ * stdout instead. Exits 2 naming the file, the feature and the field when a definition is invalid.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { FeatureDefinitionError } from '../errors.ts';
-import { loadFeatureRegistry } from '../features/index.ts';
+import { compileRegistry, loadFeatureRegistry, renderRegistryJson, StaleRegistryError, writeRegistryArtifact } from '../features/index.ts';
 
 const args = process.argv.slice(2);
-const outIndex = args.indexOf('--out');
-const out = outIndex >= 0 ? args[outIndex + 1] : undefined;
-const project = args.find((arg, i) => !arg.startsWith('--') && i !== outIndex + 1) ?? 'dbt_project';
+const project = args.find((arg) => !arg.startsWith('--')) ?? 'dbt_project';
 try {
-  const registry = loadFeatureRegistry(project);
-  const json = `${JSON.stringify(registry, null, 2)}\n`;
-  if (out) {
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, json);
-    process.stdout.write(`${registry.features.length} features compiled to ${out} (registry ${registry.fingerprint})\n`);
+  if (args.includes('--check')) {
+    const registry = loadFeatureRegistry(project);
+    process.stdout.write(`registry ${registry.version} of ${project} is up to date (${registry.features.length} features)\n`);
+  } else if (args.includes('--print')) {
+    process.stdout.write(renderRegistryJson(compileRegistry(project)));
   } else {
-    process.stdout.write(json);
+    const { json, macro, artifact } = writeRegistryArtifact(project);
+    process.stdout.write(`${artifact.features.length} features compiled to ${json} and ${macro} (registry ${artifact.version})\n`);
   }
 } catch (error) {
   if (error instanceof FeatureDefinitionError) {
     process.stderr.write(`invalid feature definition: ${error.message}\n`);
     process.exit(2);
+  }
+  if (error instanceof StaleRegistryError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
   }
   throw error;
 }

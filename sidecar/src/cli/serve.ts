@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  process.stdout.write(`churnfeat serve: listening on ${service.url} (registry ${service.client.registry.fingerprint})\n`);
+  process.stdout.write(`churnfeat serve: listening on ${service.url} (registry ${service.client.registry.version})\n`);
   const shutdown = async (): Promise<void> => {
     await service.close();
     process.exit(0);

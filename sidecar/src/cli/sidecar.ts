@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   }
   await sidecar.start();
   process.stdout.write(
-    `churnfeat sidecar: consuming ${Object.values(sidecar.topics.sources).join(', ')} as group ${sidecar.options.groupId}; ${sidecar.registry.features.length} features (registry ${sidecar.registry.fingerprint})\n`,
+    `churnfeat sidecar: consuming ${Object.values(sidecar.topics.sources).join(', ')} as group ${sidecar.options.groupId}; ${sidecar.registry.features.length} features (registry ${sidecar.registry.version})\n`,
   );
   const server =
     sidecar.options.metricsPort > 0

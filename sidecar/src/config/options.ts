@@ -1,7 +1,10 @@
 import { Ajv } from 'ajv';
 import { ChurnfeatError } from '../errors.ts';
 
-/** Every option of the sidecar, validated once at start-up. */
+/**
+ * Every option of the sidecar, validated once at start-up. The allowed lateness and the dedup
+ * margin are not options: they are policies of the feature registry (FeatureRegistry.policies).
+ */
 export interface SidecarOptions {
   /** Kafka bootstrap servers. Default: 127.0.0.1:19092 (env CHURNFEAT_KAFKA_BROKERS, comma-separated). */
   brokers: string[];
@@ -17,10 +20,6 @@ export interface SidecarOptions {
   groupId: string;
   /** Kafka client id. Default: churnfeat-sidecar. */
   clientId: string;
-  /** Allowed lateness, ingest_ts minus event time. Default: 24 h (env CHURNFEAT_ALLOWED_LATENESS_MS). */
-  allowedLatenessMs: number;
-  /** Dedup entries live this much longer than the allowed lateness. Default: 1 h. */
-  dedupMarginMs: number;
   /** Payloads above this size are dead-lettered. Default: 65536. */
   maxPayloadBytes: number;
   /** Prune a user's stale tiles once the state hash has more fields than this. Default: 256. */
@@ -41,8 +40,6 @@ export const DEFAULT_OPTIONS = {
   topicNamespace: 'churnfeat',
   groupId: 'churnfeat-sidecar',
   clientId: 'churnfeat-sidecar',
-  allowedLatenessMs: 86_400_000,
-  dedupMarginMs: 3_600_000,
   maxPayloadBytes: 65_536,
   pruneAboveFields: 256,
   partitionsConsumedConcurrently: 4,
@@ -62,8 +59,6 @@ const schema = {
     topicNamespace: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,100}$' },
     groupId: { type: 'string', minLength: 1 },
     clientId: { type: 'string', minLength: 1 },
-    allowedLatenessMs: { type: 'integer', minimum: 0 },
-    dedupMarginMs: { type: 'integer', minimum: 0 },
     maxPayloadBytes: { type: 'integer', minimum: 1024, maximum: 10_485_760 },
     pruneAboveFields: { type: 'integer', minimum: 16 },
     partitionsConsumedConcurrently: { type: 'integer', minimum: 1, maximum: 64 },
@@ -95,8 +90,6 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Si
   if (env.CHURNFEAT_KEY_PREFIX) out.keyPrefix = env.CHURNFEAT_KEY_PREFIX;
   if (env.CHURNFEAT_TOPIC_NAMESPACE) out.topicNamespace = env.CHURNFEAT_TOPIC_NAMESPACE;
   if (env.CHURNFEAT_GROUP_ID) out.groupId = env.CHURNFEAT_GROUP_ID;
-  const lateness = int('CHURNFEAT_ALLOWED_LATENESS_MS');
-  if (lateness !== undefined) out.allowedLatenessMs = lateness;
   const metricsPort = int('CHURNFEAT_METRICS_PORT');
   if (metricsPort !== undefined) out.metricsPort = metricsPort;
   return out;

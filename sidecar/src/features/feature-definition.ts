@@ -32,7 +32,11 @@ export interface FeatureMeta {
 export interface CompiledFeature {
   /** Column name in dbt; the feature's name everywhere. */
   name: string;
-  /** Short stable id used inside Redis field names (hash of name and version). */
+  /**
+   * Short stable key of the feature's state inside Redis field names (hash of name and
+   * version): a field name, not a version identity; it survives a registry change so that
+   * online state is kept across deploys unless the feature's own version is bumped.
+   */
   id: string;
   source: Source;
   eventTypes: readonly string[];
@@ -52,9 +56,30 @@ export interface CompiledFeature {
   model: string;
 }
 
+/**
+ * The policies both runtimes apply, written once (the `config.meta.feature_policies` block of
+ * the features model) and compiled into the registry artifact.
+ */
+export interface RegistryPolicies {
+  /** An event whose ingest time exceeds its event time by more than this is too late. */
+  allowedLatenessMs: number;
+  /** Dedup entries live this much longer than the allowed lateness. */
+  dedupMarginMs: number;
+  /** allowedLatenessMs + dedupMarginMs: how long an event key is remembered for dedup. */
+  dedupHorizonMs: number;
+  /** A feature's window may hold at most this many tiles (window / granularity). */
+  maxTilesPerWindow: number;
+}
+
 /** Every feature of the project plus the policies shared by both runtimes. */
 export interface FeatureRegistry {
-  /** Hash of the compiled features: changes whenever any definition changes. */
-  fingerprint: string;
+  /**
+   * The one version identity of the registry: a hash of the normalized content (features,
+   * policies, sources) and SEMANTICS_VERSION. Names the Redis functions, is the value of
+   * `<prefix>:registry`, the dbt model meta `registry_version` and the parity report's
+   * registry. See docs/feature-semantics.md.
+   */
+  version: string;
+  policies: RegistryPolicies;
   features: readonly CompiledFeature[];
 }

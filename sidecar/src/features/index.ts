@@ -1,3 +1,6 @@
+export * from './compile-feature.ts';
+export * from './compile-registry.ts';
 export * from './duration.ts';
 export * from './feature-definition.ts';
-export * from './load-definitions.ts';
+export * from './registry-artifact.ts';
+export * from './semantics-version.ts';

@@ -103,8 +103,8 @@ export class Sidecar {
     const operators = new WindowOperators(this.registry);
     this.writer = new FeatureWriter(this.redis, operators, {
       prefix: this.options.keyPrefix,
-      allowedLatenessMs: this.options.allowedLatenessMs,
-      dedupMarginMs: this.options.dedupMarginMs,
+      allowedLatenessMs: this.registry.policies.allowedLatenessMs,
+      dedupMarginMs: this.registry.policies.dedupMarginMs,
       pruneAboveFields: this.options.pruneAboveFields,
     });
     this.admin = this.kafka.admin();
@@ -118,7 +118,7 @@ export class Sidecar {
     this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
     await this.producer.connect();
     const processor = new BatchProcessor(operators, this.writer, this.producer, this.topics, this.metrics, {
-      allowedLatenessMs: this.options.allowedLatenessMs,
+      allowedLatenessMs: this.registry.policies.allowedLatenessMs,
       maxPayloadBytes: this.options.maxPayloadBytes,
     });
     this.consumer = this.kafka.consumer({ groupId: this.options.groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000, rebalanceTimeout: 20_000 });

@@ -13,7 +13,7 @@ export interface StateReader {
 }
 
 /**
- * The Redis read path: FCALL_RO cf_read_<fingerprint> on the user's one state key, so one
+ * The Redis read path: FCALL_RO cf_read_<registry version> on the user's one state key, so one
  * round trip per user and one slot per call (runs unchanged on Redis Cluster). Batches are
  * pipelined; a single read skips the pipeline object, which is measurably cheaper.
  */
@@ -27,7 +27,7 @@ export class RedisStateReader implements StateReader {
     private readonly prefix: string,
   ) {
     this.batch = new FeatureReader(redis, registry, prefix);
-    this.readFn = functionNames(registry.fingerprint).read;
+    this.readFn = functionNames(registry.version).read;
   }
 
   async read(userId: string, asOfMs?: number): Promise<UserStateRead> {
@@ -44,11 +44,11 @@ export class RedisStateReader implements StateReader {
 }
 
 /** Maps a Redis failure to a ServingError; "function not found" means another registry is live. */
-export function toServingError(error: unknown, fingerprint: string): ServingError {
+export function toServingError(error: unknown, version: string): ServingError {
   if (error instanceof ServingError) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (/function not found/i.test(message)) {
-    return new ServingError('registry_mismatch', `the read function of registry ${fingerprint} is not loaded in Redis (is a sidecar with this registry running?)`, { cause: error });
+    return new ServingError('registry_mismatch', `the read function of registry ${version} is not loaded in Redis (is a sidecar with this registry running?)`, { cause: error });
   }
   return new ServingError('store_unavailable', `feature store read failed: ${message}`, { cause: error, retryable: true });
 }
@@ -99,7 +99,7 @@ export class FeatureClient {
     try {
       read = await this.reader.read(userId, options.asOfMs);
     } catch (error) {
-      throw toServingError(error, this.registry.fingerprint);
+      throw toServingError(error, this.registry.version);
     }
     return buildUserFeatures(userId, read, this.registry, this.watermarks.snapshot(), this.clock());
   }
@@ -113,7 +113,7 @@ export class FeatureClient {
     try {
       reads = await this.reader.readMany(userIds, options.asOfMs);
     } catch (error) {
-      throw toServingError(error, this.registry.fingerprint);
+      throw toServingError(error, this.registry.version);
     }
     const snapshot = this.watermarks.snapshot();
     const now = this.clock();

@@ -22,11 +22,11 @@ export function openApiDocument(registry: FeatureRegistry, maxBatch: number): Re
     openapi: '3.1.0',
     info: {
       title: 'churnfeat online features',
-      version: registry.fingerprint,
+      version: registry.version,
       description:
         'Churn features of a user, read from the online store in one Redis round trip: value, event time of the newest counted event, ' +
         'partition watermark, staleness and a status per feature. Unknown users get defaults with status "missing". ' +
-        'The info.version is the feature registry fingerprint. See docs/serving.md.',
+        'The info.version is the feature registry version id. See docs/serving.md.',
     },
     paths: {
       '/v1/features/{userId}': {

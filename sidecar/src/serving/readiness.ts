@@ -65,9 +65,9 @@ export class ReadinessProbe {
       ping.status === 'fulfilled' ? { ok: true, detail: 'PING answered' } : { ok: false, detail: `Redis does not answer: ${messageOf(ping.reason)}` };
     let registryCheck: CheckResult;
     if (loaded.status === 'rejected') registryCheck = { ok: false, detail: `cannot read ${registryKey(prefix)}: ${messageOf(loaded.reason)}` };
-    else if (loaded.value === registry.fingerprint) registryCheck = { ok: true, detail: `registry ${registry.fingerprint} loaded` };
+    else if (loaded.value === registry.version) registryCheck = { ok: true, detail: `registry ${registry.version} loaded` };
     else if (loaded.value === null) registryCheck = { ok: false, detail: `no registry loaded under ${registryKey(prefix)} (no sidecar has started with this prefix)` };
-    else registryCheck = { ok: false, detail: `Redis holds registry ${loaded.value}, this service serves ${registry.fingerprint}` };
+    else registryCheck = { ok: false, detail: `Redis holds registry ${loaded.value}, this service serves ${registry.version}` };
     const watermarkCheck = this.checkWatermarks();
     const checks = { redis: redisCheck, registry: registryCheck, watermarks: watermarkCheck };
     const reasons = Object.entries(checks)

@@ -19,7 +19,7 @@ export class FeatureReader {
     readonly registry: FeatureRegistry,
     private readonly prefix: string,
   ) {
-    this.readFn = functionNames(registry.fingerprint).read;
+    this.readFn = functionNames(registry.version).read;
   }
 
   /** Reads many users in one round trip; `asOfMs` defaults to the Redis server's clock. */

@@ -51,7 +51,7 @@ export class FeatureWriter {
     private readonly operators: WindowOperators,
     private readonly options: FeatureWriterOptions,
   ) {
-    this.applyFn = functionNames(operators.registry.fingerprint).apply;
+    this.applyFn = functionNames(operators.registry.version).apply;
     this.ttlArg = `${operators.stateTtlMs(options.allowedLatenessMs)}/${options.allowedLatenessMs + options.dedupMarginMs + 3_600_000}`;
   }
 

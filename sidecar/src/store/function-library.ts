@@ -10,12 +10,12 @@ export function renderFunctionLibrary(registry: FeatureRegistry): string {
   const entries = registry.features.map(
     (f) => `{ id = '${f.id}', name = '${f.name}', fn = '${f.aggregation}', g = ${f.granularityMs}, w = ${f.windowMs}, scale = ${f.scale} }`,
   );
-  return TEMPLATE.replaceAll('__FP__', registry.fingerprint).replace('__REGISTRY__', `{\n  ${entries.join(',\n  ')}\n}`);
+  return TEMPLATE.replaceAll('__FP__', registry.version).replace('__REGISTRY__', `{\n  ${entries.join(',\n  ')}\n}`);
 }
 
-/** Loads (or replaces) the library for this registry and records its fingerprint under the prefix. */
+/** Loads (or replaces) the library for this registry and records its version id under the prefix. */
 export async function loadFunctionLibrary(redis: Redis, registry: FeatureRegistry, prefix: string): Promise<void> {
   await redis.call('FUNCTION', 'LOAD', 'REPLACE', renderFunctionLibrary(registry));
-  await redis.set(registryKey(prefix), registry.fingerprint);
+  await redis.set(registryKey(prefix), registry.version);
   void functionNames;
 }

@@ -21,7 +21,7 @@
  *
  *   <prefix>:wm                  HASH  "<source>:<partition>" -> partition watermark (ms): every
  *                                      record ingested into the partition before it is applied
- *   <prefix>:registry            STRING the fingerprint of the loaded feature registry
+ *   <prefix>:registry            STRING the version id of the loaded feature registry
  */
 import { createHash } from 'node:crypto';
 import type { Source } from '../events/index.ts';
@@ -84,7 +84,7 @@ export function encodeLast(eventMs: number, eventKey: string, value: string): st
   return `${eventMs}|${Buffer.byteLength(eventKey)}|${eventKey}${value}`;
 }
 
-/** Redis function names for a registry fingerprint. */
-export function functionNames(fingerprint: string): { library: string; apply: string; read: string } {
-  return { library: `churnfeat_${fingerprint}`, apply: `cf_apply_${fingerprint}`, read: `cf_read_${fingerprint}` };
+/** Redis function names for a registry version id (FeatureRegistry.version). */
+export function functionNames(version: string): { library: string; apply: string; read: string } {
+  return { library: `churnfeat_${version}`, apply: `cf_apply_${version}`, read: `cf_read_${version}` };
 }

@@ -101,7 +101,7 @@ describe('the serving HTTP service against Redis', () => {
     const metrics = await http(service, 'GET', '/metrics');
     expect(metrics.text).toContain('churnfeat_serving_request_duration_seconds_bucket{le="0.005",method="GET",route="/v1/features/:userId",status_code="200"}');
     expect(metrics.text).toMatch(/churnfeat_serving_watermark_age_seconds\{source="client",partition="0"\} \d/);
-    expect((await http(service, 'GET', '/openapi.json')).json.info.version).toBe(registry.fingerprint);
+    expect((await http(service, 'GET', '/openapi.json')).json.info.version).toBe(registry.version);
   });
 
   it('turns /readyz to 503 with reasons when the watermarks are old or another registry is loaded', async () => {
@@ -127,7 +127,7 @@ describe('the serving HTTP service against Redis', () => {
     await redis.set(registryKey(prefix), '0000000000000000');
     const mismatch = await http(service, 'GET', '/readyz');
     expect(mismatch.status).toBe(503);
-    expect(mismatch.json.reasons).toEqual([`registry: Redis holds registry 0000000000000000, this service serves ${registry.fingerprint}`]);
+    expect(mismatch.json.reasons).toEqual([`registry: Redis holds registry 0000000000000000, this service serves ${registry.version}`]);
     await redis.del(watermarkKey(prefix));
   });
 

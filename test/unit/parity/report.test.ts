@@ -28,7 +28,7 @@ function result(): ParityResult {
     finishedAt: 'later',
     warehouse: 'duckdb',
     keyPrefix: 'cf',
-    registry: { dbtFingerprint: 'abc', onlineFingerprint: 'abc', same: true },
+    registry: { dbtVersion: 'abc', onlineVersion: 'abc', same: true },
     sample: { requested: 10, population: 10, sampled: 10, seed: 1, strata: [{ name: 'all', minEvents: 1, maxEvents: 9, population: 10, sampled: 10, users: [] }] },
     snapshot: { readStartedAt: 'a', readEndedAt: 'b', committedOffsets: true, lakeManifests: false, usersWithOnlineState: 10, usersOnSeveralPartitions: 0 },
     totals: { comparisons: 30, mismatches: 1, usersWithMismatch: 1, byClass: { ...byClass, unexplained: 1 }, unexplained: 1 },

@@ -11,7 +11,7 @@ function fakeRedis(options: { down?: boolean; registry?: string | null; hang?: b
   };
   return {
     ping: () => answer('PONG'),
-    get: () => answer(options.registry === undefined ? fixtureRegistry().fingerprint : options.registry),
+    get: () => answer(options.registry === undefined ? fixtureRegistry().version : options.registry),
   } as unknown as Redis;
 }
 

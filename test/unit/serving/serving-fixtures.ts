@@ -14,7 +14,8 @@ export function fixtureRegistry(): FeatureRegistry {
     freshness_slo: freshness,
   });
   return {
-    fingerprint: 'feedfacecafebeef',
+    version: 'feedfacecafebeef',
+    policies: { allowedLatenessMs: 86_400_000, dedupMarginMs: 3_600_000, dedupHorizonMs: 90_000_000, maxTilesPerWindow: 2000 },
     features: [
       compileFeature('f.yml', 'm', 'errors_last_1h', meta('client', ['playback_error'], 'count', undefined, '2m')),
       compileFeature('f.yml', 'm', 'watch_time_last_1h', meta('client', ['playback_heartbeat'], 'sum', 'watched_seconds', '2m')),

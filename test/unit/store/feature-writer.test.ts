@@ -36,7 +36,7 @@ describe('the feature writer', () => {
     const t = Date.parse('2024-05-01T00:00:00Z');
     const verdicts = await writer.write([record('u1', 'client', t, 10), record('u2', 'client', t, 11), record('u1', 'client', t + 1, 12), record('u1', 'billing', t, 5)]);
     expect(verdicts).toEqual(['applied', 'applied', 'applied', 'applied']);
-    const fn = functionNames(registry.fingerprint).apply;
+    const fn = functionNames(registry.version).apply;
     expect(calls.map((c) => c.slice(0, 5))).toEqual([
       ['FCALL', fn, 2, userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'client')],
       ['FCALL', fn, 2, userStateKey('cf', 'u2'), userDedupKey('cf', 'u2', 'client')],

@@ -65,10 +65,10 @@ describe('the Redis layout', () => {
     expect(encodeLast(1700000000000, 'k|1', 'v|2')).toBe('1700000000000|3|k|1v|2');
   });
 
-  it('renders one function library per registry fingerprint with every feature the read path needs', () => {
+  it('renders one function library per registry version id with every feature the read path needs', () => {
     const registry = loadFeatureRegistry('dbt_project');
     const source = renderFunctionLibrary(registry);
-    const names = functionNames(registry.fingerprint);
+    const names = functionNames(registry.version);
     expect(source.startsWith(`#!lua name=${names.library}\n`)).toBe(true);
     expect(source).toContain(`redis.register_function('${names.apply}', apply)`);
     expect(source).toContain(`function_name = '${names.read}'`);

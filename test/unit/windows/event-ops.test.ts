@@ -39,7 +39,8 @@ describe('the store ops of an event (WindowOperators.opsFor)', () => {
 
   it('writes min, max and last with ops that keep the extreme and the newest (event_ms, event key)', () => {
     const custom: FeatureRegistry = {
-      fingerprint: 'test',
+      version: 'test',
+      policies: registry.policies,
       features: [
         feature({ id: 'mn', name: 'min_watch', aggregation: 'min', eventTypes: ['playback_heartbeat'], attribute: 'watched_seconds' }),
         feature({ id: 'mx', name: 'max_watch', aggregation: 'max', eventTypes: ['playback_heartbeat'], attribute: 'watched_seconds' }),

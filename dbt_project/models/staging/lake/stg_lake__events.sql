@@ -1,7 +1,7 @@
 -- Grain: one row per Kafka record of a valid event in the lake:
 -- (source, kafka_topic, kafka_partition, kafka_offset). Every copy of an event is kept;
 -- the dedup flags say which copy the marts count (docs/feature-semantics.md §1):
---   is_too_late          ingest_ms - event_ms > var('allowed_lateness_ms')
+--   is_too_late          ingest_ms - event_ms > the registry's allowed lateness policy
 --   is_first_copy        first copy of (user_id, source, event_key) by (partition, offset)
 --   is_first_timely_copy first copy among the copies that are not too late (the lateness
 --                        verdict comes before dedup, so a too-late copy never shadows a
@@ -66,7 +66,7 @@ records_ranked as (
 records as (
     select
         records_ranked.*,
-        ingest_ms - event_ms > {{ var('allowed_lateness_ms') }} as is_too_late
+        ingest_ms - event_ms > {{ churnfeat_policy('allowedLatenessMs') }} as is_too_late
     from records_ranked
     where record_copy_rank = 1
 ),

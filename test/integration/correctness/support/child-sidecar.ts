@@ -55,7 +55,6 @@ export async function spawnSidecar(ns: TestNamespace): Promise<ChildSidecar> {
       CHURNFEAT_KEY_PREFIX: ns.options.keyPrefix,
       CHURNFEAT_TOPIC_NAMESPACE: ns.options.topicNamespace,
       CHURNFEAT_GROUP_ID: ns.options.groupId,
-      CHURNFEAT_ALLOWED_LATENESS_MS: String(ns.options.allowedLatenessMs),
       CHURNFEAT_METRICS_PORT: String(metricsPort),
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -43,7 +43,8 @@ export interface ParityPipeline {
 /** The registry with one feature's window one tile too long: a deliberately broken build. */
 export function brokenRegistry(registry: FeatureRegistry, feature: string): FeatureRegistry {
   return {
-    fingerprint: `broken${registry.fingerprint.slice(0, 10)}`,
+    ...registry,
+    version: `broken${registry.version.slice(0, 10)}`,
     features: registry.features.map((f) => (f.name === feature ? { ...f, windowMs: f.windowMs + f.granularityMs } : f)),
   };
 }
@@ -64,16 +65,18 @@ export async function startParityPipeline(): Promise<ParityPipeline> {
   await admin.connect();
   await ensureTopics(admin, ns.topics);
 
-  const variants: Array<{ name: 'healthy' | 'late' | 'broken'; suffix: string; lateness: number; registry: FeatureRegistry }> = [
-    { name: 'healthy', suffix: '', lateness: 24 * HOUR, registry },
-    { name: 'late', suffix: 'l', lateness: 20 * HOUR, registry },
-    { name: 'broken', suffix: 'b', lateness: 24 * HOUR, registry: brokenRegistry(registry, 'watch_time_last_24h') },
+  // The late store runs a registry whose lateness policy differs from dbt's (a deploy out of step).
+  const late: FeatureRegistry = { ...registry, version: `late${registry.version.slice(0, 12)}`, policies: { ...registry.policies, allowedLatenessMs: 20 * HOUR } };
+  const variants: Array<{ name: 'healthy' | 'late' | 'broken'; suffix: string; registry: FeatureRegistry }> = [
+    { name: 'healthy', suffix: '', registry },
+    { name: 'late', suffix: 'l', registry: late },
+    { name: 'broken', suffix: 'b', registry: brokenRegistry(registry, 'watch_time_last_24h') },
   ];
   const stacks = {} as ParityPipeline['stacks'];
   for (const variant of variants) {
     const keyPrefix = `${ns.id}${variant.suffix}`;
     const groupId = `${ns.id}-${variant.name}`;
-    const options = resolveOptions({ ...ns.options, keyPrefix, groupId, clientId: groupId, allowedLatenessMs: variant.lateness });
+    const options = resolveOptions({ ...ns.options, keyPrefix, groupId, clientId: groupId });
     const sidecar = new Sidecar(options, variant.registry);
     await sidecar.start();
     stacks[variant.name] = { name: variant.name, keyPrefix, groupId, sidecar };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { FeatureDefinitionError } from '../../../sidecar/src/errors.ts';
-import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
+import { compileRegistry, SEMANTICS_VERSION } from '../../../sidecar/src/features/index.ts';
 
 const MARTS = 'models/marts/_marts__models.yml';
 
@@ -34,7 +34,7 @@ function breakFeature(dir: string, feature: string, change: (meta: Record<string
 
 function loadError(dir: string): FeatureDefinitionError {
   try {
-    loadFeatureRegistry(dir);
+    compileRegistry(dir);
   } catch (error) {
     expect(error).toBeInstanceOf(FeatureDefinitionError);
     return error as FeatureDefinitionError;
@@ -51,9 +51,9 @@ function expectNamed(error: FeatureDefinitionError, file: string, feature: strin
   expect(error.message).toMatch(problem);
 }
 
-describe('loading the feature definitions from the dbt project', () => {
+describe('compiling the feature definitions of the dbt project', () => {
   it('compiles the seven features of the project with windows, tiles and sources in milliseconds', () => {
-    const registry = loadFeatureRegistry('dbt_project');
+    const registry = compileRegistry('dbt_project');
     expect(registry.features.map((f) => f.name)).toEqual([
       'cancel_page_views_last_30m',
       'distinct_titles_last_7d',
@@ -72,14 +72,59 @@ describe('loading the feature definitions from the dbt project', () => {
     expect(new Set(registry.features.map((f) => f.id)).size).toBe(registry.features.length);
   });
 
-  it('gives the same fingerprint for the same definitions wherever the project lives, and another one when a definition changes', () => {
-    const original = loadFeatureRegistry('dbt_project').fingerprint;
+  it('gives the same version id for the same definitions wherever the project lives, and another one when a definition changes', () => {
+    const original = compileRegistry('dbt_project');
+    expect(original.version).toMatch(/^[0-9a-f]{16}$/);
+    expect(original.semanticsVersion).toBe(SEMANTICS_VERSION);
     const dir = projectCopy();
-    expect(loadFeatureRegistry(dir).fingerprint).toBe(original);
+    expect(compileRegistry(dir).version).toBe(original.version);
     breakFeature(dir, 'errors_last_10m', (meta) => {
       meta.window = '20m';
     });
-    expect(loadFeatureRegistry(dir).fingerprint).not.toBe(original);
+    const changed = compileRegistry(dir);
+    expect(changed.version).not.toBe(original.version);
+    // The dbt rebuild key of a feature moves only with what its offline rows depend on.
+    const hashOf = (r: typeof original, name: string) => r.features.find((f) => f.name === name)?.definitionHash;
+    expect(hashOf(changed, 'errors_last_10m')).toBe(hashOf(original, 'errors_last_10m'));
+    expect(hashOf(changed, 'errors_last_1h')).toBe(hashOf(original, 'errors_last_1h'));
+  });
+
+  it('compiles the policies once, from the feature_policies block, and changes the version and every rebuild key with the lateness', () => {
+    const original = compileRegistry('dbt_project');
+    expect(original.policies).toEqual({ allowedLatenessMs: 86_400_000, dedupMarginMs: 3_600_000, dedupHorizonMs: 90_000_000, maxTilesPerWindow: 2000 });
+    const dir = projectCopy();
+    const path = join(dir, MARTS);
+    writeFileSync(path, readFileSync(path, 'utf8').replace('allowed_lateness: 24h', 'allowed_lateness: 20h'));
+    const changed = compileRegistry(dir);
+    expect(changed.policies.allowedLatenessMs).toBe(20 * 3_600_000);
+    expect(changed.version).not.toBe(original.version);
+    for (const feature of changed.features) expect(feature.definitionHash).not.toBe(original.features.find((f) => f.name === feature.name)?.definitionHash);
+  });
+
+  it('fails on a bad or missing policies block, naming the file and the policy', () => {
+    const dir = projectCopy();
+    const path = join(dir, MARTS);
+    writeFileSync(path, readFileSync(path, 'utf8').replace('allowed_lateness: 24h', 'allowed_lateness: 1 day'));
+    expectNamed(loadError(dir), MARTS, '(policies)', 'feature_policies.allowed_lateness', /not a duration/);
+    writeFileSync(path, readFileSync(path, 'utf8').replace('feature_policies:', 'other_policies:'));
+    expect(loadError(dir).message).toMatch(/no model declares config\.meta\.feature_policies/);
+  });
+
+  it('takes the event types of every source from contracts/events', () => {
+    const registry = compileRegistry('dbt_project');
+    expect(registry.sources.billing).toEqual(['payment_failed', 'payment_retried', 'payment_succeeded']);
+    expect(Object.keys(registry.sources)).toEqual(['client', 'billing', 'support']);
+  });
+
+  it('compiles the features of the dbt unit tests (overrides.vars.features_override) with the same rules', () => {
+    const registry = compileRegistry('dbt_project');
+    const errors = registry.unitTestFeatures.find((u) => u.name === 'errors_10m');
+    expect(errors?.feature).toMatchObject({ aggregation: 'count', windowMs: 600_000, granularityMs: 60_000, file: 'models/intermediate/_intermediate__models.yml' });
+    expect(registry.features.map((f) => f.name)).not.toContain('errors_10m');
+    const dir = projectCopy();
+    const path = join(dir, 'models/intermediate/_intermediate__models.yml');
+    writeFileSync(path, readFileSync(path, 'utf8').replace('errors_10m:\n            {entity: user_id, source: client, filter: {event_types: [playback_error]}, aggregation: {function: count}, window: 10m, granularity: 1m', 'errors_10m:\n            {entity: user_id, source: client, filter: {event_types: [playback_error]}, aggregation: {function: count}, window: 10m, granularity: 3m'));
+    expectNamed(loadError(dir), 'models/intermediate/_intermediate__models.yml', 'errors_10m', 'window', /multiple of granularity/);
   });
 
   it('fails on an unknown aggregation, naming file, feature and field', () => {
@@ -87,7 +132,7 @@ describe('loading the feature definitions from the dbt project', () => {
     breakFeature(dir, 'errors_last_1h', (meta) => {
       meta.aggregation.function = 'median';
     });
-    expectNamed(loadError(dir), MARTS, 'errors_last_1h', 'aggregation.function', /allowed values/);
+    expectNamed(loadError(dir), MARTS, 'errors_last_1h', 'aggregation.function', /unknown aggregation "median"; must be one of count, sum/);
   });
 
   it('fails on a window that is not a multiple of the granularity, naming the window', () => {
@@ -111,7 +156,7 @@ describe('loading the feature definitions from the dbt project', () => {
     breakFeature(dir, 'watch_time_last_24h', (meta) => {
       delete meta.aggregation.attribute;
     });
-    expectNamed(loadError(dir), MARTS, 'watch_time_last_24h', 'aggregation.attribute', /must have required property 'attribute'/);
+    expectNamed(loadError(dir), MARTS, 'watch_time_last_24h', 'aggregation.attribute', /is required for sum/);
   });
 
   it('fails on a feature name declared twice, naming both files', () => {
@@ -131,9 +176,12 @@ describe('loading the feature definitions from the dbt project', () => {
       ['errors_last_10m', (m) => (m.aggregation.attribute = 'error_code'), 'aggregation.attribute', /count takes no attribute/],
       ['distinct_titles_last_7d', (m) => (m.aggregation.scale = 2), 'aggregation.scale', /only sum takes a scale/],
       ['support_tickets_last_30d', (m) => (m.granularity = '1m'), 'granularity', /more than 2000 tiles/],
-      ['errors_last_1h', (m) => (m.window = '1 hour'), 'window', /must match pattern/],
-      ['errors_last_1h', (m) => (m.windows = '1h'), 'windows', /must NOT have additional properties/],
-      ['errors_last_1h', (m) => (m.filter.where = [{ attribute: 'error_code', op: 'in' }]), 'filter.where.0.values', /required property 'values'/],
+      ['errors_last_1h', (m) => (m.window = '1 hour'), 'window', /not a duration \("1 hour"\)/],
+      ['errors_last_1h', (m) => (m.windows = '1h'), 'windows', /unknown field/],
+      ['errors_last_1h', (m) => (m.filter.where = [{ attribute: 'error_code', op: 'in' }]), 'filter.where.0.values', /is required/],
+      ['errors_last_1h', (m) => (m.filter.where = [{ attribute: 'error_code', op: 'gt', value: 'E1' }]), 'filter.where.0.value', /must be a number/],
+      ['watch_time_last_24h', (m) => (m.aggregation.scale = 9), 'aggregation.scale', /an integer from 0 to 6/],
+      ['errors_last_1h', (m) => (m.source = 'crm'), 'source', /must be one of client, billing, support/],
     ];
     for (const [feature, change, field, problem] of cases) {
       const dir = projectCopy();
