@@ -9,27 +9,12 @@
  */
 import type { Redis } from 'ioredis';
 import type { Source } from '../../sidecar/src/events/index.ts';
-import { dedupMember, partitionKey, sourceField, userDedupKey, userStateKey, type StoreRecord } from '../../sidecar/src/store/index.ts';
+import { applyOp, dedupMember, encodeOp, partitionKey, sourceField, userDedupKey, userStateKey, type StoreRecord } from '../../sidecar/src/store/index.ts';
 
 /** The state hash and dedup sets one user ends with. */
 export interface DirectState {
   fields: Map<string, string>;
   dedup: Map<Source, Map<string, number>>;
-}
-
-function parseLast(text: string): { ms: number; key: string } {
-  const first = text.indexOf('|');
-  const second = text.indexOf('|', first + 1);
-  const keyLength = Number(text.slice(first + 1, second));
-  return { ms: Number(text.slice(0, first)), key: text.slice(second + 1, second + 1 + keyLength) };
-}
-
-/** The "last" candidate order of the store: (event_ms, then event key byte-wise). */
-function lastIsNewer(candidate: string, current: string): boolean {
-  const c = parseLast(candidate);
-  const o = parseLast(current);
-  if (c.ms !== o.ms) return c.ms > o.ms;
-  return Buffer.compare(Buffer.from(o.key), Buffer.from(c.key)) < 0;
 }
 
 /**
@@ -45,15 +30,7 @@ export function directState(records: readonly StoreRecord[], dedupBefore: Readon
     const member = dedupMember(event.source, event.eventKey);
     if (members.has(member)) throw new Error(`bench profile produced a duplicate event key ${event.eventKey}`);
     members.set(member, Math.floor(event.eventMs / 1000));
-    for (const [op, field, value] of ops) {
-      const current = fields.get(field);
-      if (op === 'c') fields.set(field, String((current === undefined ? 0 : Number(current)) + Number(value)));
-      else if (op === 'n') {
-        if (current === undefined || Number(value) < Number(current)) fields.set(field, value);
-      } else if (op === 'x' || op === 'd' || op === 'e') {
-        if (current === undefined || Number(value) > Number(current)) fields.set(field, value);
-      } else if (current === undefined || lastIsNewer(value, current)) fields.set(field, value);
-    }
+    for (const op of ops) applyOp(fields, encodeOp(op));
     const source = sourceField(event.source);
     const previous = fields.get(source);
     const appliedIngest = previous === undefined ? 0 : Number(previous.slice(previous.lastIndexOf('|') + 1));

@@ -1,6 +1,7 @@
 import type { NormalizedEvent, Source } from '../../sidecar/src/events/index.ts';
 import type { CompiledFeature } from '../../sidecar/src/features/index.ts';
-import { evaluateFeature, featureInput, oldestTileIndex, tileIndex, type FeatureValue } from '../../sidecar/src/windows/index.ts';
+import { applyOp, encodeOp, readFeature } from '../../sidecar/src/store/index.ts';
+import { evaluateFeature, featureInput, featureOps, type FeatureValue } from '../../sidecar/src/windows/index.ts';
 import { valuesEqual } from './diff.ts';
 
 /**
@@ -119,57 +120,18 @@ function evaluate(feature: CompiledFeature, rows: readonly LakeEventRow[], asOfM
 
 /**
  * What the online store answers for a read at `asOfMs` after applying `events`, whenever
- * they arrived (sidecar/src/store/lua/churnfeat.lua): tiles from tile_start(t) - W up to and
- * including t's own tile are summed whole, and the newest-only fields (latest event time,
- * `last`, each distinct value's newest tile) count only when that newest entry is itself in
- * the window. For a read whose state holds nothing newer than `asOfMs` this equals the
- * reference semantics; events that arrived after `asOfMs` make it differ.
+ * they arrived: the window ops of each event applied to a state hash and read back, with the
+ * store's own model of its Redis Functions (sidecar/src/store/store-model.ts, held to the
+ * real functions by a property test). Tiles from tile_start(t) - W up to t's own tile are
+ * summed whole, and the newest-only fields (latest event time, `last`, each distinct value's
+ * newest tile) count only when that newest entry is itself in the window. For a state that
+ * holds nothing newer than `asOfMs` this equals the reference semantics; events that arrived
+ * after `asOfMs` make it differ.
  */
 export function storeRead(feature: CompiledFeature, events: readonly NormalizedEvent[], asOfMs: number): FeatureValue {
-  const g = feature.granularityMs;
-  const hi = tileIndex(asOfMs, g);
-  const lo = oldestTileIndex(asOfMs, feature.windowMs, g);
-  let count = 0;
-  let fixed = 0;
-  let extreme: number | null = null;
-  const distinct = new Map<string, number>();
-  let newest: number | null = null;
-  let last: { ms: number; key: string; text: string } | null = null;
-  for (const event of events) {
-    const input = featureInput(feature, event);
-    if (input === null) continue;
-    const tile = tileIndex(event.eventMs, g);
-    if (tile < oldestTileIndex(event.ingestMs, feature.windowMs, g)) continue;
-    newest = newest === null ? event.eventMs : Math.max(newest, event.eventMs);
-    if (input.kind === 'last') {
-      if (last === null || event.eventMs > last.ms || (event.eventMs === last.ms && event.eventKey > last.key)) last = { ms: event.eventMs, key: event.eventKey, text: input.text };
-      continue;
-    }
-    if (input.kind === 'count_distinct') {
-      distinct.set(input.text, Math.max(distinct.get(input.text) ?? tile, tile));
-      continue;
-    }
-    if (tile < lo || tile > hi) continue;
-    if (input.kind === 'count') count += 1;
-    else if (input.kind === 'sum') fixed += input.fixed;
-    else if (input.kind === 'min') extreme = extreme === null ? input.number : Math.min(extreme, input.number);
-    else if (input.kind === 'max') extreme = extreme === null ? input.number : Math.max(extreme, input.number);
-  }
-  const visible = (ms: number | null): boolean => ms !== null && ms <= asOfMs && tileIndex(ms, g) >= lo;
-  const latestEventMs = visible(newest) ? newest : null;
-  switch (feature.aggregation) {
-    case 'count':
-      return { value: count, latestEventMs };
-    case 'sum':
-      return { value: fixed / 10 ** feature.scale, latestEventMs };
-    case 'min':
-    case 'max':
-      return { value: extreme, latestEventMs };
-    case 'count_distinct':
-      return { value: [...distinct.values()].filter((tile) => tile >= lo && tile <= hi).length, latestEventMs };
-    case 'last':
-      return { value: last !== null && visible(last.ms) ? last.text : null, latestEventMs };
-  }
+  const fields = new Map<string, string>();
+  for (const event of events) for (const op of featureOps(feature, event)) applyOp(fields, encodeOp(op));
+  return readFeature(feature, fields, asOfMs);
 }
 
 function predictOnline(feature: CompiledFeature, rows: readonly LakeEventRow[], asOfMs: number): FeatureValue {

@@ -3,7 +3,7 @@ import billingSchema from '../../../contracts/events/billing.schema.json' with {
 import clientSchema from '../../../contracts/events/client.schema.json' with { type: 'json' };
 import envelopeSchema from '../../../contracts/events/envelope.schema.json' with { type: 'json' };
 import supportSchema from '../../../contracts/events/support.schema.json' with { type: 'json' };
-import type { Source } from './sources.ts';
+import type { Source } from './source-names.ts';
 
 /** The envelope every source schema references (`contracts/events/envelope.schema.json`). */
 export const ENVELOPE_SCHEMA: AnySchemaObject = envelopeSchema;

@@ -1,15 +1,8 @@
 import { SOURCE_SCHEMAS } from './schemas.ts';
+import type { Source } from './source-names.ts';
 
-/** The source topics the sidecar consumes; one JSON Schema each in `contracts/events/`. */
-export const SOURCES = ['client', 'billing', 'support'] as const;
-
-/** A source topic name. */
-export type Source = (typeof SOURCES)[number];
-
-/** Type guard for a string naming one of {@link SOURCES}. */
-export function isSource(value: unknown): value is Source {
-  return typeof value === 'string' && (SOURCES as readonly string[]).includes(value);
-}
+// The names live in source-names.ts, which schemas.ts needs too (no import cycle).
+export { isSource, SOURCES, type Source } from './source-names.ts';
 
 /**
  * The `event_type` enum a source schema declares: the `enum` of `properties.event_type` in

@@ -46,7 +46,7 @@ export interface UnitTestFeature {
  * the compiler) can tell that the YAML changed since the artifact was compiled.
  */
 export interface RegistryArtifact extends FeatureRegistry {
-  semanticsVersion: number;
+  semanticsVersion: string;
   features: readonly RegistryFeature[];
   /** The event types of each source, read from contracts/events/. */
   sources: Readonly<Record<Source, readonly string[]>>;
@@ -95,7 +95,7 @@ function hash16(value: unknown): string {
 }
 
 /** The registry version id: the normalized content (without file paths) and SEMANTICS_VERSION. */
-export function registryVersion(content: { semanticsVersion: number; policies: RegistryPolicies; sources: RegistryArtifact['sources']; features: readonly CompiledFeature[] }): string {
+export function registryVersion(content: { semanticsVersion: string; policies: RegistryPolicies; sources: RegistryArtifact['sources']; features: readonly CompiledFeature[] }): string {
   return hash16({ ...content, features: content.features.map(({ file: _file, ...rest }) => rest) });
 }
 

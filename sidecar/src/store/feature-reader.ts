@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { FeatureRegistry } from '../features/index.ts';
-import { functionNames, userStateKey, watermarkKey } from './redis-layout.ts';
+import { userStateKey, watermarkKey } from './redis-layout.ts';
+import { functionNames, READ_KEYS } from './store-protocol.ts';
 
-/** The raw answer of the read function for one user (see lua/churnfeat.lua). */
+/** The raw answer of the read function for one user (see lua/churnfeat.lua; modelled by store-model.ts). */
 export interface UserStateRead {
   present: boolean;
   as_of_ms: number;
@@ -26,8 +27,8 @@ export class FeatureReader {
   async readMany(userIds: readonly string[], asOfMs?: number): Promise<UserStateRead[]> {
     const pipeline = this.redis.pipeline();
     for (const userId of userIds) {
-      if (asOfMs === undefined) pipeline.call('FCALL_RO', this.readFn, 1, userStateKey(this.prefix, userId));
-      else pipeline.call('FCALL_RO', this.readFn, 1, userStateKey(this.prefix, userId), String(asOfMs));
+      if (asOfMs === undefined) pipeline.call('FCALL_RO', this.readFn, READ_KEYS.length, userStateKey(this.prefix, userId));
+      else pipeline.call('FCALL_RO', this.readFn, READ_KEYS.length, userStateKey(this.prefix, userId), String(asOfMs));
     }
     const results = (await pipeline.exec()) ?? [];
     return results.map(([error, reply]) => {

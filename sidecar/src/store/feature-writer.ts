@@ -1,17 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { NormalizedEvent } from '../events/index.ts';
 import { ChurnfeatError } from '../errors.ts';
-import type { StoreOp, WindowOperators } from '../windows/index.ts';
-import {
-  dedupMember,
-  functionNames,
-  partitionKey,
-  sourceField,
-  userDedupKey,
-  userStateKey,
-  watermarkField,
-  watermarkKey,
-} from './redis-layout.ts';
+import type { WindowOp, WindowOperators } from '../windows/index.ts';
+import { dedupMember, partitionKey, userDedupKey, userStateKey, watermarkField, watermarkKey } from './redis-layout.ts';
+import { APPLY_KEYS, decodeVerdicts, encodeApplyArgs, encodeOp, functionNames, type ApplyEvent, type StoreVerdict } from './store-protocol.ts';
 
 /** A validated, timely, relevant event and where it came from in Kafka. */
 export interface StoreRecord {
@@ -19,13 +11,9 @@ export interface StoreRecord {
   topic: string;
   partition: number;
   offset: string;
-  ops: readonly StoreOp[];
+  /** The window ops of the event (WindowOperators.opsFor); encoded here for the apply function. */
+  ops: readonly WindowOp[];
 }
-
-/** What the store did with a record: applied, source duplicate, or replay of an applied offset. */
-export type StoreVerdict = 'applied' | 'duplicate' | 'replayed';
-
-const VERDICTS: Record<string, StoreVerdict> = { a: 'applied', d: 'duplicate', r: 'replayed' };
 
 export interface FeatureWriterOptions {
   prefix: string;
@@ -43,8 +31,9 @@ export interface FeatureWriterOptions {
  */
 export class FeatureWriter {
   private readonly applyFn: string;
-  /** "<state ttl>/<dedup ttl>": state lives past the longest window; dedup entries only past the dedup horizon. */
-  private readonly ttlArg: string;
+  /** State lives past the longest window; dedup entries only past the dedup horizon. */
+  private readonly stateTtlMs: number;
+  private readonly dedupTtlMs: number;
 
   constructor(
     private readonly redis: Redis,
@@ -52,7 +41,8 @@ export class FeatureWriter {
     private readonly options: FeatureWriterOptions,
   ) {
     this.applyFn = functionNames(operators.registry.version).apply;
-    this.ttlArg = `${operators.stateTtlMs(options.allowedLatenessMs)}/${options.allowedLatenessMs + options.dedupMarginMs + 3_600_000}`;
+    this.stateTtlMs = operators.stateTtlMs(options.allowedLatenessMs);
+    this.dedupTtlMs = options.allowedLatenessMs + options.dedupMarginMs + 3_600_000;
   }
 
   /** Applies records (in Kafka order within a partition) and returns a verdict per record. */
@@ -75,31 +65,36 @@ export class FeatureWriter {
     const pipeline = this.redis.pipeline();
     const order: number[][] = [];
     for (const { userId, source, indexes, clock } of groups.values()) {
-      const dedupBefore = Math.floor((clock - this.options.allowedLatenessMs - this.options.dedupMarginMs) / 1000);
-      const args: Array<string | number> = [this.ttlArg, dedupBefore, this.operators.pruneSpec(clock), this.options.pruneAboveFields, indexes.length];
-      for (const index of indexes) {
+      const events: ApplyEvent[] = indexes.map((index) => {
         const { event, topic, partition, offset, ops } = records[index] as StoreRecord;
-        args.push(
-          sourceField(event.source),
-          partitionKey(topic, partition),
+        return {
+          source: event.source,
+          partitionKey: partitionKey(topic, partition),
           offset,
-          dedupMember(event.source, event.eventKey),
-          Math.floor(event.eventMs / 1000),
-          event.ingestMs,
-          ops.length,
-        );
-        for (const op of ops) args.push(op[0], op[1], op[2]);
-      }
-      pipeline.call('FCALL', this.applyFn, 2, userStateKey(this.options.prefix, userId), userDedupKey(this.options.prefix, userId, source), ...args);
+          dedupMember: dedupMember(event.source, event.eventKey),
+          dedupScoreS: Math.floor(event.eventMs / 1000),
+          ingestMs: event.ingestMs,
+          ops: ops.map(encodeOp),
+        };
+      });
+      const args = encodeApplyArgs({
+        stateTtlMs: this.stateTtlMs,
+        dedupTtlMs: this.dedupTtlMs,
+        dedupPruneBeforeS: Math.floor((clock - this.options.allowedLatenessMs - this.options.dedupMarginMs) / 1000),
+        pruneBounds: this.operators.tileBounds(clock),
+        pruneAboveFields: this.options.pruneAboveFields,
+        events,
+      });
+      pipeline.call('FCALL', this.applyFn, APPLY_KEYS.length, userStateKey(this.options.prefix, userId), userDedupKey(this.options.prefix, userId, source), ...args);
       order.push(indexes);
     }
     const results = (await pipeline.exec()) ?? [];
     const verdicts: StoreVerdict[] = new Array(records.length);
     results.forEach(([error, reply], call) => {
       if (error) throw new ChurnfeatError('redis_script_failed', `feature store write failed: ${error.message}`, { cause: error, retryable: true });
-      const letters = String(reply);
+      const letters = decodeVerdicts(String(reply));
       (order[call] as number[]).forEach((index, position) => {
-        verdicts[index] = VERDICTS[letters[position] as string] as StoreVerdict;
+        verdicts[index] = letters[position] as StoreVerdict;
       });
     });
     return verdicts;

@@ -1,16 +1,15 @@
 /**
- * The online store's Redis layout: every key and field name is built here and nowhere else.
+ * The online store's Redis layout: every key name is built here and nowhere else (the state
+ * hash's field names are the store protocol's, store-protocol.ts).
  *
  * Per user (one hash tag, so one Redis Cluster slot). The state hash expires after the longest
  * window + tile + allowed lateness + 1 h without writes; the dedup sets after the dedup horizon
  * (allowed lateness + margin + 1 h):
  *
- *   <prefix>:{<user_id>}         HASH  feature state
- *     t:<feature id>:<tile index>   count / fixed-point sum / min / max of one tile
- *     d:<feature id>:<value>        count_distinct: newest tile index the value was seen in
- *     l:<feature id>                last: "<event_ms>|<key length>|<event key><value>"
- *     e:<feature id>                event time (ms) of the newest event the feature counted
- *     s:<source>                    "<topic hash>:<partition>|<applied offset>|<max applied ingest_ms>"
+ *   <prefix>:{<user_id>}         HASH  feature state: tiles (t:), distinct values (d:), last
+ *                                      candidates (l:), newest event times (e:), applied source
+ *                                      positions (s:) and the prune mark (p); the field grammar
+ *                                      is defined in store-protocol.ts
  *   <prefix>:{<user_id>}:dd:<source>  ZSET  dedup horizon of one source: member
  *                                      "<source letter><64-bit key hash>", score = event time in
  *                                      seconds. One set per source: each is pruned by the ingest
@@ -21,10 +20,13 @@
  *
  *   <prefix>:wm                  HASH  "<source>:<partition>" -> partition watermark (ms): every
  *                                      record ingested into the partition before it is applied
- *   <prefix>:registry            STRING the version id of the loaded feature registry
+ *   <prefix>:registry            STRING the version id of the loaded feature registry (FeatureRegistry.version)
  */
 import { createHash } from 'node:crypto';
 import type { Source } from '../events/index.ts';
+
+// The state fields are part of the store protocol; re-exported for callers that read the layout.
+export { distinctField, encodeLast, functionNames, lastField, latestEventField, sourceField, tileField } from './store-protocol.ts';
 
 export const DEFAULT_KEY_PREFIX = 'cf';
 
@@ -44,26 +46,6 @@ export function registryKey(prefix: string): string {
   return `${prefix}:registry`;
 }
 
-export function tileField(featureId: string, tile: number): string {
-  return `t:${featureId}:${tile}`;
-}
-
-export function distinctField(featureId: string, value: string): string {
-  return `d:${featureId}:${value}`;
-}
-
-export function lastField(featureId: string): string {
-  return `l:${featureId}`;
-}
-
-export function latestEventField(featureId: string): string {
-  return `e:${featureId}`;
-}
-
-export function sourceField(source: Source): string {
-  return `s:${source}`;
-}
-
 export function watermarkField(source: Source, partition: number): string {
   return `${source}:${partition}`;
 }
@@ -76,15 +58,4 @@ export function partitionKey(topic: string, partition: number): string {
 /** Dedup member: one letter for the source plus 64 bits of SHA-256 of the event key. */
 export function dedupMember(source: Source, eventKey: string): string {
   return source[0] + createHash('sha256').update(eventKey).digest('base64url').slice(0, 11);
-}
-
-/** Encodes a `last` candidate so the store can order candidates by (event_ms, event key). */
-export function encodeLast(eventMs: number, eventKey: string, value: string): string {
-  // the length is in bytes: the Lua side cuts the key out of the UTF-8 string by bytes
-  return `${eventMs}|${Buffer.byteLength(eventKey)}|${eventKey}${value}`;
-}
-
-/** Redis function names for a registry version id (FeatureRegistry.version). */
-export function functionNames(version: string): { library: string; apply: string; read: string } {
-  return { library: `churnfeat_${version}`, apply: `cf_apply_${version}`, read: `cf_read_${version}` };
 }

@@ -1,15 +1,56 @@
 import type { NormalizedEvent, Source } from '../events/index.ts';
 import type { CompiledFeature, FeatureRegistry } from '../features/index.ts';
-import { distinctField, encodeLast, latestEventField, lastField, tileField } from '../store/redis-layout.ts';
 import { featureInput } from './feature-input.ts';
 import { oldestTileIndex, tileIndex } from './tiles.ts';
 
 /**
- * One incremental update of the store: (op, field, value), executed by the Redis function.
- * op: c = add to a tile, n / x = keep the min / max of a tile, d = distinct value's newest tile,
- * l = keep the newest `last` candidate, e = keep the newest counted event time.
+ * One incremental update of a feature's state, independent of how a store keeps it
+ * (store/store-protocol.ts encodes it for the Redis Functions):
+ * - add: add an integer to a tile (count: 1; sum: the fixed-point value);
+ * - min / max: keep the smaller / larger number of a tile;
+ * - distinct: remember the newest tile a distinct value was seen in;
+ * - last: keep the newest candidate by (event_ms, event key);
+ * - latest: keep the newest event time the feature counted.
  */
-export type StoreOp = readonly [op: 'c' | 'n' | 'x' | 'd' | 'l' | 'e', field: string, value: string];
+export type WindowOp =
+  | { readonly kind: 'add'; readonly featureId: string; readonly tile: number; readonly amount: number }
+  | { readonly kind: 'min' | 'max'; readonly featureId: string; readonly tile: number; readonly value: string }
+  | { readonly kind: 'distinct'; readonly featureId: string; readonly value: string; readonly tile: number }
+  | { readonly kind: 'last'; readonly featureId: string; readonly eventMs: number; readonly eventKey: string; readonly value: string }
+  | { readonly kind: 'latest'; readonly featureId: string; readonly eventMs: number };
+
+/** The oldest tile of a feature a read at some time can still count; anything older may be dropped. */
+export interface TileBound {
+  featureId: string;
+  oldestTile: number;
+}
+
+/**
+ * The ops of one feature for one event: none when the feature does not read the event, or
+ * when the event's tile is already older than any window a read at ingest time can see (it
+ * could never be counted again).
+ */
+export function featureOps(feature: CompiledFeature, event: NormalizedEvent): WindowOp[] {
+  const input = featureInput(feature, event);
+  if (input === null) return [];
+  const tile = tileIndex(event.eventMs, feature.granularityMs);
+  if (tile < oldestTileIndex(event.ingestMs, feature.windowMs, feature.granularityMs)) return [];
+  const featureId = feature.id;
+  const latest: WindowOp = { kind: 'latest', featureId, eventMs: event.eventMs };
+  switch (input.kind) {
+    case 'count':
+      return [{ kind: 'add', featureId, tile, amount: 1 }, latest];
+    case 'sum':
+      return [{ kind: 'add', featureId, tile, amount: input.fixed }, latest];
+    case 'min':
+    case 'max':
+      return [{ kind: input.kind, featureId, tile, value: input.text }, latest];
+    case 'count_distinct':
+      return [{ kind: 'distinct', featureId, value: input.text, tile }, latest];
+    case 'last':
+      return [{ kind: 'last', featureId, eventMs: event.eventMs, eventKey: event.eventKey, value: input.text }, latest];
+  }
+}
 
 /**
  * The window operators compiled from the registry: for each (source, event type), the
@@ -39,45 +80,16 @@ export class WindowOperators {
     return this.candidates(event.source, event.eventType).some((feature) => featureInput(feature, event) !== null);
   }
 
-  /**
-   * The store ops for one event. A feature whose tile for this event is already older than
-   * any window a read at ingest time can see gets no op (it could never be counted again).
-   */
-  opsFor(event: NormalizedEvent): StoreOp[] {
-    const ops: StoreOp[] = [];
-    for (const feature of this.candidates(event.source, event.eventType)) {
-      const input = featureInput(feature, event);
-      if (input === null) continue;
-      const tile = tileIndex(event.eventMs, feature.granularityMs);
-      if (tile < oldestTileIndex(event.ingestMs, feature.windowMs, feature.granularityMs)) continue;
-      switch (input.kind) {
-        case 'count':
-          ops.push(['c', tileField(feature.id, tile), '1']);
-          break;
-        case 'sum':
-          ops.push(['c', tileField(feature.id, tile), String(input.fixed)]);
-          break;
-        case 'min':
-          ops.push(['n', tileField(feature.id, tile), input.text]);
-          break;
-        case 'max':
-          ops.push(['x', tileField(feature.id, tile), input.text]);
-          break;
-        case 'count_distinct':
-          ops.push(['d', distinctField(feature.id, input.text), String(tile)]);
-          break;
-        case 'last':
-          ops.push(['l', lastField(feature.id), encodeLast(event.eventMs, event.eventKey, input.text)]);
-          break;
-      }
-      ops.push(['e', latestEventField(feature.id), String(event.eventMs)]);
-    }
+  /** The ops of every feature for one event, feature by feature in registry order (see {@link featureOps}). */
+  opsFor(event: NormalizedEvent): WindowOp[] {
+    const ops: WindowOp[] = [];
+    for (const feature of this.candidates(event.source, event.eventType)) ops.push(...featureOps(feature, event));
     return ops;
   }
 
-  /** "id=oldestTile,..." for pruning state that no read at or after `nowMs` can count. */
-  pruneSpec(nowMs: number): string {
-    return this.registry.features.map((f) => `${f.id}=${Math.max(0, oldestTileIndex(nowMs, f.windowMs, f.granularityMs))}`).join(',');
+  /** Per feature, the oldest tile a read at or after `nowMs` can count (never below 0). */
+  tileBounds(nowMs: number): TileBound[] {
+    return this.registry.features.map((f) => ({ featureId: f.id, oldestTile: Math.max(0, oldestTileIndex(nowMs, f.windowMs, f.granularityMs)) }));
   }
 
   /** Idle time after which a user's state can no longer change any read: longest window + tile + lateness. */

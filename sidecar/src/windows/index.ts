@@ -1,4 +1,4 @@
 export * from './tiles.ts';
 export * from './feature-input.ts';
-export * from './reference-evaluator.ts';
+export * from './semantics-spec.ts';
 export * from './event-ops.ts';

@@ -59,7 +59,7 @@ describe('canary probe plan', () => {
       expect(parsed.ok).toBe(true);
       if (!parsed.ok) continue;
       expect(operators.isRelevant(parsed.event)).toBe(true);
-      expect(operators.opsFor(parsed.event).some((op) => op[1].includes(plan.feature.id))).toBe(true);
+      expect(operators.opsFor(parsed.event).some((op) => op.featureId === plan.feature.id)).toBe(true);
     }
   });
 

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
-import { FeatureWriter, functionNames, partitionKey, userDedupKey, userStateKey, type StoreRecord } from '../../../sidecar/src/store/index.ts';
+import { encodePruneSpec, FeatureWriter, functionNames, partitionKey, userDedupKey, userStateKey, type StoreRecord } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 import { event } from '../windows/support.ts';
 
@@ -56,9 +56,9 @@ describe('the feature writer', () => {
     await writer.write([record('u1', 'client', t, 1), record('u1', 'billing', t + 26 * HOUR, 1), record('u2', 'client', t + 10 * 24 * HOUR, 2), record('u1', 'client', t - 5_000, 3)]);
     const before = (call: Array<string | number>) => [call[3], call[4], call[6], call[7]];
     expect(calls.map(before)).toEqual([
-      [userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'client'), Math.floor((t - 25 * HOUR) / 1000), operators.pruneSpec(t)],
-      [userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'billing'), Math.floor((t + HOUR) / 1000), operators.pruneSpec(t + 26 * HOUR)],
-      [userStateKey('cf', 'u2'), userDedupKey('cf', 'u2', 'client'), Math.floor((t + 9 * 24 * HOUR - HOUR) / 1000), operators.pruneSpec(t + 10 * 24 * HOUR)],
+      [userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'client'), Math.floor((t - 25 * HOUR) / 1000), encodePruneSpec(operators.tileBounds(t))],
+      [userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'billing'), Math.floor((t + HOUR) / 1000), encodePruneSpec(operators.tileBounds(t + 26 * HOUR))],
+      [userStateKey('cf', 'u2'), userDedupKey('cf', 'u2', 'client'), Math.floor((t + 9 * 24 * HOUR - HOUR) / 1000), encodePruneSpec(operators.tileBounds(t + 10 * 24 * HOUR))],
     ]);
   });
 });

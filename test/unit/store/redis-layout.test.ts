@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseEvent, SOURCES } from '../../../sidecar/src/events/index.ts';
-import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
-import { dedupMember, encodeLast, functionNames, partitionKey, renderFunctionLibrary, userDedupKey, userStateKey } from '../../../sidecar/src/store/index.ts';
+import { dedupMember, partitionKey, userDedupKey, userStateKey } from '../../../sidecar/src/store/index.ts';
 
 /** CRC16/XMODEM, as Redis Cluster uses for key slots. */
 function crc16(bytes: Buffer): number {
@@ -59,20 +58,5 @@ describe('the Redis layout', () => {
     expect(dedupMember('client', 'ev-1')).toBe(dedupMember('client', 'ev-1'));
     expect(dedupMember('client', 'ev-1')).not.toBe(dedupMember('client', 'ev-2'));
     expect(Buffer.byteLength(dedupMember('support', 'fp:' + 'f'.repeat(64)))).toBe(12);
-  });
-
-  it('encodes a last candidate so that its key length makes it unambiguous', () => {
-    expect(encodeLast(1700000000000, 'k|1', 'v|2')).toBe('1700000000000|3|k|1v|2');
-  });
-
-  it('renders one function library per registry version id with every feature the read path needs', () => {
-    const registry = loadFeatureRegistry('dbt_project');
-    const source = renderFunctionLibrary(registry);
-    const names = functionNames(registry.version);
-    expect(source.startsWith(`#!lua name=${names.library}\n`)).toBe(true);
-    expect(source).toContain(`redis.register_function('${names.apply}', apply)`);
-    expect(source).toContain(`function_name = '${names.read}'`);
-    expect(source).not.toMatch(/__FP__|__REGISTRY__/);
-    for (const f of registry.features) expect(source).toContain(`{ id = '${f.id}', name = '${f.name}', fn = '${f.aggregation}', g = ${f.granularityMs}, w = ${f.windowMs}, scale = ${f.scale} }`);
   });
 });

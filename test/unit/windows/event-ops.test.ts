@@ -11,29 +11,29 @@ const operators = new WindowOperators(registry);
 const byName = (name: string) => registry.features.find((f) => f.name === name) as (typeof registry.features)[number];
 const T = Date.parse('2024-03-10T12:34:56.789Z');
 
-describe('the store ops of an event (WindowOperators.opsFor)', () => {
+describe('the window ops of an event (WindowOperators.opsFor)', () => {
   it('increments the tile of each count feature the event belongs to and raises its latest event time', () => {
     const e = event({ eventType: 'playback_error', eventMs: T, attributes: { error_code: 'E1' } });
     const short = byName('errors_last_10m');
     const long = byName('errors_last_1h');
     expect(operators.opsFor(e)).toEqual([
-      ['c', `t:${short.id}:${tileIndex(T, MINUTE)}`, '1'],
-      ['e', `e:${short.id}`, String(T)],
-      ['c', `t:${long.id}:${tileIndex(T, 5 * MINUTE)}`, '1'],
-      ['e', `e:${long.id}`, String(T)],
+      { kind: 'add', featureId: short.id, tile: tileIndex(T, MINUTE), amount: 1 },
+      { kind: 'latest', featureId: short.id, eventMs: T },
+      { kind: 'add', featureId: long.id, tile: tileIndex(T, 5 * MINUTE), amount: 1 },
+      { kind: 'latest', featureId: long.id, eventMs: T },
     ]);
   });
 
   it('adds the fixed-point value for sums and records the newest tile of a distinct value', () => {
     const watch = byName('watch_time_last_24h');
     expect(operators.opsFor(event({ eventType: 'playback_heartbeat', eventMs: T, attributes: { watched_seconds: 42.5 } }))).toEqual([
-      ['c', `t:${watch.id}:${tileIndex(T, 15 * MINUTE)}`, '43'],
-      ['e', `e:${watch.id}`, String(T)],
+      { kind: 'add', featureId: watch.id, tile: tileIndex(T, 15 * MINUTE), amount: 43 },
+      { kind: 'latest', featureId: watch.id, eventMs: T },
     ]);
     const titles = byName('distinct_titles_last_7d');
     expect(operators.opsFor(event({ eventType: 'playback_start', eventMs: T, attributes: { content_id: 'title-7' } }))).toEqual([
-      ['d', `d:${titles.id}:title-7`, String(tileIndex(T, HOUR))],
-      ['e', `e:${titles.id}`, String(T)],
+      { kind: 'distinct', featureId: titles.id, value: 'title-7', tile: tileIndex(T, HOUR) },
+      { kind: 'latest', featureId: titles.id, eventMs: T },
     ]);
   });
 
@@ -50,19 +50,23 @@ describe('the store ops of an event (WindowOperators.opsFor)', () => {
     const ops = new WindowOperators(custom).opsFor(event({ eventType: 'playback_heartbeat', eventMs: T, eventKey: 'k-1', attributes: { watched_seconds: 12, session_id: 's-9' } }));
     const tile = tileIndex(T, 5 * MINUTE);
     expect(ops).toEqual([
-      ['n', `t:mn:${tile}`, '12'],
-      ['e', 'e:mn', String(T)],
-      ['x', `t:mx:${tile}`, '12'],
-      ['e', 'e:mx', String(T)],
-      ['l', 'l:ls', `${T}|3|k-1s-9`],
-      ['e', 'e:ls', String(T)],
+      { kind: 'min', featureId: 'mn', tile, value: '12' },
+      { kind: 'latest', featureId: 'mn', eventMs: T },
+      { kind: 'max', featureId: 'mx', tile, value: '12' },
+      { kind: 'latest', featureId: 'mx', eventMs: T },
+      { kind: 'last', featureId: 'ls', eventMs: T, eventKey: 'k-1', value: 's-9' },
+      { kind: 'latest', featureId: 'ls', eventMs: T },
     ]);
   });
 
   it('skips the features whose window at ingest time no longer holds the event, and is empty for events no feature reads', () => {
     // 30 minutes late: still in the last hour, no longer in the last 10 minutes
     const late = event({ eventType: 'playback_error', eventMs: T - 30 * MINUTE, ingestMs: T });
-    expect(operators.opsFor(late).map((op) => op[1])).toEqual([`t:${byName('errors_last_1h').id}:${tileIndex(T - 30 * MINUTE, 5 * MINUTE)}`, `e:${byName('errors_last_1h').id}`]);
+    const hour = byName('errors_last_1h').id;
+    expect(operators.opsFor(late)).toEqual([
+      { kind: 'add', featureId: hour, tile: tileIndex(T - 30 * MINUTE, 5 * MINUTE), amount: 1 },
+      { kind: 'latest', featureId: hour, eventMs: T - 30 * MINUTE },
+    ]);
     const search = event({ eventType: 'search', eventMs: T, attributes: { query_length: 3 } });
     expect(operators.isRelevant(search)).toBe(false);
     expect(operators.opsFor(search)).toEqual([]);
@@ -81,10 +85,10 @@ describe('the store ops of an event (WindowOperators.opsFor)', () => {
           const [source, eventType] = key.split('/') as ['client' | 'billing' | 'support', string];
           const e = event({ source, eventType, ingestMs, eventMs: ingestMs - lateness, attributes: { watched_seconds: 30, content_id: 't1', amount: 1, currency: 'USD', ticket_id: 'T' } });
           const asOf = ingestMs + readDelay;
-          const fields = new Set(operators.opsFor(e).map((op) => op[1]));
+          const latest = new Set(operators.opsFor(e).flatMap((op) => (op.kind === 'latest' ? [op.featureId] : [])));
           for (const f of registry.features) {
             const counted = featureInput(f, e) !== null && inWindow(e.eventMs, asOf, f.windowMs, f.granularityMs);
-            if (counted) expect(fields.has(`e:${f.id}`)).toBe(true);
+            if (counted) expect(latest.has(f.id)).toBe(true);
           }
         },
       ),
@@ -93,9 +97,8 @@ describe('the store ops of an event (WindowOperators.opsFor)', () => {
   });
 
   it('prunes, at time t, only tiles older than any window a read at t can see, and keeps state for the longest window + a tile + the lateness + 1 h', () => {
-    const spec = operators.pruneSpec(T);
-    for (const f of registry.features) expect(spec).toContain(`${f.id}=${tileIndex(T, f.granularityMs) - f.windowMs / f.granularityMs}`);
-    expect(spec.split(',')).toHaveLength(registry.features.length);
+    expect(operators.tileBounds(T)).toEqual(registry.features.map((f) => ({ featureId: f.id, oldestTile: tileIndex(T, f.granularityMs) - f.windowMs / f.granularityMs })));
+    expect(operators.tileBounds(0).every((b) => b.oldestTile === 0)).toBe(true);
     expect(operators.stateTtlMs(24 * HOUR)).toBe(30 * 24 * HOUR + 24 * HOUR + 24 * HOUR + HOUR);
   });
 });

@@ -1,13 +1,12 @@
-#!lua name=churnfeat___FP__
 --[[
   churnfeat Redis Functions: the online feature store's write and read paths.
-  Key layout and field names: sidecar/src/store/redis-layout.ts (the one place they are defined).
-  Generated per feature registry: __FP__ is the registry fingerprint, REGISTRY below the
-  features the read path needs. Both functions touch only the keys of one user, which share
-  a hash tag, so they run unchanged on Redis Cluster.
+  This file is a template: function-library.ts puts in front of it the library name, the
+  constants rendered from store-protocol.ts (op codes, field grammar, argument positions:
+  every UPPER_CASE name below) and, per feature registry, APPLY_FUNCTION, READ_FUNCTION and
+  REGISTRY (the features the read path needs). Write no protocol letter or position here.
+  Both functions touch only the keys of one user, which share a hash tag, so they run
+  unchanged on Redis Cluster.
 ]]
-
-local REGISTRY = __REGISTRY__
 
 -- byte-wise a < b (independent of the server's collation locale)
 local function bytes_less(a, b)
@@ -21,7 +20,7 @@ end
 
 -- a `last` value is "<event_ms>|<key length>|<key><value>"
 local function parse_last(text)
-  local ms, len, rest = string.match(text, '^(%d+)|(%d+)|(.*)$')
+  local ms, len, rest = string.match(text, LAST_VALUE_PATTERN)
   len = tonumber(len)
   return tonumber(ms), string.sub(rest, 1, len), string.sub(rest, len + 1)
 end
@@ -34,17 +33,17 @@ local function last_is_newer(candidate, current)
 end
 
 local function apply_op(state, op, field, value)
-  if op == 'c' then
+  if op == OP_ADD then
     redis.call('HINCRBY', state, field, value)
-  elseif op == 'n' or op == 'x' or op == 'd' or op == 'e' then
+  elseif op == OP_MIN or op == OP_MAX or op == OP_DISTINCT or op == OP_LATEST then
     local current = redis.call('HGET', state, field)
     local v = tonumber(value)
     if not current
-      or (op == 'n' and v < tonumber(current))
-      or (op ~= 'n' and v > tonumber(current)) then
+      or (op == OP_MIN and v < tonumber(current))
+      or (op ~= OP_MIN and v > tonumber(current)) then
       redis.call('HSET', state, field, value)
     end
-  elseif op == 'l' then
+  elseif op == OP_LAST then
     local current = redis.call('HGET', state, field)
     if not current or last_is_newer(value, current) then
       redis.call('HSET', state, field, value)
@@ -57,78 +56,83 @@ end
 -- drops tiles and distinct values that no future read can count: spec is "id=minIndex,..."
 local function prune(state, spec)
   local oldest = {}
-  for id, idx in string.gmatch(spec, '([^=,]+)=(%d+)') do oldest[id] = tonumber(idx) end
+  for id, idx in string.gmatch(spec, PRUNE_SPEC_PATTERN) do oldest[id] = tonumber(idx) end
   local all = redis.call('HGETALL', state)
   for j = 1, #all, 2 do
     local field, value = all[j], all[j + 1]
     local kind = string.sub(field, 1, 1)
-    if kind == 't' then
-      local id, idx = string.match(field, '^t:([^:]+):(%d+)$')
+    if kind == FIELD_TILE then
+      local id, idx = string.match(field, TILE_FIELD_PATTERN)
       if id and oldest[id] and tonumber(idx) < oldest[id] then redis.call('HDEL', state, field) end
-    elseif kind == 'd' then
-      local id = string.match(field, '^d:([^:]+):')
+    elseif kind == FIELD_DISTINCT then
+      local id = string.match(field, DISTINCT_FIELD_PATTERN)
       if id and oldest[id] and tonumber(value) < oldest[id] then redis.call('HDEL', state, field) end
     end
   end
 end
 
 --[[
-  cf_apply___FP__  KEYS: state, dedup (the dedup set of the one source all events of the call come from)
-  ARGV: ttl ("<state ttl ms>/<dedup ttl ms>", or one number for both), dedup_prune_before_s,
+  APPLY_FUNCTION  KEYS: state, dedup (the dedup set of the one source all events of the call come from)
+  ARGV (positions: APPLY_ARGS, APPLY_EVENT_ARGS, APPLY_OP_ARGS of store-protocol.ts):
+        ttl ("<state ttl ms>/<dedup ttl ms>", or one number for both), dedup_prune_before_s,
         prune_spec, prune_above_fields, n_events,
         then per event: source_field, partition_key, offset, dedup_member, dedup_score_s,
         ingest_ms, n_ops, then n_ops triples (op, field, value).
-  Returns one verdict letter per event: a = applied, d = duplicate, r = replayed (skipped).
+  Returns one verdict letter per event: applied, duplicate, or replayed (skipped).
 ]]
 local function apply(keys, args)
-  local state, dedup = keys[1], keys[2]
-  local ttl, dedup_ttl = string.match(args[1], '^(%d+)/(%d+)$')
-  if ttl then ttl, dedup_ttl = tonumber(ttl), tonumber(dedup_ttl) else ttl = tonumber(args[1]); dedup_ttl = ttl end
-  local dedup_before = tonumber(args[2])
-  local prune_spec = args[3]
-  local prune_above = tonumber(args[4])
-  local n = tonumber(args[5])
-  local i = 6
+  local state, dedup = keys[APPLY_KEY_STATE], keys[APPLY_KEY_DEDUP]
+  local ttl, dedup_ttl = string.match(args[APPLY_ARG_TTL], TTL_PATTERN)
+  if ttl then ttl, dedup_ttl = tonumber(ttl), tonumber(dedup_ttl) else ttl = tonumber(args[APPLY_ARG_TTL]); dedup_ttl = ttl end
+  local dedup_before = tonumber(args[APPLY_ARG_DEDUP_PRUNE_BEFORE_S])
+  local prune_spec = args[APPLY_ARG_PRUNE_SPEC]
+  local prune_above = tonumber(args[APPLY_ARG_PRUNE_ABOVE_FIELDS])
+  local n = tonumber(args[APPLY_ARG_N_EVENTS])
+  local i = APPLY_FIRST_EVENT_ARG
   local verdicts = {}
   for e = 1, n do
-    local source_field, partition_key, offset = args[i], args[i + 1], tonumber(args[i + 2])
-    local member, score, ingest, nops = args[i + 3], args[i + 4], tonumber(args[i + 5]), tonumber(args[i + 6])
-    i = i + 7
+    local source_field, partition_key = args[i + EVENT_ARG_SOURCE_FIELD], args[i + EVENT_ARG_PARTITION_KEY]
+    local offset = tonumber(args[i + EVENT_ARG_OFFSET])
+    local member, score = args[i + EVENT_ARG_DEDUP_MEMBER], args[i + EVENT_ARG_DEDUP_SCORE_S]
+    local ingest, nops = tonumber(args[i + EVENT_ARG_INGEST_MS]), tonumber(args[i + EVENT_ARG_N_OPS])
+    i = i + EVENT_ARG_COUNT
     local applied_offset, applied_ingest = nil, 0
     local current = redis.call('HGET', state, source_field)
     if current then
-      local p, o, ing = string.match(current, '^(.*)|(%d+)|(%d+)$')
+      local p, o, ing = string.match(current, SOURCE_VALUE_PATTERN)
       if p == partition_key then applied_offset = tonumber(o) end
       applied_ingest = tonumber(ing)
     end
-    local verdict = 'a'
+    local verdict = VERDICT_APPLIED
     if applied_offset and offset <= applied_offset then
-      verdict = 'r'
+      verdict = VERDICT_REPLAYED
     elseif redis.call('ZADD', dedup, 'NX', score, member) == 0 then
-      verdict = 'd'
+      verdict = VERDICT_DUPLICATE
     end
-    if verdict == 'a' then
+    if verdict == VERDICT_APPLIED then
       for k = 0, nops - 1 do
-        local err = apply_op(state, args[i + 3 * k], args[i + 3 * k + 1], args[i + 3 * k + 2])
+        local at = i + OP_ARG_COUNT * k
+        local err = apply_op(state, args[at + OP_ARG_OP], args[at + OP_ARG_FIELD], args[at + OP_ARG_VALUE])
         if err then return err end
       end
     end
-    if verdict ~= 'r' then
+    if verdict ~= VERDICT_REPLAYED then
       redis.call('HSET', state, source_field,
-        partition_key .. '|' .. string.format('%d', offset) .. '|' .. string.format('%d', math.max(applied_ingest, ingest)))
+        partition_key .. VALUE_SEPARATOR .. string.format('%d', offset) .. VALUE_SEPARATOR
+          .. string.format('%d', math.max(applied_ingest, ingest)))
     end
-    i = i + 3 * nops
+    i = i + OP_ARG_COUNT * nops
     verdicts[#verdicts + 1] = verdict
   end
   redis.call('ZREMRANGEBYSCORE', dedup, '-inf', '(' .. dedup_before)
-  -- prune once the hash outgrew its size after the last prune by 64 fields, not on every call
+  -- prune once the hash outgrew its size after the last prune by PRUNE_REGROWTH_FIELDS, not on every call
   -- (a user with many live distinct values would otherwise rescan the whole hash each time)
   if prune_spec ~= '' then
     local size = redis.call('HLEN', state)
-    local after_last = tonumber(redis.call('HGET', state, 'p') or '0')
-    if size > prune_above and size > after_last + 64 then
+    local after_last = tonumber(redis.call('HGET', state, FIELD_PRUNE_MARK) or '0')
+    if size > prune_above and size > after_last + PRUNE_REGROWTH_FIELDS then
       prune(state, prune_spec)
-      redis.call('HSET', state, 'p', redis.call('HLEN', state))
+      redis.call('HSET', state, FIELD_PRUNE_MARK, redis.call('HLEN', state))
     end
   end
   redis.call('PEXPIRE', state, ttl)
@@ -148,13 +152,13 @@ local function fixed_to_text(total, scale)
 end
 
 --[[
-  cf_read___FP__  KEYS: state   ARGV: [as_of_ms]  (default: the server's clock)
+  READ_FUNCTION  KEYS: state   ARGV: [as_of_ms]  (default: the server's clock)
   Returns JSON: {"present":bool,"as_of_ms":t,"features":{name:{"value":v,"latest_event_ms":ms|null}},
                  "sources":{source:{"partition":p,"offset":o,"applied_ingest_ms":ms}}}
 ]]
 local function read(keys, args)
-  local state = keys[1]
-  local t = tonumber(args[1])
+  local state = keys[READ_KEY_STATE]
+  local t = tonumber(args[READ_ARG_AS_OF_MS])
   if not t then
     local now = redis.call('TIME')
     t = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -169,8 +173,8 @@ local function read(keys, args)
   for j = 1, #all, 2 do
     local field, value = all[j], all[j + 1]
     local kind = string.sub(field, 1, 1)
-    if kind == 't' then
-      local id, idx = string.match(field, '^t:([^:]+):(%d+)$')
+    if kind == FIELD_TILE then
+      local id, idx = string.match(field, TILE_FIELD_PATTERN)
       local a = acc[id]
       idx = tonumber(idx)
       if a and idx >= a.lo and idx <= a.hi then
@@ -184,25 +188,25 @@ local function read(keys, args)
           a.total = a.total + tonumber(value)
         end
       end
-    elseif kind == 'd' then
-      local id = string.match(field, '^d:([^:]+):')
+    elseif kind == FIELD_DISTINCT then
+      local id = string.match(field, DISTINCT_FIELD_PATTERN)
       local a = acc[id]
       local idx = tonumber(value)
       if a and idx >= a.lo and idx <= a.hi then a.n = a.n + 1 end
-    elseif kind == 'e' then
-      local a = acc[string.sub(field, 3)]
+    elseif kind == FIELD_LATEST_EVENT then
+      local a = acc[string.sub(field, FIELD_NAME_START)]
       local ms = tonumber(value)
       if a and ms <= t and math.floor(ms / a.f.g) >= a.lo then a.latest = ms end
-    elseif kind == 'l' then
-      local a = acc[string.sub(field, 3)]
+    elseif kind == FIELD_LAST then
+      local a = acc[string.sub(field, FIELD_NAME_START)]
       if a then
         local ms, _, text = parse_last(value)
         if ms <= t and math.floor(ms / a.f.g) >= a.lo then a.last = text end
       end
-    elseif kind == 's' then
-      local p, o, ing = string.match(value, '^(.*)|(%d+)|(%d+)$')
-      local partition = string.match(p or '', ':(%d+)$') or '-1'
-      sources[#sources + 1] = cjson.encode(string.sub(field, 3)) .. ':{"partition":' .. partition
+    elseif kind == FIELD_SOURCE then
+      local p, o, ing = string.match(value, SOURCE_VALUE_PATTERN)
+      local partition = string.match(p or '', PARTITION_KEY_PATTERN) or '-1'
+      sources[#sources + 1] = cjson.encode(string.sub(field, FIELD_NAME_START)) .. ':{"partition":' .. partition
         .. ',"offset":' .. o .. ',"applied_ingest_ms":' .. ing .. '}'
     end
   end
@@ -226,5 +230,5 @@ local function read(keys, args)
     .. ',"features":{' .. table.concat(out, ',') .. '},"sources":{' .. table.concat(sources, ',') .. '}}'
 end
 
-redis.register_function('cf_apply___FP__', apply)
-redis.register_function{ function_name = 'cf_read___FP__', callback = read, flags = { 'no-writes' } }
+redis.register_function(APPLY_FUNCTION, apply)
+redis.register_function{ function_name = READ_FUNCTION, callback = read, flags = { 'no-writes' } }

@@ -1,7 +1,7 @@
 /**
- * Helpers shared by the correctness tests: raw events, the reference pipeline (the verdict
- * order of docs/feature-semantics.md §1 applied to records in Kafka order, then the
- * reference evaluator), and comparison of online reads with it.
+ * Helpers shared by the correctness tests: raw events, the reference pipeline (the executable
+ * spec of sidecar/src/windows/semantics-spec.ts: the verdicts of docs/feature-semantics.md §1
+ * for records in Kafka order, then evaluateFeature), and comparison of online reads with it.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -10,7 +10,7 @@ import { parseEvent, type NormalizedEvent, type Source } from '../../../../sidec
 import type { FeatureRegistry } from '../../../../sidecar/src/features/index.ts';
 import type { RecordVerdict } from '../../../../sidecar/src/metrics/index.ts';
 import { FeatureReader, FeatureWriter, type StoreRecord, type StoreVerdict } from '../../../../sidecar/src/store/index.ts';
-import { evaluateFeature, type WindowOperators } from '../../../../sidecar/src/windows/index.ts';
+import { evaluateFeature, judgeRecords, type WindowOperators } from '../../../../sidecar/src/windows/index.ts';
 
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;
@@ -96,36 +96,14 @@ export interface ReferenceOutcome {
 }
 
 /**
- * Judges records exactly as docs/feature-semantics.md §1 says, with no Redis in between:
- * invalid, irrelevant, too late, (no op left: irrelevant), duplicate of an earlier timely
- * copy of the same (user, source, event key), else applied. Records must be in Kafka order
- * (per user and source they share one partition, so one global order suffices).
+ * The spec's verdicts (judgeRecords) for records in Kafka order (per user and source they
+ * share one partition, so one global order suffices), with counts per verdict.
  */
 export function referencePipeline(operators: WindowOperators, records: readonly PositionedRecord[], allowedLatenessMs = ALLOWED_LATENESS_MS): ReferenceOutcome {
+  const { verdicts, applied } = judgeRecords(operators.registry.features, records, allowedLatenessMs);
   const counts: Record<RecordVerdict, number> = { applied: 0, duplicate: 0, replayed: 0, too_late: 0, invalid: 0, irrelevant: 0 };
-  const verdicts: RecordVerdict[] = [];
-  const applied: NormalizedEvent[] = [];
-  const seen = new Set<string>();
-  for (const record of records) {
-    const verdict = judge(record);
-    counts[verdict] += 1;
-    verdicts.push(verdict);
-  }
+  for (const verdict of verdicts) counts[verdict] += 1;
   return { verdicts, applied, counts };
-
-  function judge(record: PositionedRecord): RecordVerdict {
-    const parsed = parseEvent(record.source, record.value);
-    if (!parsed.ok) return 'invalid';
-    const event = parsed.event;
-    if (!operators.isRelevant(event)) return 'irrelevant';
-    if (event.ingestMs - event.eventMs > allowedLatenessMs) return 'too_late';
-    if (operators.opsFor(event).length === 0) return 'irrelevant';
-    const key = `${event.userId}\u0000${event.source}\u0000${event.eventKey}`;
-    if (seen.has(key)) return 'duplicate';
-    seen.add(key);
-    applied.push(event);
-    return 'applied';
-  }
 }
 
 /** A user's feature values in the shape both sides are compared in. */

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
-import { evaluateFeature } from '../../../sidecar/src/windows/index.ts';
+import { evaluateFeature, judgeRecords } from '../../../sidecar/src/windows/index.ts';
 import { event, feature } from './support.ts';
 
 const MINUTE = 60_000;
@@ -18,7 +18,7 @@ const extra = [
 ];
 const features = [...registry.features, ...extra];
 
-describe('the reference evaluator', () => {
+describe('the executable spec: evaluateFeature', () => {
   it('computes each aggregation over the events of the window, and empty-window values', () => {
     const hb = (ms: number, watched: number, session: string, key: string) => event({ eventType: 'playback_heartbeat', eventMs: ms, eventKey: key, attributes: { watched_seconds: watched, session_id: session } });
     const events = [hb(T - 10 * MINUTE, 30, 's1', 'k1'), hb(T - 5 * MINUTE, 12.25, 's2', 'k3'), hb(T - 5 * MINUTE, 50, 's3', 'k2'), hb(T - 2 * HOUR, 99, 's0', 'k0'), hb(T + 1, 7, 's9', 'k9')];
@@ -58,5 +58,36 @@ describe('the reference evaluator', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('the executable spec: judgeRecords (the verdict order of §1)', () => {
+  const raw = (fields: Record<string, unknown>) => Buffer.from(JSON.stringify({ user_id: 'u1', device_id: 'd1', attributes: { error_code: 'E1' }, ...fields }));
+  const at = (ms: number) => new Date(ms).toISOString();
+  const error = (id: string, eventMs: number, ingestMs: number) => ({ source: 'client' as const, value: raw({ event_id: id, event_type: 'playback_error', event_ts: at(eventMs), ingest_ts: at(ingestMs) }) });
+
+  it('judges invalid, irrelevant and too late before dedup, so a too-late copy never shadows a later timely one', () => {
+    const { verdicts, applied } = judgeRecords(
+      registry.features,
+      [
+        { source: 'client', value: Buffer.from('{') },
+        { source: 'client', value: raw({ event_id: 's1', event_type: 'search', event_ts: at(T), ingest_ts: at(T), attributes: { query_length: 3 } }) },
+        error('e1', T - 25 * HOUR, T),
+        error('e1', T - 30 * MINUTE, T - 29 * MINUTE),
+        error('e1', T - 30 * MINUTE, T),
+        error('e2', T - 2 * HOUR, T),
+      ],
+      24 * HOUR,
+    );
+    // e2: two hours late, outside both error windows at ingest time: nothing left to count
+    expect(verdicts).toEqual(['invalid', 'irrelevant', 'too_late', 'applied', 'duplicate', 'irrelevant']);
+    expect(applied.map((e) => e.eventKey)).toEqual(['e1']);
+  });
+
+  it('orders last candidates with equal event times by the event key byte-wise in UTF-8, not by UTF-16 code units', () => {
+    const last = feature({ id: 'ls', name: 'last_session', aggregation: 'last', eventTypes: ['playback_heartbeat'], attribute: 'session_id' });
+    // U+FF5E sorts before U+1F600 in UTF-8 bytes (EF BD < F0 9F) but after it in UTF-16 (FF5E > D83D)
+    const events = ['\u{ff5e}', '\u{1f600}'].map((key, i) => event({ eventType: 'playback_heartbeat', eventMs: T, eventKey: key, attributes: { session_id: `s${i}` } }));
+    expect(evaluateFeature(last, events, T).value).toBe('s1');
   });
 });

@@ -1,0 +1,318 @@
+/**
+ * The store protocol: the one definition of what the sidecar sends to the Redis Functions and
+ * of what they keep in a user's state hash. Both sides are built from this module:
+ * - the writer and the reader encode their calls with it ({@link encodeApplyArgs},
+ *   {@link encodeOp}, {@link functionNames});
+ * - the Lua (lua/churnfeat.lua) refers only to constants that {@link renderLuaProtocol}
+ *   renders from here (op codes, field prefixes, value patterns, argument positions), so the
+ *   two languages cannot disagree on a letter or a position;
+ * - the TypeScript model of both functions (store-model.ts) decodes with it.
+ *
+ * Changing anything here or in the Lua changes the rendered library: bump
+ * {@link STORE_PROTOCOL_VERSION} (test/unit/store/store-protocol.test.ts pins the rendered Lua
+ * to it), which renames the functions, so pods of two protocol versions never replace each
+ * other's functions during a rolling deploy.
+ *
+ * State hash of one user (`<prefix>:{<user_id>}`, see redis-layout.ts), field grammar:
+ *
+ *   t:<feature id>:<tile index>   tile aggregate: count or fixed-point sum (integer, HINCRBY),
+ *                                 or min / max (the number's text, as JSON writes it)
+ *   d:<feature id>:<value>        count_distinct: the newest tile index the value was seen in
+ *   l:<feature id>                last: "<event_ms>|<key bytes>|<event key><value>", the newest
+ *                                 candidate by (event_ms, event key compared byte-wise)
+ *   e:<feature id>                event time (ms) of the newest event the feature counted
+ *   s:<source>                    "<partition key>|<applied offset>|<max applied ingest_ms>",
+ *                                 partition key = "<topic hash>:<partition>"
+ *   p                             prune mark: the hash's field count right after the last
+ *                                 prune of stale tiles (the next prune waits until the hash
+ *                                 has grown by 64 fields); read ignores it
+ *
+ * Feature ids contain no ':'; tile indexes are tile_start / granularity (non-negative).
+ */
+import type { Source } from '../events/index.ts';
+import { STORE_PROTOCOL_VERSION } from '../features/index.ts';
+import type { TileBound, WindowOp } from '../windows/index.ts';
+
+/** Version of this protocol and of the Lua rendered from it; part of every function name. */
+export { STORE_PROTOCOL_VERSION };
+
+/** Op codes of the apply function: what one (op, field, value) triple does to `field`. */
+export const OP = {
+  /** add the integer `value` to the field (HINCRBY): count (1) and fixed-point sum tiles */
+  add: 'c',
+  /** keep the smaller number: min tiles */
+  min: 'n',
+  /** keep the larger number: max tiles */
+  max: 'x',
+  /** keep the larger tile index: a distinct value's newest tile */
+  distinct: 'd',
+  /** keep the newer encoded `last` candidate (see {@link encodeLast}) */
+  last: 'l',
+  /** keep the larger event time: the newest counted event */
+  latest: 'e',
+} as const;
+
+/** One op code of {@link OP}. */
+export type OpCode = (typeof OP)[keyof typeof OP];
+
+/** One op as the apply function receives it: three consecutive arguments. */
+export type OpTriple = readonly [op: OpCode, field: string, value: string];
+
+/** First character of each kind of state field; the read dispatches on it. */
+export const FIELD_PREFIX = {
+  tile: 't',
+  distinct: 'd',
+  last: 'l',
+  latestEvent: 'e',
+  source: 's',
+  /** the whole field name of the prune mark, not a prefix */
+  pruneMark: 'p',
+} as const;
+
+/** Separates the parts of a field name. */
+export const FIELD_SEPARATOR = ':';
+/** Separates the parts of a `last` value and of a source value. */
+export const VALUE_SEPARATOR = '|';
+
+/** The apply function's verdict letter per event. */
+export const VERDICT = { applied: 'a', duplicate: 'd', replayed: 'r' } as const;
+
+/** What the store did with a record: applied, source duplicate, or replay of an applied offset. */
+export type StoreVerdict = keyof typeof VERDICT;
+
+/** KEYS of the apply function, in order. */
+export const APPLY_KEYS = ['state', 'dedup'] as const;
+/** ARGV of the apply function before the events, in order. */
+export const APPLY_ARGS = ['ttl', 'dedup_prune_before_s', 'prune_spec', 'prune_above_fields', 'n_events'] as const;
+/** Arguments of each event, in order, after the header; then `n_ops` op triples. */
+export const APPLY_EVENT_ARGS = ['source_field', 'partition_key', 'offset', 'dedup_member', 'dedup_score_s', 'ingest_ms', 'n_ops'] as const;
+/** Arguments of each op, in order. */
+export const APPLY_OP_ARGS = ['op', 'field', 'value'] as const;
+/** KEYS of the read function. */
+export const READ_KEYS = ['state'] as const;
+/** ARGV of the read function: `as_of_ms` is optional (default: the Redis server's clock). */
+export const READ_ARGS = ['as_of_ms'] as const;
+
+/** Field of one tile of a feature. */
+export function tileField(featureId: string, tile: number): string {
+  return `${FIELD_PREFIX.tile}:${featureId}:${tile}`;
+}
+
+/** Field of one distinct value of a count_distinct feature. */
+export function distinctField(featureId: string, value: string): string {
+  return `${FIELD_PREFIX.distinct}:${featureId}:${value}`;
+}
+
+/** Field of the `last` candidate of a feature. */
+export function lastField(featureId: string): string {
+  return `${FIELD_PREFIX.last}:${featureId}`;
+}
+
+/** Field of the newest counted event time of a feature. */
+export function latestEventField(featureId: string): string {
+  return `${FIELD_PREFIX.latestEvent}:${featureId}`;
+}
+
+/** Field of a source's applied position. */
+export function sourceField(source: Source): string {
+  return `${FIELD_PREFIX.source}:${source}`;
+}
+
+const TILE_FIELD = new RegExp(`^${FIELD_PREFIX.tile}${FIELD_SEPARATOR}([^${FIELD_SEPARATOR}]+)${FIELD_SEPARATOR}(\\d+)$`);
+const DISTINCT_FIELD = new RegExp(`^${FIELD_PREFIX.distinct}${FIELD_SEPARATOR}([^${FIELD_SEPARATOR}]+)${FIELD_SEPARATOR}`);
+/** Where the name after "<kind>:" starts in a field (0-based). */
+const NAME_START = FIELD_PREFIX.tile.length + FIELD_SEPARATOR.length;
+
+/** The feature id and tile index of a tile field; null when `field` is not one. */
+export function parseTileField(field: string): { featureId: string; tile: number } | null {
+  const match = TILE_FIELD.exec(field);
+  return match ? { featureId: match[1] as string, tile: Number(match[2]) } : null;
+}
+
+/** The feature id of a distinct-value field; null when `field` is not one. */
+export function parseDistinctFeatureId(field: string): string | null {
+  return DISTINCT_FIELD.exec(field)?.[1] ?? null;
+}
+
+/** The name after "<kind>:": the feature id of an l: or e: field, the source of an s: field. */
+export function fieldName(field: string): string {
+  return field.slice(NAME_START);
+}
+
+/**
+ * The apply function prunes stale tiles only once the hash has grown by this many fields
+ * since the last prune (recorded in the prune mark), not on every call: a user with many
+ * live distinct values would otherwise rescan the whole hash each time.
+ */
+export const PRUNE_REGROWTH_FIELDS = 64;
+
+/** Encodes a `last` candidate so the store can order candidates by (event_ms, event key). */
+export function encodeLast(eventMs: number, eventKey: string, value: string): string {
+  // the length is in bytes: the Lua side cuts the key out of the UTF-8 string by bytes
+  return `${eventMs}|${Buffer.byteLength(eventKey)}|${eventKey}${value}`;
+}
+
+/** The parts of an encoded `last` candidate. */
+export function decodeLast(text: string): { eventMs: number; eventKey: string; value: string } {
+  const first = text.indexOf(VALUE_SEPARATOR);
+  const second = text.indexOf(VALUE_SEPARATOR, first + 1);
+  const keyBytes = Number(text.slice(first + 1, second));
+  const rest = Buffer.from(text.slice(second + 1));
+  return { eventMs: Number(text.slice(0, first)), eventKey: rest.subarray(0, keyBytes).toString(), value: rest.subarray(keyBytes).toString() };
+}
+
+/** The value of a source field: where the user's records of that source were applied up to. */
+export function encodeSourceState(partitionKey: string, offset: number | string, appliedIngestMs: number): string {
+  return `${partitionKey}|${offset}|${appliedIngestMs}`;
+}
+
+/** The parts of a source field's value; `partition` is -1 when the partition key has none. */
+export function decodeSourceState(text: string): { partitionKey: string; partition: number; offset: number; appliedIngestMs: number } {
+  const match = /^(.*)\|(\d+)\|(\d+)$/s.exec(text);
+  if (!match) throw new Error(`malformed source state ${JSON.stringify(text)}`);
+  const partitionKey = match[1] as string;
+  const partition = /:(\d+)$/.exec(partitionKey)?.[1];
+  return { partitionKey, partition: partition === undefined ? -1 : Number(partition), offset: Number(match[2]), appliedIngestMs: Number(match[3]) };
+}
+
+/** "id=oldestTile,...": the apply function's `prune_spec` argument ('' disables pruning). */
+export function encodePruneSpec(bounds: readonly TileBound[]): string {
+  return bounds.map((b) => `${b.featureId}=${b.oldestTile}`).join(',');
+}
+
+/** The apply function's triple for one window op. */
+export function encodeOp(op: WindowOp): OpTriple {
+  switch (op.kind) {
+    case 'add':
+      return [OP.add, tileField(op.featureId, op.tile), String(op.amount)];
+    case 'min':
+      return [OP.min, tileField(op.featureId, op.tile), op.value];
+    case 'max':
+      return [OP.max, tileField(op.featureId, op.tile), op.value];
+    case 'distinct':
+      return [OP.distinct, distinctField(op.featureId, op.value), String(op.tile)];
+    case 'last':
+      return [OP.last, lastField(op.featureId), encodeLast(op.eventMs, op.eventKey, op.value)];
+    case 'latest':
+      return [OP.latest, latestEventField(op.featureId), String(op.eventMs)];
+  }
+}
+
+/** One event of an apply call: its Kafka position, dedup entry and ops. */
+export interface ApplyEvent {
+  source: Source;
+  partitionKey: string;
+  /** Kafka offset, as Kafka clients give it (a decimal string). */
+  offset: string;
+  dedupMember: string;
+  dedupScoreS: number;
+  ingestMs: number;
+  ops: readonly OpTriple[];
+}
+
+/** One call of the apply function, on the keys of one user and one source. */
+export interface ApplyCall {
+  stateTtlMs: number;
+  dedupTtlMs: number;
+  /** Dedup entries with a score (event time, s) below this are removed. */
+  dedupPruneBeforeS: number;
+  pruneBounds: readonly TileBound[];
+  /** Prune stale tiles only once the state hash has more fields than this. */
+  pruneAboveFields: number;
+  events: readonly ApplyEvent[];
+}
+
+/** The ARGV of the apply function for `call`, in the order of {@link APPLY_ARGS} and {@link APPLY_EVENT_ARGS}. */
+export function encodeApplyArgs(call: ApplyCall): Array<string | number> {
+  const args: Array<string | number> = [`${call.stateTtlMs}/${call.dedupTtlMs}`, call.dedupPruneBeforeS, encodePruneSpec(call.pruneBounds), call.pruneAboveFields, call.events.length];
+  for (const event of call.events) {
+    args.push(sourceField(event.source), event.partitionKey, event.offset, event.dedupMember, event.dedupScoreS, event.ingestMs, event.ops.length);
+    for (const op of event.ops) args.push(op[0], op[1], op[2]);
+  }
+  return args;
+}
+
+const VERDICT_OF_LETTER: Readonly<Record<string, StoreVerdict>> = Object.fromEntries(Object.entries(VERDICT).map(([verdict, letter]) => [letter, verdict as StoreVerdict]));
+
+/** The verdicts of an apply reply (one letter per event). */
+export function decodeVerdicts(reply: string): StoreVerdict[] {
+  return [...reply].map((letter) => {
+    const verdict = VERDICT_OF_LETTER[letter];
+    if (verdict === undefined) throw new Error(`unknown verdict letter ${JSON.stringify(letter)} in apply reply ${JSON.stringify(reply)}`);
+    return verdict;
+  });
+}
+
+/**
+ * Redis function names for a registry version id. The version id hashes SEMANTICS_VERSION,
+ * which holds {@link STORE_PROTOCOL_VERSION}, so the names change with the protocol too.
+ */
+export function functionNames(registryVersion: string): { library: string; apply: string; read: string } {
+  return { library: `churnfeat_${registryVersion}`, apply: `cf_apply_${registryVersion}`, read: `cf_read_${registryVersion}` };
+}
+
+function luaString(text: string): string {
+  return `'${text.replace(/[\\']/g, (c) => `\\${c}`)}'`;
+}
+
+function luaLocals(entries: ReadonlyArray<readonly [name: string, value: string | number]>): string {
+  return entries.map(([name, value]) => `local ${name} = ${typeof value === 'number' ? String(value) : luaString(value)}`).join('\n');
+}
+
+/** Lua positions (1-based) of a list of argument names, as `<PREFIX><NAME> = <position>` pairs. */
+function positions(prefix: string, names: readonly string[], first: number): Array<[string, number]> {
+  return names.map((name, index) => [`${prefix}${name.toUpperCase()}`, first + index]);
+}
+
+/** Escapes the characters that are magic in Lua patterns. */
+const luaPattern = (text: string): string => text.replace(/[\^$()%.[\]*+\-?]/g, (c) => `%${c}`);
+
+/**
+ * The Lua constants the function library is written against: op codes, field prefixes,
+ * patterns of the field and value grammar, verdict letters and argument positions. Every
+ * upper-case name the Lua template uses is defined here (a unit test checks it).
+ */
+export function renderLuaProtocol(): string {
+  const sep = luaPattern(FIELD_SEPARATOR);
+  const bar = luaPattern(VALUE_SEPARATOR);
+  return [
+    `-- rendered from sidecar/src/store/store-protocol.ts, store protocol version ${STORE_PROTOCOL_VERSION}`,
+    '-- op codes',
+    luaLocals(Object.entries(OP).map(([name, code]) => [`OP_${name.toUpperCase()}`, code])),
+    '-- state fields: the first character names the kind',
+    luaLocals([
+      ['FIELD_TILE', FIELD_PREFIX.tile],
+      ['FIELD_DISTINCT', FIELD_PREFIX.distinct],
+      ['FIELD_LAST', FIELD_PREFIX.last],
+      ['FIELD_LATEST_EVENT', FIELD_PREFIX.latestEvent],
+      ['FIELD_SOURCE', FIELD_PREFIX.source],
+      ['FIELD_PRUNE_MARK', FIELD_PREFIX.pruneMark],
+      // everything after "<kind>:" (the feature id of l: and e:, the source of s:)
+      ['FIELD_NAME_START', NAME_START + 1],
+      ['TILE_FIELD_PATTERN', `^${FIELD_PREFIX.tile}${sep}([^${sep}]+)${sep}(%d+)$`],
+      ['DISTINCT_FIELD_PATTERN', `^${FIELD_PREFIX.distinct}${sep}([^${sep}]+)${sep}`],
+      ['LAST_VALUE_PATTERN', `^(%d+)${bar}(%d+)${bar}(.*)$`],
+      ['SOURCE_VALUE_PATTERN', `^(.*)${bar}(%d+)${bar}(%d+)$`],
+      ['PARTITION_KEY_PATTERN', `${sep}(%d+)$`],
+      ['VALUE_SEPARATOR', VALUE_SEPARATOR],
+      ['TTL_PATTERN', '^(%d+)/(%d+)$'],
+      ['PRUNE_SPEC_PATTERN', '([^=,]+)=(%d+)'],
+      ['PRUNE_REGROWTH_FIELDS', PRUNE_REGROWTH_FIELDS],
+    ]),
+    '-- verdicts',
+    luaLocals(Object.entries(VERDICT).map(([name, letter]) => [`VERDICT_${name.toUpperCase()}`, letter])),
+    '-- apply: KEYS, ARGV header, per-event argument offsets, per-op argument offsets',
+    luaLocals([
+      ...positions('APPLY_KEY_', APPLY_KEYS, 1),
+      ...positions('APPLY_ARG_', APPLY_ARGS, 1),
+      ['APPLY_FIRST_EVENT_ARG', APPLY_ARGS.length + 1],
+      ...positions('EVENT_ARG_', APPLY_EVENT_ARGS, 0),
+      ['EVENT_ARG_COUNT', APPLY_EVENT_ARGS.length],
+      ...positions('OP_ARG_', APPLY_OP_ARGS, 0),
+      ['OP_ARG_COUNT', APPLY_OP_ARGS.length],
+    ]),
+    '-- read: KEYS, ARGV',
+    luaLocals([...positions('READ_KEY_', READ_KEYS, 1), ...positions('READ_ARG_', READ_ARGS, 1)]),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,267 @@
+/**
+ * The TypeScript model of the Redis Functions (sidecar/src/store/store-model.ts) against the
+ * real functions on redis-server, on random inputs:
+ * - read: random state hashes (every field kind of the grammar, fields of unknown features,
+ *   the prune mark) read at random times, FCALL_RO vs readState;
+ * - apply: random sequences of apply calls (replays, duplicates, moved partitions, prunes),
+ *   FCALL vs applyCall, comparing verdicts, the state hash and the dedup set;
+ * - the window semantics: random events written through the FeatureWriter and read through
+ *   the FeatureReader equal the executable spec (evaluateFeature) for every aggregation.
+ */
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { SOURCES, type NormalizedEvent, type Source } from '../../../sidecar/src/events/index.ts';
+import type { CompiledFeature, FeatureRegistry } from '../../../sidecar/src/features/index.ts';
+import {
+  applyCall,
+  decodeVerdicts,
+  encodeApplyArgs,
+  encodeLast,
+  encodeOp,
+  encodeSourceState,
+  FeatureReader,
+  FeatureWriter,
+  functionNames,
+  loadFunctionLibrary,
+  readState,
+  sourceField,
+  userDedupKey,
+  userStateKey,
+  type ApplyCall,
+  type ApplyEvent,
+  type ModelState,
+  type OpTriple,
+  type UserStateRead,
+} from '../../../sidecar/src/store/index.ts';
+import { evaluateFeature, WindowOperators, type WindowOp } from '../../../sidecar/src/windows/index.ts';
+import { testRedis } from '../support/stack.ts';
+
+const SECOND = 1_000;
+const MINUTE = 60 * SECOND;
+
+function feature(partial: Partial<CompiledFeature> & Pick<CompiledFeature, 'id' | 'aggregation'>): CompiledFeature {
+  return {
+    name: `f_${partial.id}`,
+    source: 'client',
+    eventTypes: ['playback_heartbeat'],
+    where: [],
+    attribute: partial.aggregation === 'count' ? null : 'v',
+    scale: 0,
+    windowMs: 5 * SECOND,
+    granularityMs: SECOND,
+    freshnessSloMs: MINUTE,
+    owner: null,
+    version: 1,
+    file: 'models/test.yml',
+    model: 'test',
+    ...partial,
+  };
+}
+
+/** Every aggregation, short windows so random times fall on both sides of each window edge. */
+const REGISTRY: FeatureRegistry = {
+  version: `storemodel${randomBytes(3).toString('hex')}`,
+  policies: { allowedLatenessMs: 86_400_000, dedupMarginMs: 3_600_000, dedupHorizonMs: 90_000_000, maxTilesPerWindow: 2_000 },
+  features: [
+    feature({ id: 'cnt', aggregation: 'count' }),
+    feature({ id: 'cnt2', aggregation: 'count', windowMs: 6 * MINUTE, granularityMs: 2 * MINUTE }),
+    feature({ id: 'sum', aggregation: 'sum', scale: 2 }),
+    feature({ id: 'sum0', aggregation: 'sum', scale: 0, windowMs: 3 * SECOND }),
+    feature({ id: 'dst', aggregation: 'count_distinct', source: 'billing', eventTypes: ['payment_failed'] }),
+    feature({ id: 'mn', aggregation: 'min' }),
+    feature({ id: 'mx', aggregation: 'max', windowMs: 4 * SECOND, granularityMs: 2 * SECOND }),
+    feature({ id: 'ls', aggregation: 'last', source: 'support', eventTypes: ['ticket_created'] }),
+  ],
+};
+const FEATURES = REGISTRY.features;
+const NAMES = functionNames(REGISTRY.version);
+/** A base time on a whole minute: tiles of every feature start there. */
+const BASE = 1_700_000_040_000;
+
+const text = fc.string({ unit: 'grapheme', maxLength: 6 });
+const numberText = fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }).map(String);
+const msNear = fc.integer({ min: BASE - 20 * SECOND, max: BASE + 20 * SECOND });
+const tileNear = (f: CompiledFeature) => fc.integer({ min: 0, max: 30 }).map((k) => Math.floor((BASE - 15 * SECOND) / f.granularityMs) + k);
+
+/** One random field of the state grammar. */
+const fieldArb: fc.Arbitrary<[string, string]> = fc.oneof(
+  fc.constantFrom(...FEATURES).chain((f): fc.Arbitrary<[string, string]> => {
+    switch (f.aggregation) {
+      case 'count':
+        return fc.tuple(tileNear(f), fc.integer({ min: 1, max: 1000 })).map(([t, v]) => [`t:${f.id}:${t}`, String(v)]);
+      case 'sum':
+        return fc.tuple(tileNear(f), fc.integer({ min: -1e9, max: 1e9 })).map(([t, v]) => [`t:${f.id}:${t}`, String(v)]);
+      case 'min':
+      case 'max':
+        return fc.tuple(tileNear(f), numberText).map(([t, v]) => [`t:${f.id}:${t}`, v]);
+      case 'count_distinct':
+        return fc.tuple(text, tileNear(f)).map(([v, t]) => [`d:${f.id}:${v}`, String(t)]);
+      case 'last':
+        return fc.tuple(msNear, text, text).map(([ms, key, v]) => [`l:${f.id}`, encodeLast(ms, key, v)]);
+    }
+  }),
+  fc.tuple(fc.constantFrom(...FEATURES), msNear).map(([f, ms]): [string, string] => [`e:${f.id}`, String(ms)]),
+  fc
+    .tuple(fc.constantFrom(...SOURCES), fc.constantFrom('ab12cd34:0', 'ab12cd34:7', 'ffff0000:12'), fc.nat({ max: 1e9 }), msNear)
+    .map(([s, pk, offset, ingest]): [string, string] => [sourceField(s), encodeSourceState(pk, offset, ingest)]),
+  fc.nat({ max: 500 }).map((n): [string, string] => ['p', String(n)]),
+  // fields of a feature this registry does not have (an older registry's state)
+  fc.tuple(fc.integer({ min: 0, max: 99 }), fc.nat({ max: 10 })).map(([t, v]): [string, string] => [`t:gone:${t}`, String(v)]),
+);
+
+async function fcallRead(redis: ReturnType<typeof testRedis>, key: string, asOfMs: number): Promise<UserStateRead> {
+  return JSON.parse(String(await redis.call('FCALL_RO', NAMES.read, 1, key, String(asOfMs)))) as UserStateRead;
+}
+
+async function cleanup(redis: ReturnType<typeof testRedis>, keys: readonly string[]): Promise<void> {
+  if (keys.length > 0) await redis.del(...keys);
+}
+
+/** A random op of a random feature, encoded for the apply function. */
+const opArb: fc.Arbitrary<OpTriple> = fc.constantFrom(...FEATURES).chain((f): fc.Arbitrary<OpTriple> => {
+  const featureId = f.id;
+  const op = (arb: fc.Arbitrary<WindowOp>) => arb.map(encodeOp);
+  const latest = op(msNear.map((eventMs) => ({ kind: 'latest', featureId, eventMs })));
+  switch (f.aggregation) {
+    case 'count':
+    case 'sum':
+      return fc.oneof(op(fc.tuple(tileNear(f), fc.integer({ min: -1000, max: 1000 })).map(([tile, amount]) => ({ kind: 'add', featureId, tile, amount }))), latest);
+    case 'min':
+    case 'max': {
+      const kind = f.aggregation;
+      return fc.oneof(op(fc.tuple(tileNear(f), numberText).map(([tile, value]) => ({ kind, featureId, tile, value }))), latest);
+    }
+    case 'count_distinct':
+      return fc.oneof(op(fc.tuple(fc.constantFrom('a', 'b', 'c:d', 'é'), tileNear(f)).map(([value, tile]) => ({ kind: 'distinct', featureId, value, tile }))), latest);
+    case 'last':
+      return fc.oneof(
+        op(fc.tuple(fc.integer({ min: BASE - 3 * SECOND, max: BASE }), fc.constantFrom('k1', 'k2', 'é', '😀', 'z'), text).map(([eventMs, eventKey, value]) => ({ kind: 'last', featureId, eventMs, eventKey, value }))),
+        latest,
+      );
+  }
+});
+
+const eventArb = (source: Source): fc.Arbitrary<ApplyEvent> =>
+  fc.record({
+    source: fc.constant(source),
+    partitionKey: fc.constantFrom('ab12cd34:0', 'ab12cd34:1'),
+    offset: fc.nat({ max: 100 }).map(String),
+    dedupMember: fc.nat({ max: 60 }).map((n) => `m${n}`),
+    dedupScoreS: fc.integer({ min: 100, max: 120 }),
+    ingestMs: msNear,
+    ops: fc.array(opArb, { maxLength: 20 }),
+  });
+
+const callArb: fc.Arbitrary<ApplyCall> = fc.constantFrom(...SOURCES).chain((source) =>
+  fc.record({
+    stateTtlMs: fc.constant(3_600_000),
+    dedupTtlMs: fc.constant(1_800_000),
+    dedupPruneBeforeS: fc.integer({ min: 95, max: 115 }),
+    pruneBounds: fc.oneof(
+      fc.constant([]),
+      fc.tuple(...FEATURES.map((f) => tileNear(f))).map((tiles) => FEATURES.map((f, i) => ({ featureId: f.id, oldestTile: tiles[i] as number }))),
+    ),
+    pruneAboveFields: fc.integer({ min: 0, max: 40 }),
+    events: fc.array(eventArb(source), { minLength: 1, maxLength: 8 }),
+  }),
+);
+
+describe('the TypeScript model of the Redis Functions', () => {
+  it('reads every random state exactly as FCALL_RO of the read function does', async () => {
+    const redis = testRedis();
+    await loadFunctionLibrary(redis, REGISTRY, 'storemodel');
+    const key = userStateKey(`sm${randomBytes(3).toString('hex')}`, 'u1');
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(fieldArb, { maxLength: 40 }), fc.array(fc.integer({ min: BASE - 10 * SECOND, max: BASE + 10 * SECOND }), { minLength: 1, maxLength: 3 }), async (entries, times) => {
+          await redis.del(key);
+          const fields = new Map(entries);
+          if (fields.size > 0) await redis.hset(key, Object.fromEntries(fields));
+          for (const asOf of times) expect(await fcallRead(redis, key, asOf)).toEqual(readState(FEATURES, fields, asOf));
+        }),
+        { numRuns: 300 },
+      );
+    } finally {
+      await cleanup(redis, [key]);
+    }
+  });
+
+  it('applies every random sequence of calls exactly as FCALL of the apply function does: verdicts, state hash and dedup set', async () => {
+    const redis = testRedis();
+    await loadFunctionLibrary(redis, REGISTRY, 'storemodel');
+    const prefix = `sm${randomBytes(3).toString('hex')}`;
+    const state = userStateKey(prefix, 'u1');
+    const dedupKeys = SOURCES.map((s) => userDedupKey(prefix, 'u1', s));
+    let prunedRuns = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(callArb, { minLength: 1, maxLength: 8 }), fc.integer({ min: BASE - 5 * SECOND, max: BASE + 10 * SECOND }), async (calls, asOf) => {
+          await redis.del(state, ...dedupKeys);
+          const model = new Map<Source, ModelState>();
+          const fields = new Map<string, string>();
+          for (const call of calls) {
+            const source = (call.events[0] as ApplyEvent).source;
+            const dedupKey = userDedupKey(prefix, 'u1', source);
+            const modelState: ModelState = { fields, dedup: model.get(source)?.dedup ?? new Map() };
+            model.set(source, modelState);
+            const reply = String(await redis.call('FCALL', NAMES.apply, 2, state, dedupKey, ...encodeApplyArgs(call)));
+            expect(decodeVerdicts(reply)).toEqual(applyCall(modelState, call));
+            expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
+            const members = await redis.zrange(dedupKey, 0, -1, 'WITHSCORES');
+            const actual = new Map<string, number>();
+            for (let i = 0; i < members.length; i += 2) actual.set(members[i] as string, Number(members[i + 1]));
+            expect(actual).toEqual(modelState.dedup);
+            if (fields.size > 0) expect(await redis.pttl(state)).toBeGreaterThan(0);
+          }
+          if (fields.has('p')) prunedRuns += 1;
+          expect(await fcallRead(redis, state, asOf)).toEqual(readState(FEATURES, fields, asOf));
+        }),
+        { numRuns: 150 },
+      );
+    } finally {
+      await cleanup(redis, [state, ...dedupKeys]);
+    }
+    // the prune path (hash above the threshold and regrown by 64 fields) must have been taken
+    expect(prunedRuns).toBeGreaterThan(0);
+  });
+});
+
+describe('the online store against the executable spec of the window semantics', () => {
+  it('reads, after writing random events through the FeatureWriter, what evaluateFeature gives for every aggregation', async () => {
+    const redis = testRedis();
+    await loadFunctionLibrary(redis, REGISTRY, 'storemodel');
+    const operators = new WindowOperators(REGISTRY);
+    const typeOf: Record<Source, string> = { client: 'playback_heartbeat', billing: 'payment_failed', support: 'ticket_created' };
+    const eventSpec = fc.record({
+      source: fc.constantFrom(...SOURCES),
+      eventMs: fc.integer({ min: BASE - 8 * MINUTE, max: BASE }),
+      lateness: fc.integer({ min: 0, max: 10 * SECOND }),
+      key: fc.oneof(fc.constantFrom('k1', 'k2', 'é', '😀', 'z'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 4 })),
+      v: fc.oneof(fc.integer({ min: -50, max: 50 }), fc.constantFrom(0.5, 12.25, -3.125), fc.constantFrom('a', 'b', 'é', 'c:d')),
+    });
+    let round = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(eventSpec, { minLength: 1, maxLength: 30 }), fc.integer({ min: 0, max: 20 * SECOND }), async (specs, delay) => {
+        round += 1;
+        const prefix = `smspec${randomBytes(3).toString('hex')}`;
+        const events: NormalizedEvent[] = specs.map((s, i) => {
+          const ingestMs = s.eventMs + s.lateness;
+          // distinct keys: dedup is the writer's business, not the window semantics'
+          const eventKey = `${s.key}#${i}`;
+          return { source: s.source, eventId: eventKey, eventKey, userId: 'u1', deviceId: 'd1', eventType: typeOf[s.source], eventTs: new Date(s.eventMs).toISOString(), ingestTs: new Date(ingestMs).toISOString(), eventMs: s.eventMs, ingestMs, attributes: { v: s.v } };
+        });
+        const writer = new FeatureWriter(redis, operators, { prefix, allowedLatenessMs: MINUTE, dedupMarginMs: MINUTE, pruneAboveFields: 0 });
+        await writer.write(events.map((event, offset) => ({ event, topic: `t.${event.source}`, partition: 0, offset: String(offset), ops: operators.opsFor(event) })));
+        const asOf = Math.max(...events.map((e) => e.ingestMs)) + delay;
+        const read = await new FeatureReader(redis, REGISTRY, prefix).read('u1', asOf);
+        await redis.del(userStateKey(prefix, 'u1'), ...SOURCES.map((s) => userDedupKey(prefix, 'u1', s)));
+        for (const f of FEATURES) {
+          const spec = evaluateFeature(f, events, asOf);
+          expect(read.features[f.name], `${f.name} at round ${round}`).toEqual({ value: spec.value, latest_event_ms: spec.latestEventMs });
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
