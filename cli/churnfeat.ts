@@ -90,7 +90,23 @@ export async function main(argv: readonly string[], io: CliIo = PROCESS_IO): Pro
   }
 }
 
+/**
+ * kafkajs 2.2.4 arms timers with a negative delay (tulios/kafkajs#1751, unfixed upstream);
+ * Node 24 clamps them to 1 ms, as Node 20 did silently, and warns once per process. Only
+ * that warning type is dropped, so it does not read as a fault in every service's log.
+ */
+function dropTimeoutNegativeWarning(): void {
+  const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const first = rest[0];
+    const type = typeof first === 'string' ? first : ((first as { type?: string } | undefined)?.type ?? (warning instanceof Error ? warning.name : undefined));
+    if (type === 'TimeoutNegativeWarning') return;
+    emitWarning(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
 if (import.meta.main) {
+  dropTimeoutNegativeWarning();
   // Services leave no reason to linger once they have drained: exit with their code.
   process.exit(await main(process.argv.slice(2)));
 }
