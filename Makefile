@@ -68,6 +68,7 @@ AIRFLOW_PYTEST = AIRFLOW_HOME="$$PWD/.cache/airflow" AIRFLOW__CORE__LOAD_EXAMPLE
 test-airflow: install ## Start Redis + Kafka (left running), then the Airflow DAG tests (DagBag, structure, dag.test())
 	. $(STACK)/env.sh
 	$(STACK)/start.sh redis kafka
+	echo "== node $$(node --version) (the parity job and fixtures the DAG tests start)"
 	mkdir -p .cache/airflow
 	$(AIRFLOW_PYTEST)
 
