@@ -6,6 +6,8 @@
  * feature definition (nothing ran). `churnfeat <command> --help` lists a command's options
  * with their env variables and defaults.
  */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ChurnfeatError } from '../sidecar/src/errors.ts';
 import { UsageError } from '../sidecar/src/config/index.ts';
 import { EXIT, type Command } from './command.ts';
@@ -105,7 +107,10 @@ function dropTimeoutNegativeWarning(): void {
   }) as typeof process.emitWarning;
 }
 
-if (import.meta.main) {
+// import.meta.main exists from Node 24.2; older Nodes compare the script path, so they reach
+// the version check (or run the job) instead of exiting 0 having done nothing.
+const isEntry = import.meta.main ?? (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url));
+if (isEntry) {
   dropTimeoutNegativeWarning();
   // Services leave no reason to linger once they have drained: exit with their code.
   process.exit(await main(process.argv.slice(2)));

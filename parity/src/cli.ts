@@ -7,6 +7,8 @@
  * Exit codes: 0 pass, 1 unexplained mismatches above the threshold, 2 the job could not run
  * (bad option included).
  */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { describeOptions, readArgOptions, readEnvOptions, UsageError } from '../../sidecar/src/config/index.ts';
@@ -52,7 +54,10 @@ export async function parityMain(argv: readonly string[], env: NodeJS.ProcessEnv
   return result.exitCode;
 }
 
-if (import.meta.main) {
+// import.meta.main exists from Node 24.2; older Nodes compare the script path, so they reach
+// the version check (or run the job) instead of exiting 0 having done nothing.
+const isEntry = import.meta.main ?? (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url));
+if (isEntry) {
   try {
     process.exitCode = await parityMain(process.argv.slice(2));
   } catch (error) {
