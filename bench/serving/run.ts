@@ -341,7 +341,7 @@ async function main(): Promise<void> {
     const http: Record<string, PhaseResult> = {};
     if (!config.skipHttp) {
       const port = await freePort();
-      const serve = spawn(process.execPath, [...process.execArgv, 'sidecar/src/cli/serve.ts'], {
+      const serve = spawn(process.execPath, [...process.execArgv, 'cli/churnfeat.ts', 'serve'], {
         env: { ...process.env, CHURNFEAT_REDIS_URL: redisUrl, CHURNFEAT_KEY_PREFIX: PREFIX, CHURNFEAT_SERVE_PORT: String(port), CHURNFEAT_LOG_LEVEL: 'warn', CHURNFEAT_SERVE_MAX_BATCH: String(Math.max(500, config.batchSize)) },
         stdio: ['ignore', 'ignore', 'inherit'],
       });

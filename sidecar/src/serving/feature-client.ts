@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { COMMON_OPTIONS } from '../config/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
 import { DEFAULT_KEY_PREFIX, FeatureReader, functionNames, userStateKey, type UserStateRead } from '../store/index.ts';
 import { buildUserFeatures, type UserFeatures } from './feature-view.ts';
@@ -138,7 +139,7 @@ export const READ_PATH_REDIS_OPTIONS = {
 } as const satisfies RedisOptions;
 
 export interface ConnectOptions {
-  /** Redis URL. Default: redis://127.0.0.1:16379. */
+  /** Redis URL. Default: COMMON_OPTIONS.redisUrl (config/option-table.ts). */
   redisUrl?: string;
   /** Key prefix. Default: cf. */
   prefix?: string;
@@ -164,7 +165,7 @@ export interface ConnectedFeatureClient {
 export async function connectFeatureClient(options: ConnectOptions = {}): Promise<ConnectedFeatureClient> {
   const registry = options.registry ?? loadFeatureRegistry(options.dbtProjectDir ?? 'dbt_project');
   const prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
-  const redis = new Redis(options.redisUrl ?? 'redis://127.0.0.1:16379', { ...READ_PATH_REDIS_OPTIONS, ...options.redisOptions });
+  const redis = new Redis(options.redisUrl ?? COMMON_OPTIONS.redisUrl.default, { ...READ_PATH_REDIS_OPTIONS, ...options.redisOptions });
   await redis.connect();
   const watermarks = new WatermarkCache(redis, prefix, { refreshMs: options.watermarkRefreshMs ?? 500 });
   await watermarks.start();

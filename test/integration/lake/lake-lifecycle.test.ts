@@ -6,10 +6,11 @@ import { PutBucketLifecycleConfigurationCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { pruneLocalLake, readLakeLifecycle, S3LakeStorage } from '../../../sidecar/src/lake/index.ts';
+import { churnfeatArgs } from '../support/cli.ts';
 import { ensureStackService, S3_ENDPOINT } from './support/services.ts';
 
 function lakeSetup(args: string[]): Promise<{ exitCode?: number | undefined; all?: string | undefined }> {
-  return execa(process.execPath, ['--import', 'tsx', 'sidecar/src/cli/lake-setup.ts', ...args], {
+  return execa(process.execPath, churnfeatArgs('lake-setup', ...args), {
     env: { CHURNFEAT_S3_ENDPOINT: S3_ENDPOINT },
     all: true,
     reject: false,

@@ -6,6 +6,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { SOURCES } from '../../../sidecar/src/events/index.ts';
 import { LocalLakeStorage, readAllManifests } from '../../../sidecar/src/lake/index.ts';
 import { generateWorkload, prng } from '../../../sidecar/src/loadgen/workload.ts';
+import { churnfeatArgs } from '../support/cli.ts';
 import { BROKERS, createTestTopics, produceWorkload, testAdmin, testNamespace, type TestNamespace } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
 import { landedOffsets, lakeViolations } from './support/lake-files.ts';
@@ -13,7 +14,7 @@ import { highWatermarks, waitUntilLanded } from './support/lake-wait.ts';
 
 const HOUR = 3_600_000;
 
-/** A lake writer in a child process (node --import tsx: one process, so SIGKILL hits the writer itself). */
+/** A lake writer in a child process (`node dist/cli/churnfeat.js lake-writer`: one process, so SIGKILL hits the writer itself). */
 interface WriterProcess {
   child: ChildProcess;
   lines: string[];
@@ -21,7 +22,7 @@ interface WriterProcess {
 }
 
 function startWriter(ns: TestNamespace, lakeRoot: string, flushRecords: number): WriterProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'sidecar/src/cli/lake-writer.ts'], {
+  const child = spawn(process.execPath, churnfeatArgs('lake-writer'), {
     env: {
       ...process.env,
       CHURNFEAT_KAFKA_BROKERS: BROKERS.join(','),

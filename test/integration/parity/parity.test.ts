@@ -7,6 +7,7 @@ import { parseEvent } from '../../../sidecar/src/events/index.ts';
 import { FeatureReader, tileField, userStateKey } from '../../../sidecar/src/store/index.ts';
 import { tileIndex } from '../../../sidecar/src/windows/index.ts';
 import { compileOfflineSql, runParity, type ParityResult } from '../../../parity/src/index.ts';
+import { churnfeatArgs } from '../support/cli.ts';
 import { BROKERS, REDIS_URL } from '../support/stack.ts';
 import { renderInChromium } from './support/browser.ts';
 import { parityDbtOptions, parityOptionsFor, startParityPipeline, type ParityPipeline } from './support/pipeline.ts';
@@ -107,7 +108,7 @@ describe('online/offline parity job', () => {
     const stack = pipeline.stacks.broken;
     const cli = await execa(
       process.execPath,
-      ['--import', 'tsx', 'parity/src/cli.ts', '--as-of', String(pipeline.asOfMs), '--users', '80', '--out', out, '--key-prefix', stack.keyPrefix, '--topic-namespace', pipeline.ns.options.topicNamespace, '--brokers', BROKERS.join(','), '--sidecar-group', stack.groupId, '--lake', pipeline.lakeRoot, '--duckdb-path', pipeline.duckdbPath, '--lake-root', pipeline.lakeRoot, '--offline-sql', offlineSqlFile],
+      [...churnfeatArgs('parity'), '--as-of', String(pipeline.asOfMs), '--users', '80', '--out', out, '--key-prefix', stack.keyPrefix, '--topic-namespace', pipeline.ns.options.topicNamespace, '--brokers', BROKERS.join(','), '--sidecar-group', stack.groupId, '--lake', pipeline.lakeRoot, '--duckdb-path', pipeline.duckdbPath, '--lake-root', pipeline.lakeRoot, '--offline-sql', offlineSqlFile],
       { env: { CHURNFEAT_REDIS_URL: REDIS_URL }, reject: false, all: true, timeout: 300_000 },
     );
     expect(cli.exitCode, cli.all).toBe(1);

@@ -2,11 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { onTestFinished } from 'vitest';
 import type { RecordVerdict } from '../../../../sidecar/src/metrics/index.ts';
+import { churnfeatArgs } from '../../support/cli.ts';
 import type { TestNamespace } from '../../support/stack.ts';
 
 export type Totals = Record<RecordVerdict | 'consumed', number>;
 
-/** A sidecar running as its own process (sidecar/src/cli/sidecar.ts), as in production. */
+/** A sidecar running as its own process (`churnfeat sidecar`, compiled), as in production. */
 export interface ChildSidecar {
   pid: number;
   /** The process's own record counters, scraped from its /metrics endpoint (they die with it). */
@@ -44,10 +45,10 @@ export function parseTotals(text: string): Totals {
   return totals;
 }
 
-/** Starts `node --import tsx sidecar/src/cli/sidecar.ts` with the namespace's CHURNFEAT_* settings. */
+/** Starts `node dist/cli/churnfeat.js sidecar` with the namespace's CHURNFEAT_* settings. */
 export async function spawnSidecar(ns: TestNamespace): Promise<ChildSidecar> {
   const metricsPort = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'sidecar/src/cli/sidecar.ts'], {
+  const child: ChildProcess = spawn(process.execPath, churnfeatArgs('sidecar'), {
     env: {
       ...process.env,
       CHURNFEAT_KAFKA_BROKERS: ns.options.brokers.join(','),

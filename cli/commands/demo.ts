@@ -1,40 +1,63 @@
 /**
- * `make demo`: the main job end to end on the embedded defaults. Streams a live synthetic
- * workload (late, duplicated, id-less, invalid events included) for about a minute through
- * real Kafka into the sidecar and Redis, lands the raw events in the lake, builds the
- * features offline with dbt on DuckDB, and checks online == offline with the parity job.
- *   npx tsx sidecar/src/cli/demo.ts [--seconds 60] [--users 2000]
+ * `churnfeat demo` (`make demo`): the main job end to end on the embedded defaults. Streams
+ * a live synthetic workload (late, duplicated, id-less, invalid events included) for about a
+ * minute through real Kafka into the sidecar and Redis, lands the raw events in the lake,
+ * builds the features offline with dbt on DuckDB, and checks online == offline with the
+ * parity job. Exit 0 when every record was consumed and parity passed, else 1.
  */
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
-import { Redis } from 'ioredis';
-import { optionsFromEnv, resolveOptions } from '../config/index.ts';
-import { generateWorkload, type WorkloadRecord } from '../loadgen/workload.ts';
-import { Sidecar } from '../pipeline/index.ts';
-import { FeatureReader } from '../store/index.ts';
-import { histogramQuantile } from '../metrics/index.ts';
-import { LakeWriter, LocalLakeStorage, resolveLakeWriterOptions } from '../lake/index.ts';
-import { defaultParityOptions } from '../../../parity/src/options.ts';
-import { runParity, summarizeParity } from '../../../parity/src/run-parity.ts';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { Redis } from 'ioredis';
+import { defineOption, optionsFromEnv, readArgOptions, resolveOptions, resolveTable, type SidecarOptions } from '../../sidecar/src/config/index.ts';
+import { generateWorkload, type WorkloadRecord } from '../../sidecar/src/loadgen/workload.ts';
+import { Sidecar } from '../../sidecar/src/pipeline/index.ts';
+import { FeatureReader } from '../../sidecar/src/store/index.ts';
+import { histogramQuantile } from '../../sidecar/src/metrics/index.ts';
+import { LakeWriter, LocalLakeStorage, resolveLakeWriterOptions } from '../../sidecar/src/lake/index.ts';
+import { defaultParityOptions } from '../../parity/src/options.ts';
+import { runParity, summarizeParity } from '../../parity/src/run-parity.ts';
+import { EXIT, tableUsage, type Command } from '../command.ts';
 
-const { values: args } = parseArgs({
-  options: { seconds: { type: 'string', default: '60' }, users: { type: 'string', default: '2000' }, seed: { type: 'string', default: '7' } },
-});
-const seconds = Number(args.seconds);
-const runId = `demo${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
-const options = resolveOptions({ ...optionsFromEnv(), keyPrefix: runId, topicNamespace: `churnfeat.${runId}`, groupId: `${runId}-sidecar` });
+export const DEMO_OPTIONS = {
+  seconds: defineOption<number>({ kind: 'integer', description: 'how long the live workload streams, s', default: 60, schema: { type: 'integer', minimum: 5, maximum: 3_600 } }),
+  users: defineOption<number>({ kind: 'integer', description: 'subscribers in the workload', default: 2_000, schema: { type: 'integer', minimum: 10 } }),
+  seed: defineOption<number>({ kind: 'integer', description: 'workload seed', default: 7, schema: { type: 'integer', minimum: 0 } }),
+} as const;
+
+export const command: Command = {
+  usage: () =>
+    tableUsage(
+      'demo [options]',
+      'Streams a live workload through Kafka, the sidecar and the lake, builds the features offline with dbt and checks parity.\nKafka and Redis come from CHURNFEAT_KAFKA_BROKERS and CHURNFEAT_REDIS_URL (make demo starts its own stack).',
+      DEMO_OPTIONS,
+    ),
+  async run(argv) {
+    const flags = resolveTable(DEMO_OPTIONS, readArgOptions(DEMO_OPTIONS, argv).options);
+    const runId = `demo${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+    const options = resolveOptions({ ...optionsFromEnv(), keyPrefix: runId, topicNamespace: `churnfeat.${runId}`, groupId: `${runId}-sidecar` });
+    return runDemo({ runId, options, seconds: flags.seconds, users: flags.users, seed: flags.seed });
+  },
+};
+
+/** One demo run: its id (topics, keys, group), the sidecar's options, the workload's size. */
+interface DemoRun {
+  runId: string;
+  options: SidecarOptions;
+  seconds: number;
+  users: number;
+  seed: number;
+}
 
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
 /** A live workload: ingest times spread over the next `seconds`, late events carry older event times. */
-function liveWorkload(startMs: number): WorkloadRecord[] {
+function liveWorkload({ runId, seconds, users, seed }: DemoRun, startMs: number): WorkloadRecord[] {
   const spanMs = seconds * 1000;
-  const all = generateWorkload({ seed: Number(args.seed), users: Number(args.users), eventsPerUser: Math.ceil((3600 / seconds) * 6), startMs: startMs + spanMs - 3_600_000, endMs: startMs + spanMs, lateShare: 0.03, veryLateShare: 0 });
+  const all = generateWorkload({ seed, users, eventsPerUser: Math.ceil((3600 / seconds) * 6), startMs: startMs + spanMs - 3_600_000, endMs: startMs + spanMs, lateShare: 0.03, veryLateShare: 0 });
   const live = all.filter((r) => r.ingestMs >= startMs && r.ingestMs < startMs + spanMs);
   // a few events from devices that buffered for hours: 3 h late (applied) and 25 h late (too late)
   const buffered = live.filter((r) => r.kind === 'valid').slice(0, 40).map((r, i) => {
@@ -47,7 +70,7 @@ function liveWorkload(startMs: number): WorkloadRecord[] {
 }
 
 /** Deletes the demo's topics and Redis keys (the stack itself is stopped by `make demo`). */
-async function cleanUp(): Promise<void> {
+async function cleanUp({ runId, options }: DemoRun): Promise<void> {
   const admin = new Kafka({ clientId: `${runId}-cleanup`, brokers: options.brokers, logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${options.topicNamespace}.`));
@@ -63,7 +86,8 @@ async function cleanUp(): Promise<void> {
   redis.disconnect();
 }
 
-async function main(): Promise<void> {
+async function runDemo(run: DemoRun): Promise<number> {
+  const { runId, options, seconds } = run;
   log(`churnfeat demo ${runId}: Kafka ${options.brokers.join(',')}, Redis ${options.redisUrl}, topics ${options.topicNamespace}.*`);
   const sidecar = new Sidecar(options);
   await sidecar.start();
@@ -77,7 +101,7 @@ async function main(): Promise<void> {
   const producer = kafka.producer();
   await producer.connect();
   const startMs = Date.now() + 2_000;
-  const workload = liveWorkload(startMs);
+  const workload = liveWorkload(run, startMs);
   log(`streaming ${workload.length} records over ${seconds} s (${workload.filter((r) => r.kind === 'invalid').length} invalid, ${workload.filter((r) => r.kind === 'duplicate').length} duplicates)`);
   let next = 0;
   while (next < workload.length) {
@@ -157,14 +181,13 @@ async function main(): Promise<void> {
     dbtBuild: true,
   });
   log(summarizeParity(parity));
-  await cleanUp();
+  await cleanUp(run);
   const ok = totals.consumed === workload.length && parity.status === 'pass';
   if (!ok) {
     log(`demo FAILED: consumed ${totals.consumed} of ${workload.length} records; parity ${parity.status}`);
-    process.exit(1);
+    return EXIT.failed;
   }
   log('');
   log(`demo OK. Topics ${options.topicNamespace}.* and Redis keys ${options.keyPrefix}:* were removed; the lake and the warehouse stay under .cache/ (make clean removes them).`);
+  return EXIT.ok;
 }
-
-await main();

@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+/**
+ * `churnfeat <command> [options]`: the one command line of the project (package.json `bin`).
+ * Each command runs in this process, so SIGTERM/SIGINT reach the service itself, which then
+ * drains. Exit codes: 0 ok, 1 a check or the job failed, 2 bad command line, option or
+ * feature definition (nothing ran). `churnfeat <command> --help` lists a command's options
+ * with their env variables and defaults.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ChurnfeatError } from '../sidecar/src/errors.ts';
+import { UsageError } from '../sidecar/src/config/index.ts';
+import { EXIT, type Command } from './command.ts';
+
+/** The commands, loaded on use (so `churnfeat --help` loads no Kafka, Redis or DuckDB client). */
+export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
+  sidecar: { summary: 'the streaming sidecar: Kafka -> window operators -> Redis, until SIGTERM', load: () => import('./commands/sidecar.ts') },
+  serve: { summary: 'the serving HTTP API over the online store, until SIGTERM', load: () => import('./commands/serve.ts') },
+  'lake-writer': { summary: 'lands the raw source topics in the Parquet lake, until SIGTERM', load: () => import('./commands/lake-writer.ts') },
+  'lake-setup': { summary: "prepares the lake and applies its retention (S3 lifecycle or --prune)", load: () => import('./commands/lake-setup.ts') },
+  canary: { summary: 'the freshness canary (probe events timed until readable); --once for one round', load: () => import('./commands/canary.ts') },
+  compile: { summary: 'validates the feature definitions and prints the compiled registry', load: () => import('./commands/compile.ts') },
+  loadgen: { summary: 'a deterministic, realistic event stream to Kafka and/or an NDJSON file', load: () => import('./commands/loadgen.ts') },
+  parity: { summary: 'the online/offline parity job (exit 1: unexplained mismatches)', load: () => import('./commands/parity.ts') },
+  demo: { summary: 'the whole pipeline end to end on the local stack, then parity', load: () => import('./commands/demo.ts') },
+};
+
+/** The top-level usage text. */
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length)) + 2;
+  const rows = Object.entries(COMMANDS).map(([name, { summary }]) => `  ${name.padEnd(width)}${summary}`);
+  return `usage: churnfeat <command> [options]     churnfeat <command> --help
+
+commands:
+${rows.join('\n')}
+
+Exit codes: 0 ok, 1 a check or the job failed, 2 bad command line, option or feature definition.
+Options come from flags, else CHURNFEAT_* environment variables, else their defaults.
+`;
+}
+
+/** The smallest Node major the project runs on (package.json engines). */
+export const MIN_NODE_MAJOR = 24;
+
+/** Streams the CLI writes to (tests pass their own). */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const PROCESS_IO: CliIo = { stdout: (text) => void process.stdout.write(text), stderr: (text) => void process.stderr.write(text) };
+
+/** Runs `churnfeat` with the arguments after the program name; resolves to the exit code. */
+export async function main(argv: readonly string[], io: CliIo = PROCESS_IO): Promise<number> {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major < MIN_NODE_MAJOR) {
+    io.stderr(`churnfeat needs Node >= ${MIN_NODE_MAJOR}, this is ${process.version} (make install puts the pinned Node in .tools/node)\n`);
+    return EXIT.usage;
+  }
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    io.stderr(usage());
+    return EXIT.usage;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
+    io.stdout(usage());
+    return EXIT.ok;
+  }
+  const entry = COMMANDS[name];
+  if (entry === undefined) {
+    io.stderr(`churnfeat: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    return EXIT.usage;
+  }
+  const { command } = await entry.load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout(command.usage());
+    return EXIT.ok;
+  }
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr(`churnfeat ${name}: ${error.message}\n\n${command.usage()}`);
+      return EXIT.usage;
+    }
+    if (error instanceof ChurnfeatError && (error.code === 'invalid_config' || error.code === 'invalid_feature_definition')) {
+      io.stderr(`churnfeat ${name}: ${error.message}\n`);
+      return EXIT.usage;
+    }
+    io.stderr(`churnfeat ${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return EXIT.failed;
+  }
+}
+
+/**
+ * kafkajs 2.2.4 arms timers with a negative delay (tulios/kafkajs#1751, unfixed upstream);
+ * Node 24 clamps them to 1 ms, as Node 20 did silently, and warns once per process. Only
+ * that warning type is dropped, so it does not read as a fault in every service's log.
+ */
+function dropTimeoutNegativeWarning(): void {
+  const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const first = rest[0];
+    const type = typeof first === 'string' ? first : ((first as { type?: string } | undefined)?.type ?? (warning instanceof Error ? warning.name : undefined));
+    if (type === 'TimeoutNegativeWarning') return;
+    emitWarning(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
+// import.meta.main exists from Node 24.2; older Nodes compare the script path, so they reach
+// the version check (or run the job) instead of exiting 0 having done nothing.
+const isEntry = import.meta.main ?? (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url));
+if (isEntry) {
+  dropTimeoutNegativeWarning();
+  // Services leave no reason to linger once they have drained: exit with their code.
+  process.exit(await main(process.argv.slice(2)));
+}
