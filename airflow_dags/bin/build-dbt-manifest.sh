@@ -31,7 +31,7 @@ fi
 
 # The compile step first: a YAML edit must reach the artifact dbt reads (needs node and
 # the repo's node_modules; a bad definition stops here, naming file, feature and field).
-(cd "$HOME_DIR" && node --import tsx sidecar/src/cli/compile-features.ts "$PROJECT")
+(cd "$HOME_DIR" && node --import tsx cli/churnfeat.ts compile "$PROJECT")
 
 # Parse into a scratch folder, then move the manifest into place in one rename, so a
 # scheduler parsing the DAG meanwhile never reads a half-written file.

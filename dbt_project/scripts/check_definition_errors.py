@@ -1,7 +1,7 @@
 """Checks the two guards of the feature definitions, on copies of the project:
 
 1. A bad feature definition fails the compile step (`churnfeat compile`, for now
-   sidecar/src/cli/compile-features.ts: the one validator) with a message naming the YAML
+   `churnfeat compile`: the one validator) with a message naming the YAML
    file, the feature and the field. For each case, breaks one field of one definition in
    models/marts/_marts__models.yml and runs the compiler on the copy.
 2. A YAML edit without recompiling fails dbt (the on-run-start hook
@@ -26,7 +26,7 @@ import yaml
 PROJECT = Path(__file__).resolve().parent.parent
 REPO = PROJECT.parent
 DBT = Path(sys.executable).parent / "dbt"
-COMPILER = ["node", "--import", "tsx", "sidecar/src/cli/compile-features.ts"]
+COMPILER = ["node", "--import", "tsx", "cli/churnfeat.ts", "compile"]
 YAML_FILE = "models/marts/_marts__models.yml"
 UNIT_TEST_FILE = "models/intermediate/_intermediate__models.yml"
 
@@ -144,7 +144,7 @@ def stale_artifact(work: Path) -> list[str]:
             completed = check_registry(copy, work)
         output = completed.stdout + completed.stderr
         line = next((l.strip() for l in output.splitlines() if "Stale feature registry" in l), "")
-        ok = completed.returncode != 0 and words in line and "churnfeat compile" in line and "npm run compile-features" in line
+        ok = completed.returncode != 0 and words in line and "churnfeat compile" in line and "make compile" in line
         print(f"{'ok  ' if ok else 'FAIL'} {what} edited without compiling: {line or output[-800:]}")
         compiled = compile_registry(copy)
         after = check_registry(copy, work)

@@ -31,7 +31,7 @@ import duckdb
 
 PROJECT = Path(__file__).resolve().parent.parent
 REPO = PROJECT.parent
-COMPILER = ["node", "--import", "tsx", "sidecar/src/cli/compile-features.ts"]
+COMPILER = ["node", "--import", "tsx", "cli/churnfeat.ts", "compile"]
 DBT = Path(sys.executable).parent / "dbt"
 MARTS = ["int_feature_events", "fct_feature_tiles", "fct_user_features", "fct_training_features"]
 

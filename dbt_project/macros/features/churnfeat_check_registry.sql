@@ -45,7 +45,7 @@
 {% macro churnfeat_stale_registry(problem) %}
     {{ exceptions.raise_compiler_error(
         'Stale feature registry: ' ~ problem ~ ' since feature_registry.json was compiled. '
-        ~ 'Run `churnfeat compile` (for now: `npm run compile-features`) and commit '
+        ~ 'Run `churnfeat compile` (make compile) and commit '
         ~ 'feature_registry.json and macros/generated/churnfeat_registry.sql.') }}
 {% endmacro %}
 

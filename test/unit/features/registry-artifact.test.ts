@@ -58,7 +58,7 @@ describe('the registry artifact', () => {
     expect(error.code).toBe('stale_feature_registry');
     expect(error.message).toMatch(/errors_last_10m changed/);
     expect(error.message).toContain('churnfeat compile');
-    expect(error.message).toContain('npm run compile-features');
+    expect(error.message).toContain('make compile');
     writeRegistryArtifact(dir);
     expect(loadFeatureRegistry(dir).features.find((f) => f.name === 'errors_last_10m')?.windowMs).toBe(20 * 60_000);
   });
