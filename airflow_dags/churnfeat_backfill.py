@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,16 @@ from churnfeat_airflow.backfill import (
     plan_backfill,
     range_counts_query,
 )
-from churnfeat_airflow.dbt import DbtError, feature_names, listed_nodes, load_manifest, prepare_warehouse, project_var, run_dbt, show_rows
+from churnfeat_airflow.dbt import (
+    DbtError,
+    feature_names,
+    listed_nodes,
+    load_manifest,
+    prepare_warehouse,
+    project_var,
+    run_dbt,
+    show_rows,
+)
 from churnfeat_airflow.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -71,7 +80,7 @@ def _plan_of(xcom: dict[str, Any]) -> BackfillPlan:
     description="Rebuild the offline churn feature tables for a range of days (manual)",
     doc_md=__doc__,
     schedule=None,
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
     catchup=False,
     # Two backfills must not rebuild the same tables at once.
     max_active_runs=1,

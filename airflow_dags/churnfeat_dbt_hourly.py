@@ -22,7 +22,7 @@ that fails and says how to build it.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow import DAG
 from airflow.operators.python import PythonOperator
@@ -54,7 +54,7 @@ with DAG(
     + ("" if manifest_present else " [DEGRADED: dbt manifest missing]"),
     doc_md=__doc__,
     schedule="@hourly",
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
     catchup=False,
     # Incremental models must not be built by two runs at once.
     max_active_runs=1,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ default_args = {
     description="Nightly online/offline parity of the churn features at as_of = data_interval_end",
     doc_md=__doc__,
     schedule="@daily",
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
     # A parity run compares against the online store as it is now: an old night cannot be
     # replayed faithfully, so missed nights are not caught up.
     catchup=False,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 #: The incremental models a backfill rebuilds, and the feature tables downstream of them.
@@ -67,7 +67,7 @@ def _parse_day(name: str, value: Any) -> date:
 
 
 def _ms(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
 
 
 def plan_backfill(params: Mapping[str, Any], known_features: Sequence[str], latest_day: date) -> BackfillPlan:

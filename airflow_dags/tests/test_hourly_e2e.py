@@ -6,7 +6,7 @@ interval's end, and running the same interval again gives the same tables.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from airflow.models import DagBag
@@ -26,12 +26,12 @@ def test_an_hourly_run_builds_and_tests_every_model_at_the_interval_end_and_reru
     dag = bag.get_dag("churnfeat_dbt_hourly")
     no_retries(dag)
 
-    run_at = datetime(2025, 1, 15, 13, 5, tzinfo=timezone.utc)
+    run_at = datetime(2025, 1, 15, 13, 5, tzinfo=UTC)
     run = dag.test(execution_date=run_at)
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == DagRunState.SUCCESS, states
     interval_end = run.data_interval_end
-    assert interval_end == datetime(2025, 1, 15, 13, tzinfo=timezone.utc)
+    assert interval_end == datetime(2025, 1, 15, 13, tzinfo=UTC)
 
     duckdb = local_warehouse["duckdb"]
     as_of = query(duckdb, "select distinct as_of_ms from main.fct_user_features")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,8 +19,8 @@ from churnfeat_airflow.parity import failure_lines, parity_command
 from churnfeat_airflow.settings import load_settings
 from conftest import DAGS_DIR
 
-START = datetime(2025, 3, 9, tzinfo=timezone.utc)
-END = datetime(2025, 3, 10, tzinfo=timezone.utc)
+START = datetime(2025, 3, 9, tzinfo=UTC)
+END = datetime(2025, 3, 10, tzinfo=UTC)
 
 REPORT = {
     "status": "fail",

@@ -75,7 +75,7 @@ def main() -> int:
                 [str(DBT), "run-operation", "churnfeat_validate_features", "--project-dir", str(copy),
                  "--profiles-dir", str(copy)], env=env, capture_output=True, text=True)
             output = completed.stdout + completed.stderr
-            line = next((l.strip() for l in output.splitlines() if "Invalid feature definition" in l), "")
+            line = next((text.strip() for text in output.splitlines() if "Invalid feature definition" in text), "")
             if expected_field is None:
                 ok = completed.returncode == 0 and not line
                 print(f"{'ok  ' if ok else 'FAIL'} {feature}.{field} = {value!r}: accepted")

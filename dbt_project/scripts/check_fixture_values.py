@@ -168,7 +168,7 @@ def load_events(lake: Path) -> list[dict]:
     ).fetchall()
     columns = ["source", "kafka_topic", "kafka_partition", "kafka_offset", "user_id", "event_key",
                "event_type", "event_ms", "ingest_ms", "attributes"]
-    events = [dict(zip(columns, row)) for row in rows]
+    events = [dict(zip(columns, row, strict=True)) for row in rows]
     for event in events:
         event["attrs"] = json.loads(event["attributes"])
         event["too_late"] = event["ingest_ms"] - event["event_ms"] > ALLOWED_LATENESS_MS
@@ -229,7 +229,7 @@ def main() -> int:
 
     result = warehouse.sql(f"select * from {args.schema}.fct_user_features")
     columns = result.columns
-    actual_users = {row[0]: dict(zip(columns, row)) for row in result.fetchall()}
+    actual_users = {row[0]: dict(zip(columns, row, strict=True)) for row in result.fetchall()}
     as_of = max(e["ingest_ms"] for e in events)
     expected_users = {e["user_id"] for e in events if e["ingest_ms"] <= as_of}
     if set(actual_users) != expected_users:
@@ -250,7 +250,7 @@ def main() -> int:
 
     result = warehouse.sql(f"select *, strftime(as_of, '%Y-%m-%d %H:%M:%S') as as_of_text from {args.schema}.fct_training_features")
     columns = result.columns
-    training_rows = [dict(zip(columns, row)) for row in result.fetchall()]
+    training_rows = [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
     spine_count = warehouse.sql(f"select count(*) from {args.schema}.label_spine").fetchall()[0][0]
     if len(training_rows) != 2 * spine_count:
         problems.append(f"fct_training_features has {len(training_rows)} rows, expected {2 * spine_count}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import check_fixture_values as reference  # noqa: E402
+import check_fixture_values as reference
 
 PROJECT = Path(__file__).resolve().parent.parent
 DBT = Path(sys.executable).parent / "dbt"
@@ -62,7 +62,7 @@ def main() -> int:
     problems, checked = [], 0
     with duckdb.connect(str(args.warehouse), read_only=True) as connection:
         result = connection.sql("select * from parity_check.offline_features")
-        rows = [dict(zip(result.columns, row)) for row in result.fetchall()]
+        rows = [dict(zip(result.columns, row, strict=True)) for row in result.fetchall()]
     if len(rows) != 2 * len(SPINE):
         problems.append(f"{len(rows)} rows, expected {2 * len(SPINE)}")
     for row in rows:

@@ -25,12 +25,12 @@ import hashlib
 import json
 import random
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
-UTC = timezone.utc
+UTC = UTC
 # The newest ingest time of the full fixture: fct_user_features' default as_of.
 AS_OF = datetime(2025, 1, 15, 12, 0, 30, tzinfo=UTC)
 NAMESPACE = "churnfeat"

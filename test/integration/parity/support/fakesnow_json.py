@@ -16,14 +16,13 @@ import base64
 import json
 from decimal import Decimal
 
+import fakesnow.server as fake
 import pyarrow as pa
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-
-import fakesnow.server as fake
 
 
 def json_value(value: object, column: dict) -> str | None:
