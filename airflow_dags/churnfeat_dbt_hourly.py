@@ -39,7 +39,9 @@ settings = load_settings()
 # A stat, not a read: cosmos itself reads the manifest below while parsing.
 manifest_present = settings.dbt_manifest.is_file()
 if not manifest_present:
-    logging.getLogger(__name__).warning("%s: dbt manifest %s missing; the DAG only reports it", DAG_ID, settings.dbt_manifest)
+    logging.getLogger(__name__).warning(
+        "%s: dbt manifest %s missing; the DAG only reports it", DAG_ID, settings.dbt_manifest
+    )
 
 default_args = {
     "owner": "churnfeat-data-eng",

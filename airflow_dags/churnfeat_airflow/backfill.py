@@ -77,7 +77,9 @@ def plan_backfill(params: Mapping[str, Any], known_features: Sequence[str], late
     if end < start:
         raise BackfillParamError(f"param end ({end}) is before start ({start})")
     if end > latest_day:
-        raise BackfillParamError(f"param end ({end}) is after the run's logical date ({latest_day}): nothing to backfill there yet")
+        raise BackfillParamError(
+            f"param end ({end}) is after the run's logical date ({latest_day}): nothing to backfill there yet"
+        )
     requested = params.get("features") or [ALL]
     if isinstance(requested, str):
         requested = [part.strip() for part in requested.split(",") if part.strip()]

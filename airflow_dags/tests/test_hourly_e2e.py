@@ -15,10 +15,19 @@ from airflow.utils.state import DagRunState
 from conftest import DAGS_DIR, no_retries, write_fixture_lake
 from support import query, table_digests
 
-TABLES = ["stg_lake__events", "int_feature_events", "fct_feature_tiles", "fct_user_features", "fct_training_features", "label_spine"]
+TABLES = [
+    "stg_lake__events",
+    "int_feature_events",
+    "fct_feature_tiles",
+    "fct_user_features",
+    "fct_training_features",
+    "label_spine",
+]
 
 
-def test_an_hourly_run_builds_and_tests_every_model_at_the_interval_end_and_reruns_identically(local_warehouse: dict[str, Path]) -> None:
+def test_an_hourly_run_builds_and_tests_every_model_at_the_interval_end_and_reruns_identically(
+    local_warehouse: dict[str, Path],
+) -> None:
     write_fixture_lake(local_warehouse["lake"])
     # Settings are read when the DAG file is parsed: parse it after the fixture set them.
     bag = DagBag(dag_folder=str(DAGS_DIR / "churnfeat_dbt_hourly.py"), include_examples=False)

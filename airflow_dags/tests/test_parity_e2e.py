@@ -53,7 +53,9 @@ def parity_stack() -> Iterator[dict]:
         if not up
     ]
     if missing:
-        pytest.fail(f"{' and '.join(missing)} not running: start them with scripts/stack/start.sh redis kafka (make test does)")
+        pytest.fail(
+            f"{' and '.join(missing)} not running: start them with scripts/stack/start.sh redis kafka (make test does)"
+        )
     process = subprocess.Popen(
         ["node", "--import", "tsx", str(DAGS_DIR / "tests" / "fixtures" / "parity-stack.ts")],
         cwd=REPO,

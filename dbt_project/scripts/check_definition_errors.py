@@ -45,10 +45,34 @@ CASES = [
     ("distinct_titles_last_7d", "aggregation.attribute", None, "aggregation.attribute", "required for count_distinct"),
     ("distinct_titles_last_7d", "aggregation.function", "last", None, None),  # valid: last with an attribute
     ("support_tickets_last_30d", "aggregation", {"function": "max"}, "aggregation.attribute", "required for max"),
-    ("support_tickets_last_30d", "aggregation.attribute", "ticket_id", "aggregation.attribute", "count takes no attribute"),
-    ("payment_failures_last_7d", "filter.event_types", ["payment_lost"], "filter.event_types", "not an event type of source billing"),
-    ("errors_last_10m", "filter.where", [{"attribute": "error_code", "op": "like", "value": "E%"}], "filter.where.0.op", "must be one of"),
-    ("errors_last_10m", "filter.where", [{"attribute": "error_code", "op": "gt", "value": "E1"}], "filter.where.0.value", "a number"),
+    (
+        "support_tickets_last_30d",
+        "aggregation.attribute",
+        "ticket_id",
+        "aggregation.attribute",
+        "count takes no attribute",
+    ),
+    (
+        "payment_failures_last_7d",
+        "filter.event_types",
+        ["payment_lost"],
+        "filter.event_types",
+        "not an event type of source billing",
+    ),
+    (
+        "errors_last_10m",
+        "filter.where",
+        [{"attribute": "error_code", "op": "like", "value": "E%"}],
+        "filter.where.0.op",
+        "must be one of",
+    ),
+    (
+        "errors_last_10m",
+        "filter.where",
+        [{"attribute": "error_code", "op": "gt", "value": "E1"}],
+        "filter.where.0.value",
+        "a number",
+    ),
     ("errors_last_10m", "source", "crm", "source", "must be one of"),
     ("errors_last_10m", "windw", "10m", "windw", "unknown field"),
     ("watch_time_last_24h", "aggregation.scale", 9, "aggregation.scale", "0 to 6"),
@@ -69,11 +93,26 @@ def main() -> int:
             column = next(c for c in model["columns"] if c["name"] == feature)
             set_path(column["config"]["meta"]["feature"], field, value)
             (copy / YAML_FILE).write_text(yaml.safe_dump(doc, sort_keys=False))
-            env = {**os.environ, "CHURNFEAT_DUCKDB_PATH": str(work / "warehouse.duckdb"),
-                   "CHURNFEAT_LAKE_ROOT": str(work / "no-lake"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+            env = {
+                **os.environ,
+                "CHURNFEAT_DUCKDB_PATH": str(work / "warehouse.duckdb"),
+                "CHURNFEAT_LAKE_ROOT": str(work / "no-lake"),
+                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            }
             completed = subprocess.run(
-                [str(DBT), "run-operation", "churnfeat_validate_features", "--project-dir", str(copy),
-                 "--profiles-dir", str(copy)], env=env, capture_output=True, text=True)
+                [
+                    str(DBT),
+                    "run-operation",
+                    "churnfeat_validate_features",
+                    "--project-dir",
+                    str(copy),
+                    "--profiles-dir",
+                    str(copy),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             output = completed.stdout + completed.stderr
             line = next((text.strip() for text in output.splitlines() if "Invalid feature definition" in text), "")
             if expected_field is None:

@@ -77,7 +77,9 @@ async def query_request(request: Request) -> Response:
     return response
 
 
-routes = [Route(r.path, query_request, methods=["POST"]) if r.path == "/queries/v1/query-request" else r for r in fake.routes]
+routes = [
+    Route(r.path, query_request, methods=["POST"]) if r.path == "/queries/v1/query-request" else r for r in fake.routes
+]
 app = Starlette(debug=True, routes=routes)
 
 if __name__ == "__main__":
