@@ -131,7 +131,8 @@ module.exports = {
     exclude: { path: '^(\\.venv|\\.cache|\\.tools|dist|test/fixtures/depcruise)/' },
     // `import type` counts: a type import across layers couples them as much as a value import.
     tsPreCompilationDeps: true,
-    enhancedResolveOptions: { extensions: ['.ts', '.js', '.json'] },
+    // Resolve packages through their `exports` map, as Node does.
+    enhancedResolveOptions: { extensions: ['.ts', '.js', '.json'], exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], mainFields: ['module', 'main', 'types'] },
     reporterOptions: { text: { highlightFocused: true } },
   },
 };
