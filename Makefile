@@ -21,7 +21,7 @@ CHURNFEAT := node dist/cli/churnfeat.js
 # (a failing stop only fails a run that had otherwise passed).
 STOP_STACK_ON_EXIT = trap 'rc=$$?; set +e; $(STACK)/stop.sh all; s=$$?; [ $$rc -ne 0 ] || rc=$$s; exit $$rc' EXIT
 
-.PHONY: help install build compile up down status typecheck test-unit test-integration test-dbt test-airflow test demo bench-pipeline bench-serving clean distclean
+.PHONY: help install build compile lint up down status typecheck test-unit test-integration test-dbt test-airflow test demo bench-pipeline bench-serving clean distclean
 
 help: ## List the targets
 	@echo "make targets:"
@@ -47,8 +47,11 @@ down: ## Stop every stack service this checkout started
 status: ## Show which stack services are running
 	$(STACK)/status.sh
 
-typecheck: ## TypeScript typecheck (tsc --noEmit)
-	tsc -p tsconfig.json --noEmit
+typecheck: ## TypeScript typecheck of every .ts file (tsc --noEmit -p tsconfig.typecheck.json)
+	tsc -p tsconfig.typecheck.json --noEmit
+
+lint: install ## Every linter and format check: ruff, sqlfluff, tsc, ESLint, Prettier, dependency rules (autofix: scripts/lint.sh --fix)
+	scripts/lint.sh
 
 test-unit: ## Unit tests (no services needed)
 	echo "== node $$(node --version)"
@@ -68,22 +71,24 @@ AIRFLOW_PYTEST = AIRFLOW_HOME="$$PWD/.cache/airflow" AIRFLOW__CORE__LOAD_EXAMPLE
 	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$$PWD/.cache/airflow/airflow.db" \
 	.venv/airflow/bin/python -m pytest airflow_dags/tests -q -p no:cacheprovider
 
-test-airflow: install ## Start Redis + Kafka (left running), then the Airflow DAG tests (DagBag, structure, dag.test())
+test-airflow: build ## Start Redis + Kafka (left running), then the Airflow DAG tests (DagBag, structure, dag.test())
 	. $(STACK)/env.sh
 	$(STACK)/start.sh redis kafka
 	echo "== node $$(node --version) (the parity job and fixtures the DAG tests start)"
 	mkdir -p .cache/airflow
 	$(AIRFLOW_PYTEST)
 
-test: install ## CI: typecheck, start stack, unit + integration + Airflow DAG tests; always stops the stack
+test: install ## CI: lint + typecheck, build, stale-registry check, start stack, unit + integration + Airflow DAG tests; always stops the stack
 	@$(STOP_STACK_ON_EXIT)
 	. $(STACK)/env.sh
 	rc=0
 	echo "== node $$(node --version) ($$(command -v node))"
-	echo "== typecheck"
-	tsc -p tsconfig.json --noEmit || rc=$$?
+	echo "== lint (ruff, sqlfluff, tsc over every .ts file, ESLint, Prettier, dependency rules)"
+	scripts/lint.sh || rc=$$?
 	echo "== build"
 	npm run --silent build || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
+	echo "== registry artifact up to date"
+	$(CHURNFEAT) compile --check || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
 	echo "== stack"
 	CHURNFEAT_STACK_FRESH=1 $(STACK)/start.sh all
 	echo "== unit tests"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,16 @@ from churnfeat_airflow.backfill import (
     plan_backfill,
     range_counts_query,
 )
-from churnfeat_airflow.dbt import DbtError, feature_names, listed_nodes, load_manifest, prepare_warehouse, project_var, run_dbt, show_rows
+from churnfeat_airflow.dbt import (
+    DbtError,
+    feature_names,
+    listed_nodes,
+    load_manifest,
+    prepare_warehouse,
+    project_var,
+    run_dbt,
+    show_rows,
+)
 from churnfeat_airflow.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -71,7 +80,7 @@ def _plan_of(xcom: dict[str, Any]) -> BackfillPlan:
     description="Rebuild the offline churn feature tables for a range of days (manual)",
     doc_md=__doc__,
     schedule=None,
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
     catchup=False,
     # Two backfills must not rebuild the same tables at once.
     max_active_runs=1,
@@ -119,7 +128,12 @@ def churnfeat_backfill() -> None:
         with _workdir("clear") as tmp:
             workdir = Path(tmp)
             newest = show_rows(
-                run_dbt(settings, ["show", "--inline", newest_ingest_query(), "--output", "json"], workdir=workdir, json_log=True)
+                run_dbt(
+                    settings,
+                    ["show", "--inline", newest_ingest_query(), "--output", "json"],
+                    workdir=workdir,
+                    json_log=True,
+                )
             )
             if newest[0].get("newest_ingest_ms") is None:
                 log.info("int_feature_events is not built yet: the rebuild builds every feature")
@@ -163,17 +177,31 @@ def churnfeat_backfill() -> None:
                 args.append("--full-refresh")
             elif backfill.all_features:
                 newest = show_rows(
-                    run_dbt(settings, ["show", "--inline", newest_ingest_query(), "--output", "json"], workdir=workdir, json_log=True)
+                    run_dbt(
+                        settings,
+                        ["show", "--inline", newest_ingest_query(), "--output", "json"],
+                        workdir=workdir,
+                        json_log=True,
+                    )
                 )
                 newest_ms = newest[0].get("newest_ingest_ms")
                 lookback = lookback_hours_to_reach(
-                    backfill.start_ms, None if newest_ms is None else int(newest_ms), int(project_var(settings, "lookback_hours"))
+                    backfill.start_ms,
+                    None if newest_ms is None else int(newest_ms),
+                    int(project_var(settings, "lookback_hours")),
                 )
                 if lookback is not None:
                     dbt_vars["lookback_hours"] = lookback
-                log.info("newest ingest_ms built: %s; lookback_hours for this run: %s", newest_ms, lookback or "the project's default")
+                log.info(
+                    "newest ingest_ms built: %s; lookback_hours for this run: %s",
+                    newest_ms,
+                    lookback or "the project's default",
+                )
             else:
-                log.info("features %s were cleared: the models rebuild them from the whole lake", cleared or backfill.features)
+                log.info(
+                    "features %s were cleared: the models rebuild them from the whole lake",
+                    cleared or backfill.features,
+                )
             run_dbt(settings, args, workdir=workdir, dbt_vars=dbt_vars)
         return {"dbt_args": args, "dbt_vars": dbt_vars}
 
@@ -191,7 +219,12 @@ def churnfeat_backfill() -> None:
                     json_log=True,
                 )
             )
-        log.info("backfill %s..%s: %s", backfill.start, backfill.end, rows or "no feature rows for events ingested in the range")
+        log.info(
+            "backfill %s..%s: %s",
+            backfill.start,
+            backfill.end,
+            rows or "no feature rows for events ingested in the range",
+        )
         for row in rows:
             log.info("  %-28s rows=%s users=%s", row["feature_name"], row["feature_rows"], row["users"])
         return rows

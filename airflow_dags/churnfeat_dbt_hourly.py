@@ -22,7 +22,7 @@ that fails and says how to build it.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow import DAG
 from airflow.operators.python import PythonOperator
@@ -39,7 +39,9 @@ settings = load_settings()
 # A stat, not a read: cosmos itself reads the manifest below while parsing.
 manifest_present = settings.dbt_manifest.is_file()
 if not manifest_present:
-    logging.getLogger(__name__).warning("%s: dbt manifest %s missing; the DAG only reports it", DAG_ID, settings.dbt_manifest)
+    logging.getLogger(__name__).warning(
+        "%s: dbt manifest %s missing; the DAG only reports it", DAG_ID, settings.dbt_manifest
+    )
 
 default_args = {
     "owner": "churnfeat-data-eng",
@@ -54,7 +56,7 @@ with DAG(
     + ("" if manifest_present else " [DEGRADED: dbt manifest missing]"),
     doc_md=__doc__,
     schedule="@hourly",
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
     catchup=False,
     # Incremental models must not be built by two runs at once.
     max_active_runs=1,

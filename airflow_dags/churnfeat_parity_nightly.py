@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ default_args = {
     description="Nightly online/offline parity of the churn features at as_of = data_interval_end",
     doc_md=__doc__,
     schedule="@daily",
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
     # A parity run compares against the online store as it is now: an old night cannot be
     # replayed faithfully, so missed nights are not caught up.
     catchup=False,
@@ -69,7 +69,9 @@ default_args = {
     tags=["churnfeat", "parity"],
     params={
         "users": Param(500, type="integer", minimum=1, description="Users to sample (stratified by activity)."),
-        "threshold": Param(0, type="integer", minimum=0, description="Unexplained mismatches tolerated before the night fails."),
+        "threshold": Param(
+            0, type="integer", minimum=0, description="Unexplained mismatches tolerated before the night fails."
+        ),
     },
 )
 def churnfeat_parity_nightly() -> None:
@@ -85,7 +87,9 @@ def churnfeat_parity_nightly() -> None:
                 raise AirflowException(str(error)) from None
 
     @task
-    def run_parity(data_interval_start: Any = None, data_interval_end: Any = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    def run_parity(
+        data_interval_start: Any = None, data_interval_end: Any = None, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Runs the parity job for the interval; fails (no retry) on unexplained mismatches."""
         settings = load_settings()
         params = params or {}
@@ -93,7 +97,11 @@ def churnfeat_parity_nightly() -> None:
         # Keyed on the interval, not on the logical date (which a manual run sets to its trigger time).
         out_dir = report_dir(settings, data_interval_start.strftime("%Y-%m-%d"))
         command = parity_command(
-            settings, as_of_ms=as_of_ms, out_dir=out_dir, users=int(params.get("users", 500)), threshold=int(params.get("threshold", 0))
+            settings,
+            as_of_ms=as_of_ms,
+            out_dir=out_dir,
+            users=int(params.get("users", 500)),
+            threshold=int(params.get("threshold", 0)),
         )
         run = run_parity_job(settings, command, out_dir)
         report = read_report(run)

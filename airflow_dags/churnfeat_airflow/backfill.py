@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 #: The incremental models a backfill rebuilds, and the feature tables downstream of them.
@@ -67,7 +67,7 @@ def _parse_day(name: str, value: Any) -> date:
 
 
 def _ms(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
 
 
 def plan_backfill(params: Mapping[str, Any], known_features: Sequence[str], latest_day: date) -> BackfillPlan:
@@ -77,7 +77,9 @@ def plan_backfill(params: Mapping[str, Any], known_features: Sequence[str], late
     if end < start:
         raise BackfillParamError(f"param end ({end}) is before start ({start})")
     if end > latest_day:
-        raise BackfillParamError(f"param end ({end}) is after the run's logical date ({latest_day}): nothing to backfill there yet")
+        raise BackfillParamError(
+            f"param end ({end}) is after the run's logical date ({latest_day}): nothing to backfill there yet"
+        )
     requested = params.get("features") or [ALL]
     if isinstance(requested, str):
         requested = [part.strip() for part in requested.split(",") if part.strip()]

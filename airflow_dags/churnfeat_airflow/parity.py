@@ -64,7 +64,14 @@ def parity_command(settings: Settings, *, as_of_ms: int, out_dir: Path, users: i
         settings.lake_uri,
     ]
     if settings.dbt_target == "duckdb":
-        command += ["--warehouse", "duckdb", "--duckdb-path", str(settings.duckdb_path), "--lake-root", str(settings.lake_root)]
+        command += [
+            "--warehouse",
+            "duckdb",
+            "--duckdb-path",
+            str(settings.duckdb_path),
+            "--lake-root",
+            str(settings.lake_root),
+        ]
     else:
         command += ["--warehouse", "snowflake", "--dbt-target", settings.dbt_target]
     return command
@@ -87,7 +94,12 @@ def run_parity_job(settings: Settings, command: list[str], out_dir: Path, *, log
     logger.info("running: %s", " ".join(command))
     tail: deque[str] = deque(maxlen=40)
     with subprocess.Popen(
-        command, cwd=settings.home, env=parity_env(settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=settings.home,
+        env=parity_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     ) as process:
         try:
             assert process.stdout is not None
@@ -137,12 +149,16 @@ def failure_lines(report: Mapping[str, Any]) -> list[str]:
         f"{summary['sampled']} users x {summary['features']} features; by class {summary['by_class']}",
     ]
     if summary["registry_same"] is False:
-        lines.append("the online store runs a different feature registry than dbt_project (registry versions differ): a deploy is out of step")
+        lines.append(
+            "the online store runs a different feature registry than dbt_project (registry versions differ): a deploy is out of step"
+        )
     for feature in report.get("features", []):
         unexplained = feature.get("byClass", {}).get("unexplained", 0)
         if unexplained:
             rate = feature.get("mismatchRate", 0)
-            lines.append(f"  {feature['name']:<28} {unexplained} unexplained / {feature.get('compared')} users (mismatch rate {rate:.2%})")
+            lines.append(
+                f"  {feature['name']:<28} {unexplained} unexplained / {feature.get('compared')} users (mismatch rate {rate:.2%})"
+            )
     listed = [m for m in report.get("mismatches", []) if m.get("class") == "unexplained"][:LISTED_IN_LOG]
     for m in listed:
         lines.append(

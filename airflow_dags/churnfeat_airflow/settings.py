@@ -52,7 +52,7 @@ class Settings:
     reports_dir: Path
     """Where reports are written (env CHURNFEAT_REPORTS_DIR; default <home>/reports)."""
     parity_command: str
-    """How the parity job is started, from the repo root (env CHURNFEAT_PARITY_COMMAND; default `npx tsx parity/src/cli.ts`)."""
+    """How the parity job is started, from the repo root (env CHURNFEAT_PARITY_COMMAND; default `node dist/cli/churnfeat.js parity`)."""
 
 
 def _absolute(value: str | os.PathLike[str], base: Path) -> Path:
@@ -83,5 +83,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         duckdb_path=path("CHURNFEAT_DUCKDB_PATH", home / ".cache" / "warehouse" / "churnfeat.duckdb"),
         lake_uri=env.get("CHURNFEAT_LAKE_URI") or str(lake_root),
         reports_dir=path("CHURNFEAT_REPORTS_DIR", home / "reports"),
-        parity_command=env.get("CHURNFEAT_PARITY_COMMAND") or "npx tsx parity/src/cli.ts",
+        parity_command=env.get("CHURNFEAT_PARITY_COMMAND") or "node dist/cli/churnfeat.js parity",
     )

@@ -12,7 +12,9 @@ from churnfeat_airflow.settings import load_settings
 
 log = logging.getLogger(__name__)
 
-MANIFEST_HOWTO = "build it with airflow_dags/bin/build-dbt-manifest.sh (dbt parse), then let the scheduler re-parse the DAG"
+MANIFEST_HOWTO = (
+    "build it with airflow_dags/bin/build-dbt-manifest.sh (dbt parse), then let the scheduler re-parse the DAG"
+)
 
 
 def fail_manifest_missing() -> None:
@@ -48,9 +50,16 @@ def check_manifest_fresh() -> None:
     newest, newest_path = _newest_project_file(settings.dbt_project_dir)
     if newest > settings.dbt_manifest.stat().st_mtime:
         log.warning(
-            "dbt manifest %s is older than %s: the task graph may miss new models; %s", settings.dbt_manifest, newest_path, MANIFEST_HOWTO
+            "dbt manifest %s is older than %s: the task graph may miss new models; %s",
+            settings.dbt_manifest,
+            newest_path,
+            MANIFEST_HOWTO,
         )
     prepare_warehouse(settings)
     log.info(
-        "dbt %s, manifest %s, target %s, lake %s", settings.dbt_executable, settings.dbt_manifest, settings.dbt_target, settings.lake_root
+        "dbt %s, manifest %s, target %s, lake %s",
+        settings.dbt_executable,
+        settings.dbt_manifest,
+        settings.dbt_target,
+        settings.lake_root,
     )

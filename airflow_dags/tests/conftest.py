@@ -50,7 +50,9 @@ def dbt_manifest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         pytest.exit(f"{DBT} missing: run scripts/stack/install.sh first", returncode=2)
     manifest = tmp_path_factory.mktemp("dbt-manifest") / "manifest.json"
     subprocess.run(
-        [str(DAGS_DIR / "bin" / "build-dbt-manifest.sh")], check=True, env={**os.environ, "CHURNFEAT_DBT_MANIFEST": str(manifest)}
+        [str(DAGS_DIR / "bin" / "build-dbt-manifest.sh")],
+        check=True,
+        env={**os.environ, "CHURNFEAT_DBT_MANIFEST": str(manifest)},
     )
     previous = os.environ.get("CHURNFEAT_DBT_MANIFEST")
     os.environ["CHURNFEAT_DBT_MANIFEST"] = str(manifest)
@@ -64,7 +66,10 @@ def dbt_manifest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def write_fixture_lake(lake: Path, phase: str = "all") -> None:
     """The dbt project's deterministic fixture lake (dbt_project/scripts/make_fixture_lake.py)."""
     subprocess.run(
-        [str(DBT_PYTHON), str(FIXTURE_LAKE_SCRIPT), "--lake", str(lake), "--phase", phase], check=True, capture_output=True, text=True
+        [str(DBT_PYTHON), str(FIXTURE_LAKE_SCRIPT), "--lake", str(lake), "--phase", phase],
+        check=True,
+        capture_output=True,
+        text=True,
     )
 
 

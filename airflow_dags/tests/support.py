@@ -41,10 +41,14 @@ print(json.dumps([dict(zip(names, row)) for row in cursor.fetchall()], default=s
 
 def table_digests(duckdb_path: Path, tables: list[str]) -> dict[str, dict | None]:
     """Row count and a hash of every row (sorted) per table; None when the table is missing."""
-    out = subprocess.run([str(DBT_PYTHON), "-c", _DIGEST, str(duckdb_path), *tables], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [str(DBT_PYTHON), "-c", _DIGEST, str(duckdb_path), *tables], check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout)
 
 
 def query(duckdb_path: Path, sql: str) -> list[dict]:
-    out = subprocess.run([str(DBT_PYTHON), "-c", _QUERY, str(duckdb_path), sql], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [str(DBT_PYTHON), "-c", _QUERY, str(duckdb_path), sql], check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout)

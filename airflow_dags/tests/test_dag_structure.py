@@ -57,7 +57,11 @@ def test_the_hourly_dag_builds_every_model_with_cosmos_from_the_dbt_virtualenv(b
         if node["resource_type"] in ("model", "seed") and node["package_name"] == "churnfeat"
     }
     assert set(dbt_tasks) == expected
-    assert {"dbt.int_feature_events_model_build", "dbt.fct_feature_tiles_model_build", "dbt.fct_user_features_model_build"} <= expected
+    assert {
+        "dbt.int_feature_events_model_build",
+        "dbt.fct_feature_tiles_model_build",
+        "dbt.fct_user_features_model_build",
+    } <= expected
     for task in dbt_tasks.values():
         # dbt from its own venv, never the interpreter running Airflow.
         assert Path(task.dbt_executable_path) == REPO / ".venv" / "dbt" / "bin" / "dbt"
@@ -87,7 +91,9 @@ def test_the_hourly_dbt_vars_are_keyed_on_the_data_interval_end(bag: DagBag) -> 
     assert Path(task.env["CHURNFEAT_DUCKDB_PATH"]).is_absolute()
 
 
-def test_the_hourly_dag_degrades_to_one_failing_task_when_the_manifest_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_hourly_dag_degrades_to_one_failing_task_when_the_manifest_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     missing = tmp_path / "no-manifest.json"
     monkeypatch.setenv("CHURNFEAT_DBT_MANIFEST", str(missing))
     bag = DagBag(dag_folder=str(DAGS_DIR / "churnfeat_dbt_hourly.py"), include_examples=False)
@@ -95,7 +101,10 @@ def test_the_hourly_dag_degrades_to_one_failing_task_when_the_manifest_is_missin
     dag = bag.get_dag("churnfeat_dbt_hourly")
     assert dag.task_ids == ["dbt_manifest_missing"]
     assert "DEGRADED" in dag.description
-    with pytest.raises(AirflowFailException, match=r"no-manifest\.json is missing: build it with airflow_dags/bin/build-dbt-manifest\.sh"):
+    with pytest.raises(
+        AirflowFailException,
+        match=r"no-manifest\.json is missing: build it with airflow_dags/bin/build-dbt-manifest\.sh",
+    ):
         dag.get_task("dbt_manifest_missing").python_callable()
 
 
@@ -109,5 +118,10 @@ def test_the_backfill_dag_is_manual_with_start_end_and_feature_params(bag: DagBa
     assert params.get_param("full_refresh").value is False
     assert params.get_param("start").schema["format"] == "date"
     assert params.get_param("end").schema["format"] == "date"
-    assert [task.task_id for task in dag.topological_sort()] == ["plan", "clear_selected_features", "rebuild", "summarize"]
+    assert [task.task_id for task in dag.topological_sort()] == [
+        "plan",
+        "clear_selected_features",
+        "rebuild",
+        "summarize",
+    ]
     assert dag.get_task("rebuild").upstream_task_ids == {"plan", "clear_selected_features"}

@@ -28,7 +28,9 @@ def test_the_default_home_is_the_folder_above_airflow_dags() -> None:
 def test_home_comes_from_churnfeat_home_then_the_env_backed_airflow_variable() -> None:
     assert load_settings({"AIRFLOW_VAR_CHURNFEAT_HOME": "/srv/b"}).home == Path("/srv/b")
     assert load_settings({"CHURNFEAT_HOME": "/srv/a", "AIRFLOW_VAR_CHURNFEAT_HOME": "/srv/b"}).home == Path("/srv/a")
-    settings = load_settings({"CHURNFEAT_HOME": "/srv/a", "CHURNFEAT_LAKE_ROOT": "lake", "CHURNFEAT_DBT_TARGET": "snowflake"})
+    settings = load_settings(
+        {"CHURNFEAT_HOME": "/srv/a", "CHURNFEAT_LAKE_ROOT": "lake", "CHURNFEAT_DBT_TARGET": "snowflake"}
+    )
     assert settings.lake_root == Path("/srv/a/lake")
     assert settings.dbt_target == "snowflake"
 
@@ -74,11 +76,15 @@ def test_a_backfill_plan_covers_whole_utc_days_with_end_inclusive() -> None:
 def test_a_backfill_plan_takes_a_feature_subset_and_rejects_unknown_names() -> None:
     plan = plan_backfill({"start": "2025-01-13", "end": "2025-01-13", "features": ["errors_last_1h"]}, FEATURES, DAY)
     assert plan.features == ["errors_last_1h"] and not plan.all_features
-    assert plan_backfill({"start": "2025-01-13", "end": "2025-01-13", "features": list(FEATURES)}, FEATURES, DAY).all_features
+    assert plan_backfill(
+        {"start": "2025-01-13", "end": "2025-01-13", "features": list(FEATURES)}, FEATURES, DAY
+    ).all_features
     with pytest.raises(BackfillParamError, match=r"unknown feature\(s\) \['errors_last_2h'\]"):
         plan_backfill({"start": "2025-01-13", "end": "2025-01-13", "features": ["errors_last_2h"]}, FEATURES, DAY)
     with pytest.raises(BackfillParamError, match="cannot be combined"):
-        plan_backfill({"start": "2025-01-13", "end": "2025-01-13", "features": ["all", "errors_last_1h"]}, FEATURES, DAY)
+        plan_backfill(
+            {"start": "2025-01-13", "end": "2025-01-13", "features": ["all", "errors_last_1h"]}, FEATURES, DAY
+        )
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import subprocess
 import threading
 from collections import deque
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -53,7 +53,9 @@ def parity_stack() -> Iterator[dict]:
         if not up
     ]
     if missing:
-        pytest.fail(f"{' and '.join(missing)} not running: start them with scripts/stack/start.sh redis kafka (make test does)")
+        pytest.fail(
+            f"{' and '.join(missing)} not running: start them with scripts/stack/start.sh redis kafka (make test does)"
+        )
     process = subprocess.Popen(
         ["node", "--import", "tsx", str(DAGS_DIR / "tests" / "fixtures" / "parity-stack.ts")],
         cwd=REPO,
@@ -111,7 +113,7 @@ def use_online_store(monkeypatch: pytest.MonkeyPatch, stack: dict, name: str, re
 
 def night_after(stack: dict) -> datetime:
     """The first midnight (UTC) after the newest ingest: the end of the night to check."""
-    return datetime.fromtimestamp((stack["maxIngestMs"] // DAY_MS + 1) * DAY_MS / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp((stack["maxIngestMs"] // DAY_MS + 1) * DAY_MS / 1000, tz=UTC)
 
 
 def test_a_healthy_night_passes_and_stores_its_reports_under_the_interval(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,8 +19,8 @@ from churnfeat_airflow.parity import failure_lines, parity_command
 from churnfeat_airflow.settings import load_settings
 from conftest import DAGS_DIR
 
-START = datetime(2025, 3, 9, tzinfo=timezone.utc)
-END = datetime(2025, 3, 10, tzinfo=timezone.utc)
+START = datetime(2025, 3, 9, tzinfo=UTC)
+END = datetime(2025, 3, 10, tzinfo=UTC)
 
 REPORT = {
     "status": "fail",
@@ -28,7 +28,11 @@ REPORT = {
     "threshold": 0,
     "sample": {"sampled": 40},
     "registry": {"same": True},
-    "totals": {"mismatches": 3, "unexplained": 2, "byClass": {"unexplained": 2, "arrived_after_snapshot": 1, "too_late_policy": 0}},
+    "totals": {
+        "mismatches": 3,
+        "unexplained": 2,
+        "byClass": {"unexplained": 2, "arrived_after_snapshot": 1, "too_late_policy": 0},
+    },
     "features": [
         {"name": "errors_last_1h", "compared": 40, "mismatchRate": 0.05, "byClass": {"unexplained": 2}},
         {"name": "errors_last_10m", "compared": 40, "mismatchRate": 0.025, "byClass": {"unexplained": 0}},
@@ -84,7 +88,9 @@ def fake_job(tmp_path: Path, exit_code: int, report: dict | None) -> str:
 def run_parity(local_warehouse: dict[str, Path]):
     bag = DagBag(dag_folder=str(DAGS_DIR / "churnfeat_parity_nightly.py"), include_examples=False)
     task = bag.get_dag("churnfeat_parity_nightly").get_task("run_parity")
-    return lambda: task.python_callable(data_interval_start=START, data_interval_end=END, params={"users": 40, "threshold": 0})
+    return lambda: task.python_callable(
+        data_interval_start=START, data_interval_end=END, params={"users": 40, "threshold": 0}
+    )
 
 
 def test_unexplained_mismatches_fail_without_retry_and_log_the_summary(
@@ -92,7 +98,8 @@ def test_unexplained_mismatches_fail_without_retry_and_log_the_summary(
 ) -> None:
     monkeypatch.setenv("CHURNFEAT_PARITY_COMMAND", fake_job(tmp_path, 1, REPORT))
     with pytest.raises(
-        AirflowFailException, match=r"PARITY FAILED at as_of 2025-03-10T00:00:00.000Z: 2 unexplained mismatches \(threshold 0\)"
+        AirflowFailException,
+        match=r"PARITY FAILED at as_of 2025-03-10T00:00:00.000Z: 2 unexplained mismatches \(threshold 0\)",
     ):
         run_parity()
     assert "errors_last_1h               2 unexplained / 40 users (mismatch rate 5.00%)" in caplog.text
@@ -104,7 +111,9 @@ def test_a_job_that_cannot_run_fails_with_its_output_and_may_be_retried(
     run_parity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CHURNFEAT_PARITY_COMMAND", fake_job(tmp_path, 2, None))
-    with pytest.raises(AirflowException, match="parity job could not run; last output:\nfake parity ran with") as raised:
+    with pytest.raises(
+        AirflowException, match="parity job could not run; last output:\nfake parity ran with"
+    ) as raised:
         run_parity()
     assert not isinstance(raised.value, AirflowFailException)
 
@@ -118,12 +127,19 @@ def test_a_pass_without_a_report_is_not_a_pass(run_parity, tmp_path: Path, monke
 def test_the_job_gets_the_interval_end_as_as_of_and_a_folder_per_interval(
     run_parity, local_warehouse: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    passed = {**REPORT, "status": "pass", "totals": {"mismatches": 0, "unexplained": 0, "byClass": {}}, "mismatches": []}
+    passed = {
+        **REPORT,
+        "status": "pass",
+        "totals": {"mismatches": 0, "unexplained": 0, "byClass": {}},
+        "mismatches": [],
+    }
     monkeypatch.setenv("CHURNFEAT_PARITY_COMMAND", fake_job(tmp_path, 0, passed))
     summary = run_parity()
     assert summary["status"] == "pass" and summary["unexplained"] == 0
     assert (local_warehouse["reports"] / "parity" / "2025-03-09" / "report.json").exists()
-    command = parity_command(load_settings(), as_of_ms=int(END.timestamp() * 1000), out_dir=Path("/r"), users=40, threshold=0)
+    command = parity_command(
+        load_settings(), as_of_ms=int(END.timestamp() * 1000), out_dir=Path("/r"), users=40, threshold=0
+    )
     assert command[command.index("--as-of") + 1] == "1741564800000"
     assert command[command.index("--duckdb-path") + 1] == str(local_warehouse["duckdb"])
 

@@ -75,7 +75,9 @@ export async function describeMachine(redis: Redis): Promise<MachineDescription>
     ioredis: packageVersion('ioredis'),
     loadAverageAtStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
     gitCommit: git(['rev-parse', '--short', 'HEAD']) || 'unknown',
-    gitDirtyFiles: git(['status', '--porcelain']).split('\n').filter((l) => l.length > 0).length,
+    gitDirtyFiles: git(['status', '--porcelain'])
+      .split('\n')
+      .filter((l) => l.length > 0).length,
   };
 }
 

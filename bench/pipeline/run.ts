@@ -281,7 +281,14 @@ interface Throughput {
   steady: { seconds: number; events: number; eventsPerSecond: number; cpuSeconds: number; eventsPerCpuSecond: number; coresUsed: number; eventLoopUtilization: number };
   totals: Record<string, number>;
   replayedShare: number;
-  redis: { commandsPerEvent: number; roundTripsPerEvent: number; byCommandPerEvent: Record<string, number>; cpuMicrosPerEvent: number; eventsPerRedisCpuSecond: number; connectedClientsAtStart: number };
+  redis: {
+    commandsPerEvent: number;
+    roundTripsPerEvent: number;
+    byCommandPerEvent: Record<string, number>;
+    cpuMicrosPerEvent: number;
+    eventsPerRedisCpuSecond: number;
+    connectedClientsAtStart: number;
+  };
   kafkaBrokerCpuMicrosPerEvent: number | null;
   machineBusyCores: number | null;
   /** Busy cores in the steady window by process: the other work on the machine shows as `other`. */
@@ -411,7 +418,16 @@ interface FreshnessResult {
   cores: Record<string, number | null>;
 }
 
-async function freshnessPhase(args: Args, ns: Namespace, redis: Redis, sidecar: SidecarChild, producer: import('kafkajs').Producer, load: number, maxRate: number, index: number): Promise<FreshnessResult> {
+async function freshnessPhase(
+  args: Args,
+  ns: Namespace,
+  redis: Redis,
+  sidecar: SidecarChild,
+  producer: import('kafkajs').Producer,
+  load: number,
+  maxRate: number,
+  index: number,
+): Promise<FreshnessResult> {
   const rate = Math.max(1, Math.round(load * maxRate));
   const total = args.warmupSeconds + args.freshnessSeconds;
   log(`freshness at ${Math.round(load * 100)}% of ${maxRate}/s = ${rate}/s for ${total} s (${args.warmupSeconds} s warm-up)`);
@@ -419,8 +435,22 @@ async function freshnessPhase(args: Args, ns: Namespace, redis: Redis, sidecar: 
   const probe = new FreshnessProbe({ producer, redis, topics: ns.topics, keyPrefix: ns.keyPrefix, registry, tag: `${ns.id}x${index}x`, rate: args.probeRate, size: args.size });
   const produced0 = await sidecar.stats();
   const gen = loadgen([
-    '--namespace', ns.topicNamespace, '--rate', String(rate), '--duration', String(total), '--clock', 'live', '--size', String(args.size),
-    '--users', String(args.users), '--seed', String(args.seed + 100 + index), '--on-time-delay', '0-0',
+    '--namespace',
+    ns.topicNamespace,
+    '--rate',
+    String(rate),
+    '--duration',
+    String(total),
+    '--clock',
+    'live',
+    '--size',
+    String(args.size),
+    '--users',
+    String(args.users),
+    '--seed',
+    String(args.seed + 100 + index),
+    '--on-time-delay',
+    '0-0',
   ]);
   probe.start(args.warmupSeconds * 1000);
   await sleep(args.warmupSeconds * 1000);
@@ -513,10 +543,29 @@ async function main(): Promise<void> {
     await ensureTopics(admin, ns.topics);
     // 1. the backlog
     const startMs = Date.now();
-    const genArgs = ['--namespace', ns.topicNamespace, '--rate', '0', '--count', String(args.events), '--size', String(args.size), '--users', String(args.users), '--seed', String(args.seed), '--clock', 'virtual', '--start-ms', String(startMs)];
+    const genArgs = [
+      '--namespace',
+      ns.topicNamespace,
+      '--rate',
+      '0',
+      '--count',
+      String(args.events),
+      '--size',
+      String(args.size),
+      '--users',
+      String(args.users),
+      '--seed',
+      String(args.seed),
+      '--clock',
+      'virtual',
+      '--start-ms',
+      String(startMs),
+    ];
     log(`1. producing ${fmt(args.events)} events of ${args.size} bytes to ${ns.topicNamespace}.* ...`);
     const produced = await loadgen(genArgs);
-    log(`   ${fmt(produced.summary.produced)} events in ${(produced.summary.elapsedMs / 1000).toFixed(1)} s (${fmt(Math.round(produced.summary.achievedRate))}/s, ${fmt(Math.round(produced.summary.produced / produced.summary.cpuSeconds))} per loadgen CPU-second); sha256 ${produced.summary.sha256.slice(0, 16)}`);
+    log(
+      `   ${fmt(produced.summary.produced)} events in ${(produced.summary.elapsedMs / 1000).toFixed(1)} s (${fmt(Math.round(produced.summary.achievedRate))}/s, ${fmt(Math.round(produced.summary.produced / produced.summary.cpuSeconds))} per loadgen CPU-second); sha256 ${produced.summary.sha256.slice(0, 16)}`,
+    );
 
     // 2. ceilings, on the same events regenerated here
     const parsed = parseLoadgenArgs(genArgs);
@@ -533,7 +582,9 @@ async function main(): Promise<void> {
     const sameEvents = regenerated.sha256 === produced.summary.sha256;
     log(`2. ceilings on ${fmt(kept.length)} of the same events (stream sha256 ${sameEvents ? 'equal' : 'DIFFERENT'}) ...`);
     const ceilings = measureCeilings(kept, registry);
-    log(`   JSON.parse ${fmt(Math.round(ceilings.jsonParse.eventsPerCpuSecond))}/CPU-s; parseEvent ${fmt(Math.round(ceilings.parseEvent.eventsPerCpuSecond))}/CPU-s; parseEvent + window ops ${fmt(Math.round(ceilings.parseAndOps.eventsPerCpuSecond))}/CPU-s`);
+    log(
+      `   JSON.parse ${fmt(Math.round(ceilings.jsonParse.eventsPerCpuSecond))}/CPU-s; parseEvent ${fmt(Math.round(ceilings.parseEvent.eventsPerCpuSecond))}/CPU-s; parseEvent + window ops ${fmt(Math.round(ceilings.parseAndOps.eventsPerCpuSecond))}/CPU-s`,
+    );
 
     log(`   the Kafka client alone (kafkajs, the sidecar's consumer settings, records untouched) ...`);
     const kafkaAlone = await kafkaOnly(ns, args.events, args.partitionsConcurrently);
@@ -544,10 +595,16 @@ async function main(): Promise<void> {
     const { result: throughput, sidecar: running } = await throughputPhase(args, ns, redis);
     sidecar = running;
     const ratio = throughput.steady.eventsPerCpuSecond / ceilings.parseEvent.eventsPerCpuSecond;
-    log(`   steady: ${fmt(throughput.steady.eventsPerSecond)} events/s wall, ${fmt(throughput.steady.eventsPerCpuSecond)} events per sidecar CPU-second (${throughput.steady.coresUsed} cores used, event loop ${Math.round(throughput.steady.eventLoopUtilization * 100)}% busy); ${round(ratio, 3)} of the parseEvent ceiling`);
+    log(
+      `   steady: ${fmt(throughput.steady.eventsPerSecond)} events/s wall, ${fmt(throughput.steady.eventsPerCpuSecond)} events per sidecar CPU-second (${throughput.steady.coresUsed} cores used, event loop ${Math.round(throughput.steady.eventLoopUtilization * 100)}% busy); ${round(ratio, 3)} of the parseEvent ceiling`,
+    );
     log(`   busy cores in that window: ${JSON.stringify(throughput.cores)}`);
-    log(`   replayed re-deliveries: ${fmt(throughput.totals.replayed ?? 0)} (${(throughput.replayedShare * 100).toFixed(1)}% of records consumed)${throughput.replayedShare > 0.01 ? '  <-- the sidecar re-fetches batches it already applied' : ''}`);
-    log(`   redis: ${throughput.redis.commandsPerEvent} commands/event (${throughput.redis.roundTripsPerEvent} round trips), ${throughput.redis.cpuMicrosPerEvent} us Redis CPU/event = ${fmt(throughput.redis.eventsPerRedisCpuSecond)} events per Redis CPU-second`);
+    log(
+      `   replayed re-deliveries: ${fmt(throughput.totals.replayed ?? 0)} (${(throughput.replayedShare * 100).toFixed(1)}% of records consumed)${throughput.replayedShare > 0.01 ? '  <-- the sidecar re-fetches batches it already applied' : ''}`,
+    );
+    log(
+      `   redis: ${throughput.redis.commandsPerEvent} commands/event (${throughput.redis.roundTripsPerEvent} round trips), ${throughput.redis.cpuMicrosPerEvent} us Redis CPU/event = ${fmt(throughput.redis.eventsPerRedisCpuSecond)} events per Redis CPU-second`,
+    );
     log(`   memory: ${fmt(Math.round(throughput.memoryAfterDrain.bytesPerUser))} bytes/user at ${throughput.eventsPerUser} events/user (${fmt(throughput.memoryAfterDrain.users)} users)`);
     if (throughput.profile) log(formatProfile(throughput.profile).replace(/^/gm, '   '));
     const batchSize = Math.max(1, Math.round(throughput.averageBatch));
@@ -555,7 +612,9 @@ async function main(): Promise<void> {
     const stages: StageCosts = await measureStages(redis, registry, kept, ns.keyPrefix, batchSize);
     kept.length = 0;
     const sidecarMicros = 1e6 / throughput.steady.eventsPerCpuSecond;
-    log(`   per event: Kafka client ${kafkaAlone.cpuMicrosPerEvent} us + BatchProcessor ${stages.processor.cpuMicrosPerEvent} us (of which parseEvent ${round(1e6 / ceilings.parseEvent.eventsPerCpuSecond, 2)} us, window ops ${round(1e6 / ceilings.parseAndOps.eventsPerCpuSecond - 1e6 / ceilings.parseEvent.eventsPerCpuSecond, 2)} us, FeatureWriter ${stages.writer.cpuMicrosPerEvent} us per written event) = ${round(kafkaAlone.cpuMicrosPerEvent + stages.processor.cpuMicrosPerEvent, 2)} us; the sidecar process spends ${round(sidecarMicros, 2)} us`);
+    log(
+      `   per event: Kafka client ${kafkaAlone.cpuMicrosPerEvent} us + BatchProcessor ${stages.processor.cpuMicrosPerEvent} us (of which parseEvent ${round(1e6 / ceilings.parseEvent.eventsPerCpuSecond, 2)} us, window ops ${round(1e6 / ceilings.parseAndOps.eventsPerCpuSecond - 1e6 / ceilings.parseEvent.eventsPerCpuSecond, 2)} us, FeatureWriter ${stages.writer.cpuMicrosPerEvent} us per written event) = ${round(kafkaAlone.cpuMicrosPerEvent + stages.processor.cpuMicrosPerEvent, 2)} us; the sidecar process spends ${round(sidecarMicros, 2)} us`,
+    );
 
     // 4. freshness
     const freshness: FreshnessResult[] = [];
@@ -565,7 +624,9 @@ async function main(): Promise<void> {
         const result = await freshnessPhase(args, ns, redis, sidecar, producer, load, throughput.steady.eventsPerSecond, index);
         freshness.push(result);
         const p = result.probeLatencyMs;
-        log(`   ${Math.round(load * 100)}%: ${fmt(result.achievedRate)}/s produced; probes (n=${p.count}) p50 ${p.p50} ms, p95 ${p.p95} ms, p99 ${p.p99} ms, max ${p.max} ms; sidecar histogram ingest->readable p50 ${result.sidecarIngestToReadableMs.p50} ms, p99 ${result.sidecarIngestToReadableMs.p99} ms; sidecar ${result.sidecarCoresUsed} cores; backlog at end ${fmt(result.backlogAtEnd)}; busy cores ${JSON.stringify(result.cores)}`);
+        log(
+          `   ${Math.round(load * 100)}%: ${fmt(result.achievedRate)}/s produced; probes (n=${p.count}) p50 ${p.p50} ms, p95 ${p.p95} ms, p99 ${p.p99} ms, max ${p.max} ms; sidecar histogram ingest->readable p50 ${result.sidecarIngestToReadableMs.p50} ms, p99 ${result.sidecarIngestToReadableMs.p99} ms; sidecar ${result.sidecarCoresUsed} cores; backlog at end ${fmt(result.backlogAtEnd)}; busy cores ${JSON.stringify(result.cores)}`,
+        );
       }
     }
     await sidecar.stop();
@@ -585,11 +646,17 @@ async function main(): Promise<void> {
         eventsPerUserDay: args.dauEvents,
         activeHours: 6,
         ownTitleShare: args.dauOwnTitleShare,
-        onDay: (day, m) => log(`   day ${day}: Redis ${m.redisCpuMicrosPerEvent} us CPU and ${m.redisCommandsPerEvent} commands per event; ${fmt(Math.round(m.bytesPerUser))} bytes/user (hash ${fmt(Math.round(m.hashBytesPerUser))} B, ${Math.round(m.hashFields)} fields; dedup ${fmt(Math.round(m.zsetBytesPerUser))} B, ${Math.round(m.zsetMembers)} members) ${JSON.stringify(m.encodings)}`),
+        onDay: (day, m) =>
+          log(
+            `   day ${day}: Redis ${m.redisCpuMicrosPerEvent} us CPU and ${m.redisCommandsPerEvent} commands per event; ${fmt(Math.round(m.bytesPerUser))} bytes/user (hash ${fmt(Math.round(m.hashBytesPerUser))} B, ${Math.round(m.hashFields)} fields; dedup ${fmt(Math.round(m.zsetBytesPerUser))} B, ${Math.round(m.zsetMembers)} members) ${JSON.stringify(m.encodings)}`,
+          ),
       });
     }
 
-    if (dau) log(`   reads: ${dau.reads.redisCpuMicrosPerRead} us Redis CPU per feature read (FCALL_RO, ${fmt(dau.reads.count)} reads of these users); HGETALL of the same state: ${dau.reads.redisCpuMicrosPerHgetall} us`);
+    if (dau)
+      log(
+        `   reads: ${dau.reads.redisCpuMicrosPerRead} us Redis CPU per feature read (FCALL_RO, ${fmt(dau.reads.count)} reads of these users); HGETALL of the same state: ${dau.reads.redisCpuMicrosPerHgetall} us`,
+      );
 
     const results = {
       benchmark: 'pipeline',

@@ -49,7 +49,7 @@ function asSourceRecords(records: readonly StreamRecord[], topic: (source: Strea
 function batches<T>(lists: Iterable<T[]>, size: number): T[][] {
   const queues = [...lists].map((list) => ({ list, at: 0 }));
   const out: T[][] = [];
-  for (let more = true; more; ) {
+  for (let more = true; more;) {
     more = false;
     for (const q of queues) {
       if (q.at >= q.list.length) continue;
@@ -104,10 +104,17 @@ export async function measureStages(redis: Redis, registry: FeatureRegistry, rec
   // Processor: raw records in, as the sidecar's onBatch hands them over.
   const processorPrefix = `${keyPrefix}.stagep`;
   await loadFunctionLibrary(redis, registry, processorPrefix);
-  const processor = new BatchProcessor(operators, new FeatureWriter(redis, operators, { prefix: processorPrefix, ...options }), { send: async () => [] } as unknown as Producer, topics, new PipelineMetrics(), {
-    allowedLatenessMs: options.allowedLatenessMs,
-    maxPayloadBytes: DEFAULT_OPTIONS.maxPayloadBytes,
-  });
+  const processor = new BatchProcessor(
+    operators,
+    new FeatureWriter(redis, operators, { prefix: processorPrefix, ...options }),
+    { send: async () => [] } as unknown as Producer,
+    topics,
+    new PipelineMetrics(),
+    {
+      allowedLatenessMs: options.allowedLatenessMs,
+      maxPayloadBytes: DEFAULT_OPTIONS.maxPayloadBytes,
+    },
+  );
   const rawBatches = batches(bySource.values(), batchSize);
   const processorCpu = await timed(async () => {
     for (const batch of rawBatches) {

@@ -109,17 +109,19 @@ export async function openLoop(op: () => Promise<unknown>, options: { ratePerSec
       return;
     }
     inFlight += 1;
-    op().then(
-      () => {
-        if (measured) recorder.record(performance.now() - scheduled);
-      },
-      (error: unknown) => {
-        if (measured) recorder.fail(error);
-      },
-    ).finally(() => {
-      inFlight -= 1;
-      if (!ticking && inFlight === 0) settle();
-    });
+    op()
+      .then(
+        () => {
+          if (measured) recorder.record(performance.now() - scheduled);
+        },
+        (error: unknown) => {
+          if (measured) recorder.fail(error);
+        },
+      )
+      .finally(() => {
+        inFlight -= 1;
+        if (!ticking && inFlight === 0) settle();
+      });
   };
   await new Promise<void>((resolve) => {
     const tick = (): void => {

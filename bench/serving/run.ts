@@ -104,7 +104,11 @@ function randomUser(users: number): string {
 function layoutDoc(): string {
   const source = readFileSync(new URL('../../sidecar/src/store/redis-layout.ts', import.meta.url), 'utf8');
   const doc = source.match(/\/\*\*([\s\S]*?)\*\//)?.[1] ?? '';
-  return doc.split('\n').map((line) => line.replace(/^\s*\* ?/, '')).join('\n').trim();
+  return doc
+    .split('\n')
+    .map((line) => line.replace(/^\s*\* ?/, ''))
+    .join('\n')
+    .trim();
 }
 
 async function describeUser(redis: Redis, userId: string): Promise<string[]> {
@@ -243,7 +247,9 @@ async function main(): Promise<void> {
     const loadSeconds = (performance.now() - loadStart) / 1000;
     const after = await memoryInfo(admin);
     const loadStats = await commandStats(admin);
-    say(`loaded ${config.users.toLocaleString('en')} users, ${events.toLocaleString('en')} events in ${loadSeconds.toFixed(1)} s (${Math.round(config.users / loadSeconds).toLocaleString('en')} users/s${config.load === 'apply' ? `; cf_apply ${loadStats.fcall_usec_per_call} us/call` : ''})`);
+    say(
+      `loaded ${config.users.toLocaleString('en')} users, ${events.toLocaleString('en')} events in ${loadSeconds.toFixed(1)} s (${Math.round(config.users / loadSeconds).toLocaleString('en')} users/s${config.load === 'apply' ? `; cf_apply ${loadStats.fcall_usec_per_call} us/call` : ''})`,
+    );
 
     // 2. Memory per user: INFO delta, and the state/dedup split from a MEMORY USAGE sample.
     const sample = Math.min(2_000, config.users);
@@ -285,7 +291,9 @@ async function main(): Promise<void> {
       state_ttl_hours: operators.stateTtlMs(ALLOWED_LATENESS_MS) / 3_600_000,
     };
     say(`memory: ${mb(after.used - before.used)} for ${config.users.toLocaleString('en')} users = ${memory.bytes_per_user} B/user (used_memory; RSS ${memory.rss_bytes_per_user} B/user)`);
-    say(`  per user (MEMORY USAGE, ${sample} sampled): state hash ${memory.sampled_state_hash_bytes_per_user} B (${memory.state_fields_per_user} fields) + dedup zsets ${memory.sampled_dedup_zset_bytes_per_user} B (${memory.dedup_entries_per_user} entries); dedup share ${(memory.dedup_share * 100).toFixed(1)}%`);
+    say(
+      `  per user (MEMORY USAGE, ${sample} sampled): state hash ${memory.sampled_state_hash_bytes_per_user} B (${memory.state_fields_per_user} fields) + dedup zsets ${memory.sampled_dedup_zset_bytes_per_user} B (${memory.dedup_entries_per_user} entries); dedup share ${(memory.dedup_share * 100).toFixed(1)}%`,
+    );
 
     // 3. Key layout.
     say('\nRedis key layout (sidecar/src/store/redis-layout.ts):');
@@ -295,7 +303,11 @@ async function main(): Promise<void> {
     for (const line of example) say(line);
 
     // 4. Background ingestion.
-    const ingest = fork(new URL('./ingest-worker.ts', import.meta.url), [JSON.stringify({ redisUrl, prefix: PREFIX, users: config.users, eventsPerSecond: config.ingestRate, tickMs: config.ingestTickMs, allowedLatenessMs: ALLOWED_LATENESS_MS })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const ingest = fork(
+      new URL('./ingest-worker.ts', import.meta.url),
+      [JSON.stringify({ redisUrl, prefix: PREFIX, users: config.users, eventsPerSecond: config.ingestRate, tickMs: config.ingestTickMs, allowedLatenessMs: ALLOWED_LATENESS_MS })],
+      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+    );
     children.push(ingest);
     ingest.on('error', () => undefined); // a dead worker is reported by checkIngest
     await new Promise<void>((resolve, reject) => {
@@ -342,7 +354,14 @@ async function main(): Promise<void> {
     if (!config.skipHttp) {
       const port = await freePort();
       const serve = spawn(process.execPath, [...process.execArgv, 'cli/churnfeat.ts', 'serve'], {
-        env: { ...process.env, CHURNFEAT_REDIS_URL: redisUrl, CHURNFEAT_KEY_PREFIX: PREFIX, CHURNFEAT_SERVE_PORT: String(port), CHURNFEAT_LOG_LEVEL: 'warn', CHURNFEAT_SERVE_MAX_BATCH: String(Math.max(500, config.batchSize)) },
+        env: {
+          ...process.env,
+          CHURNFEAT_REDIS_URL: redisUrl,
+          CHURNFEAT_KEY_PREFIX: PREFIX,
+          CHURNFEAT_SERVE_PORT: String(port),
+          CHURNFEAT_LOG_LEVEL: 'warn',
+          CHURNFEAT_SERVE_MAX_BATCH: String(Math.max(500, config.batchSize)),
+        },
         stdio: ['ignore', 'ignore', 'inherit'],
       });
       children.push(serve);
@@ -388,7 +407,14 @@ async function main(): Promise<void> {
       benchmark: 'serving',
       date: new Date().toISOString(),
       command: `npx tsx bench/serving/run.ts ${process.argv.slice(2).join(' ')}`.trim(),
-      machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, load_average_at_start: loadAtStart, load_average_at_end: loadavg(), redis_version: (await admin.info('server')).match(/redis_version:(\S+)/)?.[1] },
+      machine: {
+        cores: cpus().length,
+        cpu: cpus()[0]?.model,
+        node: process.version,
+        load_average_at_start: loadAtStart,
+        load_average_at_end: loadavg(),
+        redis_version: (await admin.info('server')).match(/redis_version:(\S+)/)?.[1],
+      },
       config,
       redis_args: args['redis-url'] ? 'external' : REDIS_ARGS.join(' '),
       registry: registry.version,
@@ -414,8 +440,15 @@ async function main(): Promise<void> {
 }
 
 function fmt(s: PhaseResult): string {
-  const cpu = Object.entries(s.cpu_us_per_request).map(([name, us]) => `${name} ${us}`).join(', ');
-  const errors = s.errors === 0 ? '0' : `${s.errors} (${Object.entries(s.error_kinds).map(([kind, n]) => `${n}x ${kind}`).join('; ')})`;
+  const cpu = Object.entries(s.cpu_us_per_request)
+    .map(([name, us]) => `${name} ${us}`)
+    .join(', ');
+  const errors =
+    s.errors === 0
+      ? '0'
+      : `${s.errors} (${Object.entries(s.error_kinds)
+          .map(([kind, n]) => `${n}x ${kind}`)
+          .join('; ')})`;
   const machine = `machine busy ${s.machine_cores.busy} cores, of which other processes ${s.machine_cores.other_processes}`;
   return `${s.per_second.toLocaleString('en')} req/s, p50 ${s.p50_ms} ms, p95 ${s.p95_ms} ms, p99 ${s.p99_ms} ms, p99.9 ${s.p999_ms} ms, max ${s.max_ms} ms, errors ${errors}; CPU us/request: ${cpu}; ${machine}`;
 }

@@ -5,16 +5,7 @@
  * probe, exit 1 if any probe failed.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import {
-  CANARY_OPTIONS,
-  Canary,
-  CanaryMetrics,
-  ClientProbeReader,
-  HttpProbeReader,
-  partitionCountsFromAdmin,
-  planProbes,
-  type ProbeReader,
-} from '../../sidecar/src/canary/index.ts';
+import { CANARY_OPTIONS, Canary, CanaryMetrics, ClientProbeReader, HttpProbeReader, partitionCountsFromAdmin, planProbes, type ProbeReader } from '../../sidecar/src/canary/index.ts';
 import { readArgOptions, readEnvOptions, resolveTable } from '../../sidecar/src/config/index.ts';
 import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { topicNames } from '../../sidecar/src/kafka/index.ts';
@@ -57,7 +48,11 @@ export const command: Command = {
       registry,
       reader,
       metrics,
-      partitionCounts: partitionCountsFromAdmin(admin, topics, planProbes(registry).plans.map((plan) => plan.source)),
+      partitionCounts: partitionCountsFromAdmin(
+        admin,
+        topics,
+        planProbes(registry).plans.map((plan) => plan.source),
+      ),
       timeoutMs: options.timeoutMs,
       pollIntervalMs: options.pollIntervalMs,
       log,
@@ -79,7 +74,10 @@ export const command: Command = {
 
     const server = startMetricsServer(options.metricsPort, metrics.registry);
     canary.start(options.intervalMs);
-    say('canary', `probing ${canary.plans.map((p) => `${topics.sources[p.source]} (${p.eventType} -> ${p.feature.name})`).join(', ')} every ${options.intervalMs / 1000} s, reading via ${options.readVia}`);
+    say(
+      'canary',
+      `probing ${canary.plans.map((p) => `${topics.sources[p.source]} (${p.eventType} -> ${p.feature.name})`).join(', ')} every ${options.intervalMs / 1000} s, reading via ${options.readVia}`,
+    );
     return untilSignal('canary', async () => {
       server?.close();
       await close();

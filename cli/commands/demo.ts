@@ -60,12 +60,15 @@ function liveWorkload({ runId, seconds, users, seed }: DemoRun, startMs: number)
   const all = generateWorkload({ seed, users, eventsPerUser: Math.ceil((3600 / seconds) * 6), startMs: startMs + spanMs - 3_600_000, endMs: startMs + spanMs, lateShare: 0.03, veryLateShare: 0 });
   const live = all.filter((r) => r.ingestMs >= startMs && r.ingestMs < startMs + spanMs);
   // a few events from devices that buffered for hours: 3 h late (applied) and 25 h late (too late)
-  const buffered = live.filter((r) => r.kind === 'valid').slice(0, 40).map((r, i) => {
-    const event = JSON.parse(r.value.toString()) as Record<string, unknown>;
-    event.event_id = `buffered-${runId}-${i}`;
-    event.event_ts = new Date(r.ingestMs - (i % 2 === 0 ? 3 : 25) * 3_600_000).toISOString();
-    return { ...r, value: Buffer.from(JSON.stringify(event)) };
-  });
+  const buffered = live
+    .filter((r) => r.kind === 'valid')
+    .slice(0, 40)
+    .map((r, i) => {
+      const event = JSON.parse(r.value.toString()) as Record<string, unknown>;
+      event.event_id = `buffered-${runId}-${i}`;
+      event.event_ts = new Date(r.ingestMs - (i % 2 === 0 ? 3 : 25) * 3_600_000).toISOString();
+      return { ...r, value: Buffer.from(JSON.stringify(event)) };
+    });
   return [...live, ...buffered].sort((a, b) => a.ingestMs - b.ingestMs);
 }
 

@@ -8,8 +8,7 @@ import { say, tableUsage, untilSignal, type Command } from '../command.ts';
 import { startMetricsServer } from './metrics-server.ts';
 
 export const command: Command = {
-  usage: () =>
-    tableUsage('sidecar [options]', 'Runs the streaming sidecar until SIGTERM/SIGINT (then drains and exits 0).', SIDECAR_OPTIONS),
+  usage: () => tableUsage('sidecar [options]', 'Runs the streaming sidecar until SIGTERM/SIGINT (then drains and exits 0).', SIDECAR_OPTIONS),
   async run(argv) {
     const sidecar = new Sidecar(loadOptions(SIDECAR_OPTIONS, argv));
     await sidecar.start();
@@ -18,9 +17,14 @@ export const command: Command = {
       `consuming ${Object.values(sidecar.topics.sources).join(', ')} as group ${sidecar.options.groupId}; ${sidecar.registry.features.length} features (registry ${sidecar.registry.version})`,
     );
     const server = startMetricsServer(sidecar.options.metricsPort, sidecar.metrics.registry);
-    return untilSignal('sidecar', async () => {
-      server?.close();
-      await sidecar.stop();
-    }, undefined, sidecar.fatal);
+    return untilSignal(
+      'sidecar',
+      async () => {
+        server?.close();
+        await sidecar.stop();
+      },
+      undefined,
+      sidecar.fatal,
+    );
   },
 };

@@ -45,7 +45,13 @@ def set_path(meta: dict, dotted: str, value) -> None:
 CASES = [
     ("errors_last_10m", "aggregation.function", "median", "aggregation.function", "unknown aggregation"),
     ("errors_last_10m", "version", 0, "version", "an integer >= 1"),
-    ("errors_last_10m", "filter.event_types", ["playback_error", "playback_error"], "filter.event_types", "must not repeat"),
+    (
+        "errors_last_10m",
+        "filter.event_types",
+        ["playback_error", "playback_error"],
+        "filter.event_types",
+        "must not repeat",
+    ),
     ("errors_last_10m", "window", "90s", "window", "multiple of granularity"),
     ("errors_last_1h", "window", "1 hour", "window", "not a duration"),
     ("errors_last_1h", "granularity", "0m", "granularity", "not a duration"),
@@ -53,10 +59,34 @@ CASES = [
     ("distinct_titles_last_7d", "aggregation.attribute", None, "aggregation.attribute", "required for count_distinct"),
     ("distinct_titles_last_7d", "aggregation.function", "last", None, None),  # valid: last with an attribute
     ("support_tickets_last_30d", "aggregation", {"function": "max"}, "aggregation.attribute", "required for max"),
-    ("support_tickets_last_30d", "aggregation.attribute", "ticket_id", "aggregation.attribute", "count takes no attribute"),
-    ("payment_failures_last_7d", "filter.event_types", ["payment_lost"], "filter.event_types", "not an event type of source billing"),
-    ("errors_last_10m", "filter.where", [{"attribute": "error_code", "op": "like", "value": "E%"}], "filter.where.0.op", "must be one of"),
-    ("errors_last_10m", "filter.where", [{"attribute": "error_code", "op": "gt", "value": "E1"}], "filter.where.0.value", "a number"),
+    (
+        "support_tickets_last_30d",
+        "aggregation.attribute",
+        "ticket_id",
+        "aggregation.attribute",
+        "count takes no attribute",
+    ),
+    (
+        "payment_failures_last_7d",
+        "filter.event_types",
+        ["payment_lost"],
+        "filter.event_types",
+        "not an event type of source billing",
+    ),
+    (
+        "errors_last_10m",
+        "filter.where",
+        [{"attribute": "error_code", "op": "like", "value": "E%"}],
+        "filter.where.0.op",
+        "must be one of",
+    ),
+    (
+        "errors_last_10m",
+        "filter.where",
+        [{"attribute": "error_code", "op": "gt", "value": "E1"}],
+        "filter.where.0.value",
+        "a number",
+    ),
     ("errors_last_10m", "source", "crm", "source", "must be one of"),
     ("errors_last_10m", "windw", "10m", "windw", "unknown field"),
     ("watch_time_last_24h", "aggregation.scale", 9, "aggregation.scale", "0 to 6"),
@@ -84,11 +114,26 @@ def compile_registry(copy: Path) -> subprocess.CompletedProcess:
 
 
 def check_registry(copy: Path, work: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CHURNFEAT_DUCKDB_PATH": str(work / "warehouse.duckdb"),
-           "CHURNFEAT_LAKE_ROOT": str(work / "no-lake"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {
+        **os.environ,
+        "CHURNFEAT_DUCKDB_PATH": str(work / "warehouse.duckdb"),
+        "CHURNFEAT_LAKE_ROOT": str(work / "no-lake"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     return subprocess.run(
-        [str(DBT), "run-operation", "churnfeat_check_registry", "--project-dir", str(copy),
-         "--profiles-dir", str(copy)], env=env, capture_output=True, text=True)
+        [
+            str(DBT),
+            "run-operation",
+            "churnfeat_check_registry",
+            "--project-dir",
+            str(copy),
+            "--profiles-dir",
+            str(copy),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
 
 
 def definition_errors(work: Path) -> list[str]:
@@ -98,7 +143,7 @@ def definition_errors(work: Path) -> list[str]:
         edit_feature(copy, feature, field, value)
         completed = compile_registry(copy)
         output = completed.stdout + completed.stderr
-        line = next((l.strip() for l in output.splitlines() if "invalid feature definition" in l), "")
+        line = next((text.strip() for text in output.splitlines() if "invalid feature definition" in text), "")
         if expected_field is None:
             ok = completed.returncode == 0 and not line
             print(f"{'ok  ' if ok else 'FAIL'} {feature}.{field} = {value!r}: accepted")
@@ -117,13 +162,26 @@ def _edit_text(path: str, old: str, new: str):
         text = (copy / path).read_text()
         assert old in text, f"{old!r} not in {path}"
         (copy / path).write_text(text.replace(old, new, 1))
+
     return edit
 
 
 STALE_CASES = [
-    ("a feature's window", lambda copy: edit_feature(copy, "errors_last_10m", "window", "20m"), 'feature "errors_last_10m" (models/marts/_marts__models.yml) changed'),
-    ("the lateness policy", _edit_text(YAML_FILE, "allowed_lateness: 24h", "allowed_lateness: 12h"), "the feature_policies block changed"),
-    ("a unit test's feature", _edit_text(UNIT_TEST_FILE, "window: 10m, granularity: 1m", "window: 20m, granularity: 1m"), 'the unit test feature "errors_10m"'),
+    (
+        "a feature's window",
+        lambda copy: edit_feature(copy, "errors_last_10m", "window", "20m"),
+        'feature "errors_last_10m" (models/marts/_marts__models.yml) changed',
+    ),
+    (
+        "the lateness policy",
+        _edit_text(YAML_FILE, "allowed_lateness: 24h", "allowed_lateness: 12h"),
+        "the feature_policies block changed",
+    ),
+    (
+        "a unit test's feature",
+        _edit_text(UNIT_TEST_FILE, "window: 10m, granularity: 1m", "window: 20m, granularity: 1m"),
+        'the unit test feature "errors_10m"',
+    ),
 ]
 
 
@@ -135,15 +193,31 @@ def stale_artifact(work: Path) -> list[str]:
         if "unit test" in what:
             # The on-run-start check compares the model YAML; a unit test's block is looked
             # up when the unit test renders its model.
-            env = {**os.environ, "CHURNFEAT_DUCKDB_PATH": str(work / "warehouse.duckdb"),
-                   "CHURNFEAT_LAKE_ROOT": str(work / "no-lake"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+            env = {
+                **os.environ,
+                "CHURNFEAT_DUCKDB_PATH": str(work / "warehouse.duckdb"),
+                "CHURNFEAT_LAKE_ROOT": str(work / "no-lake"),
+                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            }
             completed = subprocess.run(
-                [str(DBT), "test", "--select", "test_type:unit",
-                 "--project-dir", str(copy), "--profiles-dir", str(copy)], env=env, capture_output=True, text=True)
+                [
+                    str(DBT),
+                    "test",
+                    "--select",
+                    "test_type:unit",
+                    "--project-dir",
+                    str(copy),
+                    "--profiles-dir",
+                    str(copy),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
         else:
             completed = check_registry(copy, work)
         output = completed.stdout + completed.stderr
-        line = next((l.strip() for l in output.splitlines() if "Stale feature registry" in l), "")
+        line = next((text.strip() for text in output.splitlines() if "Stale feature registry" in text), "")
         ok = completed.returncode != 0 and words in line and "churnfeat compile" in line and "make compile" in line
         print(f"{'ok  ' if ok else 'FAIL'} {what} edited without compiling: {line or output[-800:]}")
         compiled = compile_registry(copy)

@@ -44,8 +44,14 @@ HAND_TRAINING = {
     ("u_err", "2025-01-15 11:59:00", "corrected"): {"errors_last_10m": 4, "errors_last_1h": 6},
     ("u_late", "2025-01-15 12:00:30", "as_available"): {"payment_failures_last_7d": 3},
     ("u_late", "2025-01-15 12:00:30", "corrected"): {"payment_failures_last_7d": 4},
-    ("u_late", "2025-01-12 12:00:00", "as_available"): {"payment_failures_last_7d": 3, "payment_failures_last_7d__latest_event_ms": 1736593230000},
-    ("u_late", "2025-01-12 12:00:00", "corrected"): {"payment_failures_last_7d": 3, "payment_failures_last_7d__latest_event_ms": 1736503230000},
+    ("u_late", "2025-01-12 12:00:00", "as_available"): {
+        "payment_failures_last_7d": 3,
+        "payment_failures_last_7d__latest_event_ms": 1736593230000,
+    },
+    ("u_late", "2025-01-12 12:00:00", "corrected"): {
+        "payment_failures_last_7d": 3,
+        "payment_failures_last_7d__latest_event_ms": 1736503230000,
+    },
 }
 
 
@@ -60,19 +66,23 @@ def load_features() -> list[dict]:
     features = []
     for model in doc["models"]:
         for column in model.get("columns", []):
-            meta = ((column.get("config") or {}).get("meta") or {}).get("feature") or (column.get("meta") or {}).get("feature")
+            meta = ((column.get("config") or {}).get("meta") or {}).get("feature") or (column.get("meta") or {}).get(
+                "feature"
+            )
             if meta:
-                features.append({
-                    "name": column["name"],
-                    "source": meta["source"],
-                    "event_types": meta["filter"]["event_types"],
-                    "where": meta["filter"].get("where") or [],
-                    "function": meta["aggregation"]["function"],
-                    "attribute": meta["aggregation"].get("attribute"),
-                    "scale": meta["aggregation"].get("scale", 0),
-                    "window": duration_ms(meta["window"]),
-                    "g": duration_ms(meta["granularity"]),
-                })
+                features.append(
+                    {
+                        "name": column["name"],
+                        "source": meta["source"],
+                        "event_types": meta["filter"]["event_types"],
+                        "where": meta["filter"].get("where") or [],
+                        "function": meta["aggregation"]["function"],
+                        "attribute": meta["aggregation"].get("attribute"),
+                        "scale": meta["aggregation"].get("scale", 0),
+                        "window": duration_ms(meta["window"]),
+                        "g": duration_ms(meta["granularity"]),
+                    }
+                )
     return features
 
 
@@ -103,7 +113,12 @@ def predicate_holds(predicate: dict, value) -> bool:
         return not missing and any(js_equal(value, c) for c in predicate["values"])
     if op == "not_in":
         return missing or not any(js_equal(value, c) for c in predicate["values"])
-    compare = {"gt": lambda a, b: a > b, "gte": lambda a, b: a >= b, "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}[op]
+    compare = {
+        "gt": lambda a, b: a > b,
+        "gte": lambda a, b: a >= b,
+        "lt": lambda a, b: a < b,
+        "lte": lambda a, b: a <= b,
+    }[op]
     return is_number and compare(float(value), float(predicate["value"]))
 
 
@@ -133,7 +148,10 @@ def tile(ms: int, g: int) -> int:
 def evaluate(feature: dict, events: list[dict], as_of: int):
     count, fixed, extreme, distinct, last, latest = 0, 0, None, set(), None, None
     for event in events:
-        if not (event["event_ms"] <= as_of and tile(event["event_ms"], feature["g"]) >= tile(as_of, feature["g"]) - feature["window"]):
+        if not (
+            event["event_ms"] <= as_of
+            and tile(event["event_ms"], feature["g"]) >= tile(as_of, feature["g"]) - feature["window"]
+        ):
             continue
         contribution = feature_input(feature, event)
         if contribution is None:
@@ -154,8 +172,14 @@ def evaluate(feature: dict, events: list[dict], as_of: int):
             candidate = (event["event_ms"], event["event_key"], value)
             if last is None or candidate[:2] > last[:2]:
                 last = candidate
-    result = {"count": count, "sum": fixed / 10 ** feature["scale"], "min": extreme, "max": extreme,
-              "count_distinct": len(distinct), "last": last[2] if last else None}[feature["function"]]
+    result = {
+        "count": count,
+        "sum": fixed / 10 ** feature["scale"],
+        "min": extreme,
+        "max": extreme,
+        "count_distinct": len(distinct),
+        "last": last[2] if last else None,
+    }[feature["function"]]
     return result, latest
 
 
@@ -167,9 +191,19 @@ def load_events(lake: Path) -> list[dict]:
         from read_parquet('{lake.as_posix()}/events/**/*.parquet', hive_partitioning = false, union_by_name = true)
         """
     ).fetchall()
-    columns = ["source", "kafka_topic", "kafka_partition", "kafka_offset", "user_id", "event_key",
-               "event_type", "event_ms", "ingest_ms", "attributes"]
-    events = [dict(zip(columns, row)) for row in rows]
+    columns = [
+        "source",
+        "kafka_topic",
+        "kafka_partition",
+        "kafka_offset",
+        "user_id",
+        "event_key",
+        "event_type",
+        "event_ms",
+        "ingest_ms",
+        "attributes",
+    ]
+    events = [dict(zip(columns, row, strict=True)) for row in rows]
     for event in events:
         event["attrs"] = json.loads(event["attributes"])
         event["too_late"] = event["ingest_ms"] - event["event_ms"] > ALLOWED_LATENESS_MS
@@ -185,7 +219,11 @@ def first_copies(events: list[dict], timely_only: bool) -> list[dict]:
             continue
         key = (event["user_id"], event["source"], event["event_key"])
         order = (event["kafka_partition"], event["kafka_offset"], event["kafka_topic"])
-        if key not in best or order < (best[key]["kafka_partition"], best[key]["kafka_offset"], best[key]["kafka_topic"]):
+        if key not in best or order < (
+            best[key]["kafka_partition"],
+            best[key]["kafka_offset"],
+            best[key]["kafka_topic"],
+        ):
             best[key] = event
     return list(best.values())
 
@@ -230,7 +268,7 @@ def main() -> int:
 
     result = warehouse.sql(f"select * from {args.schema}.fct_user_features")
     columns = result.columns
-    actual_users = {row[0]: dict(zip(columns, row)) for row in result.fetchall()}
+    actual_users = {row[0]: dict(zip(columns, row, strict=True)) for row in result.fetchall()}
     as_of = max(e["ingest_ms"] for e in events)
     expected_users = {e["user_id"] for e in events if e["ingest_ms"] <= as_of}
     if set(actual_users) != expected_users:
@@ -249,9 +287,11 @@ def main() -> int:
             if not same(actual[column], value):
                 problems.append(f"fct_user_features {user}.{column}: dbt {actual[column]!r}, by hand {value!r}")
 
-    result = warehouse.sql(f"select *, strftime(as_of, '%Y-%m-%d %H:%M:%S') as as_of_text from {args.schema}.fct_training_features")
+    result = warehouse.sql(
+        f"select *, strftime(as_of, '%Y-%m-%d %H:%M:%S') as as_of_text from {args.schema}.fct_training_features"
+    )
     columns = result.columns
-    training_rows = [dict(zip(columns, row)) for row in result.fetchall()]
+    training_rows = [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
     spine_count = warehouse.sql(f"select count(*) from {args.schema}.label_spine").fetchall()[0][0]
     if len(training_rows) != 2 * spine_count:
         problems.append(f"fct_training_features has {len(training_rows)} rows, expected {2 * spine_count}")
@@ -260,16 +300,22 @@ def main() -> int:
         for column, value in expected.items():
             checked += 1
             if not same(actual[column], value):
-                problems.append(f"fct_training_features {actual['user_id']}@{actual['as_of_text']}/{actual['mode']}.{column}: dbt {actual[column]!r}, python {value!r}")
+                problems.append(
+                    f"fct_training_features {actual['user_id']}@{actual['as_of_text']}/{actual['mode']}.{column}: dbt {actual[column]!r}, python {value!r}"
+                )
         for column, value in HAND_TRAINING.get((actual["user_id"], actual["as_of_text"], actual["mode"]), {}).items():
             checked += 1
             if not same(actual[column], value):
-                problems.append(f"fct_training_features {actual['user_id']}@{actual['as_of_text']}/{actual['mode']}.{column}: dbt {actual[column]!r}, by hand {value!r}")
+                problems.append(
+                    f"fct_training_features {actual['user_id']}@{actual['as_of_text']}/{actual['mode']}.{column}: dbt {actual[column]!r}, by hand {value!r}"
+                )
 
     for problem in problems:
         print("MISMATCH", problem)
-    print(f"checked {checked} values of {len(actual_users)} users and {len(training_rows)} training rows: "
-          f"{'OK' if not problems else str(len(problems)) + ' mismatches'}")
+    print(
+        f"checked {checked} values of {len(actual_users)} users and {len(training_rows)} training rows: "
+        f"{'OK' if not problems else str(len(problems)) + ' mismatches'}"
+    )
     return 1 if problems else 0
 
 

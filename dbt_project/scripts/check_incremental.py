@@ -47,8 +47,18 @@ def run(*args: str, env: dict) -> None:
 
 
 def dbt(command: str, lake: Path, env: dict, *extra: str, variables: str = "", project: Path = PROJECT) -> None:
-    run(str(DBT), command, "--project-dir", str(project), "--profiles-dir", str(project),
-        "--vars", "{lake_root: '" + lake.as_posix() + "'" + variables + "}", *extra, env=env)
+    run(
+        str(DBT),
+        command,
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--vars",
+        "{lake_root: '" + lake.as_posix() + "'" + variables + "}",
+        *extra,
+        env=env,
+    )
 
 
 def snapshot(warehouse: Path, schema: str) -> None:
@@ -124,8 +134,12 @@ def main() -> int:
         if any(diff.values()):
             failures.append(f"after a definition change incremental != full refresh: {diff}")
         with duckdb.connect(str(warehouse), read_only=True) as connection:
-            stale = connection.sql("select count(distinct definition_hash) from policy_incremental.int_feature_events").fetchall()[0][0]
-            features = connection.sql("select count(distinct feature_name) from policy_incremental.int_feature_events").fetchall()[0][0]
+            stale = connection.sql(
+                "select count(distinct definition_hash) from policy_incremental.int_feature_events"
+            ).fetchall()[0][0]
+            features = connection.sql(
+                "select count(distinct feature_name) from policy_incremental.int_feature_events"
+            ).fetchall()[0][0]
         if stale != features:
             failures.append(f"stale definition rows survived: {stale} hashes for {features} features")
     finally:

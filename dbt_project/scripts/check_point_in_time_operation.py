@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import check_fixture_values as reference  # noqa: E402
+import check_fixture_values as reference
 
 PROJECT = Path(__file__).resolve().parent.parent
 DBT = Path(sys.executable).parent / "dbt"
@@ -45,14 +45,27 @@ def main() -> int:
         connection.execute("create schema if not exists parity_check")
         connection.execute(
             "create or replace table parity_check.spine (user_id varchar, as_of_ms bigint, "
-            "max_offset_client bigint, max_offset_billing bigint, max_offset_support bigint)")
+            "max_offset_client bigint, max_offset_billing bigint, max_offset_support bigint)"
+        )
         connection.executemany("insert into parity_check.spine values (?, ?, ?, ?, ?)", SPINE)
     completed = subprocess.run(
-        [str(DBT), "run-operation", "churnfeat_point_in_time_to_table", "--project-dir", str(PROJECT),
-         "--profiles-dir", str(PROJECT), "--vars", "{lake_root: '" + args.lake.as_posix() + "'}",
-         "--args", "{spine: parity_check.spine, target_table: parity_check.offline_features, modes: [as_available, corrected]}"],
+        [
+            str(DBT),
+            "run-operation",
+            "churnfeat_point_in_time_to_table",
+            "--project-dir",
+            str(PROJECT),
+            "--profiles-dir",
+            str(PROJECT),
+            "--vars",
+            "{lake_root: '" + args.lake.as_posix() + "'}",
+            "--args",
+            "{spine: parity_check.spine, target_table: parity_check.offline_features, modes: [as_available, corrected]}",
+        ],
         env={**os.environ, "CHURNFEAT_DUCKDB_PATH": str(args.warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        capture_output=True, text=True)
+        capture_output=True,
+        text=True,
+    )
     if completed.returncode != 0:
         print(completed.stdout[-4000:], completed.stderr[-2000:])
         return 1
@@ -62,11 +75,15 @@ def main() -> int:
     problems, checked = [], 0
     with duckdb.connect(str(args.warehouse), read_only=True) as connection:
         result = connection.sql("select * from parity_check.offline_features")
-        rows = [dict(zip(result.columns, row)) for row in result.fetchall()]
+        rows = [dict(zip(result.columns, row, strict=True)) for row in result.fetchall()]
     if len(rows) != 2 * len(SPINE):
         problems.append(f"{len(rows)} rows, expected {2 * len(SPINE)}")
     for row in rows:
-        limits = {"client": row["max_offset_client"], "billing": row["max_offset_billing"], "support": row["max_offset_support"]}
+        limits = {
+            "client": row["max_offset_client"],
+            "billing": row["max_offset_billing"],
+            "support": row["max_offset_support"],
+        }
         if row["mode"] == "as_available":
             pool = [e for e in events if limits[e["source"]] is None or e["kafka_offset"] <= limits[e["source"]]]
         else:
@@ -81,11 +98,15 @@ def main() -> int:
         for column, value in expected.items():
             checked += 1
             if not reference.same(row[column], value):
-                problems.append(f"{row['user_id']}@{row['as_of_ms']}/{row['mode']} limits {limits}: {column} dbt {row[column]!r}, python {value!r}")
+                problems.append(
+                    f"{row['user_id']}@{row['as_of_ms']}/{row['mode']} limits {limits}: {column} dbt {row[column]!r}, python {value!r}"
+                )
     for problem in problems:
         print("MISMATCH", problem)
-    print(f"run-operation churnfeat_point_in_time_to_table: checked {checked} values of {len(rows)} rows: "
-          f"{'OK' if not problems else str(len(problems)) + ' mismatches'}")
+    print(
+        f"run-operation churnfeat_point_in_time_to_table: checked {checked} values of {len(rows)} rows: "
+        f"{'OK' if not problems else str(len(problems)) + ' mismatches'}"
+    )
     return 1 if problems else 0
 
 

@@ -28,11 +28,21 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 LAKE_COLUMNS = [
-    ("source", "varchar"), ("kafka_topic", "varchar"), ("kafka_partition", "integer"),
-    ("kafka_offset", "bigint"), ("kafka_ts_ms", "bigint"), ("event_key", "varchar"),
-    ("event_id", "varchar"), ("user_id", "varchar"), ("device_id", "varchar"),
-    ("event_type", "varchar"), ("event_ts", "varchar"), ("ingest_ts", "varchar"),
-    ("event_ms", "bigint"), ("ingest_ms", "bigint"), ("attributes", "varchar"),
+    ("source", "varchar"),
+    ("kafka_topic", "varchar"),
+    ("kafka_partition", "integer"),
+    ("kafka_offset", "bigint"),
+    ("kafka_ts_ms", "bigint"),
+    ("event_key", "varchar"),
+    ("event_id", "varchar"),
+    ("user_id", "varchar"),
+    ("device_id", "varchar"),
+    ("event_type", "varchar"),
+    ("event_ts", "varchar"),
+    ("ingest_ts", "varchar"),
+    ("event_ms", "bigint"),
+    ("ingest_ms", "bigint"),
+    ("attributes", "varchar"),
 ]
 
 
@@ -42,7 +52,8 @@ def load_lake(lake: Path) -> None:
     import snowflake.connector
 
     rows = duckdb.sql(
-        "select " + ", ".join(name for name, _ in LAKE_COLUMNS)
+        "select "
+        + ", ".join(name for name, _ in LAKE_COLUMNS)
         + f" from read_parquet('{lake.as_posix()}/events/**/*.parquet', union_by_name = true)"
     ).fetchall()
     connection = snowflake.connector.connect(database="CHURNFEAT", schema="LAKE")
@@ -82,11 +93,22 @@ def main() -> int:
     with fakesnow.patch(db_path=str(db_path)):
         if args.lake:
             load_lake(args.lake)
-        result = dbtRunner().invoke([
-            args.command, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-            "--target", "snowflake", "--target-path", str(scratch / "target"),
-            "--log-path", str(scratch / "logs"), *dbt_args,
-        ])
+        result = dbtRunner().invoke(
+            [
+                args.command,
+                "--project-dir",
+                str(PROJECT),
+                "--profiles-dir",
+                str(PROJECT),
+                "--target",
+                "snowflake",
+                "--target-path",
+                str(scratch / "target"),
+                "--log-path",
+                str(scratch / "logs"),
+                *dbt_args,
+            ]
+        )
     print(f"fakesnow dbt {args.command}: {'OK' if result.success else 'FAILED'} (compiled SQL in {scratch / 'target'})")
     return 0 if result.success else 1
 

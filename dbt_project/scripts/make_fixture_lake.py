@@ -25,12 +25,12 @@ import hashlib
 import json
 import random
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
-UTC = timezone.utc
+UTC = UTC
 # The newest ingest time of the full fixture: fct_user_features' default as_of.
 AS_OF = datetime(2025, 1, 15, 12, 0, 30, tzinfo=UTC)
 NAMESPACE = "churnfeat"
@@ -99,9 +99,13 @@ class Stream:
         device_id = device_id or f"dev-{user_id}"
         if event_id == "auto":
             event_id = f"evt-{self._counter:05d}"
-        event_key = event_id or "fp:" + hashlib.sha256(
-            canonical_json([user_id, device_id, event_type, rfc3339(event_ts), attributes]).encode()
-        ).hexdigest()
+        event_key = (
+            event_id
+            or "fp:"
+            + hashlib.sha256(
+                canonical_json([user_id, device_id, event_type, rfc3339(event_ts), attributes]).encode()
+            ).hexdigest()
+        )
         record = {
             "source": source,
             "kafka_topic": f"{NAMESPACE}.{source}.events",
@@ -164,11 +168,11 @@ def build_stream() -> Stream:
     # errors_last_1h (g=5m: tiles from 11:00:00) at AS_OF = 12:00:30.
     for event_ts in [
         t - timedelta(minutes=10, seconds=30, milliseconds=1),  # 11:49:59.999 -> out of 10m, in 1h
-        t - timedelta(minutes=10, seconds=30),                  # 11:50:00.000 -> first tile of 10m
-        t - 5 * m,                                              # 11:55:30
-        t - 10 * sec,                                           # 12:00:20
-        t - timedelta(hours=1, seconds=30, milliseconds=1),     # 10:59:59.999 -> out of 1h
-        t - timedelta(hours=1, seconds=30),                     # 11:00:00.000 -> first tile of 1h
+        t - timedelta(minutes=10, seconds=30),  # 11:50:00.000 -> first tile of 10m
+        t - 5 * m,  # 11:55:30
+        t - 10 * sec,  # 12:00:20
+        t - timedelta(hours=1, seconds=30, milliseconds=1),  # 10:59:59.999 -> out of 1h
+        t - timedelta(hours=1, seconds=30),  # 11:00:00.000 -> first tile of 1h
     ]:
         s.add("client", "u_err", "playback_error", event_ts, event_ts + 2 * sec, {"error_code": "E42"})
     # Device clock 3 minutes ahead: event_ms is clamped to ingest_ts (12:00:25).
@@ -185,7 +189,12 @@ def build_stream() -> Stream:
     # A copy of an event whose first copy sits in a delayed file of earlier offsets: the
     # delayed copy becomes the first copy when it lands (flags of the old row flip).
     late_first = s.add(
-        "client", "u_dup", "playback_error", t - 40 * m, t - 40 * m + sec, {"error_code": "E3"},
+        "client",
+        "u_dup",
+        "playback_error",
+        t - 40 * m,
+        t - 40 * m + sec,
+        {"error_code": "E3"},
         delayed=True,
     )
     s.copy(late_first, t - 30 * m)
@@ -202,26 +211,57 @@ def build_stream() -> Stream:
     # Too late: ingested 30h after it happened (counted only in corrected mode).
     s.add("billing", "u_late", "payment_failed", t - 3 * d, t - 3 * d + 30 * h, {"amount": 9.99, "currency": "EUR"})
     # Out of the 7d window (tile of Jan 8 11:00).
-    s.add("billing", "u_late", "payment_failed", t - 7 * d - 31 * m, t - 7 * d - 30 * m, {"amount": 1, "currency": "EUR"})
+    s.add(
+        "billing", "u_late", "payment_failed", t - 7 * d - 31 * m, t - 7 * d - 30 * m, {"amount": 1, "currency": "EUR"}
+    )
     # Too late first copy, timely second copy of the same event_id (re-stamped on retry):
     # the too-late copy must not shadow the timely one (lateness before dedup).
-    retried = s.add("billing", "u_late", "payment_failed", t - 4 * d - 26 * h, t - 4 * d, {"amount": 5, "currency": "EUR"})
+    retried = s.add(
+        "billing", "u_late", "payment_failed", t - 4 * d - 26 * h, t - 4 * d, {"amount": 5, "currency": "EUR"}
+    )
     s.copy(retried, t - 4 * d + 2 * m, event_ts=rfc3339(t - 4 * d - h), event_ms=ms(t - 4 * d - h))
 
     # u_watch: watch_time_last_24h (sum, scale 0: floor(v + 0.5)); W=24h, g=15m: tiles from Jan 14 12:00.
     for minutes_ago, watched in [(5, 10), (6, 2.5), (7, 2.4), (8, 0.5), (9, 1.49999), (700, 30)]:
-        s.add("client", "u_watch", "playback_heartbeat", t - minutes_ago * m, t - minutes_ago * m + sec, {"watched_seconds": watched})
-    s.add("client", "u_watch", "playback_heartbeat", t - d - 31 * sec, t - d - 20 * sec, {"watched_seconds": 100})  # 11:59:59 Jan 14: out
-    s.add("client", "u_watch", "playback_heartbeat", t - d - 30 * sec, t - d - 20 * sec, {"watched_seconds": 60})   # 12:00:00 Jan 14: in
+        s.add(
+            "client",
+            "u_watch",
+            "playback_heartbeat",
+            t - minutes_ago * m,
+            t - minutes_ago * m + sec,
+            {"watched_seconds": watched},
+        )
+    s.add(
+        "client", "u_watch", "playback_heartbeat", t - d - 31 * sec, t - d - 20 * sec, {"watched_seconds": 100}
+    )  # 11:59:59 Jan 14: out
+    s.add(
+        "client", "u_watch", "playback_heartbeat", t - d - 30 * sec, t - d - 20 * sec, {"watched_seconds": 60}
+    )  # 12:00:00 Jan 14: in
     # u_titles: distinct_titles_last_7d (W=7d, g=1h).
     for hours_ago, content in [(1, "c1"), (2, "c2"), (3, "c1"), (30, "c3"), (7 * 24 + 1, "c4")]:
-        s.add("client", "u_titles", "playback_start", t - hours_ago * h, t - hours_ago * h + sec, {"content_id": content})
+        s.add(
+            "client", "u_titles", "playback_start", t - hours_ago * h, t - hours_ago * h + sec, {"content_id": content}
+        )
     s.add("client", "u_titles", "playback_heartbeat", t - h, t - h + sec, {"watched_seconds": 12})
 
     # u_support: support_tickets_last_30d (W=30d, g=1d: tiles from Dec 16 00:00).
     s.add("support", "u_support", "ticket_created", t - 2 * d, t - 2 * d + sec, {"ticket_id": "T1"})
-    s.add("support", "u_support", "ticket_created", datetime(2024, 12, 16, 0, 0, tzinfo=UTC), datetime(2024, 12, 16, 0, 1, tzinfo=UTC), {"ticket_id": "T0"})
-    s.add("support", "u_support", "ticket_created", datetime(2024, 12, 15, 23, 59, tzinfo=UTC), datetime(2024, 12, 16, 0, 1, tzinfo=UTC), {"ticket_id": "Tout"})
+    s.add(
+        "support",
+        "u_support",
+        "ticket_created",
+        datetime(2024, 12, 16, 0, 0, tzinfo=UTC),
+        datetime(2024, 12, 16, 0, 1, tzinfo=UTC),
+        {"ticket_id": "T0"},
+    )
+    s.add(
+        "support",
+        "u_support",
+        "ticket_created",
+        datetime(2024, 12, 15, 23, 59, tzinfo=UTC),
+        datetime(2024, 12, 16, 0, 1, tzinfo=UTC),
+        {"ticket_id": "Tout"},
+    )
     s.add("support", "u_support", "ticket_resolved", t - d, t - d + sec, {"ticket_id": "T1"})
     s.add("support", "u_support", "sentiment_score", t - d, t - d + sec, {"ticket_id": "T1", "score": -0.5})
 
@@ -238,8 +278,15 @@ def build_stream() -> Stream:
 
     # Seeded random users for volume.
     rng = random.Random(20250115)
-    client_types = ["playback_start", "playback_error", "search", "add_to_watchlist", "cancel_flow_view",
-                    "plan_change_view", "playback_heartbeat"]
+    client_types = [
+        "playback_start",
+        "playback_error",
+        "search",
+        "add_to_watchlist",
+        "cancel_flow_view",
+        "plan_change_view",
+        "playback_heartbeat",
+    ]
     for n in range(25):
         user = f"u_rand_{n:02d}"
         for _ in range(rng.randint(4, 14)):
@@ -257,17 +304,40 @@ def build_stream() -> Stream:
                     "playback_error": {"error_code": rng.choice(["E1", "E2", 500])},
                     "playback_heartbeat": {"watched_seconds": rng.choice([15, 30, 29.5, 0.5, 12.25])},
                 }.get(event_type, {"q": "x"})
-                rec = s.add("client", user, event_type, event, ingest, attrs,
-                            event_id=None if rng.random() < 0.2 else "auto",
-                            delayed=may_delay and rng.random() < 0.3)
+                rec = s.add(
+                    "client",
+                    user,
+                    event_type,
+                    event,
+                    ingest,
+                    attrs,
+                    event_id=None if rng.random() < 0.2 else "auto",
+                    delayed=may_delay and rng.random() < 0.3,
+                )
             elif kind < 0.85:
-                rec = s.add("billing", user, rng.choice(["payment_failed", "payment_retried", "payment_succeeded"]),
-                            event, ingest, {"amount": 9.99, "currency": "USD"}, delayed=may_delay and rng.random() < 0.3)
+                rec = s.add(
+                    "billing",
+                    user,
+                    rng.choice(["payment_failed", "payment_retried", "payment_succeeded"]),
+                    event,
+                    ingest,
+                    {"amount": 9.99, "currency": "USD"},
+                    delayed=may_delay and rng.random() < 0.3,
+                )
             else:
-                rec = s.add("support", user, rng.choice(["ticket_created", "ticket_resolved"]), event, ingest,
-                            {"ticket_id": f"T{rng.randint(1, 99)}"}, delayed=may_delay and rng.random() < 0.3)
+                rec = s.add(
+                    "support",
+                    user,
+                    rng.choice(["ticket_created", "ticket_resolved"]),
+                    event,
+                    ingest,
+                    {"ticket_id": f"T{rng.randint(1, 99)}"},
+                    delayed=may_delay and rng.random() < 0.3,
+                )
             if rng.random() < 0.1 and not rec["_delayed"]:
-                s.copy(rec, datetime.fromtimestamp(rec["ingest_ms"] / 1000, UTC) + timedelta(seconds=rng.randint(1, 600)))
+                s.copy(
+                    rec, datetime.fromtimestamp(rec["ingest_ms"] / 1000, UTC) + timedelta(seconds=rng.randint(1, 600))
+                )
     s.assign_offsets()
     return s
 

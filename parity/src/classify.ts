@@ -143,7 +143,9 @@ function same(feature: CompiledFeature, a: FeatureValue, b: FeatureValue): boole
 }
 
 function describeRows(rows: readonly LakeEventRow[]): string {
-  const shown = rows.slice(0, 3).map((r) => `${r.eventType} at ${new Date(r.eventMs).toISOString()} (partition ${r.kafkaPartition}, offset ${r.kafkaOffset}, ingested ${new Date(r.ingestMs).toISOString()})`);
+  const shown = rows
+    .slice(0, 3)
+    .map((r) => `${r.eventType} at ${new Date(r.eventMs).toISOString()} (partition ${r.kafkaPartition}, offset ${r.kafkaOffset}, ingested ${new Date(r.ingestMs).toISOString()})`);
   return `${shown.join(', ')}${rows.length > 3 ? ` and ${rows.length - 3} more` : ''}`;
 }
 
@@ -186,7 +188,9 @@ export async function classifyMismatch(input: ClassifyInput): Promise<Classifica
     // A threshold t keeps the copies with lateness <= t; between two observed lateness
     // values every threshold keeps the same copies, so one candidate per interval suffices.
     const candidates = (input.onlineAllowedLatenessMs !== undefined ? [input.onlineAllowedLatenessMs] : [...lateness, Infinity]).filter((t) => t >= floor);
-    const baselineKeys = selectCopies(rows, baseline).map((r) => `${r.kafkaPartition}:${r.kafkaOffset}`).join(',');
+    const baselineKeys = selectCopies(rows, baseline)
+      .map((r) => `${r.kafkaPartition}:${r.kafkaOffset}`)
+      .join(',');
     const reproduces = (threshold: number): boolean => {
       const chosen = selectCopies(rows, { ...baseline, maxLatenessMs: threshold });
       return chosen.map((r) => `${r.kafkaPartition}:${r.kafkaOffset}`).join(',') !== baselineKeys && same(feature, predictOnline(feature, chosen, asOfMs), online);

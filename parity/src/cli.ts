@@ -44,7 +44,9 @@ export async function parityMain(argv: readonly string[], env: NodeJS.ProcessEnv
     return 0;
   }
 
-  out(`parity: ${options.users} users at ${options.asOfMs === null ? 'now' : new Date(options.asOfMs).toISOString()}, prefix ${options.keyPrefix}, warehouse ${options.warehouse.kind}${options.dbtBuild ? ' (dbt build first)' : ''} ...\n`);
+  out(
+    `parity: ${options.users} users at ${options.asOfMs === null ? 'now' : new Date(options.asOfMs).toISOString()}, prefix ${options.keyPrefix}, warehouse ${options.warehouse.kind}${options.dbtBuild ? ' (dbt build first)' : ''} ...\n`,
+  );
   const result = await runParity(options);
   out(`${summarizeParity(result)}\n`);
   for (const feature of result.features) {

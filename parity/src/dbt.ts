@@ -41,7 +41,20 @@ async function dbt(options: DbtOptions, args: string[]): Promise<string> {
   try {
     const result = await execa(
       options.bin,
-      [...args, '--project-dir', options.projectDir, '--profiles-dir', options.profilesDir, '--target-path', join(scratch, 'target'), '--log-path', join(scratch, 'logs'), ...(options.target ? ['--target', options.target] : []), '--vars', JSON.stringify(options.vars)],
+      [
+        ...args,
+        '--project-dir',
+        options.projectDir,
+        '--profiles-dir',
+        options.profilesDir,
+        '--target-path',
+        join(scratch, 'target'),
+        '--log-path',
+        join(scratch, 'logs'),
+        ...(options.target ? ['--target', options.target] : []),
+        '--vars',
+        JSON.stringify(options.vars),
+      ],
       { env: { DBT_SEND_ANONYMOUS_USAGE_STATS: 'false', ...options.env }, reject: false, all: true, timeout: 900_000 },
     );
     if (result.exitCode !== 0) throw new Error(`dbt ${args[0]} failed (exit ${result.exitCode}):\n${result.all}`);

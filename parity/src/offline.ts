@@ -43,7 +43,10 @@ export async function queryUserPartitions(warehouse: Warehouse, lakeEvents: stri
       const source = String(row.source);
       if (!isSource(source)) continue;
       const user = out.get(String(row.user_id)) ?? new Map<Source, number[]>();
-      user.set(source, [...(user.get(source) ?? []), Number(row.kafka_partition)].sort((a, b) => a - b));
+      user.set(
+        source,
+        [...(user.get(source) ?? []), Number(row.kafka_partition)].sort((a, b) => a - b),
+      );
       out.set(String(row.user_id), user);
     }
   }

@@ -1,12 +1,5 @@
 /** Closed list of error codes the sidecar raises. */
-export const ERROR_CODES = [
-  'invalid_config',
-  'invalid_feature_definition',
-  'stale_feature_registry',
-  'redis_unavailable',
-  'kafka_unavailable',
-  'redis_script_failed',
-] as const;
+export const ERROR_CODES = ['invalid_config', 'invalid_feature_definition', 'stale_feature_registry', 'redis_unavailable', 'kafka_unavailable', 'redis_script_failed'] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

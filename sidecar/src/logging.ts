@@ -15,7 +15,9 @@ const KAFKA_LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 };
 
 /** Routes kafkajs' own logs into the process logger (one sink, one format). */
-export const kafkaLogCreator: logCreator = () => ({ namespace, level, log }) => {
-  const { message, ...extra } = log;
-  logger[KAFKA_LEVELS[level] ?? 'info']({ kafkajs: namespace, ...extra }, message);
-};
+export const kafkaLogCreator: logCreator =
+  () =>
+  ({ namespace, level, log }) => {
+    const { message, ...extra } = log;
+    logger[KAFKA_LEVELS[level] ?? 'info']({ kafkajs: namespace, ...extra }, message);
+  };

@@ -21,13 +21,12 @@ feature_events as (
 ),
 
 as_of_time as (
-    select
-        {%- if var('as_of', none) is none %}
-        max(ingest_ms) as as_of_ms
+    {%- if var('as_of', none) is none %}
+    select max(ingest_ms) as as_of_ms
     from lake_events
-        {%- else %}
-        {{ churnfeat_time_literal_ms(var('as_of')) }} as as_of_ms
-        {%- endif %}
+    {%- else %}
+    select {{ churnfeat_time_literal_ms(var('as_of')) }} as as_of_ms
+    {%- endif %}
 ),
 
 user_spine as (
@@ -40,10 +39,14 @@ user_spine as (
 ),
 
 user_features as (
-    {{ churnfeat_point_in_time('user_spine', 'as_available', spine_columns=['user_id', 'as_of_ms'], feature_events='feature_events') | indent(4) }}
+    {{ churnfeat_point_in_time(
+        'user_spine', 'as_available', spine_columns=['user_id', 'as_of_ms'], feature_events='feature_events'
+    ) | indent(4) }}
 ),
 
 final as (
+    -- sqlfluff (LT02) misplaces the indent after a whitespace-trimmed endfor:
+    -- noqa: disable=LT02
     select
         user_id,
         as_of,
@@ -55,6 +58,7 @@ final as (
         {{ feature.name }}__latest_event_ms
         {%- endfor %}
     from user_features
+    -- noqa: enable=LT02
 )
 
 select * from final

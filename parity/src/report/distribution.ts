@@ -18,7 +18,10 @@ export function distributionOf(online: ReadonlyArray<number | string | null>, of
   if (values.some((v) => typeof v === 'string')) {
     const counts = new Map<string, number>();
     for (const value of values) counts.set(String(value), (counts.get(String(value)) ?? 0) + 1);
-    const top = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, maxBins - 1).map(([label]) => label);
+    const top = [...counts.entries()]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, maxBins - 1)
+      .map(([label]) => label);
     const label = (v: number | string): string => (top.includes(String(v)) ? String(v) : 'other');
     const labels = counts.size > top.length ? [...top, 'other'] : top;
     const count = (list: ReadonlyArray<number | string | null>, l: string): number => list.filter((v) => v !== null && label(v) === l).length;

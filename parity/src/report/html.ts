@@ -64,7 +64,10 @@ function mismatchRateChart(features: readonly FeatureSummary[]): string {
 function distributionChart(feature: FeatureSummary): string {
   const distribution: Distribution = feature.distribution;
   const groups = distribution.kind === 'numeric' ? distribution.bins : distribution.categories;
-  const all = [...groups.map((g) => ({ label: g.label, online: g.online, offline: g.offline })), ...(distribution.nulls.online + distribution.nulls.offline > 0 ? [{ label: 'null', ...distribution.nulls }] : [])];
+  const all = [
+    ...groups.map((g) => ({ label: g.label, online: g.online, offline: g.offline })),
+    ...(distribution.nulls.online + distribution.nulls.offline > 0 ? [{ label: 'null', ...distribution.nulls }] : []),
+  ];
   const width = 420;
   const height = 210;
   const top = 24;
@@ -96,15 +99,15 @@ function distributionChart(feature: FeatureSummary): string {
 }
 
 function classBadges(byClass: Record<MismatchClass, number>): string {
-  return MISMATCH_CLASSES.map((c) => `<span class="badge" style="border-color:${CLASS_COLORS[c]}"><i style="background:${CLASS_COLORS[c]}"></i>${esc(c)} <b data-class="${c}">${byClass[c]}</b></span>`).join(' ');
+  return MISMATCH_CLASSES.map(
+    (c) => `<span class="badge" style="border-color:${CLASS_COLORS[c]}"><i style="background:${CLASS_COLORS[c]}"></i>${esc(c)} <b data-class="${c}">${byClass[c]}</b></span>`,
+  ).join(' ');
 }
 
 /** Renders the report page. */
 export function renderParityHtml(result: ParityResult): string {
   const verdict = result.status === 'pass' ? 'PASS' : 'FAIL';
-  const strata = result.sample.strata
-    .map((s) => `<tr><td>${esc(s.name)}</td><td>${s.minEvents}–${s.maxEvents}</td><td>${s.population}</td><td>${s.sampled}</td></tr>`)
-    .join('');
+  const strata = result.sample.strata.map((s) => `<tr><td>${esc(s.name)}</td><td>${s.minEvents}–${s.maxEvents}</td><td>${s.population}</td><td>${s.sampled}</td></tr>`).join('');
   const features = result.features
     .map(
       (f) => `<article class="feature" data-feature="${esc(f.name)}">

@@ -19,10 +19,26 @@ export class CanaryMetrics {
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
     const registers = [registry];
-    this.readableSeconds = new Histogram({ name: 'churnfeat_canary_readable_seconds', help: 'Probe event sent to Kafka -> readable through the serving read path.', labelNames: ['source'], buckets: READABLE_BUCKETS, registers });
-    this.probes = new Counter({ name: 'churnfeat_canary_probes_total', help: 'Probes by outcome: readable, timeout (never readable within the timeout), produce_error.', labelNames: ['source', 'outcome'], registers });
+    this.readableSeconds = new Histogram({
+      name: 'churnfeat_canary_readable_seconds',
+      help: 'Probe event sent to Kafka -> readable through the serving read path.',
+      labelNames: ['source'],
+      buckets: READABLE_BUCKETS,
+      registers,
+    });
+    this.probes = new Counter({
+      name: 'churnfeat_canary_probes_total',
+      help: 'Probes by outcome: readable, timeout (never readable within the timeout), produce_error.',
+      labelNames: ['source', 'outcome'],
+      registers,
+    });
     this.readErrors = new Counter({ name: 'churnfeat_canary_read_errors_total', help: 'Polls of the read path that failed (the probe stays pending).', labelNames: ['source'], registers });
-    this.lastReadableSeconds = new Gauge({ name: 'churnfeat_canary_last_readable_seconds', help: 'Readable delay of the last probe of each partition (-1: timed out).', labelNames: ['source', 'partition'], registers });
+    this.lastReadableSeconds = new Gauge({
+      name: 'churnfeat_canary_last_readable_seconds',
+      help: 'Readable delay of the last probe of each partition (-1: timed out).',
+      labelNames: ['source', 'partition'],
+      registers,
+    });
     this.lastRun = new Gauge({ name: 'churnfeat_canary_last_run_timestamp_seconds', help: 'When the last probe round finished (unix seconds).', registers });
   }
 }

@@ -125,7 +125,10 @@ export class Canary {
         if (group.length === 0) continue;
         let latest: Array<number | null>;
         try {
-          latest = await reader.latestEventMs(group.map((p) => p.userId), plan.feature.name);
+          latest = await reader.latestEventMs(
+            group.map((p) => p.userId),
+            plan.feature.name,
+          );
         } catch (error) {
           metrics.readErrors.inc({ source: plan.source });
           this.options.log?.(`canary: reading probes of ${plan.source} failed: ${(error as Error).message}`);

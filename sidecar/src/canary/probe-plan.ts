@@ -67,9 +67,7 @@ export function planProbes(registry: FeatureRegistry): { plans: ProbePlan[]; ski
   for (const source of SOURCES) {
     const features = registry.features.filter((f) => f.source === source);
     if (features.length === 0) continue;
-    const candidates = features
-      .filter((f) => f.aggregation === 'count' && f.where.length === 0)
-      .sort((a, b) => b.windowMs - a.windowMs);
+    const candidates = features.filter((f) => f.aggregation === 'count' && f.where.length === 0).sort((a, b) => b.windowMs - a.windowMs);
     let chosen: ProbePlan | null = null;
     for (const feature of candidates) {
       for (const eventType of feature.eventTypes) {

@@ -1,12 +1,4 @@
-import {
-  COMMON_OPTIONS,
-  SCHEMAS,
-  defaultsOf,
-  defineOption,
-  readEnvOptions,
-  resolveTable,
-  type OptionsOf,
-} from './option-table.ts';
+import { COMMON_OPTIONS, SCHEMAS, defaultsOf, defineOption, readEnvOptions, resolveTable, type OptionsOf } from './option-table.ts';
 
 /**
  * Every option of the sidecar (defaults, env variables, schema), validated once at start-up.

@@ -2,13 +2,11 @@ import * as crypto from 'node:crypto';
 
 // A string holding a quote, backslash, control character or surrogate goes through
 // JSON.stringify (which escapes lone surrogates and keeps pairs); any other is quoted as is.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must be escaped
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 // One-shot crypto.hash (Node >= 20.12) avoids a Hash object per event.
-const sha256Hex: (text: string) => string =
-  typeof crypto.hash === 'function'
-    ? (text) => crypto.hash('sha256', text, 'hex')
-    : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
+const sha256Hex: (text: string) => string = typeof crypto.hash === 'function' ? (text) => crypto.hash('sha256', text, 'hex') : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
 
 /**
  * Canonical JSON of a JSON value: object keys sorted recursively by UTF-16 code unit order

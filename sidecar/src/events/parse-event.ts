@@ -19,9 +19,7 @@ export interface ParseLimits {
 export const DEFAULT_PARSE_LIMITS = { maxBytes: 65_536, maxDepth: 8 } as const satisfies Required<ParseLimits>;
 
 /** The verdict of `parseEvent`: a normalized event, or why the record is invalid. */
-export type ParseResult =
-  | { ok: true; event: NormalizedEvent }
-  | { ok: false; reason: InvalidReason; detail: string };
+export type ParseResult = { ok: true; event: NormalizedEvent } | { ok: false; reason: InvalidReason; detail: string };
 
 /** The raw event once the source schema accepted it. */
 interface RawEvent {
@@ -36,8 +34,7 @@ interface RawEvent {
 
 // ajv-formats is CommonJS with `exports.default`; Node's ESM loader hands back
 // `module.exports` (the plugin itself), while its typings describe the namespace.
-const addFormats = ((addFormatsPlugin as unknown as { default?: unknown }).default ??
-  addFormatsPlugin) as FormatsPlugin;
+const addFormats = ((addFormatsPlugin as unknown as { default?: unknown }).default ?? addFormatsPlugin) as FormatsPlugin;
 
 /** One validator per source, compiled once at module load (a broken contract fails start-up). */
 const VALIDATORS: Readonly<Record<Source, ValidateFunction>> = (() => {
@@ -71,11 +68,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * keys (`__proto__`, `constructor`, `prototype` at any depth), known `event_type`, the
  * source schema, then the timestamps. Never throws and never mutates shared prototypes.
  */
-export function parseEvent(
-  source: Source,
-  value: Buffer | Uint8Array | null | undefined,
-  limits?: ParseLimits,
-): ParseResult {
+export function parseEvent(source: Source, value: Buffer | Uint8Array | null | undefined, limits?: ParseLimits): ParseResult {
   try {
     return parseOrThrow(source, value, limits);
   } catch (err) {
@@ -85,11 +78,7 @@ export function parseEvent(
   }
 }
 
-function parseOrThrow(
-  source: Source,
-  value: Buffer | Uint8Array | null | undefined,
-  limits: ParseLimits | undefined,
-): ParseResult {
+function parseOrThrow(source: Source, value: Buffer | Uint8Array | null | undefined, limits: ParseLimits | undefined): ParseResult {
   if (value === null || value === undefined) return invalid('empty_payload', 'record value is null');
   if (!ArrayBuffer.isView(value)) {
     return invalid('malformed_json', `record value is not a byte buffer (got ${typeof value})`);
@@ -129,10 +118,7 @@ function parseOrThrow(
   const obj = parsed as Record<string, unknown>;
   const eventType = obj['event_type'];
   if (typeof eventType === 'string' && !isKnownEventType(source, eventType)) {
-    return invalid(
-      'unknown_event_type',
-      `unknown event_type ${JSON.stringify(eventType.slice(0, 100))} for source ${source}`,
-    );
+    return invalid('unknown_event_type', `unknown event_type ${JSON.stringify(eventType.slice(0, 100))} for source ${source}`);
   }
 
   const validate = VALIDATORS[source];
@@ -141,10 +127,7 @@ function parseOrThrow(
     const detail = first === undefined ? 'does not match the schema' : describeAjvError(first);
     // A timestamp that is not an RFC 3339 date-time with a zone is the `timestamps` step of
     // docs/feature-semantics.md even when the schema's format check is what caught it.
-    const onTimestamp =
-      first !== undefined &&
-      first.keyword === 'format' &&
-      (first.instancePath === '/event_ts' || first.instancePath === '/ingest_ts');
+    const onTimestamp = first !== undefined && first.keyword === 'format' && (first.instancePath === '/event_ts' || first.instancePath === '/ingest_ts');
     return invalid(onTimestamp ? 'invalid_timestamp' : 'schema_violation', detail);
   }
   if (walkSawNonFinite) {

@@ -14,8 +14,7 @@ function eventTypesOf(source: Source): readonly string[] {
   const found: string[][] = [];
   if (Array.isArray(branches)) {
     for (const branch of branches) {
-      const values: unknown = (branch as { properties?: { event_type?: { enum?: unknown } } })
-        ?.properties?.event_type?.enum;
+      const values: unknown = (branch as { properties?: { event_type?: { enum?: unknown } } })?.properties?.event_type?.enum;
       if (Array.isArray(values) && values.every((v) => typeof v === 'string')) {
         found.push(values as string[]);
       }
@@ -23,9 +22,7 @@ function eventTypesOf(source: Source): readonly string[] {
   }
   const [types, ...rest] = found;
   if (types === undefined || rest.length > 0 || types.length === 0) {
-    throw new Error(
-      `contracts/events/${source}.schema.json must declare exactly one non-empty event_type enum`,
-    );
+    throw new Error(`contracts/events/${source}.schema.json must declare exactly one non-empty event_type enum`);
   }
   return Object.freeze([...types]);
 }

@@ -37,11 +37,7 @@ export function parseRfc3339Ms(value: string): number {
     if (offsetHour > 23 || offsetMinute > 59) return Number.NaN;
     offsetMinutes = (m[8] === '-' ? -1 : 1) * (offsetHour * 60 + offsetMinute);
   }
-  return (
-    daysFromCivil(year, month, day) * MS_PER_DAY +
-    ((hour * 60 + minute - offsetMinutes) * 60 + second) * 1000 +
-    millis
-  );
+  return daysFromCivil(year, month, day) * MS_PER_DAY + ((hour * 60 + minute - offsetMinutes) * 60 + second) * 1000 + millis;
 }
 
 /**

@@ -51,7 +51,9 @@ export function errorProblem(error: ErrorObject | undefined, value: unknown, con
     }
     case 'minimum':
     case 'maximum':
-      return schema?.minimum !== undefined && schema.maximum !== undefined ? `must be an integer from ${schema.minimum} to ${schema.maximum}` : `must be ${schema?.type === 'integer' ? 'an integer ' : ''}${error.keyword === 'minimum' ? '>=' : '<='} ${String((error.params as { limit: number }).limit)}`;
+      return schema?.minimum !== undefined && schema.maximum !== undefined
+        ? `must be an integer from ${schema.minimum} to ${schema.maximum}`
+        : `must be ${schema?.type === 'integer' ? 'an integer ' : ''}${error.keyword === 'minimum' ? '>=' : '<='} ${String((error.params as { limit: number }).limit)}`;
     case 'minItems':
       return 'must be a non-empty list';
     case 'uniqueItems':

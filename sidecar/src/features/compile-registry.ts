@@ -85,7 +85,10 @@ export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-    return `{${entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+    return `{${entries
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value);
 }
@@ -163,7 +166,8 @@ export function compileRegistry(dbtProjectDir: string): RegistryArtifact {
     }
   }
   const policyBlock = policyBlocks[0];
-  if (!policyBlock) throw new FeatureDefinitionError('models/', '(policies)', 'feature_policies', 'no model declares config.meta.feature_policies (allowed_lateness, dedup_margin, max_tiles_per_window)');
+  if (!policyBlock)
+    throw new FeatureDefinitionError('models/', '(policies)', 'feature_policies', 'no model declares config.meta.feature_policies (allowed_lateness, dedup_margin, max_tiles_per_window)');
   const policies = compilePolicies(policyBlock);
   const compile = (block: WrittenBlock & { name: string }): RegistryFeature => {
     const feature = compileFeature(block.file, block.model, block.name, block.meta, policies.maxTilesPerWindow);

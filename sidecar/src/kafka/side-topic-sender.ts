@@ -80,7 +80,12 @@ export function planSideSends(records: readonly SideRecord[], limits: SideTopicL
 }
 
 /** Sends side records with acks=all, in bounded requests, in order. Returns how many were references. */
-export async function sendSideRecords(producer: Producer, topic: string, records: readonly SideRecord[], limits: SideTopicLimits = DEFAULT_SIDE_TOPIC_LIMITS): Promise<{ sends: number; references: number }> {
+export async function sendSideRecords(
+  producer: Producer,
+  topic: string,
+  records: readonly SideRecord[],
+  limits: SideTopicLimits = DEFAULT_SIDE_TOPIC_LIMITS,
+): Promise<{ sends: number; references: number }> {
   let references = 0;
   const sends = planSideSends(records, limits);
   for (const messages of sends) {

@@ -41,7 +41,10 @@ export async function ensureTopics(admin: Admin, names: TopicNames, partitions: 
     // for a topic it created a moment ago (kafkajs retries only LEADER_NOT_AVAILABLE).
     if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
   }
-  await waitForMetadata(admin, wanted.map((t) => t.topic));
+  await waitForMetadata(
+    admin,
+    wanted.map((t) => t.topic),
+  );
 }
 
 /** Waits (up to `timeoutMs`) until the broker serves metadata with a leader for every partition. */

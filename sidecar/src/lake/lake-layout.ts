@@ -56,7 +56,16 @@ export function parseLakeObjectKey(key: string): LakeObjectName | null {
   const match = OBJECT_KEY.exec(key);
   if (!match) return null;
   const [, kind, source, date, hour, topic, partition, first, last] = match as unknown as string[];
-  return { kind: kind as LakeKind, source: source as string, date: date as string, hour: hour as string, topic: topic as string, partition: Number(partition), first: BigInt(first as string), last: BigInt(last as string) };
+  return {
+    kind: kind as LakeKind,
+    source: source as string,
+    date: date as string,
+    hour: hour as string,
+    topic: topic as string,
+    partition: Number(partition),
+    first: BigInt(first as string),
+    last: BigInt(last as string),
+  };
 }
 
 /** The manifest of one topic-partition (see lake-manifest.ts). */

@@ -1,10 +1,6 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  GetBucketLifecycleConfigurationCommand,
-  PutBucketLifecycleConfigurationCommand,
-  type LifecycleRule,
-} from '@aws-sdk/client-s3';
+import { GetBucketLifecycleConfigurationCommand, PutBucketLifecycleConfigurationCommand, type LifecycleRule } from '@aws-sdk/client-s3';
 import { LAKE_KINDS } from './lake-layout.ts';
 import type { S3LakeStorage } from './lake-storage.ts';
 
@@ -42,9 +38,7 @@ async function currentRules(storage: S3LakeStorage): Promise<LifecycleRule[]> {
 export async function applyLakeLifecycle(storage: S3LakeStorage, days: number = LAKE_RETENTION_DAYS): Promise<LifecycleRule[]> {
   const ours = lakeLifecycleRules(storage.prefix, days);
   const ourPrefixes = new Set(ours.map((rule) => rule.Filter?.Prefix));
-  const others = (await currentRules(storage)).filter(
-    (rule) => !(rule.ID?.startsWith(RULE_PREFIX) && ourPrefixes.has(rule.Filter?.Prefix ?? rule.Prefix)),
-  );
+  const others = (await currentRules(storage)).filter((rule) => !(rule.ID?.startsWith(RULE_PREFIX) && ourPrefixes.has(rule.Filter?.Prefix ?? rule.Prefix)));
   await storage.client.send(new PutBucketLifecycleConfigurationCommand({ Bucket: storage.bucket, LifecycleConfiguration: { Rules: [...others, ...ours] } }));
   return readLakeLifecycle(storage);
 }

@@ -139,9 +139,12 @@ export class LakeWriter {
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.mutex.run(() => this.onBatch(payload)),
     });
-    this.ticker = setInterval(() => {
-      void this.mutex.run(() => this.flushAged()).catch((error: unknown) => this.log('flush_failed', { error: String(error) }));
-    }, Math.min(1_000, this.options.flushIntervalMs));
+    this.ticker = setInterval(
+      () => {
+        void this.mutex.run(() => this.flushAged()).catch((error: unknown) => this.log('flush_failed', { error: String(error) }));
+      },
+      Math.min(1_000, this.options.flushIntervalMs),
+    );
     this.log('started', { group: this.options.groupId, topics: this.topics, lake: this.storage.uri });
   }
 
@@ -238,7 +241,11 @@ export class LakeWriter {
     return [...groups.values()].map((group) => {
       const first = (group.rows[0] as LakeRow | DeadLetterRow).kafka_offset;
       const last = (group.rows[group.rows.length - 1] as LakeRow | DeadLetterRow).kafka_offset;
-      return { key: lakeObjectKey({ kind: group.kind, source: state.source, date: group.date, hour: group.hour, topic: state.topic, partition: state.partition, first, last }), kind: group.kind, rows: group.rows };
+      return {
+        key: lakeObjectKey({ kind: group.kind, source: state.source, date: group.date, hour: group.hour, topic: state.topic, partition: state.partition, first, last }),
+        kind: group.kind,
+        rows: group.rows,
+      };
     });
   }
 

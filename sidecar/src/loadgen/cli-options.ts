@@ -149,7 +149,10 @@ export function parseLoadgenArgs(argv: readonly string[], env: NodeJS.ProcessEnv
   const shared = readEnvOptions({ brokers: COMMON_OPTIONS.brokers, topicNamespace: COMMON_OPTIONS.topicNamespace }, env);
   const namespace = str('namespace') ?? shared.topicNamespace ?? COMMON_OPTIONS.topicNamespace.default;
   if (!/^[A-Za-z0-9_.-]{1,100}$/.test(namespace)) throw new LoadgenUsageError(`option --namespace must match [A-Za-z0-9_.-]{1,100}, got ${JSON.stringify(namespace)}`);
-  const brokers = (str('brokers') ?? (shared.brokers ?? COMMON_OPTIONS.brokers.default).join(',')).split(',').map((b) => b.trim()).filter((b) => b.length > 0);
+  const brokers = (str('brokers') ?? (shared.brokers ?? COMMON_OPTIONS.brokers.default).join(','))
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b.length > 0);
   for (const broker of brokers) {
     if (!/^[^:]+:\d+$/.test(broker)) throw new LoadgenUsageError(`option --brokers must be host:port[,host:port...], got ${JSON.stringify(broker)}`);
   }

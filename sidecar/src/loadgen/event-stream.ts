@@ -251,7 +251,15 @@ export class EventStream {
     const value = padToSize(event, this.drawSize(), rand);
     if (rand() < this.o.duplicateShare) {
       const [minGap, maxGap] = this.o.duplicateGapRecords;
-      pushHeap(this.pending, { dueSeq: seq + minGap + Math.floor(rand() * (maxGap - minGap + 1)), source, key: userId, text: value.toString('latin1'), ingestMember: `"ingest_ts":"${event.ingest_ts as string}"`, trueMs, arrival });
+      pushHeap(this.pending, {
+        dueSeq: seq + minGap + Math.floor(rand() * (maxGap - minGap + 1)),
+        source,
+        key: userId,
+        text: value.toString('latin1'),
+        ingestMember: `"ingest_ts":"${event.ingest_ts as string}"`,
+        trueMs,
+        arrival,
+      });
     }
     return { seq, source, key: userId, value, ingestMs: nowMs, kind: 'valid', trueMs, arrival };
   }
@@ -271,12 +279,18 @@ const OWN_TITLES = 4;
 function typeAttributes(rand: () => number, type: string, userIndex: number, ownTitleShare: number): Record<string, unknown> {
   // A user's own titles are a fixed function of the user: the same few series day after day.
   const title = (): string =>
-    rand() < ownTitleShare
-      ? `title-${(Math.imul(userIndex + 1, 2_654_435_761) >>> 0) % CATALOG}-${Math.floor(rand() * OWN_TITLES)}`
-      : `title-${Math.floor(rand() ** 2 * CATALOG)}`;
+    rand() < ownTitleShare ? `title-${(Math.imul(userIndex + 1, 2_654_435_761) >>> 0) % CATALOG}-${Math.floor(rand() * OWN_TITLES)}` : `title-${Math.floor(rand() ** 2 * CATALOG)}`;
   switch (type) {
     case 'playback_heartbeat':
-      return { watched_seconds: 30 + Math.floor(rand() * 31), session_id: hex(rand, 16), content_id: title(), position_s: Math.floor(rand() * 7_200), bitrate_kbps: [1_800, 3_500, 6_000, 15_000][Math.floor(rand() * 4)] as number, cdn: CDNS[userIndex % CDNS.length] as string, dropped_frames: Math.floor(rand() * 5) };
+      return {
+        watched_seconds: 30 + Math.floor(rand() * 31),
+        session_id: hex(rand, 16),
+        content_id: title(),
+        position_s: Math.floor(rand() * 7_200),
+        bitrate_kbps: [1_800, 3_500, 6_000, 15_000][Math.floor(rand() * 4)] as number,
+        cdn: CDNS[userIndex % CDNS.length] as string,
+        dropped_frames: Math.floor(rand() * 5),
+      };
     case 'playback_start':
       return { content_id: title(), session_id: hex(rand, 16), startup_ms: 300 + Math.floor(rand() * 4_000), cdn: CDNS[userIndex % CDNS.length] as string };
     case 'playback_error':

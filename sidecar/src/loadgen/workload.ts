@@ -80,7 +80,10 @@ export function pick(rand: () => number, mix: Array<[string, number]>): string {
 /** `length` lowercase hex digits. */
 export function hex(rand: () => number, length: number): string {
   let out = '';
-  while (out.length < length) out += Math.floor(rand() * 0x100000000).toString(16).padStart(8, '0');
+  while (out.length < length)
+    out += Math.floor(rand() * 0x100000000)
+      .toString(16)
+      .padStart(8, '0');
   return out.slice(0, length);
 }
 

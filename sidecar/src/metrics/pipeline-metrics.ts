@@ -12,11 +12,28 @@ export class PipelineMetrics {
   readonly consumed = new Counter({ name: 'churnfeat_records_consumed_total', help: 'Records read from source topics.', labelNames: ['source'], registers: [this.registry] });
   readonly verdicts = new Counter({ name: 'churnfeat_records_total', help: 'Records by verdict; sums to consumed.', labelNames: ['source', 'verdict'], registers: [this.registry] });
   readonly invalid = new Counter({ name: 'churnfeat_invalid_records_total', help: 'Dead-lettered records by reason code.', labelNames: ['source', 'reason'], registers: [this.registry] });
-  readonly eventToReadable = new Histogram({ name: 'churnfeat_event_to_readable_seconds', help: 'Event time to readable in Redis.', labelNames: ['source'], buckets: FRESHNESS_BUCKETS, registers: [this.registry] });
-  readonly ingestToReadable = new Histogram({ name: 'churnfeat_ingest_to_readable_seconds', help: 'ingest_ts to readable in Redis.', labelNames: ['source'], buckets: FRESHNESS_BUCKETS, registers: [this.registry] });
+  readonly eventToReadable = new Histogram({
+    name: 'churnfeat_event_to_readable_seconds',
+    help: 'Event time to readable in Redis.',
+    labelNames: ['source'],
+    buckets: FRESHNESS_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly ingestToReadable = new Histogram({
+    name: 'churnfeat_ingest_to_readable_seconds',
+    help: 'ingest_ts to readable in Redis.',
+    labelNames: ['source'],
+    buckets: FRESHNESS_BUCKETS,
+    registers: [this.registry],
+  });
   readonly lag = new Gauge({ name: 'churnfeat_consumer_lag_records', help: 'High watermark minus committed offset.', labelNames: ['topic', 'partition'], registers: [this.registry] });
   readonly watermark = new Gauge({ name: 'churnfeat_partition_watermark_seconds', help: 'Partition watermark (unix seconds).', labelNames: ['topic', 'partition'], registers: [this.registry] });
-  readonly batchSeconds = new Histogram({ name: 'churnfeat_batch_seconds', help: 'Time to process one fetched batch.', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
+  readonly batchSeconds = new Histogram({
+    name: 'churnfeat_batch_seconds',
+    help: 'Time to process one fetched batch.',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
 
   /** Plain counts for reports and tests: verdict -> count, summed over sources. */
   async totals(): Promise<Record<RecordVerdict | 'consumed', number>> {

@@ -55,7 +55,10 @@ export class Sidecar {
     this.reportFatal = resolve;
   });
 
-  constructor(readonly options: SidecarOptions, registry?: FeatureRegistry) {
+  constructor(
+    readonly options: SidecarOptions,
+    registry?: FeatureRegistry,
+  ) {
     this.registry = registry ?? loadFeatureRegistry(options.dbtProjectDir);
     this.topics = topicNames(options.topicNamespace);
     for (const source of SOURCES) this.sourceOfTopic.set(this.topics.sources[source], source);

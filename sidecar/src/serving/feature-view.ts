@@ -58,13 +58,7 @@ function iso(ms: number | null): string | null {
  * for unknown users, the watermark and staleness of the user's partition per source, and a
  * status per feature. Pure: the clock and the watermarks are arguments.
  */
-export function buildUserFeatures(
-  userId: string,
-  read: UserStateRead,
-  registry: FeatureRegistry,
-  watermarks: WatermarkSnapshot,
-  nowMs: number,
-): UserFeatures {
+export function buildUserFeatures(userId: string, read: UserStateRead, registry: FeatureRegistry, watermarks: WatermarkSnapshot, nowMs: number): UserFeatures {
   const features: Record<string, FeatureValue> = {};
   let overall: FeatureStatus = read.present ? 'present' : 'missing';
   for (const feature of registry.features) {

@@ -1,14 +1,6 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { FeatureClient } from './feature-client.ts';
-import {
-  batchRequestSchema,
-  batchResponseSchema,
-  errorSchema,
-  healthSchema,
-  readinessSchema,
-  userFeaturesSchema,
-  userIdSchema,
-} from './http-schemas.ts';
+import { batchRequestSchema, batchResponseSchema, errorSchema, healthSchema, readinessSchema, userFeaturesSchema, userIdSchema } from './http-schemas.ts';
 import { openApiDocument } from './openapi.ts';
 import type { ReadinessReport } from './readiness.ts';
 import { ServingError } from './serving-error.ts';
@@ -49,10 +41,7 @@ export function buildServingApp(options: ServingAppOptions): FastifyInstance {
   });
 
   app.addHook('onResponse', async (request, reply) => {
-    metrics.requestSeconds.observe(
-      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
+    metrics.requestSeconds.observe({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {

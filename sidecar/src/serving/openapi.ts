@@ -1,13 +1,5 @@
 import type { FeatureRegistry } from '../features/index.ts';
-import {
-  batchRequestSchema,
-  batchResponseSchema,
-  errorSchema,
-  healthSchema,
-  readinessSchema,
-  userFeaturesSchema,
-  userIdSchema,
-} from './http-schemas.ts';
+import { batchRequestSchema, batchResponseSchema, errorSchema, healthSchema, readinessSchema, userFeaturesSchema, userIdSchema } from './http-schemas.ts';
 
 const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
 

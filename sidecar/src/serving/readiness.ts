@@ -57,12 +57,8 @@ export class ReadinessProbe {
   async check(): Promise<ReadinessReport> {
     const { redis, registry, prefix } = this.options;
     const timeoutMs = this.options.pingTimeoutMs ?? 500;
-    const [ping, loaded] = await Promise.allSettled([
-      withTimeout(redis.ping(), timeoutMs, 'Redis PING'),
-      withTimeout(redis.get(registryKey(prefix)), timeoutMs, `GET ${registryKey(prefix)}`),
-    ]);
-    const redisCheck: CheckResult =
-      ping.status === 'fulfilled' ? { ok: true, detail: 'PING answered' } : { ok: false, detail: `Redis does not answer: ${messageOf(ping.reason)}` };
+    const [ping, loaded] = await Promise.allSettled([withTimeout(redis.ping(), timeoutMs, 'Redis PING'), withTimeout(redis.get(registryKey(prefix)), timeoutMs, `GET ${registryKey(prefix)}`)]);
+    const redisCheck: CheckResult = ping.status === 'fulfilled' ? { ok: true, detail: 'PING answered' } : { ok: false, detail: `Redis does not answer: ${messageOf(ping.reason)}` };
     let registryCheck: CheckResult;
     if (loaded.status === 'rejected') registryCheck = { ok: false, detail: `cannot read ${registryKey(prefix)}: ${messageOf(loaded.reason)}` };
     else if (loaded.value === registry.version) registryCheck = { ok: true, detail: `registry ${registry.version} loaded` };

@@ -10,7 +10,10 @@ export class WatermarkSnapshot {
   private readonly bySource = new Map<Source, Map<number, number>>();
 
   /** `fetchedAtMs`: when the hash was read (0 for a snapshot that was never fetched). */
-  constructor(entries: Iterable<readonly [source: Source, partition: number, watermarkMs: number]>, readonly fetchedAtMs: number) {
+  constructor(
+    entries: Iterable<readonly [source: Source, partition: number, watermarkMs: number]>,
+    readonly fetchedAtMs: number,
+  ) {
     for (const [source, partition, watermarkMs] of entries) {
       const partitions = this.bySource.get(source) ?? new Map<number, number>();
       partitions.set(partition, watermarkMs);

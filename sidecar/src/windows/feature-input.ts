@@ -2,11 +2,7 @@ import type { NormalizedEvent } from '../events/index.ts';
 import type { CompiledFeature, Predicate } from '../features/index.ts';
 
 /** What one event contributes to one feature (docs/feature-semantics.md §2, §4). */
-export type FeatureInput =
-  | { kind: 'count' }
-  | { kind: 'sum'; fixed: number }
-  | { kind: 'min' | 'max'; number: number; text: string }
-  | { kind: 'count_distinct' | 'last'; text: string };
+export type FeatureInput = { kind: 'count' } | { kind: 'sum'; fixed: number } | { kind: 'min' | 'max'; number: number; text: string } | { kind: 'count_distinct' | 'last'; text: string };
 
 function attributeOf(event: NormalizedEvent, name: string): unknown {
   return Object.hasOwn(event.attributes, name) ? event.attributes[name] : undefined;

@@ -16,14 +16,13 @@ import base64
 import json
 from decimal import Decimal
 
+import fakesnow.server as fake
 import pyarrow as pa
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-
-import fakesnow.server as fake
 
 
 def json_value(value: object, column: dict) -> str | None:
@@ -78,7 +77,9 @@ async def query_request(request: Request) -> Response:
     return response
 
 
-routes = [Route(r.path, query_request, methods=["POST"]) if r.path == "/queries/v1/query-request" else r for r in fake.routes]
+routes = [
+    Route(r.path, query_request, methods=["POST"]) if r.path == "/queries/v1/query-request" else r for r in fake.routes
+]
 app = Starlette(debug=True, routes=routes)
 
 if __name__ == "__main__":
