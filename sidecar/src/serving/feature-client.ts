@@ -1,7 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { COMMON_OPTIONS } from '../config/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
-import { DEFAULT_KEY_PREFIX, FeatureReader, functionNames, userStateKey, type UserStateRead } from '../store/index.ts';
+import { FeatureReader, functionNames, userStateKey, type UserStateRead } from '../store/index.ts';
 import { buildUserFeatures, type UserFeatures } from './feature-view.ts';
 import { ServingError } from './serving-error.ts';
 import { isValidUserId, USER_ID_PATTERN } from './user-id.ts';
@@ -162,7 +162,7 @@ export interface ConnectedFeatureClient {
 /** Connects to Redis, loads the watermarks once and returns a ready client. */
 export async function connectFeatureClient(options: ConnectOptions = {}): Promise<ConnectedFeatureClient> {
   const registry = options.registry ?? loadFeatureRegistry(options.dbtProjectDir ?? 'dbt_project');
-  const prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
+  const prefix = options.prefix ?? COMMON_OPTIONS.keyPrefix.default;
   const redis = new Redis(options.redisUrl ?? COMMON_OPTIONS.redisUrl.default, { ...READ_PATH_REDIS_OPTIONS, ...options.redisOptions });
   await redis.connect();
   const watermarks = new WatermarkCache(redis, prefix, { refreshMs: options.watermarkRefreshMs ?? 500 });

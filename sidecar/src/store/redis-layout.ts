@@ -28,8 +28,6 @@ import type { Source } from '../events/index.ts';
 // The state fields are part of the store protocol; re-exported for callers that read the layout.
 export { distinctField, encodeLast, functionNames, lastField, latestEventField, sourceField, tileField } from './store-protocol.ts';
 
-export const DEFAULT_KEY_PREFIX = 'cf';
-
 export function userStateKey(prefix: string, userId: string): string {
   return `${prefix}:{${userId}}`;
 }
