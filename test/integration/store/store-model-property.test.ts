@@ -217,7 +217,9 @@ describe('the TypeScript model of the Redis Functions', () => {
           if (fields.has('p')) prunedRuns += 1;
           expect(await fcallRead(redis, state, asOf)).toEqual(readState(FEATURES, fields, asOf));
         }),
-        { numRuns: 150 },
+        // A fixed seed by default: the prune check below must not depend on luck (with a random
+        // seed about one run in five drew no pruning sequence). CHURNFEAT_PROPERTY_SEED explores others.
+        { numRuns: 150, seed: Number(process.env.CHURNFEAT_PROPERTY_SEED ?? 20261201) },
       );
     } finally {
       await cleanup(redis, [state, ...dedupKeys]);
