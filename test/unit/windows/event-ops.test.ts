@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadFeatureRegistry, type FeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { featureInput, inWindow, tileIndex, WindowOperators } from '../../../sidecar/src/windows/index.ts';
-import { event, feature } from './support.ts';
+import { event } from '../../helpers/events.ts';
+import { feature } from '../../helpers/registry.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { evaluateFeature, judgeRecords } from '../../../sidecar/src/windows/index.ts';
-import { event, feature } from './support.ts';
+import { event } from '../../helpers/events.ts';
+import { feature } from '../../helpers/registry.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
