@@ -8,11 +8,13 @@ import { loadFeatureRegistry, StaleRegistryError, writeRegistryArtifact } from '
 import { generateWorkload } from '../../sidecar/src/loadgen/workload.ts';
 import { Sidecar } from '../../sidecar/src/pipeline/index.ts';
 import { FeatureReader, type UserStateRead } from '../../sidecar/src/store/index.ts';
-import { diffFeatures } from './support/compare.ts';
-import { queryDuckDb, runDbt } from './support/dbt.ts';
-import { landTopicsInLake } from './support/lake.ts';
-import { createTestTopics, produceWorkload, testNamespace, testRedis } from './support/stack.ts';
-import { waitFor } from './support/wait.ts';
+import { diffFeatures } from '../helpers/compare.ts';
+import { queryDuckDb, runDbt } from '../helpers/dbt.ts';
+import { createTestTopics, produceWorkload } from '../helpers/kafka.ts';
+import { landTopicsInLake } from '../helpers/lake.ts';
+import { testRedis } from '../helpers/redis.ts';
+import { testNamespace } from '../helpers/stack.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const HOUR = 3_600_000;
 

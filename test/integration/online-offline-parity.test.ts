@@ -6,10 +6,12 @@ import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { generateWorkload } from '../../sidecar/src/loadgen/workload.ts';
 import { Sidecar } from '../../sidecar/src/pipeline/index.ts';
 import { FeatureReader } from '../../sidecar/src/store/index.ts';
-import { createTestTopics, produceWorkload, testNamespace, testRedis } from './support/stack.ts';
-import { landTopicsInLake } from './support/lake.ts';
-import { queryDuckDb, runDbt } from './support/dbt.ts';
-import { waitFor } from './support/wait.ts';
+import { queryDuckDb, runDbt } from '../helpers/dbt.ts';
+import { createTestTopics, produceWorkload } from '../helpers/kafka.ts';
+import { landTopicsInLake } from '../helpers/lake.ts';
+import { testRedis } from '../helpers/redis.ts';
+import { testNamespace } from '../helpers/stack.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const HOUR = 3_600_000;
 

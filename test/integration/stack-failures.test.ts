@@ -3,8 +3,9 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { ChurnfeatError } from '../../sidecar/src/errors.ts';
 import { generateWorkload } from '../../sidecar/src/loadgen/workload.ts';
 import { Sidecar } from '../../sidecar/src/pipeline/index.ts';
-import { createTestTopics, produceWorkload, testAdmin, testNamespace } from './support/stack.ts';
-import { waitFor } from './support/wait.ts';
+import { createTestTopics, produceWorkload, testAdmin } from '../helpers/kafka.ts';
+import { testNamespace } from '../helpers/stack.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /** A redis-server of the test's own on a free port, killed when the test ends. */
 async function privateRedis(): Promise<{ url: string; process: ResultPromise }> {

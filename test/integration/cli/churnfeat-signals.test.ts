@@ -2,10 +2,11 @@ import { spawn } from 'node:child_process';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
 import { SOURCES } from '../../../sidecar/src/events/index.ts';
-import { freePort, parseTotals } from '../correctness/support/child-sidecar.ts';
-import { churnfeatArgs } from '../support/cli.ts';
-import { createTestTopics, produceWorkload, testAdmin, testNamespace, type TestNamespace } from '../support/stack.ts';
-import { waitFor } from '../support/wait.ts';
+import { churnfeatArgs, parseTotals } from '../../helpers/cli.ts';
+import { createTestTopics, produceWorkload, testAdmin } from '../../helpers/kafka.ts';
+import { freePort } from '../../helpers/stack-services.ts';
+import { testNamespace, type TestNamespace } from '../../helpers/stack.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 /** The drain must end well inside Kubernetes' default 30 s grace period. */
 const DRAIN_DEADLINE_MS = 20_000;

@@ -12,12 +12,13 @@ import { LakeWriter, LocalLakeStorage, readAllManifests, resolveLakeWriterOption
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { FeatureReader } from '../../../sidecar/src/store/index.ts';
-import { HOUR, rawEvent } from '../correctness/support/reference.ts';
-import { readTopic, testProducer, topicSize } from '../correctness/support/topics.ts';
-import { duckQuery, landedOffsets, lakeViolations } from '../lake/support/lake-files.ts';
-import { highWatermarks, waitUntilLanded } from '../lake/support/lake-wait.ts';
-import { BROKERS, createTestTopics, produceWorkload, testAdmin, testNamespace, testRedis, type TestNamespace } from '../support/stack.ts';
-import { waitFor } from '../support/wait.ts';
+import { duckQuery } from '../../helpers/dbt.ts';
+import { createTestTopics, produceWorkload, readTopic, testAdmin, testProducer, topicSize } from '../../helpers/kafka.ts';
+import { highWatermarks, lakeViolations, landedOffsets, waitUntilLanded } from '../../helpers/lake.ts';
+import { testRedis } from '../../helpers/redis.ts';
+import { HOUR, rawEvent } from '../../helpers/reference.ts';
+import { BROKERS, testNamespace, type TestNamespace } from '../../helpers/stack.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const registry = loadFeatureRegistry('dbt_project');
 /** Just under the broker's default message.max.bytes (1,048,588) once the batch framing is added. */

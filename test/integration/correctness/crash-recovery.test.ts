@@ -6,11 +6,12 @@ import { generateWorkload, prng } from '../../../sidecar/src/loadgen/workload.ts
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { FeatureReader, partitionKey, sourceField, userStateKey } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
-import { createTestTopics, kafkaClient, produceWorkload, testAdmin, testNamespace, testRedis, type TestNamespace } from '../support/stack.ts';
-import { waitFor } from '../support/wait.ts';
-import { spawnSidecar, type ChildSidecar, type Totals } from './support/child-sidecar.ts';
-import { HOUR, countDrift, diffReads, onlineReads, referencePipeline, referenceReads } from './support/reference.ts';
-import { readTopic, waitForGroupCaughtUp } from './support/topics.ts';
+import { type ChildSidecar, spawnSidecar, type Totals } from '../../helpers/cli.ts';
+import { createTestTopics, kafkaClient, produceWorkload, readTopic, testAdmin, waitForGroupCaughtUp } from '../../helpers/kafka.ts';
+import { testRedis } from '../../helpers/redis.ts';
+import { countDrift, diffReads, HOUR, onlineReads, referencePipeline, referenceReads } from '../../helpers/reference.ts';
+import { testNamespace, type TestNamespace } from '../../helpers/stack.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const registry = loadFeatureRegistry('dbt_project');
 const operators = new WindowOperators(registry);

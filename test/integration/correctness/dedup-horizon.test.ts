@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { FeatureReader, FeatureWriter, loadFunctionLibrary } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
-import { testRedis } from '../support/stack.ts';
-import { ALLOWED_LATENESS_MS, DEDUP_MARGIN_MS, HOUR, rawEvent, sourceOf, testPrefix, writeDirect, type EventSpec, type PositionedRecord } from './support/reference.ts';
+import { testRedis } from '../../helpers/redis.ts';
+import { ALLOWED_LATENESS_MS, DEDUP_MARGIN_MS, type EventSpec, HOUR, type PositionedRecord, rawEvent, sourceOf, testPrefix, writeDirect } from '../../helpers/reference.ts';
 
 const registry = loadFeatureRegistry('dbt_project');
 const operators = new WindowOperators(registry);

@@ -4,10 +4,11 @@ import { INVALID_REASONS, type InvalidReason } from '../../../sidecar/src/events
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { FeatureReader } from '../../../sidecar/src/store/index.ts';
-import { createTestTopics, testNamespace, testRedis } from '../support/stack.ts';
-import { waitFor } from '../support/wait.ts';
-import { HOUR, rawEvent } from './support/reference.ts';
-import { readTopic, testProducer, topicSize } from './support/topics.ts';
+import { createTestTopics, readTopic, testProducer, topicSize } from '../../helpers/kafka.ts';
+import { testRedis } from '../../helpers/redis.ts';
+import { HOUR, rawEvent } from '../../helpers/reference.ts';
+import { testNamespace } from '../../helpers/stack.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const registry = loadFeatureRegistry('dbt_project');
 

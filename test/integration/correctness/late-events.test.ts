@@ -2,10 +2,11 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { FeatureReader } from '../../../sidecar/src/store/index.ts';
-import { createTestTopics, testNamespace, testRedis } from '../support/stack.ts';
-import { waitFor } from '../support/wait.ts';
-import { ALLOWED_LATENESS_MS, HOUR, rawEvent, sourceOf, type EventSpec } from './support/reference.ts';
-import { readTopic, testProducer, topicSize } from './support/topics.ts';
+import { createTestTopics, readTopic, testProducer, topicSize } from '../../helpers/kafka.ts';
+import { testRedis } from '../../helpers/redis.ts';
+import { ALLOWED_LATENESS_MS, type EventSpec, HOUR, rawEvent, sourceOf } from '../../helpers/reference.ts';
+import { testNamespace } from '../../helpers/stack.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const registry = loadFeatureRegistry('dbt_project');
 const MINUTE = 60_000;

@@ -5,22 +5,8 @@ import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import type { RecordVerdict } from '../../../sidecar/src/metrics/index.ts';
 import { FeatureReader, FeatureWriter, loadFunctionLibrary } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
-import { testRedis } from '../support/stack.ts';
-import {
-  ALLOWED_LATENESS_MS,
-  DEDUP_MARGIN_MS,
-  HOUR,
-  diffReads,
-  onlineReads,
-  rawEvent,
-  referencePipeline,
-  referenceReads,
-  sourceOf,
-  testPrefix,
-  writeDirect,
-  type EventSpec,
-  type PositionedRecord,
-} from './support/reference.ts';
+import { testRedis } from '../../helpers/redis.ts';
+import { ALLOWED_LATENESS_MS, DEDUP_MARGIN_MS, diffReads, type EventSpec, HOUR, onlineReads, type PositionedRecord, rawEvent, referencePipeline, referenceReads, sourceOf, testPrefix, writeDirect } from '../../helpers/reference.ts';
 
 const registry = loadFeatureRegistry('dbt_project');
 const operators = new WindowOperators(registry);

@@ -6,10 +6,11 @@ import type { RecordVerdict } from '../../../sidecar/src/metrics/index.ts';
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { FeatureReader } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
-import { createTestTopics, produceWorkload, testNamespace, testRedis } from '../support/stack.ts';
-import { waitFor } from '../support/wait.ts';
-import { HOUR, countDrift, diffReads, onlineReads, referencePipeline, referenceReads } from './support/reference.ts';
-import { waitForGroupCaughtUp } from './support/topics.ts';
+import { createTestTopics, produceWorkload, waitForGroupCaughtUp } from '../../helpers/kafka.ts';
+import { testRedis } from '../../helpers/redis.ts';
+import { countDrift, diffReads, HOUR, onlineReads, referencePipeline, referenceReads } from '../../helpers/reference.ts';
+import { testNamespace } from '../../helpers/stack.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const registry = loadFeatureRegistry('dbt_project');
 const operators = new WindowOperators(registry);

@@ -6,8 +6,9 @@ import { PutBucketLifecycleConfigurationCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { pruneLocalLake, readLakeLifecycle, S3LakeStorage } from '../../../sidecar/src/lake/index.ts';
-import { churnfeatArgs } from '../support/cli.ts';
-import { ensureStackService, S3_ENDPOINT } from './support/services.ts';
+import { churnfeatArgs } from '../../helpers/cli.ts';
+import { ensureStackService } from '../../helpers/stack-services.ts';
+import { S3_ENDPOINT } from '../../helpers/stack.ts';
 
 function lakeSetup(args: string[]): Promise<{ exitCode?: number | undefined; all?: string | undefined }> {
   return execa(process.execPath, churnfeatArgs('lake-setup', ...args), {

@@ -6,11 +6,11 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { SOURCES } from '../../../sidecar/src/events/index.ts';
 import { LocalLakeStorage, readAllManifests } from '../../../sidecar/src/lake/index.ts';
 import { generateWorkload, prng } from '../../../sidecar/src/loadgen/workload.ts';
-import { churnfeatArgs } from '../support/cli.ts';
-import { BROKERS, createTestTopics, produceWorkload, testAdmin, testNamespace, type TestNamespace } from '../support/stack.ts';
-import { waitFor } from '../support/wait.ts';
-import { landedOffsets, lakeViolations } from './support/lake-files.ts';
-import { highWatermarks, waitUntilLanded } from './support/lake-wait.ts';
+import { churnfeatArgs } from '../../helpers/cli.ts';
+import { createTestTopics, produceWorkload, testAdmin } from '../../helpers/kafka.ts';
+import { highWatermarks, lakeViolations, landedOffsets, waitUntilLanded } from '../../helpers/lake.ts';
+import { BROKERS, testNamespace, type TestNamespace } from '../../helpers/stack.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const HOUR = 3_600_000;
 

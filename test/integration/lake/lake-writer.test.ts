@@ -13,10 +13,11 @@ import {
   type LakeStorage,
 } from '../../../sidecar/src/lake/index.ts';
 import { generateWorkload, type WorkloadRecord } from '../../../sidecar/src/loadgen/workload.ts';
-import { BROKERS, createTestTopics, produceWorkload, testAdmin, testNamespace, type TestNamespace } from '../support/stack.ts';
-import { duckQuery, landedOffsets, lakeViolations } from './support/lake-files.ts';
-import { highWatermarks, waitUntilLanded } from './support/lake-wait.ts';
-import { ensureStackService, S3_ENDPOINT } from './support/services.ts';
+import { duckQuery } from '../../helpers/dbt.ts';
+import { createTestTopics, produceWorkload, testAdmin } from '../../helpers/kafka.ts';
+import { highWatermarks, lakeViolations, landedOffsets, waitUntilLanded } from '../../helpers/lake.ts';
+import { ensureStackService } from '../../helpers/stack-services.ts';
+import { BROKERS, S3_ENDPOINT, testNamespace, type TestNamespace } from '../../helpers/stack.ts';
 
 const HOUR = 3_600_000;
 

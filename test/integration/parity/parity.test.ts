@@ -7,10 +7,10 @@ import { parseEvent } from '../../../sidecar/src/events/index.ts';
 import { FeatureReader, tileField, userStateKey } from '../../../sidecar/src/store/index.ts';
 import { tileIndex } from '../../../sidecar/src/windows/index.ts';
 import { compileOfflineSql, runParity, type ParityResult } from '../../../parity/src/index.ts';
-import { churnfeatArgs } from '../support/cli.ts';
-import { BROKERS, REDIS_URL } from '../support/stack.ts';
-import { renderInChromium } from './support/browser.ts';
-import { parityDbtOptions, parityOptionsFor, startParityPipeline, type ParityPipeline } from './support/pipeline.ts';
+import { renderInChromium } from '../../helpers/browser.ts';
+import { churnfeatArgs } from '../../helpers/cli.ts';
+import { parityDbtOptions, parityOptionsFor, type ParityPipeline, startParityPipeline } from '../../helpers/parity-pipeline.ts';
+import { BROKERS, REDIS_URL } from '../../helpers/stack.ts';
 
 let pipeline: ParityPipeline;
 let offlineSqlFile: string;

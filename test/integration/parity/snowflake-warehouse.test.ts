@@ -18,8 +18,8 @@ import {
   type SpineRow,
   type Warehouse,
 } from '../../../parity/src/index.ts';
-import { ensureStackService, portOpen } from '../lake/support/services.ts';
-import { waitFor } from '../support/wait.ts';
+import { ensureStackService, portOpen } from '../../helpers/stack-services.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const FAKESNOW_PORT = Number(process.env.CHURNFEAT_FAKESNOW_PORT ?? 18080);
 const HOUR = 3_600_000;
@@ -85,7 +85,7 @@ const work = mkdtempSync(join(tmpdir(), 'churnfeat-sf-'));
 beforeAll(async () => {
   stopFakesnow = await ensureStackService('fakesnow', FAKESNOW_PORT);
   const port = await freePort();
-  shim = spawn('.venv/tools/bin/python', ['test/integration/parity/support/fakesnow_json.py', '--port', String(port)], { stdio: 'ignore' });
+  shim = spawn('.venv/tools/bin/python', ['test/helpers/fakesnow_json.py', '--port', String(port)], { stdio: 'ignore' });
   shimUrl = `http://127.0.0.1:${port}`;
   await waitFor('the fakesnow JSON shim to listen', () => portOpen(port), { timeoutMs: 30_000 });
 }, 120_000);

@@ -4,7 +4,8 @@ import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { LOCAL_PARTITIONS } from '../../../sidecar/src/kafka/index.ts';
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { connectFeatureClient, startServingService } from '../../../sidecar/src/serving/index.ts';
-import { createTestTopics, kafkaClient, testAdmin, testNamespace } from '../support/stack.ts';
+import { createTestTopics, kafkaClient, testAdmin } from '../../helpers/kafka.ts';
+import { testNamespace } from '../../helpers/stack.ts';
 
 const registry = loadFeatureRegistry('dbt_project');
 

@@ -6,9 +6,9 @@ import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { startServingService, type ServingService } from '../../../sidecar/src/serving/index.ts';
 import { FeatureWriter, loadFunctionLibrary, registryKey, watermarkKey, type StoreRecord } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
-import { REDIS_URL } from '../support/stack.ts';
-import { waitFor } from '../support/wait.ts';
-import { privateRedis } from './private-redis.ts';
+import { privateRedis } from '../../helpers/redis.ts';
+import { REDIS_URL } from '../../helpers/stack.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const registry = loadFeatureRegistry('dbt_project');
 const operators = new WindowOperators(registry);

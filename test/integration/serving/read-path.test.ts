@@ -6,8 +6,9 @@ import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { ensureTopics } from '../../../sidecar/src/kafka/index.ts';
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { connectFeatureClient, type ConnectedFeatureClient, type UserFeatures } from '../../../sidecar/src/serving/index.ts';
-import { kafkaClient, testNamespace, type TestNamespace } from '../support/stack.ts';
-import { waitFor } from '../support/wait.ts';
+import { kafkaClient } from '../../helpers/kafka.ts';
+import { testNamespace, type TestNamespace } from '../../helpers/stack.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const MINUTE = 60_000;
 const registry = loadFeatureRegistry('dbt_project');

@@ -35,7 +35,7 @@ import {
   type UserStateRead,
 } from '../../../sidecar/src/store/index.ts';
 import { evaluateFeature, WindowOperators, type WindowOp } from '../../../sidecar/src/windows/index.ts';
-import { testRedis } from '../support/stack.ts';
+import { testRedis } from '../../helpers/redis.ts';
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;

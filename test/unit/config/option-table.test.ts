@@ -9,6 +9,7 @@ import {
   defineOption,
   describeOptions,
   loadOptions,
+  optionsFromEnv,
   readArgOptions,
   readEnvOptions,
   resolveOptions,
@@ -47,6 +48,12 @@ describe('the option table', () => {
     expect(() => loadOptions(TABLE, ['--batch', '0'], {})).toThrow('invalid option "batch": must be >= 1');
     expect(() => resolveTable(TABLE, { brokers: ['no-port'] })).toThrow('invalid option "brokers"');
     expect(() => resolveOptions({ keyPrefix: 'a{b}' })).toThrow('invalid option "keyPrefix"');
+  });
+
+  it("fails the sidecar's start on a bad environment value, naming the option and its env variable", () => {
+    expect(() => resolveOptions(optionsFromEnv({ CHURNFEAT_METRICS_PORT: 'abc' }))).toThrow('invalid option "metricsPort": must be integer (env CHURNFEAT_METRICS_PORT, flag --metrics-port)');
+    expect(() => resolveOptions(optionsFromEnv({ CHURNFEAT_KAFKA_BROKERS: 'no-port' }))).toThrow('invalid option "brokers"');
+    expect(resolveOptions(optionsFromEnv({ CHURNFEAT_REDIS_URL: '' })).redisUrl).toBe(COMMON_OPTIONS.redisUrl.default);
   });
 
   it('throws a UsageError on an unknown flag or a stray argument, and hands back a command\'s own flags', () => {

@@ -10,7 +10,7 @@ import {
   type ParseResult,
   type Source,
 } from '../../../sidecar/src/events/index.ts';
-import { bytesOf, validBytes, validEvent } from './event-fixtures.ts';
+import { bytesOf, validBytes, validEvent } from '../../helpers/events.ts';
 
 // Taken before any payload is parsed; compared once every test in this file has run.
 const prototypeKeysBefore = Reflect.ownKeys(Object.prototype);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EVENT_TYPES, eventKeyOf, parseEvent, SOURCES, type EventKeyInput, type ParseResult } from '../../../sidecar/src/events/index.ts';
-import { bytesOf, EVENT_TS, INGEST_TS, validBytes, validEvent } from './event-fixtures.ts';
+import { bytesOf, EVENT_TS, INGEST_TS, validBytes, validEvent } from '../../helpers/events.ts';
 
 const EVENT_MS = Date.parse(EVENT_TS);
 const INGEST_MS = Date.parse(INGEST_TS);

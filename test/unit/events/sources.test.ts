@@ -8,7 +8,7 @@ import {
   SOURCE_SCHEMAS,
   SOURCES,
 } from '../../../sidecar/src/events/index.ts';
-import { VALID_ATTRIBUTES } from './event-fixtures.ts';
+import { VALID_ATTRIBUTES } from '../../helpers/events.ts';
 
 describe('sources and event types', () => {
   it('lists the three source topics', () => {

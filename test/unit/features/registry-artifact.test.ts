@@ -13,16 +13,17 @@ import {
   StaleRegistryError,
   writeRegistryArtifact,
 } from '../../../sidecar/src/features/index.ts';
+import { FIXTURE_REGISTRY_DIR, fixtureRegistry } from '../../helpers/registry.ts';
 
 const MARTS = 'models/marts/_marts__models.yml';
 
-/** A copy of the dbt project's models and registry artifact, removed with the test. */
+/** A copy of the fixture dbt project's models and registry artifact, removed with the test. */
 function projectCopy(): string {
   const dir = mkdtempSync(join(tmpdir(), 'churnfeat-artifact-'));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  cpSync(join('dbt_project', 'models'), join(dir, 'models'), { recursive: true });
-  cpSync(join('dbt_project', REGISTRY_JSON), join(dir, REGISTRY_JSON));
-  cpSync(join('dbt_project', REGISTRY_MACRO), join(dir, REGISTRY_MACRO));
+  cpSync(join(FIXTURE_REGISTRY_DIR, 'models'), join(dir, 'models'), { recursive: true });
+  cpSync(join(FIXTURE_REGISTRY_DIR, REGISTRY_JSON), join(dir, REGISTRY_JSON));
+  cpSync(join(FIXTURE_REGISTRY_DIR, REGISTRY_MACRO), join(dir, REGISTRY_MACRO));
   return dir;
 }
 
@@ -43,16 +44,24 @@ function staleError(dir: string): StaleRegistryError {
 }
 
 describe('the registry artifact', () => {
-  it('is committed up to date: the project YAML compiles to exactly the artifact in both files', () => {
+  it('of the production dbt project is committed up to date: its YAML compiles to exactly the artifact in both files', () => {
     const registry = loadFeatureRegistry('dbt_project');
     expect(registry.version).toBe(compileRegistry('dbt_project').version);
     expect(registry.features).toHaveLength(7);
     expect(registry.policies.allowedLatenessMs).toBe(86_400_000);
   });
 
+  it('of the unit tests\' fixture project is committed up to date, with one feature per aggregation on every source', () => {
+    const registry = fixtureRegistry();
+    expect(registry.version).toBe(compileRegistry(FIXTURE_REGISTRY_DIR).version);
+    expect(new Set(registry.features.map((f) => f.aggregation))).toEqual(new Set(['count', 'sum', 'count_distinct', 'last', 'min', 'max']));
+    expect(new Set(registry.features.map((f) => f.source))).toEqual(new Set(['client', 'billing', 'support']));
+    expect(registry.features.some((f) => f.where.length > 0 && f.scale > 0)).toBe(true);
+  });
+
   it('fails the load when a feature was edited in the YAML without recompiling, naming the feature and the command', () => {
     const dir = projectCopy();
-    expect(loadFeatureRegistry(dir).version).toBe(loadFeatureRegistry('dbt_project').version);
+    expect(loadFeatureRegistry(dir).version).toBe(fixtureRegistry().version);
     edit(join(dir, MARTS), 'window: 10m', 'window: 20m');
     const error = staleError(dir);
     expect(error.code).toBe('stale_feature_registry');
@@ -92,7 +101,7 @@ describe('the registry artifact', () => {
   });
 
   it('changes its version id with the semantics version, so Redis function names change with the protocol', () => {
-    const registry = compileRegistry('dbt_project');
+    const registry = compileRegistry(FIXTURE_REGISTRY_DIR);
     const content = { semanticsVersion: registry.semanticsVersion, policies: registry.policies, sources: registry.sources, features: registry.features };
     expect(registryVersion(content)).toBe(registry.version);
     expect(registryVersion({ ...content, semanticsVersion: registry.semanticsVersion + 1 })).not.toBe(registry.version);
@@ -101,7 +110,7 @@ describe('the registry artifact', () => {
   });
 
   it('renders a dbt macro whose JSON cannot end its raw block early', () => {
-    const registry = compileRegistry('dbt_project');
+    const registry = compileRegistry(FIXTURE_REGISTRY_DIR);
     const tricky = { ...registry, features: registry.features.map((f, i) => (i === 0 ? { ...f, owner: 'a {% endraw %} b' } : f)) };
     const macro = renderRegistryMacro(tricky);
     expect(macro.match(/\{% endraw %\}/g)).toHaveLength(1);

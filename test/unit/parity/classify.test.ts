@@ -1,11 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Source } from '../../../sidecar/src/events/index.ts';
-import { loadFeatureRegistry, type CompiledFeature } from '../../../sidecar/src/features/index.ts';
+import { type CompiledFeature } from '../../../sidecar/src/features/index.ts';
 import { evaluateFeature } from '../../../sidecar/src/windows/index.ts';
 import { classifyMismatch, selectCopies, storeRead, type LakeEventRow } from '../../../parity/src/classify.ts';
+import { fixtureRegistry } from '../../helpers/registry.ts';
 
-const registry = loadFeatureRegistry('dbt_project');
+const registry = fixtureRegistry();
 const feature = (name: string): CompiledFeature => registry.features.find((f) => f.name === name) as CompiledFeature;
 const HOUR = 3_600_000;
 const T = Date.parse('2025-03-10T12:00:00Z');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ServingError, toServingError } from '../../../sidecar/src/serving/index.ts';
-import { clientOnlyRead, FakeReader, fixtureClient, NOW } from './serving-fixtures.ts';
+import { clientOnlyRead, FakeReader, fixtureClient, NOW } from '../../helpers/serving.ts';
 
 async function errorOf(promise: Promise<unknown>): Promise<ServingError> {
   const error = await promise.then(

@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildUserFeatures, isoFromMs, WatermarkSnapshot } from '../../../sidecar/src/serving/index.ts';
-import { absentRead, clientOnlyRead, fixtureRegistry, NOW, watermarks } from './serving-fixtures.ts';
+import { absentRead, clientOnlyRead, servingRegistry, NOW, watermarks } from '../../helpers/serving.ts';
 
 describe('buildUserFeatures', () => {
-  const registry = fixtureRegistry();
+  const registry = servingRegistry();
 
   it('gives an unknown user the empty-window defaults with status missing, not an error', () => {
     const answer = buildUserFeatures('nobody', absentRead(), registry, watermarks(), NOW);

@@ -1,7 +1,7 @@
 import { Ajv } from 'ajv';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { buildServingApp, ServingMetrics, type ReadinessReport } from '../../../sidecar/src/serving/index.ts';
-import { clientOnlyRead, FakeReader, fixtureClient, fixtureRegistry } from './serving-fixtures.ts';
+import { clientOnlyRead, FakeReader, fixtureClient, servingRegistry } from '../../helpers/serving.ts';
 
 const READY: ReadinessReport = {
   ready: true,
@@ -25,7 +25,7 @@ describe('serving HTTP API', () => {
     const body = res.json();
     expect(body.user_id).toBe('u1');
     expect(body.status).toBe('present');
-    expect(Object.keys(body.features).sort()).toEqual(fixtureRegistry().features.map((f) => f.name).sort());
+    expect(Object.keys(body.features).sort()).toEqual(servingRegistry().features.map((f) => f.name).sort());
     expect(body.features.errors_last_1h).toMatchObject({ value: 3, status: 'present', latest_event_at: expect.stringMatching(/Z$/), staleness_ms: 1000 });
   });
 

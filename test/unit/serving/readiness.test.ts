@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { ReadinessProbe, WatermarkSnapshot } from '../../../sidecar/src/serving/index.ts';
-import { fixtureRegistry, NOW, watermarks } from './serving-fixtures.ts';
+import { servingRegistry, NOW, watermarks } from '../../helpers/serving.ts';
 
 /** Just the two commands the probe sends. */
 function fakeRedis(options: { down?: boolean; registry?: string | null; hang?: boolean } = {}): Redis {
@@ -11,12 +11,12 @@ function fakeRedis(options: { down?: boolean; registry?: string | null; hang?: b
   };
   return {
     ping: () => answer('PONG'),
-    get: () => answer(options.registry === undefined ? fixtureRegistry().version : options.registry),
+    get: () => answer(options.registry === undefined ? servingRegistry().version : options.registry),
   } as unknown as Redis;
 }
 
 function probe(redis: Redis, snapshot: WatermarkSnapshot, maxWatermarkAgeMs = 600_000): ReadinessProbe {
-  return new ReadinessProbe({ redis, registry: fixtureRegistry(), prefix: 'cf', watermarks: { snapshot: () => snapshot }, maxWatermarkAgeMs, pingTimeoutMs: 50, clock: () => NOW });
+  return new ReadinessProbe({ redis, registry: servingRegistry(), prefix: 'cf', watermarks: { snapshot: () => snapshot }, maxWatermarkAgeMs, pingTimeoutMs: 50, clock: () => NOW });
 }
 
 describe('ReadinessProbe', () => {

@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { encodePruneSpec, FeatureWriter, functionNames, partitionKey, userDedupKey, userStateKey, type StoreRecord } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
-import { event } from '../windows/support.ts';
+import { event } from '../../helpers/events.ts';
+import { fixtureRegistry } from '../../helpers/registry.ts';
 
 const HOUR = 3_600_000;
-const registry = loadFeatureRegistry('dbt_project');
+const registry = fixtureRegistry();
 const operators = new WindowOperators(registry);
 
 /** A Redis stand-in that records the pipelined calls and answers "applied" for every event. */

@@ -24,7 +24,7 @@ import {
   STORE_PROTOCOL_VERSION,
 } from '../../../sidecar/src/store/index.ts';
 import { compileRegistry, SEMANTICS_VERSION } from '../../../sidecar/src/features/index.ts';
-import { feature } from '../windows/support.ts';
+import { feature } from '../../helpers/registry.ts';
 
 /** A fixed registry: the rendered library then depends only on the protocol and the template. */
 const FIXTURE: FeatureRegistry = {

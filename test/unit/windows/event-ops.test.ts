@@ -1,12 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { loadFeatureRegistry, type FeatureRegistry } from '../../../sidecar/src/features/index.ts';
+import { type FeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { featureInput, inWindow, tileIndex, WindowOperators } from '../../../sidecar/src/windows/index.ts';
-import { event, feature } from './support.ts';
+import { event } from '../../helpers/events.ts';
+import { feature, fixtureRegistry } from '../../helpers/registry.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
-const registry = loadFeatureRegistry('dbt_project');
+const registry = fixtureRegistry();
 const operators = new WindowOperators(registry);
 const byName = (name: string) => registry.features.find((f) => f.name === name) as (typeof registry.features)[number];
 const T = Date.parse('2024-03-10T12:34:56.789Z');
@@ -24,16 +25,19 @@ describe('the window ops of an event (WindowOperators.opsFor)', () => {
     ]);
   });
 
-  it('adds the fixed-point value for sums and records the newest tile of a distinct value', () => {
+  it('adds the fixed-point value for sums, records the newest tile of a distinct value and the newest value of a last', () => {
     const watch = byName('watch_time_last_24h');
     expect(operators.opsFor(event({ eventType: 'playback_heartbeat', eventMs: T, attributes: { watched_seconds: 42.5 } }))).toEqual([
       { kind: 'add', featureId: watch.id, tile: tileIndex(T, 15 * MINUTE), amount: 43 },
       { kind: 'latest', featureId: watch.id, eventMs: T },
     ]);
     const titles = byName('distinct_titles_last_7d');
-    expect(operators.opsFor(event({ eventType: 'playback_start', eventMs: T, attributes: { content_id: 'title-7' } }))).toEqual([
+    const lastTitle = byName('last_title_last_7d');
+    expect(operators.opsFor(event({ eventType: 'playback_start', eventMs: T, eventKey: 'k-7', attributes: { content_id: 'title-7' } }))).toEqual([
       { kind: 'distinct', featureId: titles.id, value: 'title-7', tile: tileIndex(T, HOUR) },
       { kind: 'latest', featureId: titles.id, eventMs: T },
+      { kind: 'last', featureId: lastTitle.id, eventMs: T, eventKey: 'k-7', value: 'title-7' },
+      { kind: 'latest', featureId: lastTitle.id, eventMs: T },
     ]);
   });
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Predicate } from '../../../sidecar/src/features/index.ts';
 import { featureInput, predicateHolds, toFixedPoint } from '../../../sidecar/src/windows/index.ts';
-import { event, feature } from './support.ts';
+import { event } from '../../helpers/events.ts';
+import { feature } from '../../helpers/registry.ts';
 
 const p = (op: Predicate['op'], extra: Partial<Predicate> = {}): Predicate => ({ attribute: 'a', op, ...extra });
 

@@ -1,14 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../sidecar/src/events/index.ts';
-import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { evaluateFeature, judgeRecords } from '../../../sidecar/src/windows/index.ts';
-import { event, feature } from './support.ts';
+import { event } from '../../helpers/events.ts';
+import { feature, fixtureRegistry } from '../../helpers/registry.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const T = Date.parse('2024-03-10T12:00:00Z');
-const registry = loadFeatureRegistry('dbt_project');
+const registry = fixtureRegistry();
 
 const extra = [
   feature({ id: 'mn', name: 'min_watch', aggregation: 'min', eventTypes: ['playback_heartbeat'], attribute: 'watched_seconds' }),

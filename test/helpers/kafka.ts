@@ -1,7 +1,66 @@
-import type { IHeaders, Producer } from 'kafkajs';
+/**
+ * Kafka for tests: clients that close when the test ends, the namespace's topics (deleted
+ * with its Redis keys when the test ends), producing workloads, reading topics back.
+ */
+import { Kafka, logLevel, type Admin, type IHeaders, type Producer } from 'kafkajs';
 import { onTestFinished } from 'vitest';
-import { kafkaClient } from '../../support/stack.ts';
-import { waitFor } from '../../support/wait.ts';
+import { ensureTopics } from '../../sidecar/src/kafka/index.ts';
+import type { WorkloadRecord } from '../../sidecar/src/loadgen/workload.ts';
+import { deleteRedisKeys } from './redis.ts';
+import { BROKERS, REDIS_URL, type TestNamespace } from './stack.ts';
+import { waitFor } from './wait.ts';
+
+/** A kafkajs client on the stack's brokers (quiet, few retries). */
+export function kafkaClient(clientId: string): Kafka {
+  return new Kafka({ clientId, brokers: BROKERS, logLevel: logLevel.NOTHING, retry: { retries: 3 } });
+}
+
+/** An admin client that disconnects when the test ends. */
+export async function testAdmin(): Promise<Admin> {
+  const admin = kafkaClient('test-admin').admin();
+  await admin.connect();
+  onTestFinished(() => admin.disconnect());
+  return admin;
+}
+
+/** Every topic of a namespace: sources, dead letter, late events. */
+export function namespaceTopics(ns: TestNamespace): string[] {
+  return [...Object.values(ns.topics.sources), ns.topics.deadLetter, ns.topics.late];
+}
+
+/** Creates the namespace's topics; deletes them and the Redis keys when the test ends. */
+export async function createTestTopics(ns: TestNamespace, partitions?: Parameters<typeof ensureTopics>[2]): Promise<void> {
+  const admin = await testAdmin();
+  await ensureTopics(admin, ns.topics, partitions);
+  onTestFinished(async () => {
+    const cleanup = kafkaClient('test-cleanup').admin();
+    await cleanup.connect();
+    await cleanup.deleteTopics({ topics: namespaceTopics(ns) }).catch(() => undefined);
+    await cleanup.disconnect();
+    await deleteRedisKeys(REDIS_URL, ns.id);
+  });
+}
+
+/** Produces workload records keyed by user_id, in order, to the namespace's source topics. */
+export async function produceWorkload(ns: TestNamespace, records: readonly WorkloadRecord[], producer?: Producer): Promise<void> {
+  const own = producer ?? kafkaClient(`${ns.id}-producer`).producer();
+  if (!producer) await own.connect();
+  try {
+    for (let start = 0; start < records.length; start += 2_000) {
+      const chunk = records.slice(start, start + 2_000);
+      const byTopic = new Map<string, Array<{ key: string; value: Buffer; timestamp: string }>>();
+      for (const record of chunk) {
+        const topic = ns.topics.sources[record.source];
+        const list = byTopic.get(topic) ?? [];
+        list.push({ key: record.key, value: record.value, timestamp: String(record.ingestMs) });
+        byTopic.set(topic, list);
+      }
+      await own.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    }
+  } finally {
+    if (!producer) await own.disconnect();
+  }
+}
 
 /** One record read back from a topic, headers decoded as UTF-8. */
 export interface ReadRecord {

@@ -1,9 +1,20 @@
+/** The compiled churnfeat CLI in tests: its arguments, and a sidecar running as a child process. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { onTestFinished } from 'vitest';
-import type { RecordVerdict } from '../../../../sidecar/src/metrics/index.ts';
-import { churnfeatArgs } from '../../support/cli.ts';
-import type { TestNamespace } from '../../support/stack.ts';
+import type { RecordVerdict } from '../../sidecar/src/metrics/index.ts';
+import { freePort } from './stack-services.ts';
+import type { TestNamespace } from './stack.ts';
+
+/**
+ * The compiled `churnfeat` CLI, as production runs it (`node dist/cli/churnfeat.js <command>`).
+ * The integration global setup builds dist/ first (npm run build).
+ */
+export const CHURNFEAT_CLI = 'dist/cli/churnfeat.js';
+
+/** Arguments for `spawn(process.execPath, churnfeatArgs('sidecar', ...))`. */
+export function churnfeatArgs(command: string, ...args: string[]): string[] {
+  return [CHURNFEAT_CLI, command, ...args];
+}
 
 export type Totals = Record<RecordVerdict | 'consumed', number>;
 
@@ -19,18 +30,6 @@ export interface ChildSidecar {
   /** SIGTERM (graceful stop), and wait for the exit. */
   stop(): Promise<void>;
   exited(): boolean;
-}
-
-/** A TCP port that was free a moment ago (for the child's metrics endpoint). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 /** Parses the conservation counters out of a Prometheus text exposition. */

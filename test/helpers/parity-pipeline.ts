@@ -1,18 +1,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
-import { resolveOptions } from '../../../../sidecar/src/config/index.ts';
-import { SOURCES } from '../../../../sidecar/src/events/index.ts';
-import { loadFeatureRegistry, type FeatureRegistry } from '../../../../sidecar/src/features/index.ts';
-import { ensureTopics } from '../../../../sidecar/src/kafka/index.ts';
-import { LakeWriter, LocalLakeStorage, resolveLakeWriterOptions } from '../../../../sidecar/src/lake/index.ts';
-import { generateWorkload, type WorkloadRecord } from '../../../../sidecar/src/loadgen/workload.ts';
-import { Sidecar } from '../../../../sidecar/src/pipeline/index.ts';
-import { dbtBuildFeatureEvents, defaultParityOptions, type DbtOptions, type ParityOptions } from '../../../../parity/src/index.ts';
-import { BROKERS, kafkaClient, produceWorkload, REDIS_URL, testNamespace, type TestNamespace } from '../../support/stack.ts';
-import { waitFor } from '../../support/wait.ts';
-import { highWatermarks, waitUntilLanded } from '../../lake/support/lake-wait.ts';
+import { resolveOptions } from '../../sidecar/src/config/index.ts';
+import { SOURCES } from '../../sidecar/src/events/index.ts';
+import { loadFeatureRegistry, type FeatureRegistry } from '../../sidecar/src/features/index.ts';
+import { ensureTopics } from '../../sidecar/src/kafka/index.ts';
+import { LakeWriter, LocalLakeStorage, resolveLakeWriterOptions } from '../../sidecar/src/lake/index.ts';
+import { generateWorkload, type WorkloadRecord } from '../../sidecar/src/loadgen/workload.ts';
+import { Sidecar } from '../../sidecar/src/pipeline/index.ts';
+import { dbtBuildFeatureEvents, defaultParityOptions, type DbtOptions, type ParityOptions } from '../../parity/src/index.ts';
+import { kafkaClient, namespaceTopics, produceWorkload } from './kafka.ts';
+import { highWatermarks, waitUntilLanded } from './lake.ts';
+import { deleteRedisKeys } from './redis.ts';
+import { BROKERS, REDIS_URL, testNamespace, type TestNamespace } from './stack.ts';
+import { waitFor } from './wait.ts';
 
 const HOUR = 3_600_000;
 
@@ -91,18 +92,9 @@ export async function startParityPipeline(): Promise<ParityPipeline> {
   const cleanup = async (): Promise<void> => {
     for (const stack of Object.values(stacks)) await stack.sidecar.stop().catch(() => undefined);
     await lakeWriter.stop().catch(() => undefined);
-    await admin.deleteTopics({ topics: [...Object.values(ns.topics.sources), ns.topics.deadLetter, ns.topics.late] }).catch(() => undefined);
+    await admin.deleteTopics({ topics: namespaceTopics(ns) }).catch(() => undefined);
     await admin.disconnect();
-    const redis = new Redis(REDIS_URL);
-    for (const stack of Object.values(stacks)) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${stack.keyPrefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.unlink(...keys);
-      } while (cursor !== '0');
-    }
-    redis.disconnect();
+    await deleteRedisKeys(REDIS_URL, ...Object.values(stacks).map((stack) => stack.keyPrefix));
     rmSync(work, { recursive: true, force: true });
   };
 
@@ -121,7 +113,7 @@ export async function startParityPipeline(): Promise<ParityPipeline> {
 }
 
 /** The test profile dir: dbt_project's duckdb target, written in a format Node's DuckDB reads. */
-export const TEST_PROFILES_DIR = resolve('test/integration/parity/support/dbt-profiles');
+export const TEST_PROFILES_DIR = resolve('test/fixtures/dbt-profiles');
 
 export function parityDbtOptions(duckdbPath: string, lakeRoot: string): DbtOptions {
   return { ...defaultParityOptions().dbt, profilesDir: TEST_PROFILES_DIR, env: { CHURNFEAT_DUCKDB_PATH: duckdbPath, CHURNFEAT_LAKE_ROOT: lakeRoot }, vars: { lake_root: lakeRoot } };

@@ -6,7 +6,7 @@ Snowflake sends it. fakesnow's server answers every query with an Arrow result s
 and snowflake-sdk fails on it. This wrapper converts the Arrow payload to Snowflake's JSON
 rowset (every value a string, as Snowflake encodes it) and changes nothing else.
 
-    .venv/tools/bin/python test/integration/parity/support/fakesnow_json.py --port 18081
+    .venv/tools/bin/python test/helpers/fakesnow_json.py --port 18081
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-import { compileFeature, type FeatureRegistry } from '../../../sidecar/src/features/index.ts';
-import type { UserStateRead } from '../../../sidecar/src/store/index.ts';
-import { FeatureClient, WatermarkSnapshot, type StateReader } from '../../../sidecar/src/serving/index.ts';
+/** Serving fixtures: a hand-built registry, cf_read answers, a fake state reader, watermarks, a client. */
+import { compileFeature, type FeatureRegistry } from '../../sidecar/src/features/index.ts';
+import type { UserStateRead } from '../../sidecar/src/store/index.ts';
+import { FeatureClient, WatermarkSnapshot, type StateReader } from '../../sidecar/src/serving/index.ts';
 
 /** A small registry with one feature per aggregation, on two sources, with different freshness SLOs. */
-export function fixtureRegistry(): FeatureRegistry {
+export function servingRegistry(): FeatureRegistry {
   const meta = (source: string, types: string[], fn: string, attribute: string | undefined, freshness: string) => ({
     entity: 'user_id',
     source,
@@ -79,5 +80,5 @@ export function watermarks(overrides: Array<[source: 'client' | 'billing' | 'sup
 }
 
 export function fixtureClient(reader: StateReader, snapshot = watermarks(), maxBatch = 5): FeatureClient {
-  return new FeatureClient({ reader, registry: fixtureRegistry(), watermarks: { snapshot: () => snapshot }, maxBatch, clock: () => NOW });
+  return new FeatureClient({ reader, registry: servingRegistry(), watermarks: { snapshot: () => snapshot }, maxBatch, clock: () => NOW });
 }

@@ -1,4 +1,5 @@
-import type { Source } from '../../../sidecar/src/events/index.ts';
+/** Event fixtures: raw events as producers send them, and normalized events as the windows see them. */
+import type { NormalizedEvent, Source } from '../../sidecar/src/events/index.ts';
 
 /** A raw event as a producer sends it (before JSON encoding). */
 export type RawEventFixture = Record<string, unknown> & { attributes: Record<string, unknown> };
@@ -58,4 +59,26 @@ export function bytesOf(value: unknown): Buffer {
 /** `validEvent` encoded as a Kafka record value. */
 export function validBytes(source: Source, eventType: string, overrides: Record<string, unknown> = {}): Buffer {
   return bytesOf(validEvent(source, eventType, overrides));
+}
+
+let next = 0;
+
+/** A normalized event with sensible defaults; `eventMs` defaults to `ingestMs`. */
+export function event(partial: Partial<NormalizedEvent> & { eventType: string }): NormalizedEvent {
+  next += 1;
+  const ingestMs = partial.ingestMs ?? partial.eventMs ?? 1_700_000_000_000;
+  const eventMs = partial.eventMs ?? ingestMs;
+  return {
+    source: partial.source ?? 'client',
+    eventId: partial.eventId ?? `e${next}`,
+    eventKey: partial.eventKey ?? partial.eventId ?? `e${next}`,
+    userId: partial.userId ?? 'u1',
+    deviceId: partial.deviceId ?? 'd1',
+    eventType: partial.eventType,
+    eventTs: new Date(eventMs).toISOString(),
+    ingestTs: new Date(ingestMs).toISOString(),
+    eventMs,
+    ingestMs,
+    attributes: partial.attributes ?? {},
+  };
 }

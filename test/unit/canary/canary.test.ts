@@ -2,12 +2,12 @@ import type { Producer } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { Canary, CanaryMetrics, canaryUserId, isCanaryUser, planProbes, probeEventBytes, type ProbeReader } from '../../../sidecar/src/canary/index.ts';
 import { parseEvent } from '../../../sidecar/src/events/index.ts';
-import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { topicNames } from '../../../sidecar/src/kafka/index.ts';
 import { isValidUserId } from '../../../sidecar/src/serving/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
+import { fixtureRegistry } from '../../helpers/registry.ts';
 
-const registry = loadFeatureRegistry('dbt_project');
+const registry = fixtureRegistry();
 
 type SentBatch = Parameters<Producer['sendBatch']>[0];
 

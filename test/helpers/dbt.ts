@@ -1,5 +1,6 @@
-import { execa } from 'execa';
+/** dbt and DuckDB for tests: the dbt runner and one-query helpers. */
 import { DuckDBInstance } from '@duckdb/node-api';
+import { execa } from 'execa';
 
 /** Runs dbt from the project's virtualenv against a DuckDB file of the test's own. */
 export async function runDbt(args: string[], env: { duckdbPath: string; lakeRoot: string }, vars: Record<string, unknown> = {}, projectDir = 'dbt_project'): Promise<string> {
@@ -19,6 +20,18 @@ export async function queryDuckDb(path: string, sql: string): Promise<Array<Reco
   try {
     const reader = await connection.runAndReadAll(sql);
     return reader.getRowObjectsJS() as Array<Record<string, unknown>>;
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
+
+/** Runs one query on an in-memory DuckDB (e.g. over read_parquet) and returns plain row objects. */
+export async function duckQuery(sql: string): Promise<Array<Record<string, unknown>>> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    return (await connection.runAndReadAll(sql)).getRowObjectsJS() as Array<Record<string, unknown>>;
   } finally {
     connection.closeSync();
     instance.closeSync();

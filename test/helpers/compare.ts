@@ -1,5 +1,5 @@
-import type { CompiledFeature } from '../../../sidecar/src/features/index.ts';
-import type { UserStateRead } from '../../../sidecar/src/store/index.ts';
+import type { CompiledFeature } from '../../sidecar/src/features/index.ts';
+import type { UserStateRead } from '../../sidecar/src/store/index.ts';
 
 /** Normalizes an offline value to the online read's JSON type (numbers, strings, null). */
 function offlineValue(raw: unknown, online: unknown): unknown {

@@ -1,17 +1,32 @@
+/** Redis for tests: clients closed when the test ends, key cleanup, a private redis-server. */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { onTestFinished } from 'vitest';
+import { REDIS_URL } from './stack.ts';
+import { freePort } from './stack-services.ts';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
+/** A client of the shared Redis, closed when the test ends. */
+export function testRedis(url = REDIS_URL): Redis {
+  const redis = new Redis(url);
+  onTestFinished(() => redis.disconnect());
+  return redis;
+}
+
+/** Deletes every key under `<prefix>:` (a test's namespace). */
+export async function deleteRedisKeys(url: string, ...prefixes: string[]): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    for (const prefix of prefixes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await redis.unlink(...keys);
+      } while (cursor !== '0');
+    }
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** A redis-server of the test's own on a free port (never the shared one), stopped by its pid when the test ends. */

@@ -6,11 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { onTestFinished } from 'vitest';
-import { parseEvent, type NormalizedEvent, type Source } from '../../../../sidecar/src/events/index.ts';
-import type { FeatureRegistry } from '../../../../sidecar/src/features/index.ts';
-import type { RecordVerdict } from '../../../../sidecar/src/metrics/index.ts';
-import { FeatureReader, FeatureWriter, type StoreRecord, type StoreVerdict } from '../../../../sidecar/src/store/index.ts';
-import { evaluateFeature, judgeRecords, type WindowOperators } from '../../../../sidecar/src/windows/index.ts';
+import { parseEvent, type NormalizedEvent, type Source } from '../../sidecar/src/events/index.ts';
+import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
+import type { RecordVerdict } from '../../sidecar/src/metrics/index.ts';
+import { FeatureReader, FeatureWriter, type StoreRecord, type StoreVerdict } from '../../sidecar/src/store/index.ts';
+import { evaluateFeature, judgeRecords, type WindowOperators } from '../../sidecar/src/windows/index.ts';
 
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;

@@ -1,0 +1,45 @@
+/**
+ * The fixture registry: a small dbt project (test/fixtures/registry) with one feature per
+ * aggregation, compiled by the project's compiler. Unit tests run on it, not on the
+ * production YAML, so a feature change in dbt_project does not break them.
+ */
+import type { Source } from '../../sidecar/src/events/index.ts';
+import { loadFeatureRegistry, type CompiledFeature, type RegistryArtifact } from '../../sidecar/src/features/index.ts';
+
+/** The fixture dbt project (models/ and its compiled artifact). */
+export const FIXTURE_REGISTRY_DIR = 'test/fixtures/registry';
+
+let loaded: RegistryArtifact | undefined;
+
+/** The fixture registry artifact, proven fresh against its YAML (loaded once per test file). */
+export function fixtureRegistry(): RegistryArtifact {
+  loaded ??= loadFeatureRegistry(FIXTURE_REGISTRY_DIR);
+  return loaded;
+}
+
+/** A feature of the fixture registry by name (throws on an unknown name). */
+export function fixtureFeature(name: string): RegistryArtifact['features'][number] {
+  const found = fixtureRegistry().features.find((f) => f.name === name);
+  if (!found) throw new Error(`the fixture registry has no feature ${name}`);
+  return found;
+}
+
+/** A compiled feature built by hand, for aggregations the project does not use yet. */
+export function feature(partial: Partial<CompiledFeature> & { name: string; aggregation: CompiledFeature['aggregation'] }): CompiledFeature {
+  return {
+    id: partial.id ?? partial.name.slice(0, 6),
+    source: 'client' as Source,
+    eventTypes: ['playback_start'],
+    where: [],
+    attribute: null,
+    scale: 0,
+    windowMs: 3_600_000,
+    granularityMs: 300_000,
+    freshnessSloMs: 120_000,
+    owner: null,
+    version: 1,
+    file: 'models/test.yml',
+    model: 'test',
+    ...partial,
+  };
+}
