@@ -61,10 +61,12 @@ export async function spawnSidecar(ns: TestNamespace): Promise<ChildSidecar> {
   });
   let out = '';
   let gone = false;
-  const exit = new Promise<void>((resolve) => child.once('exit', () => {
-    gone = true;
-    resolve();
-  }));
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      gone = true;
+      resolve();
+    }),
+  );
   child.stdout?.on('data', (chunk: Buffer) => {
     out += chunk.toString();
   });

@@ -4,11 +4,12 @@ import { execa } from 'execa';
 
 /** Runs dbt from the project's virtualenv against a DuckDB file of the test's own. */
 export async function runDbt(args: string[], env: { duckdbPath: string; lakeRoot: string }, vars: Record<string, unknown> = {}, projectDir = 'dbt_project'): Promise<string> {
-  const result = await execa(
-    '.venv/dbt/bin/dbt',
-    [...args, '--project-dir', projectDir, '--profiles-dir', projectDir, '--vars', JSON.stringify({ lake_root: env.lakeRoot, ...vars })],
-    { env: { CHURNFEAT_DUCKDB_PATH: env.duckdbPath, CHURNFEAT_LAKE_ROOT: env.lakeRoot, DBT_SEND_ANONYMOUS_USAGE_STATS: 'false' }, reject: false, all: true, timeout: 300_000 },
-  );
+  const result = await execa('.venv/dbt/bin/dbt', [...args, '--project-dir', projectDir, '--profiles-dir', projectDir, '--vars', JSON.stringify({ lake_root: env.lakeRoot, ...vars })], {
+    env: { CHURNFEAT_DUCKDB_PATH: env.duckdbPath, CHURNFEAT_LAKE_ROOT: env.lakeRoot, DBT_SEND_ANONYMOUS_USAGE_STATS: 'false' },
+    reject: false,
+    all: true,
+    timeout: 300_000,
+  });
   if (result.exitCode !== 0) throw new Error(`dbt ${args.join(' ')} failed (exit ${result.exitCode}):\n${result.all}`);
   return result.all ?? '';
 }

@@ -32,11 +32,7 @@ export const EVENT_TS = '2024-03-01T10:00:00.000Z';
 export const INGEST_TS = '2024-03-01T10:00:01.000Z';
 
 /** A valid event of `source`/`eventType` with `overrides` merged over the top level. */
-export function validEvent(
-  source: Source,
-  eventType: string,
-  overrides: Record<string, unknown> = {},
-): RawEventFixture {
+export function validEvent(source: Source, eventType: string, overrides: Record<string, unknown> = {}): RawEventFixture {
   const attributes = VALID_ATTRIBUTES[source][eventType];
   if (attributes === undefined) throw new Error(`no fixture for ${source}/${eventType}`);
   return {

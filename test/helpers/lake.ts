@@ -31,12 +31,19 @@ export async function landedOffsets(root: string): Promise<LandedOffset[]> {
   for (const kind of ['events', 'dead_letter'] as const) {
     if (!existsSync(join(root, kind))) continue;
     const glob = join(root, kind, '**', '*.parquet');
-    const rows = await duckQuery(
-      `select filename, kafka_topic, kafka_partition, kafka_offset from read_parquet(${quote(glob)}, filename = true, hive_partitioning = false)`,
-    );
+    const rows = await duckQuery(`select filename, kafka_topic, kafka_partition, kafka_offset from read_parquet(${quote(glob)}, filename = true, hive_partitioning = false)`);
     for (const row of rows) {
       const file = String(row.filename);
-      out.push({ kind, key: file.slice(root.length + 1).split('\\').join('/'), topic: String(row.kafka_topic), partition: Number(row.kafka_partition), offset: BigInt(row.kafka_offset as bigint) });
+      out.push({
+        kind,
+        key: file
+          .slice(root.length + 1)
+          .split('\\')
+          .join('/'),
+        topic: String(row.kafka_topic),
+        partition: Number(row.kafka_partition),
+        offset: BigInt(row.kafka_offset as bigint),
+      });
     }
   }
   return out;

@@ -59,7 +59,9 @@ export async function startParityPipeline(): Promise<ParityPipeline> {
   const end = Math.floor(Date.now() / HOUR) * HOUR - 27 * HOUR;
   // The records of one day as they stand at its end: whatever would arrive later (the tail
   // of the very late events) has not been produced yet.
-  const workload = generateWorkload({ seed: 2024, users: 150, eventsPerUser: 60, startMs: end - 28 * HOUR, endMs: end, lateShare: 0.08, veryLateShare: 0.03, duplicateShare: 0.05 }).filter((r) => r.ingestMs <= end);
+  const workload = generateWorkload({ seed: 2024, users: 150, eventsPerUser: 60, startMs: end - 28 * HOUR, endMs: end, lateShare: 0.08, veryLateShare: 0.03, duplicateShare: 0.05 }).filter(
+    (r) => r.ingestMs <= end,
+  );
   const maxIngestMs = Math.max(...workload.map((r) => r.ingestMs));
 
   const admin = kafkaClient(`${ns.id}-admin`).admin();
@@ -84,7 +86,15 @@ export async function startParityPipeline(): Promise<ParityPipeline> {
   }
   const storage = new LocalLakeStorage(lakeRoot);
   const lakeWriter = new LakeWriter(
-    resolveLakeWriterOptions({ brokers: BROKERS, topicNamespace: ns.options.topicNamespace, groupId: `${ns.id}-lake`, clientId: `${ns.id}-lake`, flushRecords: 1_000, flushIntervalMs: 500, sessionTimeoutMs: 6_000 }),
+    resolveLakeWriterOptions({
+      brokers: BROKERS,
+      topicNamespace: ns.options.topicNamespace,
+      groupId: `${ns.id}-lake`,
+      clientId: `${ns.id}-lake`,
+      flushRecords: 1_000,
+      flushIntervalMs: 500,
+      sessionTimeoutMs: 6_000,
+    }),
     { storage },
   );
   await lakeWriter.start();
@@ -103,7 +113,13 @@ export async function startParityPipeline(): Promise<ParityPipeline> {
     for (const stack of Object.values(stacks)) {
       await waitFor(`the ${stack.name} sidecar to consume the workload`, async () => (await stack.sidecar.metrics.totals()).consumed >= workload.length, { timeoutMs: 120_000 });
     }
-    await waitUntilLanded(storage, await highWatermarks(admin, SOURCES.map((s) => ns.topics.sources[s])));
+    await waitUntilLanded(
+      storage,
+      await highWatermarks(
+        admin,
+        SOURCES.map((s) => ns.topics.sources[s]),
+      ),
+    );
     await dbtBuildFeatureEvents(parityDbtOptions(duckdbPath, lakeRoot));
   } catch (error) {
     await cleanup();

@@ -23,17 +23,53 @@ const FIXTURE_FEATURES = [
   {
     name: 'fixture_max_heartbeat_last_1h',
     description: 'Largest heartbeat increment in the last hour (fixture).',
-    config: { meta: { feature: { entity: 'user_id', source: 'client', filter: { event_types: ['playback_heartbeat'] }, aggregation: { function: 'max', attribute: 'watched_seconds' }, window: '1h', granularity: '5m', freshness_slo: '2m' } } },
+    config: {
+      meta: {
+        feature: {
+          entity: 'user_id',
+          source: 'client',
+          filter: { event_types: ['playback_heartbeat'] },
+          aggregation: { function: 'max', attribute: 'watched_seconds' },
+          window: '1h',
+          granularity: '5m',
+          freshness_slo: '2m',
+        },
+      },
+    },
   },
   {
     name: 'fixture_last_error_code_last_2h',
     description: 'The newest playback error code of the last two hours (fixture).',
-    config: { meta: { feature: { entity: 'user_id', source: 'client', filter: { event_types: ['playback_error'], where: [{ attribute: 'error_code', op: 'neq', value: 'E3003' }] }, aggregation: { function: 'last', attribute: 'error_code' }, window: '2h', granularity: '10m', freshness_slo: '2m' } } },
+    config: {
+      meta: {
+        feature: {
+          entity: 'user_id',
+          source: 'client',
+          filter: { event_types: ['playback_error'], where: [{ attribute: 'error_code', op: 'neq', value: 'E3003' }] },
+          aggregation: { function: 'last', attribute: 'error_code' },
+          window: '2h',
+          granularity: '10m',
+          freshness_slo: '2m',
+        },
+      },
+    },
   },
   {
     name: 'fixture_min_payment_amount_last_3d',
     description: 'Smallest failed or retried payment amount in three days (fixture).',
-    config: { meta: { feature: { entity: 'user_id', source: 'billing', filter: { event_types: ['payment_failed', 'payment_retried'], where: [{ attribute: 'amount', op: 'gt', value: 10 }] }, aggregation: { function: 'min', attribute: 'amount' }, window: '3d', granularity: '1h', freshness_slo: '2m' } } },
+    config: {
+      meta: {
+        feature: {
+          entity: 'user_id',
+          source: 'billing',
+          filter: { event_types: ['payment_failed', 'payment_retried'], where: [{ attribute: 'amount', op: 'gt', value: 10 }] },
+          aggregation: { function: 'min', attribute: 'amount' },
+          window: '3d',
+          granularity: '1h',
+          freshness_slo: '2m',
+        },
+      },
+    },
   },
 ];
 
@@ -63,7 +99,9 @@ describe('adding a feature is one YAML block', () => {
     const ns = testNamespace({ dbtProjectDir: project });
     await createTestTopics(ns);
     const end = Math.floor(Date.now() / HOUR) * HOUR - 27 * HOUR;
-    const workload = generateWorkload({ seed: 9, users: 60, eventsPerUser: 40, startMs: end - 3 * 24 * HOUR, endMs: end, duplicateShare: 0.04, veryLateShare: 0.02 }).filter((r) => r.ingestMs <= end + 4 * 60_000);
+    const workload = generateWorkload({ seed: 9, users: 60, eventsPerUser: 40, startMs: end - 3 * 24 * HOUR, endMs: end, duplicateShare: 0.04, veryLateShare: 0.02 }).filter(
+      (r) => r.ingestMs <= end + 4 * 60_000,
+    );
     const firstAsOf = end - 24 * HOUR + 17 * 60_000;
     const phase1 = workload.filter((r) => r.ingestMs <= firstAsOf);
     const phase2 = workload.filter((r) => r.ingestMs > firstAsOf);

@@ -24,7 +24,9 @@ describe('online and offline features agree', () => {
     // as_of a few minutes after the traffic ends, and only what was ingested by then: the short
     // windows (10 min, 30 min, 1 h) hold events at as_of, not only the 7- and 30-day ones
     const asOfMs = end + 7 * 60_000 + 13_000;
-    const workload = generateWorkload({ seed: 42, users: 80, eventsPerUser: 30, startMs: end - 3 * 24 * HOUR, endMs: end, lateShare: 0.05, veryLateShare: 0.05, duplicateShare: 0.05 }).filter((r) => r.ingestMs <= asOfMs);
+    const workload = generateWorkload({ seed: 42, users: 80, eventsPerUser: 30, startMs: end - 3 * 24 * HOUR, endMs: end, lateShare: 0.05, veryLateShare: 0.05, duplicateShare: 0.05 }).filter(
+      (r) => r.ingestMs <= asOfMs,
+    );
 
     const sidecar = new Sidecar(ns.options, registry);
     await sidecar.start();

@@ -14,10 +14,14 @@ async function privateRedis(): Promise<{ url: string; process: ResultPromise }> 
   onTestFinished(() => {
     child.kill('SIGKILL');
   });
-  await waitFor('the private redis-server to answer', async () => {
-    const ping = await execa('redis-cli', ['-p', String(port), 'ping'], { reject: false });
-    return ping.stdout.trim() === 'PONG';
-  }, { timeoutMs: 10_000 });
+  await waitFor(
+    'the private redis-server to answer',
+    async () => {
+      const ping = await execa('redis-cli', ['-p', String(port), 'ping'], { reject: false });
+      return ping.stdout.trim() === 'PONG';
+    },
+    { timeoutMs: 10_000 },
+  );
   return { url: `redis://127.0.0.1:${port}`, process: child };
 }
 
@@ -25,7 +29,10 @@ describe('when a dependency is down the sidecar fails clearly instead of hanging
   it('refuses to start with a redis_unavailable error when Redis cannot be reached', async () => {
     const ns = testNamespace({ redisUrl: 'redis://127.0.0.1:1' });
     const sidecar = new Sidecar(ns.options);
-    const error = await sidecar.start().then(() => null, (e: unknown) => e);
+    const error = await sidecar.start().then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(ChurnfeatError);
     expect((error as ChurnfeatError).code).toBe('redis_unavailable');
     expect((error as Error).message).toContain('127.0.0.1:1');
@@ -35,7 +42,10 @@ describe('when a dependency is down the sidecar fails clearly instead of hanging
     const ns = testNamespace({ brokers: ['127.0.0.1:1'] });
     const sidecar = new Sidecar(ns.options);
     onTestFinished(() => sidecar.stop());
-    const error = await sidecar.start().then(() => null, (e: unknown) => e);
+    const error = await sidecar.start().then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect((error as ChurnfeatError).code).toBe('kafka_unavailable');
   });
 
@@ -54,10 +64,14 @@ describe('when a dependency is down the sidecar fails clearly instead of hanging
     redis.process.kill('SIGKILL');
     const second = generateWorkload({ seed: 2, users: 20, eventsPerUser: 5, startMs: now - 600_000, endMs: now, invalidShare: 0, veryLateShare: 0 });
     await produceWorkload(ns, second);
-    const health = await waitFor('the sidecar to report Redis unavailable', async () => {
-      const h = sidecar.health();
-      return h.lastError?.code === 'redis_unavailable' || h.lastError?.message.includes('Redis') ? h : null;
-    }, { timeoutMs: 30_000 });
+    const health = await waitFor(
+      'the sidecar to report Redis unavailable',
+      async () => {
+        const h = sidecar.health();
+        return h.lastError?.code === 'redis_unavailable' || h.lastError?.message.includes('Redis') ? h : null;
+      },
+      { timeoutMs: 30_000 },
+    );
     expect(health.lastError?.message).toMatch(/Redis|ECONNREFUSED|Connection/i);
 
     const admin = await testAdmin();

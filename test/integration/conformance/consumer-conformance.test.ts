@@ -31,7 +31,15 @@ function tempDir(prefix: string): string {
 }
 
 async function startLakeWriter(ns: TestNamespace, root: string, flushRecords = 2_000): Promise<LakeWriter> {
-  const options = resolveLakeWriterOptions({ brokers: BROKERS, topicNamespace: ns.options.topicNamespace, groupId: `${ns.id}-lake`, clientId: `${ns.id}-lake`, flushRecords, flushIntervalMs: 500, sessionTimeoutMs: 6_000 });
+  const options = resolveLakeWriterOptions({
+    brokers: BROKERS,
+    topicNamespace: ns.options.topicNamespace,
+    groupId: `${ns.id}-lake`,
+    clientId: `${ns.id}-lake`,
+    flushRecords,
+    flushIntervalMs: 500,
+    sessionTimeoutMs: 6_000,
+  });
   const writer = new LakeWriter(options, { storage: new LocalLakeStorage(root) });
   await writer.start();
   onTestFinished(() => writer.stop());
@@ -60,7 +68,10 @@ describe('consumer conformance', () => {
     const workload = generateWorkload({ seed: 31, users: 600, eventsPerUser: 30, startMs: end - 3 * HOUR, endMs: end, invalidShare: 0.01 });
     await produceWorkload(ns, workload);
     const admin = await testAdmin();
-    const highs = await highWatermarks(admin, SOURCES.map((s) => ns.topics.sources[s]));
+    const highs = await highWatermarks(
+      admin,
+      SOURCES.map((s) => ns.topics.sources[s]),
+    );
     const clientBytes = workload.filter((r) => r.source === 'client').reduce((n, r) => n + r.value.length, 0);
     expect(clientBytes).toBeGreaterThan(3 * 1024 * 1024);
 
@@ -127,7 +138,11 @@ describe('consumer conformance', () => {
     }));
     for (let i = 0; i < invalid.length; i += 500) await producer.send({ topic, acks: -1, messages: invalid.slice(i, i + 500) });
     for (let i = 0; i < tooLate.length; i += 500) await producer.send({ topic, acks: -1, messages: tooLate.slice(i, i + 500) });
-    await producer.send({ topic, acks: -1, messages: [{ key: 'cf-ok', value: rawEvent({ eventId: 'after', userId: 'cf-ok', eventType: 'playback_error', eventTs: now - 60_000, ingestMs: now - 60_000 }) }] });
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: [{ key: 'cf-ok', value: rawEvent({ eventId: 'after', userId: 'cf-ok', eventType: 'playback_error', eventTs: now - 60_000, ingestMs: now - 60_000 }) }],
+    });
     const total = invalid.length + tooLate.length + 1;
 
     const sidecar = await startSidecar(ns);

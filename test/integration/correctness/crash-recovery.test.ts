@@ -57,7 +57,10 @@ describe('crash recovery', () => {
     const end = Math.floor(Date.now() / HOUR) * HOUR - HOUR;
     const workload = generateWorkload({ seed: 2718, users: 200, eventsPerUser: 30, startMs: end - 2 * 24 * HOUR, endMs: end, duplicateShare: 0.03 });
     const users = [...new Set(workload.map((r) => r.key))].sort();
-    const reference = referencePipeline(operators, workload.map((r, offset) => ({ source: r.source, value: r.value, partition: 0, offset })));
+    const reference = referencePipeline(
+      operators,
+      workload.map((r, offset) => ({ source: r.source, value: r.value, partition: 0, offset })),
+    );
 
     // The clean run: one in-process sidecar, the whole workload, no crash.
     const clean = new Sidecar(cleanNs.options, registry);
@@ -116,7 +119,11 @@ describe('crash recovery', () => {
     await waitForGroupCaughtUp(crashNs.options.groupId, sourceTopics, 180_000);
     record(await child.totals());
     await child.stop();
-    await waitForGroupCaughtUp(cleanNs.options.groupId, SOURCES.map((s) => cleanNs.topics.sources[s]), 180_000);
+    await waitForGroupCaughtUp(
+      cleanNs.options.groupId,
+      SOURCES.map((s) => cleanNs.topics.sources[s]),
+      180_000,
+    );
 
     // Replays: records re-delivered after a kill (at or after the committed offset) whose
     // offset the store had already applied for that user and source.

@@ -76,7 +76,17 @@ describe('an ingest clock far ahead', () => {
     const verdicts = [
       ...(await writeDirect(writer, operators, [[...heartbeats, record(error, 20)]], topicOf)),
       // an edge server with a clock ten days ahead stamps one record in the same partition
-      ...(await writeDirect(writer, operators, [[record({ eventId: 'from-the-future', userId: 'ub', eventType: 'playback_error', eventTs: future, ingestMs: future }, 21), record({ eventId: 'err-a2', userId: 'ua', eventType: 'playback_error', eventTs: t + 1_000, ingestMs: t + 1_000 }, 22)]], topicOf)),
+      ...(await writeDirect(
+        writer,
+        operators,
+        [
+          [
+            record({ eventId: 'from-the-future', userId: 'ub', eventType: 'playback_error', eventTs: future, ingestMs: future }, 21),
+            record({ eventId: 'err-a2', userId: 'ua', eventType: 'playback_error', eventTs: t + 1_000, ingestMs: t + 1_000 }, 22),
+          ],
+        ],
+        topicOf,
+      )),
       ...(await writeDirect(writer, operators, [[record({ ...error, ingestMs: t + 60_000 }, 23)]], topicOf)),
     ];
     expect(verdicts.slice(21)).toEqual(['applied', 'applied', 'duplicate']);
@@ -96,7 +106,19 @@ describe('the memory cost of the dedup horizon', () => {
     for (const n of [100, 128, 129, 500, 1000, 5000]) {
       const batch: PositionedRecord[] = [];
       for (; written < n; written++) {
-        batch.push(record({ eventId: `${written.toString(16)}-${'0'.repeat(24)}`, userId: 'mem', eventType: 'playback_heartbeat', eventTs: t + written * 10, ingestMs: t + written * 10, attributes: { watched_seconds: 30 } }, written));
+        batch.push(
+          record(
+            {
+              eventId: `${written.toString(16)}-${'0'.repeat(24)}`,
+              userId: 'mem',
+              eventType: 'playback_heartbeat',
+              eventTs: t + written * 10,
+              ingestMs: t + written * 10,
+              attributes: { watched_seconds: 30 },
+            },
+            written,
+          ),
+        );
       }
       for (let i = 0; i < batch.length; i += 500) await writeDirect(writer, operators, [batch.slice(i, i + 500)], (s) => `mem.${s}`);
       const key = `${prefix}:{mem}:dd:client`;

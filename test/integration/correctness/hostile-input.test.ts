@@ -83,7 +83,11 @@ describe('bad input at the door', () => {
     let valid = 0;
     const addValid = () => {
       valid += 1;
-      plan.push({ name: `valid #${valid}`, key: 'fz-ok', value: rawEvent({ eventId: `ok-${valid}`, userId: 'fz-ok', eventType: 'playback_error', eventTs: base + valid * 1_000, ingestMs: base + valid * 1_000 }) });
+      plan.push({
+        name: `valid #${valid}`,
+        key: 'fz-ok',
+        value: rawEvent({ eventId: `ok-${valid}`, userId: 'fz-ok', eventType: 'playback_error', eventTs: base + valid * 1_000, ingestMs: base + valid * 1_000 }),
+      });
     };
     for (const item of hostile) {
       plan.push({ ...item, key: 'fz-bad' });
@@ -95,9 +99,7 @@ describe('bad input at the door', () => {
     }
     const [meta] = await producer.send({ topic, acks: -1, messages: plan.map(({ key, value }) => ({ key, value, partition: 0 })) });
     const first = BigInt(meta?.baseOffset ?? '0');
-    const sent = plan
-      .map((item, i) => ({ ...item, at: { partition: 0, offset: String(first + BigInt(i)) } }))
-      .filter((item) => !item.name.startsWith('valid'));
+    const sent = plan.map((item, i) => ({ ...item, at: { partition: 0, offset: String(first + BigInt(i)) } })).filter((item) => !item.name.startsWith('valid'));
     const total = plan.length;
 
     await waitFor('the sidecar to consume every record', async () => (await sidecar.metrics.totals()).consumed >= total, { timeoutMs: 60_000 });

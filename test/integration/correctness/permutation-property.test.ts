@@ -6,7 +6,21 @@ import type { RecordVerdict } from '../../../sidecar/src/metrics/index.ts';
 import { FeatureReader, FeatureWriter, loadFunctionLibrary } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 import { testRedis } from '../../helpers/redis.ts';
-import { ALLOWED_LATENESS_MS, DEDUP_MARGIN_MS, diffReads, type EventSpec, HOUR, onlineReads, type PositionedRecord, rawEvent, referencePipeline, referenceReads, sourceOf, testPrefix, writeDirect } from '../../helpers/reference.ts';
+import {
+  ALLOWED_LATENESS_MS,
+  DEDUP_MARGIN_MS,
+  diffReads,
+  type EventSpec,
+  HOUR,
+  onlineReads,
+  type PositionedRecord,
+  rawEvent,
+  referencePipeline,
+  referenceReads,
+  sourceOf,
+  testPrefix,
+  writeDirect,
+} from '../../helpers/reference.ts';
 
 const registry = loadFeatureRegistry('dbt_project');
 const operators = new WindowOperators(registry);
@@ -45,8 +59,7 @@ const eventArb = (base: number, index: number): fc.Arbitrary<GeneratedEvent> =>
     .map((g) => {
       const ingestMs = base + g.ingest;
       const source = sourceOf(g.eventType);
-      const attributes: Record<string, unknown> =
-        g.eventType === 'playback_heartbeat' ? { watched_seconds: g.watched } : g.eventType === 'playback_start' ? { content_id: g.title } : {};
+      const attributes: Record<string, unknown> = g.eventType === 'playback_heartbeat' ? { watched_seconds: g.watched } : g.eventType === 'playback_start' ? { content_id: g.title } : {};
       const spec: EventSpec = {
         eventId: g.idless && source === 'client' ? null : `ev-${index}`,
         userId: g.userId,
@@ -158,7 +171,10 @@ describe('order independence of the online store', () => {
     const early = copy(t);
     const late = copy(t + 2 * MINUTE);
     const latest: number[] = [];
-    for (const order of [[early, late], [late, early]]) {
+    for (const order of [
+      [early, late],
+      [late, early],
+    ]) {
       const prefix = testPrefix(redis, 'ahead');
       const writer = new FeatureWriter(redis, operators, { prefix, allowedLatenessMs: ALLOWED_LATENESS_MS, dedupMarginMs: DEDUP_MARGIN_MS, pruneAboveFields: 256 });
       const records = order.map((r, offset): PositionedRecord => ({ ...r, partition: 0, offset }));

@@ -50,7 +50,10 @@ describe('rebalances', () => {
     await b.stop();
     bStopped = true;
     await third;
-    await waitForGroupCaughtUp(ns.options.groupId, SOURCES.map((s) => ns.topics.sources[s]));
+    await waitForGroupCaughtUp(
+      ns.options.groupId,
+      SOURCES.map((s) => ns.topics.sources[s]),
+    );
 
     const ta = await a.metrics.totals();
     const tb = await b.metrics.totals();
@@ -58,7 +61,10 @@ describe('rebalances', () => {
     expect(tb.consumed).toBeGreaterThan(0);
     expect(tb.consumed).toBeLessThan(workload.length);
 
-    const reference = referencePipeline(operators, workload.map((r, offset) => ({ source: r.source, value: r.value, partition: 0, offset })));
+    const reference = referencePipeline(
+      operators,
+      workload.map((r, offset) => ({ source: r.source, value: r.value, partition: 0, offset })),
+    );
     const sum = (verdict: RecordVerdict) => ta[verdict] + tb[verdict];
     // every event applied exactly once across the two instances
     expect(sum('applied')).toBe(reference.counts.applied);

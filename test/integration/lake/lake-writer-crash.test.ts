@@ -67,7 +67,10 @@ describe('lake writer crash recovery', () => {
     // Twelve hours of traffic: flushes regularly span an hour boundary and split into files.
     const workload = generateWorkload({ seed: 99, users: 200, eventsPerUser: 80, startMs: end - 12 * HOUR, endMs: end, invalidShare: 0.02 });
     await produceWorkload(ns, workload);
-    const highs = await highWatermarks(await testAdmin(), SOURCES.map((s) => ns.topics.sources[s]));
+    const highs = await highWatermarks(
+      await testAdmin(),
+      SOURCES.map((s) => ns.topics.sources[s]),
+    );
     const root = mkdtempSync(join(tmpdir(), 'churnfeat-lake-crash-'));
     onTestFinished(() => rmSync(root, { recursive: true, force: true }));
     const storage = new LocalLakeStorage(root);

@@ -3,15 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { parseEvent, SOURCES } from '../../../sidecar/src/events/index.ts';
-import {
-  LakeWriter,
-  LocalLakeStorage,
-  parseLakeObjectKey,
-  readAllManifests,
-  resolveLakeWriterOptions,
-  S3LakeStorage,
-  type LakeStorage,
-} from '../../../sidecar/src/lake/index.ts';
+import { LakeWriter, LocalLakeStorage, parseLakeObjectKey, readAllManifests, resolveLakeWriterOptions, S3LakeStorage, type LakeStorage } from '../../../sidecar/src/lake/index.ts';
 import { generateWorkload, type WorkloadRecord } from '../../../sidecar/src/loadgen/workload.ts';
 import { duckQuery } from '../../helpers/dbt.ts';
 import { createTestTopics, produceWorkload, testAdmin } from '../../helpers/kafka.ts';
@@ -33,14 +25,25 @@ function tempDir(prefix: string): string {
 }
 
 async function runWriterUntilLanded(ns: TestNamespace, storage: LakeStorage, flushRecords: number): Promise<{ writer: LakeWriter; highs: Map<string, bigint> }> {
-  const options = resolveLakeWriterOptions({ brokers: BROKERS, topicNamespace: ns.options.topicNamespace, groupId: `${ns.id}-lake`, clientId: `${ns.id}-lake`, flushRecords, flushIntervalMs: 500, sessionTimeoutMs: 6_000 });
+  const options = resolveLakeWriterOptions({
+    brokers: BROKERS,
+    topicNamespace: ns.options.topicNamespace,
+    groupId: `${ns.id}-lake`,
+    clientId: `${ns.id}-lake`,
+    flushRecords,
+    flushIntervalMs: 500,
+    sessionTimeoutMs: 6_000,
+  });
   const writer = new LakeWriter(options, { storage });
   await writer.start();
   let stopped = false;
   onTestFinished(async () => {
     if (!stopped) await writer.stop();
   });
-  const highs = await highWatermarks(await testAdmin(), SOURCES.map((s) => ns.topics.sources[s]));
+  const highs = await highWatermarks(
+    await testAdmin(),
+    SOURCES.map((s) => ns.topics.sources[s]),
+  );
   await waitUntilLanded(storage, highs);
   await writer.stop();
   stopped = true;
@@ -97,7 +100,9 @@ describe('lake writer', () => {
     expect(manifests.reduce((n, m) => n + m.records, 0)).toBe(workload.length);
 
     // The dbt source reads exactly these files (events/**/*.parquet, hive partitions).
-    const events = await duckQuery(`select source, count(*) as n from read_parquet('${join(root, 'events', '**', '*.parquet')}', hive_partitioning = true, union_by_name = true, hive_types_autocast = false) group by all order by source`);
+    const events = await duckQuery(
+      `select source, count(*) as n from read_parquet('${join(root, 'events', '**', '*.parquet')}', hive_partitioning = true, union_by_name = true, hive_types_autocast = false) group by all order by source`,
+    );
     expect(events.map((r) => r.source)).toEqual(['billing', 'client', 'support']);
   });
 
@@ -130,4 +135,3 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopS3();
 });
-

@@ -87,10 +87,15 @@ describe('online/offline parity job', () => {
     const late = pipeline.workload
       .filter((r) => r.kind === 'valid')
       .map((r) => ({ r, parsed: parseEvent(r.source, r.value) }))
-      .find(({ r, parsed }) => parsed.ok && parsed.event.eventType === 'playback_heartbeat' && r.ingestMs > pipeline.maxIngestMs - 6 * 3_600_000 && parsed.event.ingestMs - parsed.event.eventMs > 10 * 60_000);
+      .find(
+        ({ r, parsed }) =>
+          parsed.ok && parsed.event.eventType === 'playback_heartbeat' && r.ingestMs > pipeline.maxIngestMs - 6 * 3_600_000 && parsed.event.ingestMs - parsed.event.eventMs > 10 * 60_000,
+      );
     expect(late).toBeDefined();
     const event = (late!.parsed as { ok: true; event: { eventMs: number } }).event;
-    const result = await runParity(parityOptionsFor(pipeline, pipeline.stacks.healthy, { asOfMs: event.eventMs + 60_000, users: 1_000, offlineSqlFile, outDir: join('reports', 'test', 'parity', 'past-as-of') }));
+    const result = await runParity(
+      parityOptionsFor(pipeline, pipeline.stacks.healthy, { asOfMs: event.eventMs + 60_000, users: 1_000, offlineSqlFile, outDir: join('reports', 'test', 'parity', 'past-as-of') }),
+    );
     expect(result.totals.mismatches).toBeGreaterThan(0);
     expect(result.totals.byClass.arrived_after_snapshot).toBe(result.totals.mismatches);
     expect(result.exitCode).toBe(0);
@@ -108,7 +113,31 @@ describe('online/offline parity job', () => {
     const stack = pipeline.stacks.broken;
     const cli = await execa(
       process.execPath,
-      [...churnfeatArgs('parity'), '--as-of', String(pipeline.asOfMs), '--users', '80', '--out', out, '--key-prefix', stack.keyPrefix, '--topic-namespace', pipeline.ns.options.topicNamespace, '--brokers', BROKERS.join(','), '--sidecar-group', stack.groupId, '--lake', pipeline.lakeRoot, '--duckdb-path', pipeline.duckdbPath, '--lake-root', pipeline.lakeRoot, '--offline-sql', offlineSqlFile],
+      [
+        ...churnfeatArgs('parity'),
+        '--as-of',
+        String(pipeline.asOfMs),
+        '--users',
+        '80',
+        '--out',
+        out,
+        '--key-prefix',
+        stack.keyPrefix,
+        '--topic-namespace',
+        pipeline.ns.options.topicNamespace,
+        '--brokers',
+        BROKERS.join(','),
+        '--sidecar-group',
+        stack.groupId,
+        '--lake',
+        pipeline.lakeRoot,
+        '--duckdb-path',
+        pipeline.duckdbPath,
+        '--lake-root',
+        pipeline.lakeRoot,
+        '--offline-sql',
+        offlineSqlFile,
+      ],
       { env: { CHURNFEAT_REDIS_URL: REDIS_URL }, reject: false, all: true, timeout: 300_000 },
     );
     expect(cli.exitCode, cli.all).toBe(1);

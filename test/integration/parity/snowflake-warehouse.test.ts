@@ -7,17 +7,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEvent } from '../../../sidecar/src/events/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
-import {
-  DuckDbWarehouse,
-  queryActivity,
-  queryLakeRows,
-  queryOfflineFeatures,
-  queryUserPartitions,
-  SnowflakeWarehouse,
-  sqlString,
-  type SpineRow,
-  type Warehouse,
-} from '../../../parity/src/index.ts';
+import { DuckDbWarehouse, queryActivity, queryLakeRows, queryOfflineFeatures, queryUserPartitions, SnowflakeWarehouse, sqlString, type SpineRow, type Warehouse } from '../../../parity/src/index.ts';
 import { ensureStackService, portOpen } from '../../helpers/stack-services.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
@@ -138,7 +128,10 @@ describe('Snowflake warehouse through snowflake-sdk', () => {
       expect(activity.length).toBeGreaterThan(20);
       expect(byUser(await queryActivity(sf, 'stg_lake__events', asOf - HOUR))).toEqual(byUser(activity));
 
-      const users = activity.map((a) => a.userId).sort().slice(0, 12);
+      const users = activity
+        .map((a) => a.userId)
+        .sort()
+        .slice(0, 12);
       expect(await queryUserPartitions(sf, 'stg_lake__events', users)).toEqual(await queryUserPartitions(duck, 'stg_lake__events', users));
       const order = (m: Map<string, Array<{ kafkaPartition: number; kafkaOffset: number; source: string }>>): unknown =>
         [...m.entries()].sort().map(([u, r]) => [u, [...r].sort((a, b) => a.source.localeCompare(b.source) || a.kafkaPartition - b.kafkaPartition || a.kafkaOffset - b.kafkaOffset)]);

@@ -38,7 +38,20 @@ async function publishWatermarks(redis: Redis, prefix: string, watermarkMs: numb
 async function applyClientEvents(redis: Redis, prefix: string, userId: string, events: Array<{ type: string; atMs: number; attributes: Record<string, unknown> }>): Promise<void> {
   const writer = new FeatureWriter(redis, operators, { prefix, allowedLatenessMs: 86_400_000, dedupMarginMs: 3_600_000, pruneAboveFields: 256 });
   const records: StoreRecord[] = events.map((e, index) => {
-    const parsed = parseEvent('client', Buffer.from(JSON.stringify({ event_id: `${userId}-${index}`, user_id: userId, device_id: 'd', event_type: e.type, event_ts: new Date(e.atMs).toISOString(), ingest_ts: new Date(e.atMs).toISOString(), attributes: e.attributes })));
+    const parsed = parseEvent(
+      'client',
+      Buffer.from(
+        JSON.stringify({
+          event_id: `${userId}-${index}`,
+          user_id: userId,
+          device_id: 'd',
+          event_type: e.type,
+          event_ts: new Date(e.atMs).toISOString(),
+          ingest_ts: new Date(e.atMs).toISOString(),
+          attributes: e.attributes,
+        }),
+      ),
+    );
     if (!parsed.ok) throw new Error(parsed.detail);
     return { event: parsed.event, topic: 'http-test.client.events', partition: 0, offset: String(index + 1), ops: operators.opsFor(parsed.event) };
   });
@@ -52,7 +65,11 @@ async function serve(redisUrl: string, prefix: string, overrides: Parameters<typ
 }
 
 async function http(service: ServingService, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: any; text: string; headers: Headers }> {
-  const response = await fetch(`${service.url}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(`${service.url}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await response.text();
   let json: unknown = null;
   try {

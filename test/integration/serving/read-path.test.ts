@@ -80,10 +80,14 @@ describe('the read path over a running sidecar', () => {
   }
 
   async function readUntil(userId: string, what: string, done: (answer: UserFeatures) => boolean): Promise<UserFeatures> {
-    return waitFor(what, async () => {
-      const answer = await connected.client.get(userId);
-      return done(answer) ? answer : null;
-    }, { timeoutMs: 60_000, intervalMs: 100 });
+    return waitFor(
+      what,
+      async () => {
+        const answer = await connected.client.get(userId);
+        return done(answer) ? answer : null;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
   }
 
   it('returns every feature with its value, latest event time, partition watermark, staleness and status present', async () => {

@@ -136,7 +136,11 @@ const opArb: fc.Arbitrary<OpTriple> = fc.constantFrom(...FEATURES).chain((f): fc
       return fc.oneof(op(fc.tuple(fc.constantFrom('a', 'b', 'c:d', 'é'), tileNear(f)).map(([value, tile]) => ({ kind: 'distinct', featureId, value, tile }))), latest);
     case 'last':
       return fc.oneof(
-        op(fc.tuple(fc.integer({ min: BASE - 3 * SECOND, max: BASE }), fc.constantFrom('k1', 'k2', 'é', '😀', 'z'), text).map(([eventMs, eventKey, value]) => ({ kind: 'last', featureId, eventMs, eventKey, value }))),
+        op(
+          fc
+            .tuple(fc.integer({ min: BASE - 3 * SECOND, max: BASE }), fc.constantFrom('k1', 'k2', 'é', '😀', 'z'), text)
+            .map(([eventMs, eventKey, value]) => ({ kind: 'last', featureId, eventMs, eventKey, value })),
+        ),
         latest,
       );
   }
@@ -251,7 +255,19 @@ describe('the online store against the executable spec of the window semantics',
           const ingestMs = s.eventMs + s.lateness;
           // distinct keys: dedup is the writer's business, not the window semantics'
           const eventKey = `${s.key}#${i}`;
-          return { source: s.source, eventId: eventKey, eventKey, userId: 'u1', deviceId: 'd1', eventType: typeOf[s.source], eventTs: new Date(s.eventMs).toISOString(), ingestTs: new Date(ingestMs).toISOString(), eventMs: s.eventMs, ingestMs, attributes: { v: s.v } };
+          return {
+            source: s.source,
+            eventId: eventKey,
+            eventKey,
+            userId: 'u1',
+            deviceId: 'd1',
+            eventType: typeOf[s.source],
+            eventTs: new Date(s.eventMs).toISOString(),
+            ingestTs: new Date(ingestMs).toISOString(),
+            eventMs: s.eventMs,
+            ingestMs,
+            attributes: { v: s.v },
+          };
         });
         const writer = new FeatureWriter(redis, operators, { prefix, allowedLatenessMs: MINUTE, dedupMarginMs: MINUTE, pruneAboveFields: 0 });
         await writer.write(events.map((event, offset) => ({ event, topic: `t.${event.source}`, partition: 0, offset: String(offset), ops: operators.opsFor(event) })));

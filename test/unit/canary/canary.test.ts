@@ -98,7 +98,16 @@ describe('Canary', () => {
   it('keeps polling until a probe shows up, then records the delay', async () => {
     let now = 1_000_000;
     const { producer, reader } = fakes({ delayPolls: 3 });
-    const results = await new Canary({ producer, topics, registry, reader, metrics: new CanaryMetrics(), partitionCounts: async () => ({ support: 1 }), pollIntervalMs: 1, clock: () => (now += 250) }).runOnce();
+    const results = await new Canary({
+      producer,
+      topics,
+      registry,
+      reader,
+      metrics: new CanaryMetrics(),
+      partitionCounts: async () => ({ support: 1 }),
+      pollIntervalMs: 1,
+      clock: () => (now += 250),
+    }).runOnce();
     expect(results).toHaveLength(1);
     expect(results[0]?.outcome).toBe('readable');
     expect(results[0]?.seconds).toBeGreaterThan(0.5);

@@ -56,7 +56,7 @@ describe('the option table', () => {
     expect(resolveOptions(optionsFromEnv({ CHURNFEAT_REDIS_URL: '' })).redisUrl).toBe(COMMON_OPTIONS.redisUrl.default);
   });
 
-  it('throws a UsageError on an unknown flag or a stray argument, and hands back a command\'s own flags', () => {
+  it("throws a UsageError on an unknown flag or a stray argument, and hands back a command's own flags", () => {
     expect(() => readArgOptions(TABLE, ['--batchh', '1'])).toThrow(UsageError);
     expect(() => loadOptions(TABLE, ['positional'], {})).toThrow(UsageError);
     expect(readArgOptions(TABLE, ['--once', '--batch', '3'], { once: { type: 'boolean' } })).toEqual({ options: { batch: 3 }, flags: { once: true } });

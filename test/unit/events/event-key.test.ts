@@ -29,9 +29,7 @@ const base: EventKeyInput = {
 
 describe('canonicalJson', () => {
   it('sorts object keys recursively, keeps array order and prints no whitespace', () => {
-    expect(canonicalJson({ b: 1, a: [3, { z: null, y: true }, 'x'], c: { e: {}, d: [] } })).toBe(
-      '{"a":[3,{"y":true,"z":null},"x"],"b":1,"c":{"d":[],"e":{}}}',
-    );
+    expect(canonicalJson({ b: 1, a: [3, { z: null, y: true }, 'x'], c: { e: {}, d: [] } })).toBe('{"a":[3,{"y":true,"z":null},"x"],"b":1,"c":{"d":[],"e":{}}}');
   });
 
   it('orders keys by UTF-16 code units, not by locale or numeric value', () => {
@@ -103,8 +101,6 @@ describe('eventKeyOf', () => {
   });
 
   it('does not let field boundaries blur: moving text between fields changes the key', () => {
-    expect(eventKeyOf({ ...base, user_id: 'u1d', device_id: '1' })).not.toBe(
-      eventKeyOf({ ...base, user_id: 'u1', device_id: 'd1' }),
-    );
+    expect(eventKeyOf({ ...base, user_id: 'u1d', device_id: '1' })).not.toBe(eventKeyOf({ ...base, user_id: 'u1', device_id: 'd1' }));
   });
 });

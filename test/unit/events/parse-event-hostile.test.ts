@@ -1,15 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  EVENT_TYPES,
-  INVALID_REASONS,
-  parseEvent,
-  SOURCES,
-  type InvalidReason,
-  type ParseLimits,
-  type ParseResult,
-  type Source,
-} from '../../../sidecar/src/events/index.ts';
+import { EVENT_TYPES, INVALID_REASONS, parseEvent, SOURCES, type InvalidReason, type ParseLimits, type ParseResult, type Source } from '../../../sidecar/src/events/index.ts';
 import { bytesOf, validBytes, validEvent } from '../../helpers/events.ts';
 
 // Taken before any payload is parsed; compared once every test in this file has run.
@@ -32,9 +23,7 @@ function expectWellFormed(result: ParseResult): void {
 }
 
 const anySource = fc.constantFrom(...SOURCES);
-const sourceAndType = anySource.chain((source) =>
-  fc.constantFrom(...EVENT_TYPES[source]).map((eventType) => [source, eventType] as const),
-);
+const sourceAndType = anySource.chain((source) => fc.constantFrom(...EVENT_TYPES[source]).map((eventType) => [source, eventType] as const));
 
 describe('parseEvent under fuzzing never throws and always answers with a known shape', () => {
   it('answers any JSON text', () => {
@@ -72,15 +61,24 @@ describe('parseEvent under fuzzing never throws and always answers with a known 
     const event = sourceAndType.chain(([source, eventType]) => {
       const v = validEvent(source, eventType);
       return fc
-        .record({
-          event_id: maybe(v['event_id']),
-          user_id: maybe(v['user_id']),
-          device_id: maybe(v['device_id']),
-          event_type: maybe(v['event_type']),
-          event_ts: fc.oneof(maybe(v['event_ts']), fc.date({ noInvalidDate: true }).map((d) => d.toISOString())),
-          ingest_ts: fc.oneof(maybe(v['ingest_ts']), fc.date({ noInvalidDate: true }).map((d) => d.toISOString())),
-          attributes: maybe(v.attributes),
-        }, { requiredKeys: [] })
+        .record(
+          {
+            event_id: maybe(v['event_id']),
+            user_id: maybe(v['user_id']),
+            device_id: maybe(v['device_id']),
+            event_type: maybe(v['event_type']),
+            event_ts: fc.oneof(
+              maybe(v['event_ts']),
+              fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+            ),
+            ingest_ts: fc.oneof(
+              maybe(v['ingest_ts']),
+              fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+            ),
+            attributes: maybe(v.attributes),
+          },
+          { requiredKeys: [] },
+        )
         .map((raw) => [source, raw] as const);
     });
     fc.assert(
@@ -110,8 +108,7 @@ type Expectation = { reason: InvalidReason | 'ok'; detail?: string | RegExp; sou
 const nest = (open: string, inner: string, close: string, levels: number) => open.repeat(levels) + inner + close.repeat(levels);
 const event = (attributes: string, extra = '') =>
   `{"user_id":"u1","device_id":"d1","event_type":"search","event_ts":"2024-03-01T10:00:00Z","ingest_ts":"2024-03-01T10:00:01Z"${extra},"attributes":${attributes}}`;
-const withBytes = (before: string, bytes: number[], after: string) =>
-  Buffer.concat([Buffer.from(before), Buffer.from(bytes), Buffer.from(after)]);
+const withBytes = (before: string, bytes: number[], after: string) => Buffer.concat([Buffer.from(before), Buffer.from(bytes), Buffer.from(after)]);
 
 const HOSTILE: Array<[string, Buffer | Uint8Array | null | undefined, Expectation]> = [
   ['10 000 levels of nested objects', Buffer.from(nest('{"a":', '1', '}', 10_000)), { reason: 'too_deep', detail: 'nesting deeper than 8 levels at /a/a/a/a/a/a/a/a' }],
@@ -119,10 +116,18 @@ const HOSTILE: Array<[string, Buffer | Uint8Array | null | undefined, Expectatio
   ['10 000 levels of nested arrays at the top', Buffer.from(nest('[', '', ']', 10_000)), { reason: 'not_an_object' }],
   ['100 000 levels of nesting under a raised size limit', Buffer.from(nest('{"a":', '1', '}', 100_000)), { reason: 'too_deep', limits: { maxBytes: 2 ** 21 } }],
   ['__proto__ at the top level', Buffer.from('{"__proto__":{"polluted":1}}'), { reason: 'forbidden_key', detail: 'forbidden key at /__proto__' }],
-  ['__proto__ in the attributes of an otherwise valid event', Buffer.from(event('{"query":"q","__proto__":{"polluted":1}}')), { reason: 'forbidden_key', detail: 'forbidden key at /attributes/__proto__' }],
+  [
+    '__proto__ in the attributes of an otherwise valid event',
+    Buffer.from(event('{"query":"q","__proto__":{"polluted":1}}')),
+    { reason: 'forbidden_key', detail: 'forbidden key at /attributes/__proto__' },
+  ],
   ['__proto__ inside an array', Buffer.from(event('{"query":"q","list":[1,{"__proto__":{"polluted":1}}]}')), { reason: 'forbidden_key', detail: 'forbidden key at /attributes/list/1/__proto__' }],
   ['constructor.prototype at the top level', Buffer.from('{"constructor":{"prototype":{"polluted":1}}}'), { reason: 'forbidden_key', detail: 'forbidden key at /constructor' }],
-  ['constructor.prototype in the attributes', Buffer.from(event('{"query":"q","x":{"constructor":{"prototype":{"polluted":1}}}}')), { reason: 'forbidden_key', detail: 'forbidden key at /attributes/x/constructor' }],
+  [
+    'constructor.prototype in the attributes',
+    Buffer.from(event('{"query":"q","x":{"constructor":{"prototype":{"polluted":1}}}}')),
+    { reason: 'forbidden_key', detail: 'forbidden key at /attributes/x/constructor' },
+  ],
   ['a bare prototype key', Buffer.from(event('{"query":"q"}', ',"prototype":1')), { reason: 'forbidden_key', detail: 'forbidden key at /prototype' }],
   ['a forbidden key with JSON Pointer characters around it', Buffer.from(event('{"a/b~c":{"__proto__":1}}')), { reason: 'forbidden_key', detail: 'forbidden key at /attributes/a~1b~0c/__proto__' }],
   ['a 70 KB payload', bytesOf(validEvent('client', 'search', { attributes: { query: 'x'.repeat(70_000) } })), { reason: 'payload_too_large' }],
@@ -137,9 +142,17 @@ const HOSTILE: Array<[string, Buffer | Uint8Array | null | undefined, Expectatio
   ['an escaped lone surrogate', Buffer.from(event('{"query":"\\ud800"}')), { reason: 'ok' }],
   ['the NaN token', Buffer.from(event('{"query":"q","x":NaN}')), { reason: 'malformed_json' }],
   ['the Infinity token', Buffer.from(event('{"query":"q","x":Infinity}')), { reason: 'malformed_json' }],
-  ['"NaN" as a watched_seconds string', Buffer.from(event('{"watched_seconds":"NaN"}').replace('search', 'playback_heartbeat')), { reason: 'schema_violation', detail: '/attributes/watched_seconds must be number' }],
+  [
+    '"NaN" as a watched_seconds string',
+    Buffer.from(event('{"watched_seconds":"NaN"}').replace('search', 'playback_heartbeat')),
+    { reason: 'schema_violation', detail: '/attributes/watched_seconds must be number' },
+  ],
   ['"Infinity" as a free attribute', Buffer.from(event('{"query":"q","x":"Infinity"}')), { reason: 'ok' }],
-  ['1e400 as watched_seconds', Buffer.from(event('{"watched_seconds":1e400}').replace('search', 'playback_heartbeat')), { reason: 'schema_violation', detail: '/attributes/watched_seconds must be number' }],
+  [
+    '1e400 as watched_seconds',
+    Buffer.from(event('{"watched_seconds":1e400}').replace('search', 'playback_heartbeat')),
+    { reason: 'schema_violation', detail: '/attributes/watched_seconds must be number' },
+  ],
   ['1e400 as a free attribute', Buffer.from(event('{"query":"q","position":1e400}')), { reason: 'schema_violation', detail: '/attributes/position must be a finite number' }],
   ['-1e400 in an array under an unknown top-level property', Buffer.from(event('{"query":"q"}', ',"extra":[0,-1e400]')), { reason: 'schema_violation', detail: '/extra/1 must be a finite number' }],
   ['1e-400, which underflows to 0', Buffer.from(event('{"watched_seconds":1e-400}').replace('search', 'playback_heartbeat')), { reason: 'ok' }],
@@ -157,9 +170,17 @@ const HOSTILE: Array<[string, Buffer | Uint8Array | null | undefined, Expectatio
   ['a huge array just over the size limit', Buffer.from(event(`{"query":"q","list":[${'0,'.repeat(33_000)}0]}`)), { reason: 'payload_too_large' }],
   ['an object with 5 000 keys', Buffer.from(event(`{"query":"q",${Array.from({ length: 5000 }, (_, i) => `"k${i}":${i}`).join(',')}}`)), { reason: 'ok' }],
   // JSON.parse keeps the last of duplicate keys.
-  ['a duplicated event_type whose last value is unknown', Buffer.from(event('{"query":"q"}', ',"event_type":"nope"')), { reason: 'unknown_event_type', detail: 'unknown event_type "nope" for source client' }],
+  [
+    'a duplicated event_type whose last value is unknown',
+    Buffer.from(event('{"query":"q"}', ',"event_type":"nope"')),
+    { reason: 'unknown_event_type', detail: 'unknown event_type "nope" for source client' },
+  ],
   ['an event_type of the wrong source', Buffer.from(event('{"query":"q"}').replace('search', 'payment_failed')), { reason: 'unknown_event_type' }],
-  ['an event_type holding 10 000 characters', Buffer.from(event('{"query":"q"}').replace('search', 'z'.repeat(10_000))), { reason: 'unknown_event_type', detail: `unknown event_type "${'z'.repeat(100)}" for source client` }],
+  [
+    'an event_type holding 10 000 characters',
+    Buffer.from(event('{"query":"q"}').replace('search', 'z'.repeat(10_000))),
+    { reason: 'unknown_event_type', detail: `unknown event_type "${'z'.repeat(100)}" for source client` },
+  ],
   ['an event_type named __proto__', Buffer.from(event('{"query":"q"}').replace('search', '__proto__')), { reason: 'unknown_event_type' }],
   ['a timestamp with a leap second', Buffer.from(event('{"query":"q"}').replace('2024-03-01T10:00:00Z', '2016-12-31T23:59:60Z')), { reason: 'invalid_timestamp' }],
   ['a year-10000 timestamp', Buffer.from(event('{"query":"q"}').replace('2024-03-01T10:00:01Z', '10000-01-01T00:00:00Z')), { reason: 'invalid_timestamp' }],

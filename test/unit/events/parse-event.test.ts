@@ -160,30 +160,18 @@ describe('parseEvent rejects each kind of invalid record with its reason code', 
   });
 
   it('reports an event type the source does not have as unknown_event_type', () => {
-    expectInvalid(
-      parseEvent('client', validBytes('client', 'search', { event_type: 'payment_failed' })),
-      'unknown_event_type',
-      'unknown event_type "payment_failed" for source client',
-    );
+    expectInvalid(parseEvent('client', validBytes('client', 'search', { event_type: 'payment_failed' })), 'unknown_event_type', 'unknown event_type "payment_failed" for source client');
     const long = 'x'.repeat(500);
     const result = parseEvent('support', validBytes('support', 'ticket_created', { event_type: long }));
     expectInvalid(result, 'unknown_event_type', `unknown event_type "${'x'.repeat(100)}" for source support`);
   });
 
   it('reports a watched_seconds above 3600 as schema_violation with ajv first error', () => {
-    expectInvalid(
-      parseEvent('client', validBytes('client', 'playback_heartbeat', { attributes: { watched_seconds: 3601 } })),
-      'schema_violation',
-      '/attributes/watched_seconds must be <= 3600',
-    );
+    expectInvalid(parseEvent('client', validBytes('client', 'playback_heartbeat', { attributes: { watched_seconds: 3601 } })), 'schema_violation', '/attributes/watched_seconds must be <= 3600');
   });
 
   it('reports an event_ts without a zone as invalid_timestamp', () => {
-    expectInvalid(
-      parseEvent('client', validBytes('client', 'search', { event_ts: '2024-03-01T10:00:00' })),
-      'invalid_timestamp',
-      '/event_ts must match format "date-time"',
-    );
+    expectInvalid(parseEvent('client', validBytes('client', 'search', { event_ts: '2024-03-01T10:00:00' })), 'invalid_timestamp', '/event_ts must match format "date-time"');
   });
 });
 

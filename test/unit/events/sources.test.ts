@@ -1,13 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  EVENT_TYPES,
-  INVALID_REASONS,
-  isInvalidReason,
-  isKnownEventType,
-  isSource,
-  SOURCE_SCHEMAS,
-  SOURCES,
-} from '../../../sidecar/src/events/index.ts';
+import { EVENT_TYPES, INVALID_REASONS, isInvalidReason, isKnownEventType, isSource, SOURCE_SCHEMAS, SOURCES } from '../../../sidecar/src/events/index.ts';
 import { VALID_ATTRIBUTES } from '../../helpers/events.ts';
 
 describe('sources and event types', () => {
@@ -20,15 +12,7 @@ describe('sources and event types', () => {
 
   it('reads each source event types from its schema in contracts/events', () => {
     expect(EVENT_TYPES).toEqual({
-      client: [
-        'playback_start',
-        'playback_error',
-        'search',
-        'add_to_watchlist',
-        'cancel_flow_view',
-        'plan_change_view',
-        'playback_heartbeat',
-      ],
+      client: ['playback_start', 'playback_error', 'search', 'add_to_watchlist', 'cancel_flow_view', 'plan_change_view', 'playback_heartbeat'],
       billing: ['payment_failed', 'payment_retried', 'payment_succeeded'],
       support: ['ticket_created', 'ticket_resolved', 'sentiment_score'],
     });

@@ -12,10 +12,7 @@ describe('parseRfc3339Ms', () => {
     fc.assert(
       fc.property(instant, offset, fc.integer({ min: 0, max: 9 }), fc.boolean(), (ms, offsetMinutes, digits, lower) => {
         const local = new Date(ms + offsetMinutes * 60_000);
-        const zone =
-          offsetMinutes === 0 && lower
-            ? 'z'
-            : `${offsetMinutes < 0 ? '-' : '+'}${pad(Math.trunc(offsetMinutes / 60), 2)}:${pad(offsetMinutes % 60, 2)}`;
+        const zone = offsetMinutes === 0 && lower ? 'z' : `${offsetMinutes < 0 ? '-' : '+'}${pad(Math.trunc(offsetMinutes / 60), 2)}:${pad(offsetMinutes % 60, 2)}`;
         const fraction = digits === 0 ? '' : '.' + (pad(local.getUTCMilliseconds(), 3) + '123456').slice(0, digits);
         const text =
           `${pad(local.getUTCFullYear(), 4)}-${pad(local.getUTCMonth() + 1, 2)}-${pad(local.getUTCDate(), 2)}` +

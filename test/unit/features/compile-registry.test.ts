@@ -64,7 +64,16 @@ describe('compiling the feature definitions of the dbt project', () => {
       'watch_time_last_24h',
     ]);
     const watch = registry.features.find((f) => f.name === 'watch_time_last_24h');
-    expect(watch).toMatchObject({ source: 'client', aggregation: 'sum', attribute: 'watched_seconds', scale: 0, windowMs: 86_400_000, granularityMs: 900_000, file: MARTS, model: 'fct_user_features' });
+    expect(watch).toMatchObject({
+      source: 'client',
+      aggregation: 'sum',
+      attribute: 'watched_seconds',
+      scale: 0,
+      windowMs: 86_400_000,
+      granularityMs: 900_000,
+      file: MARTS,
+      model: 'fct_user_features',
+    });
     for (const feature of registry.features) {
       expect(feature.windowMs % feature.granularityMs).toBe(0);
       expect(feature.id).toMatch(/^[0-9a-f]{6}$/);
@@ -123,7 +132,13 @@ describe('compiling the feature definitions of the dbt project', () => {
     expect(registry.features.map((f) => f.name)).not.toContain('errors_10m');
     const dir = projectCopy();
     const path = join(dir, 'models/intermediate/_intermediate__models.yml');
-    writeFileSync(path, readFileSync(path, 'utf8').replace('errors_10m:\n            {entity: user_id, source: client, filter: {event_types: [playback_error]}, aggregation: {function: count}, window: 10m, granularity: 1m', 'errors_10m:\n            {entity: user_id, source: client, filter: {event_types: [playback_error]}, aggregation: {function: count}, window: 10m, granularity: 3m'));
+    writeFileSync(
+      path,
+      readFileSync(path, 'utf8').replace(
+        'errors_10m:\n            {entity: user_id, source: client, filter: {event_types: [playback_error]}, aggregation: {function: count}, window: 10m, granularity: 1m',
+        'errors_10m:\n            {entity: user_id, source: client, filter: {event_types: [playback_error]}, aggregation: {function: count}, window: 10m, granularity: 3m',
+      ),
+    );
     expectNamed(loadError(dir), 'models/intermediate/_intermediate__models.yml', 'errors_10m', 'window', /multiple of granularity/);
   });
 
@@ -163,7 +178,29 @@ describe('compiling the feature definitions of the dbt project', () => {
     const dir = projectCopy();
     const doc = {
       version: 2,
-      models: [{ name: 'fct_more', columns: [{ name: 'errors_last_10m', config: { meta: { feature: { entity: 'user_id', source: 'client', filter: { event_types: ['playback_error'] }, aggregation: { function: 'count' }, window: '10m', granularity: '1m', freshness_slo: '2m' } } } }] }],
+      models: [
+        {
+          name: 'fct_more',
+          columns: [
+            {
+              name: 'errors_last_10m',
+              config: {
+                meta: {
+                  feature: {
+                    entity: 'user_id',
+                    source: 'client',
+                    filter: { event_types: ['playback_error'] },
+                    aggregation: { function: 'count' },
+                    window: '10m',
+                    granularity: '1m',
+                    freshness_slo: '2m',
+                  },
+                },
+              },
+            },
+          ],
+        },
+      ],
     };
     writeFileSync(join(dir, 'models/marts/_more__models.yml'), yaml.dump(doc));
     const error = loadError(dir);

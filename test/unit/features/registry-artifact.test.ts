@@ -51,7 +51,7 @@ describe('the registry artifact', () => {
     expect(registry.policies.allowedLatenessMs).toBe(86_400_000);
   });
 
-  it('of the unit tests\' fixture project is committed up to date, with one feature per aggregation on every source', () => {
+  it("of the unit tests' fixture project is committed up to date, with one feature per aggregation on every source", () => {
     const registry = fixtureRegistry();
     expect(registry.version).toBe(compileRegistry(FIXTURE_REGISTRY_DIR).version);
     expect(new Set(registry.features.map((f) => f.aggregation))).toEqual(new Set(['count', 'sum', 'count_distinct', 'last', 'min', 'max']));

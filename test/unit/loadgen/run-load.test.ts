@@ -25,8 +25,7 @@ describe('runLoad', () => {
   });
 
   it('gives the same SHA-256 for the same seed and virtual start, a different one otherwise', async () => {
-    const run = (seed: number, start: number) =>
-      runLoad({ stream: new EventStream({ seed, users: 1_000 }), rate: 0, count: 1_000, clock: 'virtual', virtualStartMs: start, sinks: [] });
+    const run = (seed: number, start: number) => runLoad({ stream: new EventStream({ seed, users: 1_000 }), rate: 0, count: 1_000, clock: 'virtual', virtualStartMs: start, sinks: [] });
     const a = await run(1, 5_000);
     expect((await run(1, 5_000)).sha256).toBe(a.sha256);
     expect((await run(2, 5_000)).sha256).not.toBe(a.sha256);

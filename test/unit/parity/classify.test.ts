@@ -38,14 +38,27 @@ describe('mismatch classification', () => {
   it('calls a mismatch unexplained when no policy difference reproduces the online value', async () => {
     const rows = [row({ eventType: 'payment_failed', eventMs: T - 2 * HOUR })];
     const f = feature('payment_failures_last_7d');
-    const c = await classifyMismatch({ ...base, appliedOffset: rows[0]!.kafkaOffset, feature: f, rows, offline: { value: 1, latestEventMs: T - 2 * HOUR }, online: { value: 2, latestEventMs: T - 2 * HOUR } });
+    const c = await classifyMismatch({
+      ...base,
+      appliedOffset: rows[0]!.kafkaOffset,
+      feature: f,
+      rows,
+      offline: { value: 1, latestEventMs: T - 2 * HOUR },
+      online: { value: 2, latestEventMs: T - 2 * HOUR },
+    });
     expect(c.class).toBe('unexplained');
   });
 
   it('blames the too-late policy when the online store judged a timely event too late', async () => {
     const accepted = row({ eventType: 'payment_failed', eventMs: T - 3 * HOUR });
     const late = row({ eventType: 'payment_failed', eventMs: T - 22 * HOUR, ingestMs: T - HOUR });
-    const input = { ...base, feature: feature('payment_failures_last_7d'), rows: [accepted, late], offline: { value: 2, latestEventMs: accepted.eventMs }, online: { value: 1, latestEventMs: accepted.eventMs } };
+    const input = {
+      ...base,
+      feature: feature('payment_failures_last_7d'),
+      rows: [accepted, late],
+      offline: { value: 2, latestEventMs: accepted.eventMs },
+      online: { value: 1, latestEventMs: accepted.eventMs },
+    };
     const c = await classifyMismatch({ ...input, appliedOffset: accepted.kafkaOffset });
     expect(c.class).toBe('too_late_policy');
     expect(c.explanation).toContain('allowed lateness');
@@ -56,14 +69,28 @@ describe('mismatch classification', () => {
 
   it('never explains an empty online state away as a lateness policy', async () => {
     const rows = [row({ eventType: 'payment_failed', eventMs: T - 3 * HOUR })];
-    const c = await classifyMismatch({ ...base, appliedOffset: null, feature: feature('payment_failures_last_7d'), rows, offline: { value: 1, latestEventMs: rows[0]!.eventMs }, online: { value: 0, latestEventMs: null } });
+    const c = await classifyMismatch({
+      ...base,
+      appliedOffset: null,
+      feature: feature('payment_failures_last_7d'),
+      rows,
+      offline: { value: 1, latestEventMs: rows[0]!.eventMs },
+      online: { value: 0, latestEventMs: null },
+    });
     expect(c.class).toBe('unexplained');
   });
 
   it('blames the dedup horizon only when a batch in between could have expired the dedup entry', async () => {
     const first = row({ eventType: 'payment_failed', eventMs: T - 3 * HOUR, eventKey: 'same' });
     const copy = row({ eventType: 'payment_failed', eventMs: T - 3 * HOUR, ingestMs: T - HOUR, eventKey: 'same' });
-    const input = { ...base, appliedOffset: copy.kafkaOffset, feature: feature('payment_failures_last_7d'), rows: [first, copy], offline: { value: 1, latestEventMs: first.eventMs }, online: { value: 2, latestEventMs: first.eventMs } };
+    const input = {
+      ...base,
+      appliedOffset: copy.kafkaOffset,
+      feature: feature('payment_failures_last_7d'),
+      rows: [first, copy],
+      offline: { value: 1, latestEventMs: first.eventMs },
+      online: { value: 2, latestEventMs: first.eventMs },
+    };
     expect((await classifyMismatch({ ...input, maxIngestBetween: async () => first.eventMs + DAY + 2 * HOUR })).class).toBe('dedup_horizon');
     expect((await classifyMismatch({ ...input, maxIngestBetween: async () => copy.ingestMs })).class).toBe('unexplained');
   });
@@ -81,13 +108,29 @@ describe('mismatch classification', () => {
   });
 
   it('reports a lake that has not landed the applied offsets as incomplete', async () => {
-    const c = await classifyMismatch({ ...base, appliedOffset: 40, offsetLimit: 40, lakeLandedThrough: 12, feature: feature('errors_last_1h'), rows: [], offline: { value: 0, latestEventMs: null }, online: { value: 1, latestEventMs: T } });
+    const c = await classifyMismatch({
+      ...base,
+      appliedOffset: 40,
+      offsetLimit: 40,
+      lakeLandedThrough: 12,
+      feature: feature('errors_last_1h'),
+      rows: [],
+      offline: { value: 0, latestEventMs: null },
+      online: { value: 1, latestEventMs: T },
+    });
     expect(c.class).toBe('lake_incomplete');
   });
 
   it('calls it unexplained when dbt itself disagrees with the reference semantics', async () => {
     const rows = [row({ eventType: 'payment_failed', eventMs: T - 2 * HOUR })];
-    const c = await classifyMismatch({ ...base, appliedOffset: rows[0]!.kafkaOffset, feature: feature('payment_failures_last_7d'), rows, offline: { value: 0, latestEventMs: null }, online: { value: 1, latestEventMs: rows[0]!.eventMs } });
+    const c = await classifyMismatch({
+      ...base,
+      appliedOffset: rows[0]!.kafkaOffset,
+      feature: feature('payment_failures_last_7d'),
+      rows,
+      offline: { value: 0, latestEventMs: null },
+      online: { value: 1, latestEventMs: rows[0]!.eventMs },
+    });
     expect(c.class).toBe('unexplained');
     expect(c.explanation).toContain('reference semantics');
   });
@@ -119,7 +162,19 @@ describe('the online store model', () => {
           return row({ eventType: e.type, eventMs, ingestMs: eventMs + e.delayMs, attributes: JSON.stringify({ content_id: `t${e.title}`, watched_seconds: e.seconds }) });
         });
         for (const f of registry.features) {
-          const normalized = rows.map((r) => ({ source: r.source, eventId: r.eventId, eventKey: r.eventKey, userId: r.userId, deviceId: r.deviceId, eventType: r.eventType, eventTs: r.eventTs, ingestTs: r.ingestTs, eventMs: r.eventMs, ingestMs: r.ingestMs, attributes: JSON.parse(r.attributes) as Record<string, unknown> }));
+          const normalized = rows.map((r) => ({
+            source: r.source,
+            eventId: r.eventId,
+            eventKey: r.eventKey,
+            userId: r.userId,
+            deviceId: r.deviceId,
+            eventType: r.eventType,
+            eventTs: r.eventTs,
+            ingestTs: r.ingestTs,
+            eventMs: r.eventMs,
+            ingestMs: r.ingestMs,
+            attributes: JSON.parse(r.attributes) as Record<string, unknown>,
+          }));
           expect(storeRead(f, normalized, T)).toEqual(evaluateFeature(f, normalized, T));
         }
       }),

@@ -33,7 +33,18 @@ function result(): ParityResult {
     snapshot: { readStartedAt: 'a', readEndedAt: 'b', committedOffsets: true, lakeManifests: false, usersWithOnlineState: 10, usersOnSeveralPartitions: 0 },
     totals: { comparisons: 30, mismatches: 1, usersWithMismatch: 1, byClass: { ...byClass, unexplained: 1 }, unexplained: 1 },
     features,
-    mismatches: [{ userId: 'u<1>', stratum: 'all', feature: 'a_count', field: 'value', online: { value: 2, latestEventMs: 5 }, offline: { value: 1, latestEventMs: 5 }, class: 'unexplained', explanation: 'x & y' }],
+    mismatches: [
+      {
+        userId: 'u<1>',
+        stratum: 'all',
+        feature: 'a_count',
+        field: 'value',
+        online: { value: 2, latestEventMs: 5 },
+        offline: { value: 1, latestEventMs: 5 },
+        class: 'unexplained',
+        explanation: 'x & y',
+      },
+    ],
     reports: { json: 'r.json', html: 'r.html' },
   };
 }
@@ -55,7 +66,11 @@ describe('value distributions', () => {
     const d = distributionOf([0, 1, 1, null], [0, 1, 2]);
     expect(d.kind).toBe('numeric');
     if (d.kind !== 'numeric') return;
-    expect(d.bins.map((b) => [b.label, b.online, b.offline])).toEqual([['0', 1, 1], ['1', 2, 1], ['2', 0, 1]]);
+    expect(d.bins.map((b) => [b.label, b.online, b.offline])).toEqual([
+      ['0', 1, 1],
+      ['1', 2, 1],
+      ['2', 0, 1],
+    ]);
     expect(d.nulls).toEqual({ online: 1, offline: 0 });
   });
 

@@ -55,7 +55,7 @@ const batch = records([
 ]);
 
 describe('the batch verdict order (BatchProcessor.process)', () => {
-  it('dead-letters invalid records, drops irrelevant ones, sends too-late ones to the late topic, and counts the store\'s verdicts for the rest', async () => {
+  it("dead-letters invalid records, drops irrelevant ones, sends too-late ones to the late topic, and counts the store's verdicts for the rest", async () => {
     const { steps, processor } = fakes(['applied', 'duplicate', 'replayed']);
     const counts = await processor.process('client', batch);
     expect(counts).toEqual({ invalid: 1, irrelevant: 2, too_late: 1, applied: 1, duplicate: 1, replayed: 1 });

@@ -25,7 +25,11 @@ describe('serving HTTP API', () => {
     const body = res.json();
     expect(body.user_id).toBe('u1');
     expect(body.status).toBe('present');
-    expect(Object.keys(body.features).sort()).toEqual(servingRegistry().features.map((f) => f.name).sort());
+    expect(Object.keys(body.features).sort()).toEqual(
+      servingRegistry()
+        .features.map((f) => f.name)
+        .sort(),
+    );
     expect(body.features.errors_last_1h).toMatchObject({ value: 3, status: 'present', latest_event_at: expect.stringMatching(/Z$/), staleness_ms: 1000 });
   });
 

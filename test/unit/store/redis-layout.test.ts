@@ -41,7 +41,8 @@ describe('the Redis layout', () => {
   });
 
   it('relies on user ids without braces, which the event contract rejects', () => {
-    const raw = (userId: string) => Buffer.from(JSON.stringify({ event_id: 'e', user_id: userId, device_id: 'd', event_type: 'search', event_ts: '2024-01-01T00:00:00Z', ingest_ts: '2024-01-01T00:00:00Z', attributes: {} }));
+    const raw = (userId: string) =>
+      Buffer.from(JSON.stringify({ event_id: 'e', user_id: userId, device_id: 'd', event_type: 'search', event_ts: '2024-01-01T00:00:00Z', ingest_ts: '2024-01-01T00:00:00Z', attributes: {} }));
     expect(parseEvent('client', raw('u1')).ok).toBe(true);
     for (const bad of ['u{1}', 'u}1', '{u1', '', 'u 1']) {
       const parsed = parseEvent('client', raw(bad));

@@ -128,7 +128,10 @@ describe('the store protocol', () => {
       stateTtlMs: 100,
       dedupTtlMs: 50,
       dedupPruneBeforeS: 9,
-      pruneBounds: [{ featureId: 'f1', oldestTile: 3 }, { featureId: 'f2', oldestTile: 0 }],
+      pruneBounds: [
+        { featureId: 'f1', oldestTile: 3 },
+        { featureId: 'f2', oldestTile: 0 },
+      ],
       pruneAboveFields: 256,
       events: [{ source: 'client', partitionKey: 'ab:1', offset: '12', dedupMember: 'cXYZ', dedupScoreS: 1700000000, ingestMs: 1700000000123, ops: [['c', 't:f1:5', '1']] }],
     });

@@ -74,7 +74,12 @@ describe('the window ops of an event (WindowOperators.opsFor)', () => {
     const search = event({ eventType: 'search', eventMs: T, attributes: { query_length: 3 } });
     expect(operators.isRelevant(search)).toBe(false);
     expect(operators.opsFor(search)).toEqual([]);
-    expect(operators.candidates('client', 'playback_error').map((f) => f.name).sort()).toEqual(['errors_last_10m', 'errors_last_1h']);
+    expect(
+      operators
+        .candidates('client', 'playback_error')
+        .map((f) => f.name)
+        .sort(),
+    ).toEqual(['errors_last_10m', 'errors_last_1h']);
   });
 
   it('never skips an event that a read at or after its ingest time would count (for every feature, tile and lateness)', () => {

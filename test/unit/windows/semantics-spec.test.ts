@@ -20,7 +20,8 @@ const features = [...registry.features, ...extra];
 
 describe('the executable spec: evaluateFeature', () => {
   it('computes each aggregation over the events of the window, and empty-window values', () => {
-    const hb = (ms: number, watched: number, session: string, key: string) => event({ eventType: 'playback_heartbeat', eventMs: ms, eventKey: key, attributes: { watched_seconds: watched, session_id: session } });
+    const hb = (ms: number, watched: number, session: string, key: string) =>
+      event({ eventType: 'playback_heartbeat', eventMs: ms, eventKey: key, attributes: { watched_seconds: watched, session_id: session } });
     const events = [hb(T - 10 * MINUTE, 30, 's1', 'k1'), hb(T - 5 * MINUTE, 12.25, 's2', 'k3'), hb(T - 5 * MINUTE, 50, 's3', 'k2'), hb(T - 2 * HOUR, 99, 's0', 'k0'), hb(T + 1, 7, 's9', 'k9')];
     const at = (name: string) => evaluateFeature(features.find((f) => f.name === name) as (typeof features)[number], events, T);
     expect(at('min_watch')).toEqual({ value: 12.25, latestEventMs: T - 5 * MINUTE });
@@ -46,11 +47,15 @@ describe('the executable spec: evaluateFeature', () => {
         title: fc.constantFrom('t1', 't2', 't3'),
         session: fc.string({ maxLength: 3 }),
       })
-      .map((g): NormalizedEvent => event({ eventType: g.type, eventMs: T + g.offset, eventKey: `${g.key}${g.offset}`, attributes: { watched_seconds: g.watched, content_id: g.title, session_id: g.session } }));
+      .map((g): NormalizedEvent =>
+        event({ eventType: g.type, eventMs: T + g.offset, eventKey: `${g.key}${g.offset}`, attributes: { watched_seconds: g.watched, content_id: g.title, session_id: g.session } }),
+      );
     fc.assert(
       fc.property(
         // the evaluator's input is deduplicated: one event per event key
-        fc.uniqueArray(eventArb, { maxLength: 40, selector: (e) => e.eventKey }).chain((events) => fc.tuple(fc.constant(events), fc.shuffledSubarray(events, { minLength: events.length, maxLength: events.length }))),
+        fc
+          .uniqueArray(eventArb, { maxLength: 40, selector: (e) => e.eventKey })
+          .chain((events) => fc.tuple(fc.constant(events), fc.shuffledSubarray(events, { minLength: events.length, maxLength: events.length }))),
         fc.integer({ min: -HOUR, max: 2 * HOUR }),
         ([events, shuffled], delta) => {
           for (const f of features) expect(evaluateFeature(f, shuffled, T + delta)).toEqual(evaluateFeature(f, events, T + delta));
@@ -64,7 +69,10 @@ describe('the executable spec: evaluateFeature', () => {
 describe('the executable spec: judgeRecords (the verdict order of §1)', () => {
   const raw = (fields: Record<string, unknown>) => Buffer.from(JSON.stringify({ user_id: 'u1', device_id: 'd1', attributes: { error_code: 'E1' }, ...fields }));
   const at = (ms: number) => new Date(ms).toISOString();
-  const error = (id: string, eventMs: number, ingestMs: number) => ({ source: 'client' as const, value: raw({ event_id: id, event_type: 'playback_error', event_ts: at(eventMs), ingest_ts: at(ingestMs) }) });
+  const error = (id: string, eventMs: number, ingestMs: number) => ({
+    source: 'client' as const,
+    value: raw({ event_id: id, event_type: 'playback_error', event_ts: at(eventMs), ingest_ts: at(ingestMs) }),
+  });
 
   it('judges invalid, irrelevant and too late before dedup, so a too-late copy never shadows a later timely one', () => {
     const { verdicts, applied } = judgeRecords(

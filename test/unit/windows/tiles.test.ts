@@ -6,9 +6,7 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
 /** Window and tile sizes as the project uses them: W a multiple of g. */
-const windowArb = fc
-  .record({ g: fc.constantFrom(MINUTE, 5 * MINUTE, 15 * MINUTE, HOUR, 24 * HOUR), tiles: fc.integer({ min: 1, max: 720 }) })
-  .map(({ g, tiles }) => ({ g, w: g * tiles }));
+const windowArb = fc.record({ g: fc.constantFrom(MINUTE, 5 * MINUTE, 15 * MINUTE, HOUR, 24 * HOUR), tiles: fc.integer({ min: 1, max: 720 }) }).map(({ g, tiles }) => ({ g, w: g * tiles }));
 const instantArb = fc.integer({ min: 1_500_000_000_000, max: 2_000_000_000_000 });
 
 describe('tiles and windows', () => {
