@@ -2,14 +2,16 @@
 /**
  * `churnfeat <command> [options]`: the one command line of the project (package.json `bin`).
  * Each command runs in this process, so SIGTERM/SIGINT reach the service itself, which then
- * drains. Exit codes: 0 ok, 1 a check or the job failed, 2 bad command line, option or
- * feature definition (nothing ran). `churnfeat <command> --help` lists a command's options
+ * drains. Exit codes: 0 ok, 1 a check or the job failed (a start failure, Redis or Kafka
+ * unreachable, is one line: its code and message), 2 bad command line, option or feature
+ * definition (nothing ran). No credential of a URL is ever printed. `churnfeat <command> --help` lists a command's options
  * with their env variables and defaults.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ChurnfeatError } from '../sidecar/src/errors.ts';
-import { UsageError } from '../sidecar/src/config/index.ts';
+import { UsageError } from '../sidecar/src/config/option-table.ts';
+import { redactSecrets } from '../sidecar/src/config/redact.ts';
 import { EXIT, type Command } from './command.ts';
 
 /** The commands, loaded on use (so `churnfeat --help` loads no Kafka, Redis or DuckDB client). */
@@ -38,6 +40,9 @@ Exit codes: 0 ok, 1 a check or the job failed, 2 bad command line, option or fea
 Options come from flags, else CHURNFEAT_* environment variables, else their defaults.
 `;
 }
+
+/** Error codes of a service that could not start (a dependency unreachable): exit 1, one line, no stack. */
+const START_FAILURES: ReadonlySet<string> = new Set(['redis_unavailable', 'kafka_unavailable']);
 
 /** The smallest Node major the project runs on (package.json engines). */
 export const MIN_NODE_MAJOR = 24;
@@ -87,7 +92,12 @@ export async function main(argv: readonly string[], io: CliIo = PROCESS_IO): Pro
       io.stderr(`churnfeat ${name}: ${error.message}\n`);
       return EXIT.usage;
     }
-    io.stderr(`churnfeat ${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    if (error instanceof ChurnfeatError && START_FAILURES.has(error.code)) {
+      // An expected condition (the orchestrator restarts us), not a bug: no stack trace.
+      io.stderr(`churnfeat ${name}: ${error.code}: ${redactSecrets(error.message)}\n`);
+      return EXIT.failed;
+    }
+    io.stderr(`churnfeat ${name}: ${redactSecrets(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
     return EXIT.failed;
   }
 }

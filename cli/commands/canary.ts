@@ -4,9 +4,9 @@
  * /metrics on its port; runs until SIGTERM/SIGINT. `--once`: one round, one line per
  * probe, exit 1 if any probe failed.
  */
-import { Kafka, logLevel } from 'kafkajs';
+import { logLevel } from 'kafkajs';
 import { CANARY_OPTIONS, Canary, CanaryMetrics, ClientProbeReader, HttpProbeReader, partitionCountsFromAdmin, planProbes, type ProbeReader } from '../../sidecar/src/canary/index.ts';
-import { readArgOptions, readEnvOptions, resolveTable } from '../../sidecar/src/config/index.ts';
+import { createKafkaClient, readArgOptions, readEnvOptions, resolveTable } from '../../sidecar/src/config/index.ts';
 import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { topicNames } from '../../sidecar/src/kafka/index.ts';
 import { connectFeatureClient } from '../../sidecar/src/serving/index.ts';
@@ -26,7 +26,7 @@ export const command: Command = {
     const options = resolveTable(CANARY_OPTIONS, { ...readEnvOptions(CANARY_OPTIONS), ...flags });
     const registry = loadFeatureRegistry(options.dbtProjectDir);
     const log = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-    const kafka = new Kafka({ clientId: 'churnfeat-canary', brokers: options.brokers, logLevel: logLevel.ERROR });
+    const kafka = createKafkaClient(options, { clientId: 'churnfeat-canary', logLevel: logLevel.ERROR });
     const admin = kafka.admin();
     const producer = kafka.producer({ allowAutoTopicCreation: false });
     await admin.connect();
@@ -35,7 +35,7 @@ export const command: Command = {
     let reader: ProbeReader;
     let closeReader = async (): Promise<void> => undefined;
     if (options.readVia === 'redis') {
-      const connected = await connectFeatureClient({ redisUrl: options.redisUrl, prefix: options.keyPrefix, registry });
+      const connected = await connectFeatureClient({ redisUrl: options.redisUrl, redisTlsCa: options.redisTlsCa, prefix: options.keyPrefix, registry });
       reader = new ClientProbeReader(connected.client);
       closeReader = connected.close;
     } else {

@@ -8,9 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
-import { Redis } from 'ioredis';
-import { defineOption, optionsFromEnv, readArgOptions, resolveOptions, resolveTable, type SidecarOptions } from '../../sidecar/src/config/index.ts';
+import { logLevel } from 'kafkajs';
+import { createKafkaClient, createRedisClient, defineOption, pickKafkaConnection, redactUrl, optionsFromEnv, readArgOptions, resolveOptions, resolveTable, type SidecarOptions } from '../../sidecar/src/config/index.ts';
 import { generateWorkload, type WorkloadRecord } from '../../sidecar/src/loadgen/workload.ts';
 import { Sidecar } from '../../sidecar/src/pipeline/index.ts';
 import { FeatureReader } from '../../sidecar/src/store/index.ts';
@@ -74,12 +73,12 @@ function liveWorkload({ runId, seconds, users, seed }: DemoRun, startMs: number)
 
 /** Deletes the demo's topics and Redis keys (the stack itself is stopped by `make demo`). */
 async function cleanUp({ runId, options }: DemoRun): Promise<void> {
-  const admin = new Kafka({ clientId: `${runId}-cleanup`, brokers: options.brokers, logLevel: logLevel.NOTHING }).admin();
+  const admin = createKafkaClient(options, { clientId: `${runId}-cleanup`, logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${options.topicNamespace}.`));
   await admin.deleteTopics({ topics }).catch(() => undefined);
   await admin.disconnect();
-  const redis = new Redis(options.redisUrl);
+  const redis = createRedisClient(options);
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${options.keyPrefix}:*`, 'COUNT', 1000);
@@ -91,16 +90,16 @@ async function cleanUp({ runId, options }: DemoRun): Promise<void> {
 
 async function runDemo(run: DemoRun): Promise<number> {
   const { runId, options, seconds } = run;
-  log(`churnfeat demo ${runId}: Kafka ${options.brokers.join(',')}, Redis ${options.redisUrl}, topics ${options.topicNamespace}.*`);
+  log(`churnfeat demo ${runId}: Kafka ${options.brokers.join(',')}, Redis ${redactUrl(options.redisUrl)}, topics ${options.topicNamespace}.*`);
   const sidecar = new Sidecar(options);
   await sidecar.start();
   const lakeRoot = resolve('.cache', 'lake', runId);
   const lakeWriter = new LakeWriter(
-    resolveLakeWriterOptions({ brokers: options.brokers, topicNamespace: options.topicNamespace, groupId: `${runId}-lake`, clientId: `${runId}-lake`, lakeUri: lakeRoot, flushIntervalMs: 2_000 }),
+    resolveLakeWriterOptions({ ...pickKafkaConnection(options), topicNamespace: options.topicNamespace, groupId: `${runId}-lake`, clientId: `${runId}-lake`, lakeUri: lakeRoot, flushIntervalMs: 2_000 }),
     { storage: new LocalLakeStorage(lakeRoot) },
   );
   await lakeWriter.start();
-  const kafka = new Kafka({ clientId: `${runId}-producer`, brokers: options.brokers, logLevel: logLevel.ERROR });
+  const kafka = createKafkaClient(options, { clientId: `${runId}-producer`, logLevel: logLevel.ERROR });
   const producer = kafka.producer();
   await producer.connect();
   const startMs = Date.now() + 2_000;
@@ -138,7 +137,7 @@ async function runDemo(run: DemoRun): Promise<number> {
   const ingestP50 = histogramQuantile(0.5, pipelineFreshness);
   const ingestP95 = histogramQuantile(0.95, pipelineFreshness);
 
-  const redis = new Redis(options.redisUrl);
+  const redis = createRedisClient(options);
   const reader = new FeatureReader(redis, sidecar.registry, options.keyPrefix);
   const sampleUser = 'u0000001';
   const sample = await reader.read(sampleUser);

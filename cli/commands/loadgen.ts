@@ -4,8 +4,8 @@
  *   churnfeat loadgen --namespace bench.x --create-topics --rate 20000 --duration 60
  *   churnfeat loadgen --no-kafka --out events.ndjson --clock virtual --start-ms 1767225600000 --count 100000
  */
-import { Kafka, logLevel } from 'kafkajs';
-import { UsageError } from '../../sidecar/src/config/index.ts';
+import { logLevel } from 'kafkajs';
+import { createKafkaClient, KAFKA_SECURITY_OPTIONS, readEnvOptions, UsageError } from '../../sidecar/src/config/index.ts';
 import { ensureTopics, topicNames } from '../../sidecar/src/kafka/index.ts';
 import { EventStream } from '../../sidecar/src/loadgen/event-stream.ts';
 import { KafkaSink } from '../../sidecar/src/loadgen/kafka-sink.ts';
@@ -39,7 +39,10 @@ export const command: Command = {
     const sinks: RecordSink[] = [];
     const closers: Array<() => Promise<void>> = [];
     if (options.kafka) {
-      const kafka = new Kafka({ clientId: 'churnfeat-loadgen', brokers: options.brokers, logLevel: logLevel.ERROR, retry: { retries: 5 } });
+      const kafka = createKafkaClient(
+        { ...readEnvOptions(KAFKA_SECURITY_OPTIONS), brokers: options.brokers },
+        { clientId: 'churnfeat-loadgen', logLevel: logLevel.ERROR, retry: { retries: 5 } },
+      );
       const topics = topicNames(options.namespace);
       if (options.createTopics) {
         const admin = kafka.admin();

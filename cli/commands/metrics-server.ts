@@ -1,8 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
+import { COMMON_OPTIONS, readEnvOptions } from '../../sidecar/src/config/option-table.ts';
 
-/** A Prometheus /metrics endpoint on 127.0.0.1; null when the port is 0 (disabled). */
-export function startMetricsServer(port: number, registry: Registry): Server | null {
+/**
+ * A Prometheus /metrics endpoint; null when the port is 0 (disabled). It binds to
+ * CHURNFEAT_METRICS_HOST (default 127.0.0.1; pods set 0.0.0.0 to be scraped from outside).
+ */
+export function startMetricsServer(port: number, registry: Registry, host: string = readEnvOptions({ metricsHost: COMMON_OPTIONS.metricsHost }).metricsHost ?? COMMON_OPTIONS.metricsHost.default): Server | null {
   if (port <= 0) return null;
   return createServer((req, res) => {
     if (req.url === '/metrics') {
@@ -13,5 +17,5 @@ export function startMetricsServer(port: number, registry: Registry): Server | n
     } else {
       res.writeHead(404).end();
     }
-  }).listen(port, '127.0.0.1');
+  }).listen(port, host);
 }

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { COMMON_OPTIONS, defineOption, readEnvOptions, resolveTable, SCHEMAS, type OptionsOf } from '../../sidecar/src/config/index.ts';
+import { COMMON_OPTIONS, KAFKA_SECURITY_OPTIONS, pickKafkaConnection, REDIS_SECURITY_OPTIONS, type KafkaConnection, defineOption, readEnvOptions, resolveTable, SCHEMAS, type OptionsOf } from '../../sidecar/src/config/index.ts';
 import type { DbtOptions } from './dbt.ts';
 import type { SnowflakeWarehouseOptions, Warehouse } from './warehouse/index.ts';
 
@@ -18,6 +18,8 @@ export interface ParityOptions {
   /** Folder for report.json and report.html. */
   outDir: string;
   redisUrl: string;
+  /** PEM file of the CA of Redis's certificate (rediss:// URLs); '' = the system CAs. */
+  redisTlsCa: string;
   /** The online store's key prefix. */
   keyPrefix: string;
   /** Topic namespace (lake manifests and committed offsets are per topic). */
@@ -26,7 +28,7 @@ export interface ParityOptions {
    * The sidecar's consumer group: its committed offsets, fetched before the reads, also
    * bound the offline events, so lost online state cannot hide. null: applied offsets only.
    */
-  kafka: { brokers: string[]; groupId: string } | null;
+  kafka: (KafkaConnection & { groupId: string }) | null;
   /** The lake (folder or s3://), to check its manifests cover what online applied. null: not checked. */
   lake: { uri: string; s3Endpoint: string | null } | null;
   warehouse: { kind: 'duckdb'; path: string } | { kind: 'snowflake'; connection: SnowflakeWarehouseOptions };
@@ -74,9 +76,11 @@ export const PARITY_OPTIONS = {
   }),
   outDir: defineOption<string>({ kind: 'string', description: 'folder for report.json and report.html', default: 'reports/parity', schema: SCHEMAS.nonEmpty, flag: 'out', placeholder: 'DIR' }),
   redisUrl: COMMON_OPTIONS.redisUrl,
+  ...REDIS_SECURITY_OPTIONS,
   keyPrefix: COMMON_OPTIONS.keyPrefix,
   topicNamespace: COMMON_OPTIONS.topicNamespace,
   brokers: COMMON_OPTIONS.brokers,
+  ...KAFKA_SECURITY_OPTIONS,
   sidecarGroup: COMMON_OPTIONS.sidecarGroupId,
   committedOffsets: defineOption<boolean>({
     kind: 'boolean',
@@ -161,9 +165,10 @@ export function parityOptionsFrom(overrides: Partial<ParityFlatOptions> = {}, en
     threshold: flat.threshold,
     outDir: flat.outDir,
     redisUrl: flat.redisUrl,
+    redisTlsCa: flat.redisTlsCa,
     keyPrefix: flat.keyPrefix,
     topicNamespace: flat.topicNamespace,
-    kafka: flat.committedOffsets ? { brokers: flat.brokers, groupId: flat.sidecarGroup } : null,
+    kafka: flat.committedOffsets ? { ...pickKafkaConnection(flat), groupId: flat.sidecarGroup } : null,
     lake: flat.lake === '' ? null : { uri: flat.lake, s3Endpoint: flat.s3Endpoint === '' ? null : flat.s3Endpoint },
     warehouse: flat.warehouse === 'snowflake' ? { kind: 'snowflake', connection: snowflakeFromEnv(env) } : { kind: 'duckdb', path: flat.duckdbPath },
     dbt: {

@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
+import { createRedisClient } from '../../sidecar/src/config/index.ts';
 import { SOURCES, type Source } from '../../sidecar/src/events/index.ts';
 import { formatDuration, loadFeatureRegistry, type CompiledFeature } from '../../sidecar/src/features/index.ts';
 import { topicNames } from '../../sidecar/src/kafka/index.ts';
@@ -77,7 +77,7 @@ export async function runParity(overrides: Partial<ParityOptions> = {}): Promise
   const offlineSql: OfflineSql = options.offlineSqlFile ? parseCompiled(await readFile(options.offlineSqlFile, 'utf8')) : await compileOfflineSql(options.dbt);
 
   const warehouse = await openWarehouse(options);
-  const redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  const redis = createRedisClient(options, { lazyConnect: true, maxRetriesPerRequest: 3 });
   try {
     await redis.connect();
     const activity = await queryActivity(warehouse, offlineSql.lakeEvents, asOfMs);

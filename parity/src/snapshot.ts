@@ -1,4 +1,5 @@
-import { Kafka, logLevel } from 'kafkajs';
+import { logLevel } from 'kafkajs';
+import { createKafkaClient, type KafkaConnection } from '../../sidecar/src/config/index.ts';
 import type { Redis } from 'ioredis';
 import { SOURCES, type Source } from '../../sidecar/src/events/index.ts';
 import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
@@ -28,14 +29,14 @@ export interface SnapshotOptions {
   users: readonly string[];
   asOfMs: number;
   /** The sidecar's consumer group; when given, its committed offsets bound what was processed. */
-  kafka: { brokers: string[]; topicNamespace: string; groupId: string } | null;
+  kafka: (KafkaConnection & { topicNamespace: string; groupId: string }) | null;
   chunkSize?: number;
 }
 
 async function committedOffsets(kafka: NonNullable<SnapshotOptions['kafka']>): Promise<CommittedOffsets> {
   const topics = topicNames(kafka.topicNamespace);
   const sourceOf = new Map<string, Source>(SOURCES.map((source) => [topics.sources[source], source]));
-  const admin = new Kafka({ clientId: 'churnfeat-parity', brokers: kafka.brokers, logLevel: logLevel.NOTHING, retry: { retries: 3 } }).admin();
+  const admin = createKafkaClient(kafka, { clientId: 'churnfeat-parity', logLevel: logLevel.NOTHING, retry: { retries: 3 } }).admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());

@@ -14,3 +14,13 @@ export CHURNFEAT_KAFKA_BROKERS="127.0.0.1:${CHURNFEAT_KAFKA_PORT}"
 export CHURNFEAT_REDIS_URL="redis://127.0.0.1:${CHURNFEAT_REDIS_PORT}"
 export CHURNFEAT_S3_ENDPOINT="http://127.0.0.1:${CHURNFEAT_S3_PORT}"
 export CHURNFEAT_FAKESNOW_URL="http://127.0.0.1:${CHURNFEAT_FAKESNOW_PORT}"
+
+# The Redis ACL users start.sh creates (passwords generated at start, in .cache/run/redis):
+# CHURNFEAT_REDIS_URL="$CHURNFEAT_REDIS_SIDECAR_URL" churnfeat sidecar, likewise serve.
+# Source this file again after a start to pick up the new passwords.
+_cf_run="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.cache/run/redis"
+if [ -r "$_cf_run/churnfeat-sidecar.password" ] && [ -r "$_cf_run/churnfeat-serving.password" ]; then
+  export CHURNFEAT_REDIS_SIDECAR_URL="redis://churnfeat-sidecar:$(cat "$_cf_run/churnfeat-sidecar.password")@127.0.0.1:${CHURNFEAT_REDIS_PORT}"
+  export CHURNFEAT_REDIS_SERVING_URL="redis://churnfeat-serving:$(cat "$_cf_run/churnfeat-serving.password")@127.0.0.1:${CHURNFEAT_REDIS_PORT}"
+fi
+unset _cf_run

@@ -120,6 +120,9 @@ launch_redis() {
   mkdir -p "$RUN_DIR/redis"
   rotate_log redis
   rm -f "$(svc_pidfile redis)"
+  # ACL users churnfeat-sidecar and churnfeat-serving, fresh passwords on every start
+  # (docs/security.md); the default user stays open on loopback for the stack's own tools.
+  "$ROOT/scripts/stack/redis-security.sh" acl "$RUN_DIR/redis" "${CHURNFEAT_REDIS_ACL_KEYS:-cf:*}"
   # --daemonize: redis forks and writes its own pidfile.
   redis-server --port "$CHURNFEAT_REDIS_PORT" --bind 127.0.0.1 \
     --save "" --appendonly no \
@@ -127,6 +130,7 @@ launch_redis() {
     --pidfile "$(svc_pidfile redis)" \
     --logfile "$(svc_log redis)" \
     --dir "$RUN_DIR/redis" \
+    --aclfile "$RUN_DIR/redis/users.acl" \
     --hash-max-listpack-entries 512 \
     --maxmemory-policy noeviction \
     </dev/null 9>&- \

@@ -143,6 +143,14 @@ export const COMMON_OPTIONS = {
     schema: SCHEMAS.logLevel,
     placeholder: 'LEVEL',
   }),
+  metricsHost: defineOption<string>({
+    kind: 'string',
+    description: 'bind address of the /metrics listeners (pods: 0.0.0.0, to be scraped from outside)',
+    default: '127.0.0.1',
+    env: ['CHURNFEAT_METRICS_HOST'],
+    schema: SCHEMAS.nonEmpty,
+    placeholder: 'ADDR',
+  }),
   duckdbPath: defineOption<string>({
     kind: 'string',
     description: 'the DuckDB warehouse file dbt builds into',
@@ -150,6 +158,76 @@ export const COMMON_OPTIONS = {
     env: ['CHURNFEAT_DUCKDB_PATH'],
     schema: SCHEMAS.nonEmpty,
     placeholder: 'FILE',
+  }),
+} as const satisfies OptionTable;
+
+/** How a Kafka client authenticates: no SASL, SCRAM (user + password), or AWS MSK IAM (OAUTHBEARER tokens). */
+export type KafkaSaslMechanism = '' | 'scram-sha-256' | 'scram-sha-512' | 'aws';
+
+/**
+ * Redis connection security, shared by every table that has a `redisUrl`: TLS comes from a
+ * `rediss://` URL, the user and password from the URL's userinfo (Redis ACL users), and a
+ * private CA from this file.
+ */
+export const REDIS_SECURITY_OPTIONS = {
+  redisTlsCa: defineOption<string>({
+    kind: 'string',
+    description: "PEM file of the CA that signed Redis's certificate (rediss:// URLs); '' = the system CAs",
+    default: '',
+    env: ['CHURNFEAT_REDIS_TLS_CA'],
+    schema: { type: 'string' },
+    placeholder: 'FILE',
+  }),
+} as const satisfies OptionTable;
+
+/** Kafka connection security, shared by every table that has `brokers` (docs/security.md). */
+export const KAFKA_SECURITY_OPTIONS = {
+  kafkaTls: defineOption<boolean>({
+    kind: 'boolean',
+    description: 'TLS to the brokers (implied by --kafka-tls-ca and by --kafka-sasl-mechanism aws)',
+    default: false,
+    env: ['CHURNFEAT_KAFKA_TLS'],
+    schema: SCHEMAS.boolean,
+  }),
+  kafkaTlsCa: defineOption<string>({
+    kind: 'string',
+    description: "PEM file of the CA that signed the brokers' certificates; '' = the system CAs",
+    default: '',
+    env: ['CHURNFEAT_KAFKA_TLS_CA'],
+    schema: { type: 'string' },
+    placeholder: 'FILE',
+  }),
+  kafkaSaslMechanism: defineOption<KafkaSaslMechanism>({
+    kind: 'string',
+    description: "SASL: '' (none), scram-sha-256, scram-sha-512, or aws (MSK IAM, credentials from the AWS default chain)",
+    default: '',
+    env: ['CHURNFEAT_KAFKA_SASL_MECHANISM'],
+    schema: { enum: ['', 'scram-sha-256', 'scram-sha-512', 'aws'] },
+    placeholder: 'MECHANISM',
+  }),
+  kafkaSaslUsername: defineOption<string>({
+    kind: 'string',
+    description: 'SCRAM user name',
+    default: '',
+    env: ['CHURNFEAT_KAFKA_SASL_USERNAME'],
+    schema: { type: 'string' },
+    placeholder: 'USER',
+  }),
+  kafkaSaslPassword: defineOption<string>({
+    kind: 'string',
+    description: 'SCRAM password (prefer the env variable: a flag shows in the process list)',
+    default: '',
+    env: ['CHURNFEAT_KAFKA_SASL_PASSWORD'],
+    schema: { type: 'string' },
+    placeholder: 'PASSWORD',
+  }),
+  awsRegion: defineOption<string>({
+    kind: 'string',
+    description: "AWS region of the MSK cluster (--kafka-sasl-mechanism aws); '' = AWS_REGION",
+    default: '',
+    env: ['CHURNFEAT_AWS_REGION', 'AWS_REGION'],
+    schema: { type: 'string' },
+    placeholder: 'REGION',
   }),
 } as const satisfies OptionTable;
 

@@ -1,4 +1,4 @@
-import { COMMON_OPTIONS, SCHEMAS, defaultsOf, defineOption, readEnvOptions, resolveTable, type OptionsOf } from './option-table.ts';
+import { COMMON_OPTIONS, KAFKA_SECURITY_OPTIONS, REDIS_SECURITY_OPTIONS, SCHEMAS, defaultsOf, defineOption, readEnvOptions, resolveTable, type OptionsOf } from './option-table.ts';
 
 /**
  * Every option of the sidecar (defaults, env variables, schema), validated once at start-up.
@@ -7,7 +7,9 @@ import { COMMON_OPTIONS, SCHEMAS, defaultsOf, defineOption, readEnvOptions, reso
  */
 export const SIDECAR_OPTIONS = {
   brokers: COMMON_OPTIONS.brokers,
+  ...KAFKA_SECURITY_OPTIONS,
   redisUrl: COMMON_OPTIONS.redisUrl,
+  ...REDIS_SECURITY_OPTIONS,
   dbtProjectDir: COMMON_OPTIONS.dbtProjectDir,
   keyPrefix: COMMON_OPTIONS.keyPrefix,
   topicNamespace: COMMON_OPTIONS.topicNamespace,

@@ -1,8 +1,9 @@
-import { COMMON_OPTIONS, defaultsOf, defineOption, readEnvOptions, resolveTable, SCHEMAS, type OptionsOf } from '../config/index.ts';
+import { COMMON_OPTIONS, KAFKA_SECURITY_OPTIONS, defaultsOf, defineOption, readEnvOptions, resolveTable, SCHEMAS, type OptionsOf } from '../config/index.ts';
 
 /** Every option of the lake writer (defaults, env variables, schema), validated once at start-up. */
 export const LAKE_WRITER_OPTIONS = {
   brokers: COMMON_OPTIONS.brokers,
+  ...KAFKA_SECURITY_OPTIONS,
   topicNamespace: COMMON_OPTIONS.topicNamespace,
   groupId: defineOption<string>({
     kind: 'string',

@@ -1,5 +1,6 @@
-import { Kafka, logLevel, type Consumer, type EachBatchPayload } from 'kafkajs';
+import { logLevel, type Kafka, type Consumer, type EachBatchPayload } from 'kafkajs';
 import { parseEvent, SOURCES, type Source } from '../events/index.ts';
+import { createKafkaClient } from '../config/index.ts';
 import { topicNames } from '../kafka/index.ts';
 import { DEAD_LETTER_COLUMNS, toDeadLetterRow, type DeadLetterRow } from './dead-letter-row.ts';
 import { hourPartition, lakeObjectKey, type LakeKind } from './lake-layout.ts';
@@ -99,9 +100,8 @@ export class LakeWriter {
     this.log = dependencies.log ?? (() => undefined);
     const topics = topicNames(options.topicNamespace);
     for (const source of SOURCES) this.sourceOfTopic.set(topics.sources[source], source);
-    this.kafka = new Kafka({
+    this.kafka = createKafkaClient(options, {
       clientId: options.clientId,
-      brokers: options.brokers,
       logLevel: logLevel.ERROR,
       retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5_000 },
       connectionTimeout: 5_000,

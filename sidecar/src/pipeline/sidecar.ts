@@ -1,8 +1,8 @@
-import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
-import { Redis } from 'ioredis';
+import { logLevel, type Admin, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import type { Redis } from 'ioredis';
 import { SOURCES, type Source } from '../events/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
-import type { SidecarOptions } from '../config/index.ts';
+import { createKafkaClient, createRedisClient, kafkaSecrets, redactSecrets, redactUrl, type SidecarOptions } from '../config/index.ts';
 import { ensureTopics, topicNames, type TopicNames } from '../kafka/index.ts';
 import { PipelineMetrics } from '../metrics/index.ts';
 import { FeatureWriter, loadFunctionLibrary } from '../store/index.ts';
@@ -62,24 +62,24 @@ export class Sidecar {
     this.registry = registry ?? loadFeatureRegistry(options.dbtProjectDir);
     this.topics = topicNames(options.topicNamespace);
     for (const source of SOURCES) this.sourceOfTopic.set(this.topics.sources[source], source);
-    this.kafka = new Kafka({
+    this.kafka = createKafkaClient(options, {
       clientId: options.clientId,
-      brokers: options.brokers,
       logLevel: logLevel.WARN,
       logCreator: kafkaLogCreator,
       retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5_000 },
       connectionTimeout: 5_000,
     });
-    this.redis = new Redis(options.redisUrl, {
+    this.redis = createRedisClient(options, {
       lazyConnect: true,
       maxRetriesPerRequest: 3,
       connectTimeout: 5_000,
       retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000) + Math.floor(Math.random() * 100),
     });
-    this.redis.on('error', (error: Error) => this.recordError('redis_unavailable', `Redis ${options.redisUrl}: ${error.message}`));
+    this.redis.on('error', (error: Error) => this.recordError('redis_unavailable', `Redis ${redactUrl(options.redisUrl)}: ${error.message}`));
   }
 
-  private recordError(code: string, message: string): void {
+  private recordError(code: string, text: string): void {
+    const message = redactSecrets(text, kafkaSecrets(this.options));
     if (this.lastError?.message !== message) logger.error({ code }, message);
     this.lastError = { code, message, atMs: Date.now() };
   }
@@ -100,7 +100,7 @@ export class Sidecar {
       await this.redis.ping();
     } catch (error) {
       this.redis.disconnect();
-      throw new ChurnfeatError('redis_unavailable', `cannot reach Redis at ${this.options.redisUrl}: ${(error as Error).message}`, { cause: error, retryable: true });
+      throw new ChurnfeatError('redis_unavailable', `cannot reach Redis at ${redactUrl(this.options.redisUrl)}: ${redactSecrets((error as Error).message)}`, { cause: error, retryable: true });
     }
     await loadFunctionLibrary(this.redis, this.registry, this.options.keyPrefix);
     const operators = new WindowOperators(this.registry);
@@ -115,7 +115,7 @@ export class Sidecar {
       await this.admin.connect();
     } catch (error) {
       this.redis.disconnect();
-      throw new ChurnfeatError('kafka_unavailable', `cannot reach Kafka at ${this.options.brokers.join(',')}: ${(error as Error).message}`, { cause: error, retryable: true });
+      throw new ChurnfeatError('kafka_unavailable', `cannot reach Kafka at ${this.options.brokers.join(',')}: ${redactSecrets((error as Error).message, kafkaSecrets(this.options))}`, { cause: error, retryable: true });
     }
     await ensureTopics(this.admin, this.topics);
     this.producer = this.kafka.producer({ allowAutoTopicCreation: false });

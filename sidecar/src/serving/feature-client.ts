@@ -1,5 +1,5 @@
-import { Redis, type RedisOptions } from 'ioredis';
-import { COMMON_OPTIONS } from '../config/index.ts';
+import type { Redis, RedisOptions } from 'ioredis';
+import { COMMON_OPTIONS, createRedisClient } from '../config/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
 import { FeatureReader, functionNames, userStateKey, type UserStateRead } from '../store/index.ts';
 import { buildUserFeatures, type UserFeatures } from './feature-view.ts';
@@ -139,6 +139,8 @@ export const READ_PATH_REDIS_OPTIONS = {
 export interface ConnectOptions {
   /** Redis URL. Default: COMMON_OPTIONS.redisUrl (config/option-table.ts). */
   redisUrl?: string;
+  /** PEM file of the CA of Redis's certificate (rediss:// URLs). Default: the system CAs. */
+  redisTlsCa?: string;
   /** Key prefix. Default: cf. */
   prefix?: string;
   /** The registry, or the dbt project to compile it from. Default: dbt_project. */
@@ -163,7 +165,7 @@ export interface ConnectedFeatureClient {
 export async function connectFeatureClient(options: ConnectOptions = {}): Promise<ConnectedFeatureClient> {
   const registry = options.registry ?? loadFeatureRegistry(options.dbtProjectDir ?? 'dbt_project');
   const prefix = options.prefix ?? COMMON_OPTIONS.keyPrefix.default;
-  const redis = new Redis(options.redisUrl ?? COMMON_OPTIONS.redisUrl.default, { ...READ_PATH_REDIS_OPTIONS, ...options.redisOptions });
+  const redis = createRedisClient({ redisUrl: options.redisUrl ?? COMMON_OPTIONS.redisUrl.default, redisTlsCa: options.redisTlsCa }, { ...READ_PATH_REDIS_OPTIONS, ...options.redisOptions });
   await redis.connect();
   const watermarks = new WatermarkCache(redis, prefix, { refreshMs: options.watermarkRefreshMs ?? 500 });
   await watermarks.start();

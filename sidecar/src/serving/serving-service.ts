@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
+import { createRedisClient } from '../config/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
 import { FeatureClient, READ_PATH_REDIS_OPTIONS, RedisStateReader } from './feature-client.ts';
 import { buildServingApp } from './http-server.ts';
@@ -26,7 +26,7 @@ export interface ServingService {
 export async function startServingService(overrides: Partial<ServeOptions> = {}, registry?: FeatureRegistry): Promise<ServingService> {
   const options = resolveServeOptions(overrides);
   const features = registry ?? loadFeatureRegistry(options.dbtProjectDir);
-  const redis = new Redis(options.redisUrl, { ...READ_PATH_REDIS_OPTIONS, commandTimeout: options.redisCommandTimeoutMs });
+  const redis = createRedisClient(options, { ...READ_PATH_REDIS_OPTIONS, commandTimeout: options.redisCommandTimeoutMs });
   redis.on('error', () => undefined); // reported through /readyz and the store error counter
   await redis.connect().catch(() => undefined);
   const watermarks = new WatermarkCache(redis, options.keyPrefix, { refreshMs: options.watermarkRefreshMs });
