@@ -9,7 +9,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { logLevel } from 'kafkajs';
-import { createKafkaClient, createRedisClient, defineOption, pickKafkaConnection, redactUrl, optionsFromEnv, readArgOptions, resolveOptions, resolveTable, type SidecarOptions } from '../../sidecar/src/config/index.ts';
+import {
+  createKafkaClient,
+  createRedisClient,
+  defineOption,
+  pickKafkaConnection,
+  redactUrl,
+  optionsFromEnv,
+  readArgOptions,
+  resolveOptions,
+  resolveTable,
+  type SidecarOptions,
+} from '../../sidecar/src/config/index.ts';
 import { generateWorkload, type WorkloadRecord } from '../../sidecar/src/loadgen/workload.ts';
 import { Sidecar } from '../../sidecar/src/pipeline/index.ts';
 import { FeatureReader } from '../../sidecar/src/store/index.ts';
@@ -95,7 +106,14 @@ async function runDemo(run: DemoRun): Promise<number> {
   await sidecar.start();
   const lakeRoot = resolve('.cache', 'lake', runId);
   const lakeWriter = new LakeWriter(
-    resolveLakeWriterOptions({ ...pickKafkaConnection(options), topicNamespace: options.topicNamespace, groupId: `${runId}-lake`, clientId: `${runId}-lake`, lakeUri: lakeRoot, flushIntervalMs: 2_000 }),
+    resolveLakeWriterOptions({
+      ...pickKafkaConnection(options),
+      topicNamespace: options.topicNamespace,
+      groupId: `${runId}-lake`,
+      clientId: `${runId}-lake`,
+      lakeUri: lakeRoot,
+      flushIntervalMs: 2_000,
+    }),
     { storage: new LocalLakeStorage(lakeRoot) },
   );
   await lakeWriter.start();

@@ -39,10 +39,7 @@ export const command: Command = {
     const sinks: RecordSink[] = [];
     const closers: Array<() => Promise<void>> = [];
     if (options.kafka) {
-      const kafka = createKafkaClient(
-        { ...readEnvOptions(KAFKA_SECURITY_OPTIONS), brokers: options.brokers },
-        { clientId: 'churnfeat-loadgen', logLevel: logLevel.ERROR, retry: { retries: 5 } },
-      );
+      const kafka = createKafkaClient({ ...readEnvOptions(KAFKA_SECURITY_OPTIONS), brokers: options.brokers }, { clientId: 'churnfeat-loadgen', logLevel: logLevel.ERROR, retry: { retries: 5 } });
       const topics = topicNames(options.namespace);
       if (options.createTopics) {
         const admin = kafka.admin();

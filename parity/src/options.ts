@@ -1,5 +1,16 @@
 import { resolve } from 'node:path';
-import { COMMON_OPTIONS, KAFKA_SECURITY_OPTIONS, pickKafkaConnection, REDIS_SECURITY_OPTIONS, type KafkaConnection, defineOption, readEnvOptions, resolveTable, SCHEMAS, type OptionsOf } from '../../sidecar/src/config/index.ts';
+import {
+  COMMON_OPTIONS,
+  KAFKA_SECURITY_OPTIONS,
+  pickKafkaConnection,
+  REDIS_SECURITY_OPTIONS,
+  type KafkaConnection,
+  defineOption,
+  readEnvOptions,
+  resolveTable,
+  SCHEMAS,
+  type OptionsOf,
+} from '../../sidecar/src/config/index.ts';
 import type { DbtOptions } from './dbt.ts';
 import type { SnowflakeWarehouseOptions, Warehouse } from './warehouse/index.ts';
 

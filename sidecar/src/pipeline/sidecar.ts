@@ -115,7 +115,10 @@ export class Sidecar {
       await this.admin.connect();
     } catch (error) {
       this.redis.disconnect();
-      throw new ChurnfeatError('kafka_unavailable', `cannot reach Kafka at ${this.options.brokers.join(',')}: ${redactSecrets((error as Error).message, kafkaSecrets(this.options))}`, { cause: error, retryable: true });
+      throw new ChurnfeatError('kafka_unavailable', `cannot reach Kafka at ${this.options.brokers.join(',')}: ${redactSecrets((error as Error).message, kafkaSecrets(this.options))}`, {
+        cause: error,
+        retryable: true,
+      });
     }
     await ensureTopics(this.admin, this.topics);
     this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
