@@ -88,7 +88,9 @@ export function buildServingApp(options: ServingAppOptions): FastifyInstance {
     // Node's parser refuses some requests before fastify (head too large, not HTTP): answer them in our shape.
     clientErrorHandler,
     // Fastify's own answers to a bad percent-encoding or an over-long parameter quote the URL.
-    frameworkErrors: (error, _request, reply) => sendError(reply, kindOfError(error)),
+    frameworkErrors: (error, _request, reply) => {
+      void sendError(reply, kindOfError(error));
+    },
   });
 
   // Paths and their methods, for the 405 of a declared path asked with another method.
