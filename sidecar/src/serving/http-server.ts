@@ -105,6 +105,15 @@ export function buildServingApp(options: ServingAppOptions): FastifyInstance {
 
   app.addHook('onRequest', async (request, reply) => {
     if (request.url.length > MAX_URL_BYTES) return sendError(reply, 'uri_too_long');
+    // Unmatched: a declared path with another method is a 405, answered here, before a body
+    // (QUERY, PUT, ...) would be parsed for the not-found handler.
+    if (request.is404) {
+      const path = request.url.split('?')[0] as string;
+      const allowed = routes.filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods]);
+      if (allowed.length === 0) return;
+      void reply.header('allow', [...new Set(allowed)].sort().join(', '));
+      return sendError(reply, 'method_not_allowed');
+    }
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -131,13 +140,7 @@ export function buildServingApp(options: ServingAppOptions): FastifyInstance {
     return sendError(reply, kind);
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0] as string;
-    const allowed = routes.filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods]);
-    if (allowed.length === 0) return sendError(reply, 'not_found');
-    void reply.header('allow', [...new Set(allowed)].sort().join(', '));
-    return sendError(reply, 'method_not_allowed');
-  });
+  app.setNotFoundHandler((_request, reply) => sendError(reply, 'not_found'));
 
   const errors = { 400: errorSchema, 503: errorSchema };
 

@@ -128,6 +128,7 @@ describe('the serving API on a listening server: errors of the framework and of 
     ['POST', '/healthz', 'GET, HEAD'],
     ['PATCH', '/readyz', 'GET, HEAD'],
     ['OPTIONS', '/openapi.json', 'GET, HEAD'],
+    ['QUERY', '/readyz', 'GET, HEAD'],
   ])('answers %s %s with 405 and allow: %s', async (method, path, allow) => {
     const service = await serve();
     const answer = await rawHttp(service, `${method} ${path} HTTP/1.1\r\nhost: localhost\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
