@@ -1,5 +1,6 @@
 import type { FeatureRegistry } from '../features/index.ts';
 import { FEATURE_STATUSES } from './feature-view.ts';
+import { HTTP_ERROR_CODES } from './http-errors.ts';
 import { USER_ID_PATTERN } from './user-id.ts';
 
 /**
@@ -82,12 +83,16 @@ export function batchResponseSchema(registry: FeatureRegistry) {
   } as const;
 }
 
+/** Every `error` code of the API: the HTTP layer's (http-errors.ts) and the read path's 503s. */
+export const ERROR_CODES = [...HTTP_ERROR_CODES, 'store_unavailable', 'registry_mismatch'] as const;
+
 export const errorSchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['error', 'message'],
   properties: {
-    error: { type: 'string', description: 'A stable code: bad_request, not_found, store_unavailable, registry_mismatch, internal.' },
-    message: { type: 'string', description: 'What was wrong, naming the field (for 400s).' },
+    error: { type: 'string', enum: ERROR_CODES, description: 'A stable code (the list is closed).' },
+    message: { type: 'string', description: 'What was wrong; a validation message names the field and the rule. Never quotes the request.' },
   },
 } as const;
 

@@ -1,10 +1,20 @@
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { FeatureClient } from './feature-client.ts';
+import { clientErrorHandler, errorBody, HTTP_ERRORS, kindOfError, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_URL_BYTES, type HttpErrorKind } from './http-errors.ts';
 import { batchRequestSchema, batchResponseSchema, errorSchema, healthSchema, readinessSchema, userFeaturesSchema, userIdSchema } from './http-schemas.ts';
 import { openApiDocument } from './openapi.ts';
 import type { ReadinessReport } from './readiness.ts';
 import { ServingError } from './serving-error.ts';
 import type { ServingMetrics } from './serving-metrics.ts';
+
+/** The admin surface: routes that write, under /admin/, each request needing the token. */
+export interface AdminSurface {
+  /** The bearer token every admin request must carry; '' turns the admin surface off (its routes answer 404). */
+  token: string;
+  /** Registers the admin routes on a scope whose paths start with /admin. */
+  routes(scope: FastifyInstance): void;
+}
 
 export interface ServingAppOptions {
   client: FeatureClient;
@@ -12,6 +22,8 @@ export interface ServingAppOptions {
   metrics: ServingMetrics;
   /** Fastify's logger option. Default: false (the CLI passes a pino config). */
   logger?: FastifyServerOptions['logger'];
+  /** Admin routes (none today; a later deletion endpoint goes here). Default: none. */
+  admin?: AdminSurface;
 }
 
 /** HTTP status and stable code of a ServingError. */
@@ -23,9 +35,43 @@ const SERVING_ERROR_STATUS = {
 } as const;
 
 /**
+ * The service's admin routes, registered under /admin behind the token. None yet: the
+ * deletion endpoint of a later issue registers here.
+ */
+export function registerAdminRoutes(_scope: FastifyInstance): void {}
+
+/** Where admin routes live. */
+export const ADMIN_PREFIX = '/admin';
+
+function sendError(reply: FastifyReply, kind: HttpErrorKind): FastifyReply {
+  return reply.code(HTTP_ERRORS[kind].status).type('application/json; charset=utf-8').send(errorBody(kind));
+}
+
+/** A route path of find-my-way ("/v1/features/:userId", "::" for a literal colon) as a regex over request paths. */
+function routePattern(url: string): RegExp {
+  const parts = url.split('::').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+'));
+  return new RegExp(`^${parts.join(':')}$`);
+}
+
+const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+/** An onRequest hook that lets a request through only with `authorization: Bearer <token>` (compared in constant time). */
+function requireToken(token: string) {
+  const expected = sha256(token);
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const match = /^Bearer (.+)$/.exec(request.headers.authorization ?? '');
+    if (match && timingSafeEqual(sha256(match[1] as string), expected)) return;
+    void reply.header('www-authenticate', 'Bearer');
+    return sendError(reply, 'unauthorized');
+  };
+}
+
+/**
  * The serving HTTP API (fastify): GET /v1/features/:userId, POST /v1/features:batch,
- * /healthz, /readyz, /metrics, /openapi.json. Requests are validated by fastify's ajv
- * against http-schemas.ts; every error answers `{error, message}`.
+ * /healthz, /readyz, /metrics, /openapi.json, and the admin routes when a token is set.
+ * Requests are validated by fastify's ajv against http-schemas.ts. Every error, fastify's
+ * and Node's own included, answers `{error, message}` without quoting the request
+ * (http-errors.ts); a declared path asked with another method answers 405 with `allow`.
  */
 export function buildServingApp(options: ServingAppOptions): FastifyInstance {
   const { client, metrics, readiness } = options;
@@ -34,17 +80,51 @@ export function buildServingApp(options: ServingAppOptions): FastifyInstance {
     logger: options.logger ?? false,
     // One log line per request would cost more than the read itself at 20K requests/s.
     logController: new LogController({ disableRequestLogging: true }),
-    // Long ids must reach validation (400), not fall off the router (404).
-    routerOptions: { maxParamLength: 1_024 },
-    bodyLimit: 256 * 1024,
+    // Long ids must reach validation (400), not fall off the router: the URL limit (414) comes first.
+    routerOptions: { maxParamLength: MAX_URL_BYTES },
+    bodyLimit: MAX_BODY_BYTES,
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // Node's parser refuses some requests before fastify (head too large, not HTTP): answer them in our shape.
+    clientErrorHandler,
+    // Fastify's own answers to a bad percent-encoding or an over-long parameter quote the URL.
+    frameworkErrors: (error, _request, reply) => {
+      void sendError(reply, kindOfError(error));
+    },
+  });
+
+  // Paths and their methods, for the 405 of a declared path asked with another method.
+  const routes: Array<{ pattern: RegExp; methods: Set<string> }> = [];
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const pattern = routePattern(route.url);
+    const known = routes.find((r) => r.pattern.source === pattern.source);
+    if (known) for (const method of methods) known.methods.add(method);
+    else routes.push({ pattern, methods: new Set(methods) });
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.url.length > MAX_URL_BYTES) return sendError(reply, 'uri_too_long');
+    // Unmatched: a declared path with another method is a 405, answered here, before a body
+    // (QUERY, PUT, ...) would be parsed for the not-found handler.
+    if (request.is404) {
+      const path = request.url.split('?')[0] as string;
+      const allowed = routes.filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods]);
+      if (allowed.length === 0) return;
+      void reply.header('allow', [...new Set(allowed)].sort().join(', '));
+      return sendError(reply, 'method_not_allowed');
+    }
   });
 
   app.addHook('onResponse', async (request, reply) => {
     metrics.requestSeconds.observe({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
+  // The batch takes JSON only (text/plain is fastify's other default parser): anything else is a 415.
+  app.removeContentTypeParser('text/plain');
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    // The message names the field and the rule (e.g. 'params/userId must match pattern "..."'), never the value.
     if (error.validation) return reply.code(400).send({ error: 'bad_request', message: error.message });
     if (error instanceof ServingError) {
       const [status, code] = SERVING_ERROR_STATUS[error.code];
@@ -55,13 +135,12 @@ export function buildServingApp(options: ServingAppOptions): FastifyInstance {
       }
       return reply.code(status).send({ error: code, message: error.message });
     }
-    const status = error.statusCode ?? 500;
-    if (status < 500) return reply.code(status).send({ error: 'bad_request', message: error.message });
-    request.log.error({ err: error }, 'request failed');
-    return reply.code(500).send({ error: 'internal', message: 'internal error' });
+    const kind = kindOfError(error);
+    if (kind === 'internal') request.log.error({ err: error }, 'request failed');
+    return sendError(reply, kind);
   });
 
-  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` }));
+  app.setNotFoundHandler((_request, reply) => sendError(reply, 'not_found'));
 
   const errors = { 400: errorSchema, 503: errorSchema };
 
@@ -102,6 +181,17 @@ export function buildServingApp(options: ServingAppOptions): FastifyInstance {
 
   const document = openApiDocument(registry, client.maxBatch);
   app.get('/openapi.json', async () => document);
+
+  const admin = options.admin;
+  if (admin && admin.token !== '') {
+    void app.register(
+      async (scope) => {
+        scope.addHook('onRequest', requireToken(admin.token));
+        admin.routes(scope);
+      },
+      { prefix: ADMIN_PREFIX },
+    );
+  }
 
   return app;
 }

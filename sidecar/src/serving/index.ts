@@ -6,6 +6,7 @@ export * from './iso-time.ts';
 export * from './feature-client.ts';
 export * from './readiness.ts';
 export * from './serving-metrics.ts';
+export * from './http-errors.ts';
 export * from './http-schemas.ts';
 export * from './openapi.ts';
 export * from './http-server.ts';

@@ -35,6 +35,14 @@ export const SERVE_OPTIONS = {
     env: ['CHURNFEAT_SERVE_REDIS_TIMEOUT_MS'],
     schema: { type: 'integer', minimum: 1 },
   }),
+  adminToken: defineOption<string>({
+    kind: 'string',
+    description: "bearer token of the admin (writing) routes under /admin; '' turns them off (404). At least 16 printable characters",
+    default: '',
+    env: ['CHURNFEAT_ADMIN_TOKEN'],
+    schema: { type: 'string', pattern: '^([!-~]{16,})?$' },
+    placeholder: 'TOKEN',
+  }),
   logLevel: COMMON_OPTIONS.logLevel,
 } as const;
 

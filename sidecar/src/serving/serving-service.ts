@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { createRedisClient } from '../config/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
 import { FeatureClient, READ_PATH_REDIS_OPTIONS, RedisStateReader } from './feature-client.ts';
-import { buildServingApp } from './http-server.ts';
+import { buildServingApp, registerAdminRoutes } from './http-server.ts';
 import { ReadinessProbe } from './readiness.ts';
 import { resolveServeOptions, type ServeOptions } from './serve-options.ts';
 import { ServingMetrics } from './serving-metrics.ts';
@@ -34,7 +34,13 @@ export async function startServingService(overrides: Partial<ServeOptions> = {},
   const client = new FeatureClient({ reader: new RedisStateReader(redis, features, options.keyPrefix), registry: features, watermarks, maxBatch: options.maxBatch });
   const metrics = new ServingMetrics({ watermarks });
   const readiness = new ReadinessProbe({ redis, registry: features, prefix: options.keyPrefix, watermarks, maxWatermarkAgeMs: options.readyMaxWatermarkAgeMs });
-  const app = buildServingApp({ client, readiness, metrics, logger: options.logLevel === 'silent' ? false : { level: options.logLevel } });
+  const app = buildServingApp({
+    client,
+    readiness,
+    metrics,
+    logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
+    admin: { token: options.adminToken, routes: registerAdminRoutes },
+  });
   const address = await app.listen({ host: options.host, port: options.port });
   return {
     app,

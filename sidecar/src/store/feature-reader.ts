@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { FeatureRegistry } from '../features/index.ts';
 import { userStateKey, watermarkKey } from './redis-layout.ts';
-import { functionNames, READ_KEYS } from './store-protocol.ts';
+import { encodeAsOfMs, functionNames, READ_KEYS } from './store-protocol.ts';
 
 /** The raw answer of the read function for one user (see lua/churnfeat.lua; modelled by store-model.ts). */
 export interface UserStateRead {
@@ -25,10 +25,11 @@ export class FeatureReader {
 
   /** Reads many users in one round trip; `asOfMs` defaults to the Redis server's clock. */
   async readMany(userIds: readonly string[], asOfMs?: number): Promise<UserStateRead[]> {
+    const asOf = asOfMs === undefined ? undefined : encodeAsOfMs(asOfMs);
     const pipeline = this.redis.pipeline();
     for (const userId of userIds) {
-      if (asOfMs === undefined) pipeline.call('FCALL_RO', this.readFn, READ_KEYS.length, userStateKey(this.prefix, userId));
-      else pipeline.call('FCALL_RO', this.readFn, READ_KEYS.length, userStateKey(this.prefix, userId), String(asOfMs));
+      if (asOf === undefined) pipeline.call('FCALL_RO', this.readFn, READ_KEYS.length, userStateKey(this.prefix, userId));
+      else pipeline.call('FCALL_RO', this.readFn, READ_KEYS.length, userStateKey(this.prefix, userId), asOf);
     }
     const results = (await pipeline.exec()) ?? [];
     return results.map(([error, reply]) => {

@@ -15,7 +15,9 @@ import {
   encodeSourceState,
   FIELD_PREFIX,
   fieldName,
+  INVALID_AS_OF_MS_ERROR,
   OP,
+  parseAsOfMs,
   parseDistinctFeatureId,
   parseTileField,
   PRUNE_REGROWTH_FIELDS,
@@ -186,4 +188,13 @@ export function readState(features: readonly ReadFeature[], fields: ReadonlyMap<
     out.sources[fieldName(field)] = { partition: applied.partition, offset: applied.offset, applied_ingest_ms: applied.appliedIngestMs };
   }
   return out;
+}
+
+/** What the read function answers for an `as_of_ms` argument as sent: the read, or the error of a malformed argument. */
+export type ReadAnswer = { ok: true; read: UserStateRead } | { ok: false; error: string };
+
+/** The read function called with the argument text `asOfArg` (see {@link parseAsOfMs}): a malformed one is an error, never a read. */
+export function readStateArg(features: readonly ReadFeature[], fields: ReadonlyMap<string, string>, asOfArg: string): ReadAnswer {
+  const asOfMs = parseAsOfMs(asOfArg);
+  return asOfMs === null ? { ok: false, error: INVALID_AS_OF_MS_ERROR } : { ok: true, read: readState(features, fields, asOfMs) };
 }

@@ -93,6 +93,36 @@ export const READ_KEYS = ['state'] as const;
 /** ARGV of the read function: `as_of_ms` is optional (default: the Redis server's clock). */
 export const READ_ARGS = ['as_of_ms'] as const;
 
+/**
+ * Largest `as_of_ms` the read function takes: the last instant a JavaScript Date can hold
+ * (8.64e15 ms, year 275760), below 2^53, so Lua's doubles hold every accepted value exactly.
+ */
+export const MAX_AS_OF_MS = 8_640_000_000_000_000;
+/** Digits of {@link MAX_AS_OF_MS}: a longer `as_of_ms` is refused before it is converted. */
+const MAX_AS_OF_DIGITS = String(MAX_AS_OF_MS).length;
+/** What an `as_of_ms` argument must look like: decimal digits only (no sign, point, exponent, hex, inf or nan). */
+const AS_OF_MS_TEXT = /^[0-9]+$/;
+
+/** The read function's error for a malformed `as_of_ms` (the same text in the Lua and the model). */
+export const INVALID_AS_OF_MS_ERROR = `ERR churnfeat: as_of_ms must be decimal digits, epoch milliseconds from 0 to ${MAX_AS_OF_MS}`;
+
+/**
+ * The instant an `as_of_ms` argument names, as the read function reads it; null when the
+ * argument is malformed (the function then answers {@link INVALID_AS_OF_MS_ERROR}).
+ */
+export function parseAsOfMs(text: string): number | null {
+  if (!AS_OF_MS_TEXT.test(text) || text.length > MAX_AS_OF_DIGITS) return null;
+  const ms = Number(text);
+  return ms <= MAX_AS_OF_MS ? ms : null;
+}
+
+/** The `as_of_ms` argument for an instant; throws on one the read function would refuse. */
+export function encodeAsOfMs(ms: number): string {
+  const text = Number.isSafeInteger(ms) ? String(ms) : '';
+  if (parseAsOfMs(text) === null) throw new RangeError(`as_of_ms must be an integer from 0 to ${MAX_AS_OF_MS}, got ${ms}`);
+  return text;
+}
+
 /** Field of one tile of a feature. */
 export function tileField(featureId: string, tile: number): string {
   return `${FIELD_PREFIX.tile}:${featureId}:${tile}`;
@@ -311,8 +341,15 @@ export function renderLuaProtocol(): string {
       ...positions('OP_ARG_', APPLY_OP_ARGS, 0),
       ['OP_ARG_COUNT', APPLY_OP_ARGS.length],
     ]),
-    '-- read: KEYS, ARGV',
-    luaLocals([...positions('READ_KEY_', READ_KEYS, 1), ...positions('READ_ARG_', READ_ARGS, 1)]),
+    '-- read: KEYS, ARGV, the grammar of as_of_ms',
+    luaLocals([
+      ...positions('READ_KEY_', READ_KEYS, 1),
+      ...positions('READ_ARG_', READ_ARGS, 1),
+      ['AS_OF_MS_PATTERN', '^%d+$'],
+      ['MAX_AS_OF_DIGITS', MAX_AS_OF_DIGITS],
+      ['MAX_AS_OF_MS', MAX_AS_OF_MS],
+      ['INVALID_AS_OF_MS_ERROR', INVALID_AS_OF_MS_ERROR],
+    ]),
     '',
   ].join('\n');
 }

@@ -1,6 +1,7 @@
 /**
  * The TypeScript model of the Redis Functions (sidecar/src/store/store-model.ts) against the
  * real functions on redis-server, on random inputs:
+ * - read: malformed as_of_ms arguments are refused alike (never read as 0 or as infinity);
  * - read: random state hashes (every field kind of the grammar, fields of unknown features,
  *   the prune mark) read at random times, FCALL_RO vs readState;
  * - apply: random sequences of apply calls (replays, duplicates, moved partitions, prunes),
@@ -23,8 +24,11 @@ import {
   FeatureReader,
   FeatureWriter,
   functionNames,
+  INVALID_AS_OF_MS_ERROR,
   loadFunctionLibrary,
+  MAX_AS_OF_MS,
   readState,
+  readStateArg,
   sourceField,
   userDedupKey,
   userStateKey,
@@ -32,6 +36,7 @@ import {
   type ApplyEvent,
   type ModelState,
   type OpTriple,
+  type ReadAnswer,
   type UserStateRead,
 } from '../../../sidecar/src/store/index.ts';
 import { evaluateFeature, WindowOperators, type WindowOp } from '../../../sidecar/src/windows/index.ts';
@@ -183,6 +188,40 @@ describe('the TypeScript model of the Redis Functions', () => {
           const fields = new Map(entries);
           if (fields.size > 0) await redis.hset(key, Object.fromEntries(fields));
           for (const asOf of times) expect(await fcallRead(redis, key, asOf)).toEqual(readState(FEATURES, fields, asOf));
+        }),
+        { numRuns: 300 },
+      );
+    } finally {
+      await cleanup(redis, [key]);
+    }
+  });
+
+  it('refuses a malformed as_of_ms with an error, as the model does, and reads every well-formed one as the model does', async () => {
+    const redis = testRedis();
+    await loadFunctionLibrary(redis, REGISTRY, 'storemodel');
+    const key = userStateKey(`sm${randomBytes(3).toString('hex')}`, 'u1');
+    const malformed = ['inf', '-inf', 'nan', '1e30', '1e3', '0x10', '-1', '+5', ' 5', '5 ', '1.5', '12abc', 'text', '', String(MAX_AS_OF_MS + 1), '9'.repeat(40)];
+    const asOfArb = fc.oneof(
+      fc.constantFrom(...malformed),
+      fc.integer({ min: BASE - 10 * SECOND, max: BASE + 10 * SECOND }).map(String),
+      fc.constantFrom('0', '0001700000040000', String(MAX_AS_OF_MS)),
+      fc.string({ unit: 'binary-ascii', maxLength: 20 }),
+      fc.double().map(String),
+    );
+    const fcall = async (asOf: string): Promise<ReadAnswer> => {
+      try {
+        return { ok: true, read: JSON.parse(String(await redis.call('FCALL_RO', NAMES.read, 1, key, asOf))) as UserStateRead };
+      } catch (error) {
+        return { ok: false, error: (error as Error).message };
+      }
+    };
+    try {
+      await redis.hset(key, { [`t:cnt:${Math.floor(BASE / SECOND)}`]: '3', [`e:cnt`]: String(BASE) });
+      const fields = new Map(Object.entries(await redis.hgetall(key)));
+      for (const asOf of malformed) expect(await fcall(asOf), JSON.stringify(asOf)).toEqual({ ok: false, error: INVALID_AS_OF_MS_ERROR });
+      await fc.assert(
+        fc.asyncProperty(asOfArb, async (asOf) => {
+          expect(await fcall(asOf)).toEqual(readStateArg(FEATURES, fields, asOf));
         }),
         { numRuns: 300 },
       );

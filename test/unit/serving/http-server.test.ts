@@ -1,6 +1,6 @@
 import { Ajv } from 'ajv';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { buildServingApp, ServingMetrics, type ReadinessReport } from '../../../sidecar/src/serving/index.ts';
+import { buildServingApp, ERROR_RESPONSE_OF_KIND, HTTP_ERRORS, ServingMetrics, type ReadinessReport } from '../../../sidecar/src/serving/index.ts';
 import { clientOnlyRead, FakeReader, fixtureClient, servingRegistry } from '../../helpers/serving.ts';
 
 const READY: ReadinessReport = {
@@ -74,14 +74,14 @@ describe('serving HTTP API', () => {
     expect(res.json()).toEqual({ error: 'bad_request', message });
   });
 
-  it('rejects a body that is not JSON with a 4xx', async () => {
+  it('rejects a body that is not JSON with 400, and a body of another media type with 415, quoting neither', async () => {
     const { instance } = app();
-    const garbled = await instance.inject({ method: 'POST', url: '/v1/features:batch', headers: { 'content-type': 'application/json' }, payload: '{"user_ids": [' });
+    const garbled = await instance.inject({ method: 'POST', url: '/v1/features:batch', headers: { 'content-type': 'application/json' }, payload: '{"user_ids": ["quoted-back?"' });
     expect(garbled.statusCode).toBe(400);
-    expect(garbled.json().error).toBe('bad_request');
+    expect(garbled.json()).toEqual({ error: 'bad_request', message: 'the body is not valid JSON' });
     const text = await instance.inject({ method: 'POST', url: '/v1/features:batch', headers: { 'content-type': 'text/plain' }, payload: 'u1' });
-    expect(text.statusCode).toBe(400);
-    expect(text.json()).toEqual({ error: 'bad_request', message: 'body must be object' });
+    expect(text.statusCode).toBe(415);
+    expect(text.json()).toEqual({ error: 'unsupported_media_type', message: 'the body must be application/json' });
   });
 
   it('answers 503 with a retry hint when Redis fails, and counts it', async () => {
@@ -125,10 +125,64 @@ describe('serving HTTP API', () => {
     expect(res.body).toContain('churnfeat_serving_users_read_total{status="missing"} 1');
   });
 
-  it('answers unknown routes with a JSON 404', async () => {
+  it('answers unknown routes with a JSON 404 that does not repeat the path', async () => {
     const res = await app().instance.inject({ method: 'GET', url: '/v2/anything' });
     expect(res.statusCode).toBe(404);
-    expect(res.json()).toEqual({ error: 'not_found', message: 'no route GET /v2/anything' });
+    expect(res.json()).toEqual({ error: 'not_found', message: 'no route has this path' });
+  });
+
+  it('answers a declared path asked with another method with 405 and allow', async () => {
+    const { instance } = app();
+    const res = await instance.inject({ method: 'DELETE', url: '/v1/features/u1' });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toBe('GET, HEAD');
+    expect((await instance.inject({ method: 'GET', url: '/v1/features:batch' })).headers.allow).toBe('POST');
+  });
+
+  it('has no route that writes outside the admin surface, and no admin surface without a token', async () => {
+    const { instance } = app();
+    await instance.ready();
+    const routes = instance.printRoutes({ commonPrefix: false, includeMeta: false });
+    // POST /v1/features:batch is a read (a body carries the ids); every other route is GET/HEAD.
+    const methods = [...routes.matchAll(/\(([A-Z, ]+)\)/g)].flatMap((m) => (m[1] as string).split(', '));
+    expect(new Set(methods)).toEqual(new Set(['GET', 'HEAD', 'POST']));
+    expect(routes.match(/POST/g)).toHaveLength(1);
+    expect(routes).toContain('features:batch (POST)');
+    expect(routes).not.toContain('admin');
+  });
+
+  it('lets admin routes answer only with the token, and turns them off (404) without one', async () => {
+    const metrics = new ServingMetrics({ defaultMetrics: false });
+    const build = (token: string) => {
+      const instance = buildServingApp({
+        client: fixtureClient(new FakeReader({}), undefined, 3),
+        readiness: { check: async () => READY },
+        metrics,
+        admin: { token, routes: (scope) => scope.post('/echo', async () => ({ done: true })) },
+      });
+      onTestFinished(() => instance.close());
+      return instance;
+    };
+    const on = build('s3cret-token');
+    expect((await on.inject({ method: 'POST', url: '/admin/echo', headers: { authorization: 'Bearer s3cret-token' } })).json()).toEqual({ done: true });
+    for (const authorization of [undefined, 'Bearer wrong', 's3cret-token', 'Bearer s3cret-token2']) {
+      const res = await on.inject({ method: 'POST', url: '/admin/echo', headers: authorization === undefined ? {} : { authorization } });
+      expect(res.statusCode, String(authorization)).toBe(401);
+      expect(res.headers['www-authenticate']).toBe('Bearer');
+      expect(res.json().error).toBe('unauthorized');
+    }
+    const off = build('');
+    expect((await off.inject({ method: 'POST', url: '/admin/echo', headers: { authorization: 'Bearer ' } })).statusCode).toBe(404);
+  });
+
+  it('lists every error answer of the HTTP layer in the OpenAPI document', async () => {
+    const doc = (await app().instance.inject({ method: 'GET', url: '/openapi.json' })).json();
+    for (const [kind, name] of Object.entries(ERROR_RESPONSE_OF_KIND)) {
+      expect(doc.components.responses[name]?.['x-status'], kind).toBe(HTTP_ERRORS[kind as keyof typeof HTTP_ERRORS].status);
+    }
+    expect(Object.keys(ERROR_RESPONSE_OF_KIND).sort()).toEqual(Object.keys(HTTP_ERRORS).sort());
+    expect(doc.components.responses.MethodNotAllowed.headers.allow).toBeDefined();
+    for (const ref of JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/responses\/([A-Za-z]+)"/g)) expect(doc.components.responses[ref[1] as string]).toBeDefined();
   });
 
   it('serves an OpenAPI 3.1 document whose schemas are the ones it enforces', async () => {

@@ -15,6 +15,14 @@ describe('serving service options', () => {
     expect(() => resolveServeOptions({ keyPrefix: 'a{b}' })).toThrow('invalid option "keyPrefix"');
   });
 
+  it('turns the admin routes off without CHURNFEAT_ADMIN_TOKEN and refuses a short token without printing it', () => {
+    expect(resolveServeOptions().adminToken).toBe('');
+    expect(resolveServeOptions(serveOptionsFromEnv({ CHURNFEAT_ADMIN_TOKEN: 'a-long-enough-admin-token' })).adminToken).toBe('a-long-enough-admin-token');
+    const short = () => resolveServeOptions(serveOptionsFromEnv({ CHURNFEAT_ADMIN_TOKEN: 'hunter2' }));
+    expect(short).toThrow('invalid option "adminToken"');
+    expect(short).not.toThrow('hunter2');
+  });
+
   it('accepts "redis" or an http URL as the canary read path, nothing else', () => {
     expect(resolveCanaryOptions({ readVia: 'http://127.0.0.1:18090' }).readVia).toBe('http://127.0.0.1:18090');
     expect(() => resolveCanaryOptions({ readVia: 'kafka' })).toThrow('invalid option "readVia"');

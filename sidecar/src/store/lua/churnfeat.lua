@@ -152,16 +152,23 @@ local function fixed_to_text(total, scale)
 end
 
 --[[
-  READ_FUNCTION  KEYS: state   ARGV: [as_of_ms]  (default: the server's clock)
+  READ_FUNCTION  KEYS: state   ARGV: [as_of_ms]  (default: the server's clock; decimal digits up to
+  MAX_AS_OF_MS, anything else answers the error INVALID_AS_OF_MS_ERROR)
   Returns JSON: {"present":bool,"as_of_ms":t,"features":{name:{"value":v,"latest_event_ms":ms|null}},
                  "sources":{source:{"partition":p,"offset":o,"applied_ingest_ms":ms}}}
 ]]
 local function read(keys, args)
   local state = keys[READ_KEY_STATE]
-  local t = tonumber(args[READ_ARG_AS_OF_MS])
-  if not t then
+  local t
+  local as_of = args[READ_ARG_AS_OF_MS]
+  if as_of == nil then
     local now = redis.call('TIME')
     t = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  else
+    -- digits only: tonumber alone would take '0x10', 'inf', 'nan', '1e30', ' 5' and '-1'
+    if not string.match(as_of, AS_OF_MS_PATTERN) or #as_of > MAX_AS_OF_DIGITS then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
+    t = tonumber(as_of)
+    if t > MAX_AS_OF_MS then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
   end
   local acc = {}
   for _, f in ipairs(REGISTRY) do
