@@ -1,1 +1,2 @@
 export * from './pipeline-metrics.ts';
+export * from './consumer-progress.ts';
