@@ -185,6 +185,10 @@ export class LakeWriter {
         this.log('recovering', { topic, partition, first: manifest.pending.first.toString(), last: manifest.pending.last.toString(), objects: manifest.pending.objects.length });
       }
       this.states.set(id, state);
+      // A flush whose Kafka commit was lost (the writer stopped or lost the partition right
+      // after its manifest) leaves the group's offset behind what is landed: the skipped
+      // records would never move it, and the group would show lag, and a stall, forever.
+      if (manifest.landedThrough !== null) await this.commit(state, manifest.landedThrough + 1n);
     }
     return state;
   }
@@ -324,10 +328,15 @@ export class LakeWriter {
     if (events > 0) this.metrics.landed.inc({ kind: 'events' }, events);
     if (records.length > events) this.metrics.landed.inc({ kind: 'dead_letter' }, records.length - events);
     this.log('landed', { topic: state.topic, partition: state.partition, first: first.toString(), last: last.toString(), records: records.length, files: files.length });
+    await this.commit(state, last + 1n);
+  }
+
+  private async commit(state: PartitionState, next: bigint): Promise<void> {
     try {
-      await this.consumer?.commitOffsets([{ topic: state.topic, partition: state.partition, offset: (last + 1n).toString() }]);
+      await this.consumer?.commitOffsets([{ topic: state.topic, partition: state.partition, offset: next.toString() }]);
     } catch (error) {
-      // The manifest is the truth; a lost commit only means re-reading records that are skipped.
+      // The manifest is the truth; a lost commit only means re-reading records that are
+      // skipped, and the next owner of the partition commits what the manifest holds.
       this.log('commit_failed', { topic: state.topic, partition: state.partition, error: String(error) });
     }
   }
