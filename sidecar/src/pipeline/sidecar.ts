@@ -151,7 +151,8 @@ export class Sidecar {
     try {
       const state = await (this.writer as FeatureWriter).ensureRegistered();
       if (state === 'reloaded') this.onReloaded('the registry check');
-      if (state === 'foreign') this.recordError('registry_foreign', `${this.options.keyPrefix}:registry names another registry version whose library is loaded; this sidecar writes registry ${this.registry.version}`);
+      if (state === 'foreign')
+        this.recordError('registry_foreign', `${this.options.keyPrefix}:registry names another registry version whose library is loaded; this sidecar writes registry ${this.registry.version}`);
     } catch {
       // Redis unreachable: the ioredis error handler has recorded it; the next tick tries again.
     }
@@ -160,7 +161,10 @@ export class Sidecar {
 
   private onReloaded(by: string): void {
     this.metrics.libraryReloads.inc();
-    logger.warn({ code: 'redis_library_reloaded', registry: this.registry.version }, `registry ${this.registry.version} loaded into Redis again by ${by} (Redis lost it: restarted empty or failed over); state written before the loss is gone`);
+    logger.warn(
+      { code: 'redis_library_reloaded', registry: this.registry.version },
+      `registry ${this.registry.version} loaded into Redis again by ${by} (Redis lost it: restarted empty or failed over); state written before the loss is gone`,
+    );
   }
 
   private async onBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload, processor: BatchProcessor, consumer: Consumer): Promise<void> {
@@ -176,7 +180,8 @@ export class Sidecar {
         shouldContinue: () => isRunning() && !isStale(),
         onRetry: async ({ reason, error, delayMs }) => {
           this.metrics.storeRetries.inc({ reason });
-          if (reason === 'library_missing') this.recordError('redis_library_missing', `Redis lost the function library (restarted empty?): ${error.message}; loading registry ${this.registry.version} again`);
+          if (reason === 'library_missing')
+            this.recordError('redis_library_missing', `Redis lost the function library (restarted empty?): ${error.message}; loading registry ${this.registry.version} again`);
           else this.recordError('redis_unavailable', `feature store write failed, retrying in ${delayMs} ms: ${error.message}`);
           await heartbeat();
         },

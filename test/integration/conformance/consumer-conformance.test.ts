@@ -57,7 +57,6 @@ describe('consumer conformance: lake writer', () => {
     const manifests = await readAllManifests(new LocalLakeStorage(root));
     expect(manifests.reduce((n, m) => n + m.records, 0)).toBe(workload.length);
   });
-
 });
 
 describe('consumer conformance: sidecar', () => {

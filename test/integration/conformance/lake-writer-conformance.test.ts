@@ -40,7 +40,15 @@ class SlowLakeStorage extends LocalLakeStorage {
 }
 
 async function startSlowWriter(ns: TestNamespace, root: string, label: string): Promise<LakeWriter> {
-  const options = resolveLakeWriterOptions({ brokers: BROKERS, topicNamespace: ns.options.topicNamespace, groupId: `${ns.id}-lake`, clientId: `${ns.id}-${label}`, flushRecords: 500, flushIntervalMs: 500, sessionTimeoutMs: 6_000 });
+  const options = resolveLakeWriterOptions({
+    brokers: BROKERS,
+    topicNamespace: ns.options.topicNamespace,
+    groupId: `${ns.id}-lake`,
+    clientId: `${ns.id}-${label}`,
+    flushRecords: 500,
+    flushIntervalMs: 500,
+    sessionTimeoutMs: 6_000,
+  });
   const writer = new LakeWriter(options, { storage: new SlowLakeStorage(root, 25) });
   await writer.start();
   onTestFinished(() => writer.stop());
@@ -74,10 +82,14 @@ describe('consumer conformance: lake writer', () => {
     // A second writer of the group finishes the job; afterwards every partition has lag 0.
     const writer = await startLakeWriter(ns, root, {}, 'lake-b');
     await waitUntilLanded(new LocalLakeStorage(root), highs, 60_000);
-    const after = await waitFor('the lag of every partition to be zero', async () => {
-      const gauges = await sampled(writer);
-      return gauges.lag.size === 6 && [...gauges.lag.values()].every((v) => v === 0) ? gauges : null;
-    }, { timeoutMs: 20_000 });
+    const after = await waitFor(
+      'the lag of every partition to be zero',
+      async () => {
+        const gauges = await sampled(writer);
+        return gauges.lag.size === 6 && [...gauges.lag.values()].every((v) => v === 0) ? gauges : null;
+      },
+      { timeoutMs: 20_000 },
+    );
     expect(after.progress.size).toBe(6);
     await writer.stop();
     const landed = await landedOffsets(root);
@@ -90,7 +102,10 @@ describe('consumer conformance: lake writer', () => {
     await createTestTopics(ns, { client: 2, billing: 1, support: 1 });
     const producer = await testProducer(ns.id);
     const now = Date.now() - HOUR;
-    const valid = Array.from({ length: 40 }, (_, i) => ({ key: null, value: rawEvent({ eventId: `nk-${i}`, userId: `cf-nk-${i % 4}`, eventType: 'playback_error', eventTs: now + i, ingestMs: now + i }) }));
+    const valid = Array.from({ length: 40 }, (_, i) => ({
+      key: null,
+      value: rawEvent({ eventId: `nk-${i}`, userId: `cf-nk-${i % 4}`, eventType: 'playback_error', eventTs: now + i, ingestMs: now + i }),
+    }));
     await producer.send({ topic: ns.topics.sources.client, acks: -1, messages: [...valid, { key: null, value: null }, { key: null, value: null }] });
     const highs = await highWatermarks(
       await testAdmin(),

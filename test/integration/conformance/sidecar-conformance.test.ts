@@ -59,10 +59,14 @@ describe('consumer conformance: sidecar', () => {
 
     // Serving's readiness reads the registry key: it must come back without any restart.
     const probe = new ReadinessProbe({ redis: testRedis(redis.url), registry, prefix: ns.options.keyPrefix, watermarks: { snapshot: () => watermarks() }, maxWatermarkAgeMs: 0 });
-    const ready = await waitFor('serving readiness to recover', async () => {
-      const report = await probe.check();
-      return report.ready ? report : null;
-    }, { timeoutMs: 30_000 });
+    const ready = await waitFor(
+      'serving readiness to recover',
+      async () => {
+        const report = await probe.check();
+        return report.ready ? report : null;
+      },
+      { timeoutMs: 30_000 },
+    );
     expect(ready.checks.registry.detail).toBe(`registry ${registry.version} loaded`);
     await waitFor('the records of the outage to be consumed', async () => (await consumed()) >= before.length + duringOutage.length, { timeoutMs: 60_000 });
 
@@ -92,7 +96,7 @@ describe('consumer conformance: sidecar', () => {
 
   it('reads a partition that holds several fetches worth of records, and empty partitions beside it: nothing stalls, lag is zero everywhere, watermarks are published for every partition', async () => {
     const ns = testNamespace();
-        await createTestTopics(ns, { client: 4, billing: 1, support: 1 });
+    await createTestTopics(ns, { client: 4, billing: 1, support: 1 });
     const producer = await testProducer(ns.id);
     const now = Date.now();
     const total = 16_000;
@@ -110,11 +114,15 @@ describe('consumer conformance: sidecar', () => {
     await waitForGroupCaughtUp(ns.options.groupId, [ns.topics.sources.client], 90_000);
     expect(await sidecar.metrics.totals()).toMatchObject({ consumed: total, applied: total });
 
-    await waitFor('lag and watermark gauges for all four partitions', async () => {
-      const lag = (await sidecar.metrics.lag.get()).values.filter((v) => v.labels.topic === ns.topics.sources.client);
-      const marks = (await sidecar.metrics.watermark.get()).values.filter((v) => v.labels.topic === ns.topics.sources.client);
-      return lag.length === 4 && marks.length === 4 && lag.every((v) => v.value === 0);
-    }, { timeoutMs: 10_000 });
+    await waitFor(
+      'lag and watermark gauges for all four partitions',
+      async () => {
+        const lag = (await sidecar.metrics.lag.get()).values.filter((v) => v.labels.topic === ns.topics.sources.client);
+        const marks = (await sidecar.metrics.watermark.get()).values.filter((v) => v.labels.topic === ns.topics.sources.client);
+        return lag.length === 4 && marks.length === 4 && lag.every((v) => v.value === 0);
+      },
+      { timeoutMs: 10_000 },
+    );
     const read = await new FeatureReader(testRedis(), registry, ns.options.keyPrefix).read('cf-deep-7', now);
     expect(read.features.errors_last_1h?.value).toBe(total / 200);
   });
@@ -124,7 +132,10 @@ describe('consumer conformance: sidecar', () => {
     await createTestTopics(ns, { client: 2, deadLetter: 1 });
     const producer = await testProducer(ns.id);
     const now = Date.now();
-    const valid = Array.from({ length: 50 }, (_, i) => ({ key: null, value: rawEvent({ eventId: `nk-${i}`, userId: `cf-nk-${i % 5}`, eventType: 'playback_error', eventTs: now - 60_000 + i, ingestMs: now - 60_000 + i }) }));
+    const valid = Array.from({ length: 50 }, (_, i) => ({
+      key: null,
+      value: rawEvent({ eventId: `nk-${i}`, userId: `cf-nk-${i % 5}`, eventType: 'playback_error', eventTs: now - 60_000 + i, ingestMs: now - 60_000 + i }),
+    }));
     await producer.send({ topic: ns.topics.sources.client, acks: -1, messages: [...valid, { key: null, value: null }, { key: null, value: null }] });
 
     const sidecar = await startSidecar(ns);
