@@ -17,7 +17,7 @@ const SIDECAR_LAYERS = {
   store: ['windows'],
   kafka: ['events'],
   metrics: [],
-  lake: ['config', 'events', 'kafka'],
+  lake: ['config', 'events', 'kafka', 'metrics'],
   loadgen: ['config', 'events', 'kafka'],
   pipeline: ['config', 'store', 'kafka', 'metrics'],
   serving: ['config', 'store', 'metrics'],

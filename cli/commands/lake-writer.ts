@@ -5,6 +5,7 @@
 import { loadOptions } from '../../sidecar/src/config/index.ts';
 import { LAKE_WRITER_OPTIONS, LakeWriter } from '../../sidecar/src/lake/index.ts';
 import { tableUsage, untilSignal, type Command } from '../command.ts';
+import { startMetricsServer } from './metrics-server.ts';
 
 function log(event: string, fields: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), event, ...fields })}\n`);
@@ -15,6 +16,15 @@ export const command: Command = {
   async run(argv) {
     const writer = new LakeWriter(loadOptions(LAKE_WRITER_OPTIONS, argv), { log });
     await writer.start();
-    return untilSignal('lake-writer', () => writer.stop(), undefined, writer.fatal);
+    const server = startMetricsServer(writer.options.metricsPort, writer.metrics.registry);
+    return untilSignal(
+      'lake-writer',
+      async () => {
+        server?.close();
+        await writer.stop();
+      },
+      undefined,
+      writer.fatal,
+    );
   },
 };

@@ -29,30 +29,44 @@ export async function deleteRedisKeys(url: string, ...prefixes: string[]): Promi
   }
 }
 
+/** A redis-server of the test's own, with ways to take it away. */
+export interface PrivateRedis {
+  url: string;
+  /** Kills the server (SIGKILL, by its pid): what a crashed node looks like to its clients. */
+  kill(): Promise<void>;
+  /** Starts a new, empty server on the same port (no persistence): a node restarted empty, or a failover to a fresh one. */
+  startEmpty(): Promise<void>;
+}
+
 /** A redis-server of the test's own on a free port (never the shared one), stopped by its pid when the test ends. */
-export async function privateRedis(): Promise<{ url: string; kill(): Promise<void> }> {
+export async function privateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const kill = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-    await exited;
-  };
-  onTestFinished(kill);
   const url = `redis://127.0.0.1:${port}`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      return { url, kill };
-    } catch {
-      probe.disconnect();
-      if (Date.now() > deadline) throw new Error(`private redis-server did not start on port ${port}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+  let kill: () => Promise<void> = async () => undefined;
+  const startEmpty = async (): Promise<void> => {
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    kill = async (): Promise<void> => {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+      await exited;
+    };
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        await probe.ping();
+        probe.disconnect();
+        return;
+      } catch {
+        probe.disconnect();
+        if (Date.now() > deadline) throw new Error(`private redis-server did not start on port ${port}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
     }
-  }
+  };
+  onTestFinished(() => kill());
+  await startEmpty();
+  return { url, kill: () => kill(), startEmpty };
 }

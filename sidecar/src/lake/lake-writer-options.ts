@@ -38,6 +38,20 @@ export const LAKE_WRITER_OPTIONS = {
     env: ['CHURNFEAT_LAKE_SESSION_TIMEOUT_MS'],
     schema: { type: 'integer', minimum: 6_000, maximum: 300_000 },
   }),
+  metricsPort: defineOption<number>({
+    kind: 'integer',
+    description: 'port of the Prometheus /metrics endpoint (lag, last progress, records landed); 0 disables it',
+    default: 0,
+    env: ['CHURNFEAT_LAKE_METRICS_PORT'],
+    schema: SCHEMAS.port,
+  }),
+  progressIntervalMs: defineOption<number>({
+    kind: 'integer',
+    description: "how often the lag and last-progress gauges sample the group's committed offsets, ms",
+    default: 5_000,
+    env: ['CHURNFEAT_LAKE_PROGRESS_INTERVAL_MS'],
+    schema: { type: 'integer', minimum: 100, maximum: 300_000 },
+  }),
 } as const;
 
 /** Every option of the lake writer; see {@link LAKE_WRITER_OPTIONS}. */

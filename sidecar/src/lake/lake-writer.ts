@@ -1,7 +1,8 @@
-import { logLevel, type Kafka, type Consumer, type EachBatchPayload } from 'kafkajs';
+import { logLevel, type Admin, type Consumer, type EachBatchPayload, type Kafka } from 'kafkajs';
 import { parseEvent, SOURCES, type Source } from '../events/index.ts';
 import { createKafkaClient } from '../config/index.ts';
 import { topicNames } from '../kafka/index.ts';
+import { LakeWriterMetrics } from '../metrics/index.ts';
 import { DEAD_LETTER_COLUMNS, toDeadLetterRow, type DeadLetterRow } from './dead-letter-row.ts';
 import { hourPartition, lakeObjectKey, type LakeKind } from './lake-layout.ts';
 import { readManifest, writeManifest, type PartitionManifest } from './lake-manifest.ts';
@@ -78,6 +79,8 @@ function bigintMax(a: bigint | null, b: bigint): bigint {
 export class LakeWriter {
   readonly storage: LakeStorage;
   readonly stats: LakeWriterStats = { records: 0, events: 0, deadLetters: 0, files: 0, flushes: 0, recoveries: 0, holes: 0 };
+  /** Lag and last progress per partition, records landed (served by `--metrics-port`). */
+  readonly metrics = new LakeWriterMetrics();
   private readonly kafka: Kafka;
   private readonly sourceOfTopic = new Map<string, Source>();
   private readonly states = new Map<string, PartitionState>();
@@ -85,6 +88,8 @@ export class LakeWriter {
   private consumer: Consumer | null = null;
   private encoder: ParquetEncoder | null = null;
   private ticker: NodeJS.Timeout | null = null;
+  private admin: Admin | null = null;
+  private sampler: NodeJS.Timeout | null = null;
   private readonly log: LakeLog;
   private reportFatal: (error: Error) => void = () => undefined;
   /** Settles when the consumer stopped for good (kafkajs crashed without restarting it); the CLI exits 1 on it. */
@@ -145,7 +150,28 @@ export class LakeWriter {
       },
       Math.min(1_000, this.options.flushIntervalMs),
     );
+    this.admin = this.kafka.admin();
+    await this.admin.connect();
+    await this.sampleProgress().catch(() => undefined);
+    this.sampler = setInterval(() => {
+      void this.sampleProgress().catch((error: unknown) => this.log('progress_sample_failed', { error: String(error) }));
+    }, this.options.progressIntervalMs);
     this.log('started', { group: this.options.groupId, topics: this.topics, lake: this.storage.uri });
+  }
+
+  /**
+   * Samples the group's committed offsets against the high watermarks into the lag and
+   * last-progress gauges (ChurnfeatConsumerStalled reads them). The group's offsets, not this
+   * process's buffers: every writer of the group reports every partition alike.
+   */
+  async sampleProgress(): Promise<void> {
+    if (!this.admin) return;
+    const now = Date.now();
+    const committed = await this.admin.fetchOffsets({ groupId: this.options.groupId, topics: this.topics });
+    for (const { topic, partitions } of committed) {
+      const highs = new Map((await this.admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+      for (const { partition, offset } of partitions) this.metrics.progress.observe(topic, partition, BigInt(offset), highs.get(partition) ?? 0n, now);
+    }
   }
 
   private async stateFor(topic: string, partition: number): Promise<PartitionState> {
@@ -159,6 +185,10 @@ export class LakeWriter {
         this.log('recovering', { topic, partition, first: manifest.pending.first.toString(), last: manifest.pending.last.toString(), objects: manifest.pending.objects.length });
       }
       this.states.set(id, state);
+      // A flush whose Kafka commit was lost (the writer stopped or lost the partition right
+      // after its manifest) leaves the group's offset behind what is landed: the skipped
+      // records would never move it, and the group would show lag, and a stall, forever.
+      if (manifest.landedThrough !== null) await this.commit(state, manifest.landedThrough + 1n);
     }
     return state;
   }
@@ -294,11 +324,19 @@ export class LakeWriter {
     this.stats.deadLetters += records.length - events;
     this.stats.files += files.length;
     this.stats.flushes += 1;
+    this.metrics.flushes.inc();
+    if (events > 0) this.metrics.landed.inc({ kind: 'events' }, events);
+    if (records.length > events) this.metrics.landed.inc({ kind: 'dead_letter' }, records.length - events);
     this.log('landed', { topic: state.topic, partition: state.partition, first: first.toString(), last: last.toString(), records: records.length, files: files.length });
+    await this.commit(state, last + 1n);
+  }
+
+  private async commit(state: PartitionState, next: bigint): Promise<void> {
     try {
-      await this.consumer?.commitOffsets([{ topic: state.topic, partition: state.partition, offset: (last + 1n).toString() }]);
+      await this.consumer?.commitOffsets([{ topic: state.topic, partition: state.partition, offset: next.toString() }]);
     } catch (error) {
-      // The manifest is the truth; a lost commit only means re-reading records that are skipped.
+      // The manifest is the truth; a lost commit only means re-reading records that are
+      // skipped, and the next owner of the partition commits what the manifest holds.
       this.log('commit_failed', { topic: state.topic, partition: state.partition, error: String(error) });
     }
   }
@@ -306,6 +344,7 @@ export class LakeWriter {
   /** Lands what is buffered (unless a recovery is half done), then leaves the group. */
   async stop(): Promise<void> {
     if (this.ticker) clearInterval(this.ticker);
+    if (this.sampler) clearInterval(this.sampler);
     await this.consumer?.stop().catch(() => undefined);
     await this.mutex.run(async () => {
       for (const state of this.states.values()) {
@@ -313,6 +352,7 @@ export class LakeWriter {
       }
     });
     await this.consumer?.disconnect().catch(() => undefined);
+    await this.admin?.disconnect().catch(() => undefined);
     await this.encoder?.close();
     this.encoder = null;
     this.log('stopped', { ...this.stats });

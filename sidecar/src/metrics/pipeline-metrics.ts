@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ConsumerProgress, consumerProgressGauges } from './consumer-progress.ts';
 
 /** Verdicts of the conservation law: consumed = applied + duplicate + replayed + too_late + invalid + irrelevant. */
 export const RECORD_VERDICTS = ['applied', 'duplicate', 'replayed', 'too_late', 'invalid', 'irrelevant'] as const;
@@ -26,8 +27,23 @@ export class PipelineMetrics {
     buckets: FRESHNESS_BUCKETS,
     registers: [this.registry],
   });
-  readonly lag = new Gauge({ name: 'churnfeat_consumer_lag_records', help: 'High watermark minus committed offset.', labelNames: ['topic', 'partition'], registers: [this.registry] });
+  private readonly progressGauges = consumerProgressGauges('churnfeat', this.registry);
+  readonly lag = this.progressGauges.lag;
+  readonly lastProgress = this.progressGauges.lastProgress;
+  /** Lag and last progress of the sidecar's group, fed by its watermark ticker. */
+  readonly progress = new ConsumerProgress(this.progressGauges);
   readonly watermark = new Gauge({ name: 'churnfeat_partition_watermark_seconds', help: 'Partition watermark (unix seconds).', labelNames: ['topic', 'partition'], registers: [this.registry] });
+  readonly storeRetries = new Counter({
+    name: 'churnfeat_store_write_retries_total',
+    help: 'Store writes tried again: Redis unavailable, or the function library missing (Redis restarted empty).',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly libraryReloads = new Counter({
+    name: 'churnfeat_store_library_reloads_total',
+    help: 'Times the sidecar loaded its function library into Redis again after Redis lost it.',
+    registers: [this.registry],
+  });
   readonly batchSeconds = new Histogram({
     name: 'churnfeat_batch_seconds',
     help: 'Time to process one fetched batch.',

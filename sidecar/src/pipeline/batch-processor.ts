@@ -1,7 +1,7 @@
 import type { Producer } from 'kafkajs';
 import { parseEvent, type Source } from '../events/index.ts';
 import type { PipelineMetrics, RecordVerdict } from '../metrics/index.ts';
-import type { FeatureWriter, StoreRecord } from '../store/index.ts';
+import type { FeatureWriter, StoreRecord, WriteControl } from '../store/index.ts';
 import type { WindowOperators } from '../windows/index.ts';
 import { sendSideRecords, type SideRecord, type TopicNames } from '../kafka/index.ts';
 
@@ -49,7 +49,8 @@ export class BatchProcessor {
     private readonly options: BatchProcessorOptions,
   ) {}
 
-  async process(source: Source, records: readonly SourceRecord[]): Promise<BatchCounts> {
+  /** `control` takes part in the store write's retries while Redis is away (see FeatureWriter.write). */
+  async process(source: Source, records: readonly SourceRecord[], control: WriteControl = {}): Promise<BatchCounts> {
     const counts: BatchCounts = { applied: 0, duplicate: 0, replayed: 0, too_late: 0, invalid: 0, irrelevant: 0 };
     const deadLetters: SideRecord[] = [];
     const late: SideRecord[] = [];
@@ -87,7 +88,7 @@ export class BatchProcessor {
       late.length > 0 ? sendSideRecords(this.producer, this.topics.late, late) : null,
     ]);
     if (toStore.length > 0) {
-      const verdicts = await this.writer.write(toStore);
+      const verdicts = await this.writer.write(toStore, control);
       const readableAt = Date.now();
       verdicts.forEach((verdict, index) => {
         counts[verdict] += 1;

@@ -146,7 +146,28 @@ export class Sidecar {
       eachBatch: (payload) => this.onBatch(payload, processor, consumer),
     });
     this.running = true;
-    this.ticker = setInterval(() => void this.publishWatermarks().catch(() => undefined), 1_000);
+    this.ticker = setInterval(() => void this.tick(), 1_000);
+  }
+
+  /** Once a second: keep the registry registered (an empty Redis gets it back without traffic), then the watermarks. */
+  private async tick(): Promise<void> {
+    try {
+      const state = await (this.writer as FeatureWriter).ensureRegistered();
+      if (state === 'reloaded') this.onReloaded('the registry check');
+      if (state === 'foreign')
+        this.recordError('registry_foreign', `${this.options.keyPrefix}:registry names another registry version whose library is loaded; this sidecar writes registry ${this.registry.version}`);
+    } catch {
+      // Redis unreachable: the ioredis error handler has recorded it; the next tick tries again.
+    }
+    await this.publishWatermarks().catch(() => undefined);
+  }
+
+  private onReloaded(by: string): void {
+    this.metrics.libraryReloads.inc();
+    logger.warn(
+      { code: 'redis_library_reloaded', registry: this.registry.version },
+      `registry ${this.registry.version} loaded into Redis again by ${by} (Redis lost it: restarted empty or failed over); state written before the loss is gone`,
+    );
   }
 
   private async onBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload, processor: BatchProcessor, consumer: Consumer): Promise<void> {
@@ -156,6 +177,19 @@ export class Sidecar {
     await processor.process(
       source,
       batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value })),
+      {
+        // Redis away: the batch waits here (heartbeating, so the group keeps the partition)
+        // instead of failing into kafkajs, which would re-fetch it into the same failure.
+        shouldContinue: () => isRunning() && !isStale(),
+        onRetry: async ({ reason, error, delayMs }) => {
+          this.metrics.storeRetries.inc({ reason });
+          if (reason === 'library_missing')
+            this.recordError('redis_library_missing', `Redis lost the function library (restarted empty?): ${error.message}; loading registry ${this.registry.version} again`);
+          else this.recordError('redis_unavailable', `feature store write failed, retrying in ${delayMs} ms: ${error.message}`);
+          await heartbeat();
+        },
+        onReload: () => this.onReloaded('a write'),
+      },
     );
     const last = batch.messages[batch.messages.length - 1];
     if (!last) return;
@@ -183,10 +217,7 @@ export class Sidecar {
       const source = this.sourceOfTopic.get(topic) as Source;
       const highs = new Map((await this.admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
       for (const { partition, offset } of partitions) {
-        const high = highs.get(partition) ?? 0n;
-        const position = BigInt(offset) < 0n ? 0n : BigInt(offset);
-        const lag = high > position ? high - position : 0n;
-        this.metrics.lag.set({ topic, partition: String(partition) }, Number(lag));
+        const lag = this.metrics.progress.observe(topic, partition, BigInt(offset), highs.get(partition) ?? 0n, now);
         const known = this.progress.get(`${topic}:${partition}`);
         const watermarkMs = lag === 0n ? now : known?.lastTimestampMs;
         if (watermarkMs === undefined) continue;

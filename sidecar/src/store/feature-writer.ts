@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { NormalizedEvent } from '../events/index.ts';
 import { ChurnfeatError } from '../errors.ts';
+import { ensureRegistered, isFunctionMissing, loadFunctionLibrary, type RegistryState } from './function-library.ts';
 import type { WindowOp, WindowOperators } from '../windows/index.ts';
 import { dedupMember, partitionKey, userDedupKey, userStateKey, watermarkField, watermarkKey } from './redis-layout.ts';
 import { APPLY_KEYS, decodeVerdicts, encodeApplyArgs, encodeOp, functionNames, type ApplyEvent, type StoreVerdict } from './store-protocol.ts';
@@ -22,6 +23,54 @@ export interface FeatureWriterOptions {
   dedupMarginMs: number;
   /** Prune stale tiles of a user once its state hash has more fields than this. */
   pruneAboveFields: number;
+  /** Backoff of a write while Redis is unavailable; default {@link WRITE_BACKOFF}. */
+  backoff?: { baseMs: number; maxMs: number };
+}
+
+/** Capped exponential backoff of a write that Redis could not take: 100 ms doubling to 5 s, with jitter. */
+export const WRITE_BACKOFF = { baseMs: 100, maxMs: 5_000 } as const;
+
+/** Why a write is tried again. */
+export type WriteRetryReason = 'library_missing' | 'redis_unavailable';
+
+/** One retry of a write, as the caller hears of it. */
+export interface WriteRetry {
+  reason: WriteRetryReason;
+  /** 1 for the first retry. */
+  attempt: number;
+  /** The wait before this retry (0 right after reloading the library). */
+  delayMs: number;
+  error: Error;
+}
+
+/** How the caller takes part in a write's retries. */
+export interface WriteControl {
+  /** Heard before each retry's wait; the consumer heartbeats here. An error it throws ends the write. */
+  onRetry?: (retry: WriteRetry) => Promise<void> | void;
+  /** False once the caller gives up (shutdown, partition revoked): the write throws its last error. */
+  shouldContinue?: () => boolean;
+  /** Heard after the library was loaded again. */
+  onReload?: () => void;
+}
+
+/** One FCALL of a write: the records it covers and its arguments. */
+interface PendingCall {
+  indexes: number[];
+  args: Array<string | number>;
+}
+
+/**
+ * A Redis error that retrying cannot help (the function itself refused its arguments):
+ * any other reply error or connection error is taken as Redis being unavailable for now.
+ */
+function isScriptError(error: Error): boolean {
+  if (isFunctionMissing(error)) return false;
+  if (error.name !== 'ReplyError') return false;
+  return !/^(LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|OOM|NOREPLICAS)\b/.test(error.message);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
@@ -45,8 +94,88 @@ export class FeatureWriter {
     this.dedupTtlMs = options.allowedLatenessMs + options.dedupMarginMs + 3_600_000;
   }
 
-  /** Applies records (in Kafka order within a partition) and returns a verdict per record. */
-  async write(records: readonly StoreRecord[]): Promise<StoreVerdict[]> {
+  /**
+   * Applies records (in Kafka order within a partition) and returns a verdict per record.
+   *
+   * It does not give up while Redis is away: a call that fails because the node lost the
+   * library (restarted empty, failed over to a fresh node) loads THIS registry's library
+   * again and is retried at once; a call that fails because Redis is unreachable or busy is
+   * retried after a capped exponential backoff with jitter, until `control.shouldContinue`
+   * says stop. Only the failed calls are retried: the apply function's offset check makes a
+   * call that did run before its reply was lost come back as "replayed", never counted twice.
+   * A function error (bad arguments) is thrown at once, retrying cannot help.
+   */
+  async write(records: readonly StoreRecord[], control: WriteControl = {}): Promise<StoreVerdict[]> {
+    const verdicts: StoreVerdict[] = new Array(records.length);
+    let pending = this.calls(records);
+    const backoff = this.options.backoff ?? WRITE_BACKOFF;
+    let waits = 0;
+    let retries = 0;
+    let reloadedLast = false;
+    for (;;) {
+      const { failed, error } = await this.attempt(pending, verdicts);
+      if (failed.length === 0) return verdicts;
+      const failure = error as Error;
+      if (isScriptError(failure)) throw new ChurnfeatError('redis_script_failed', `feature store write failed: ${failure.message}`, { cause: failure, retryable: false });
+      if (control.shouldContinue?.() === false) throw new ChurnfeatError('redis_unavailable', `feature store write abandoned: ${failure.message}`, { cause: failure, retryable: true });
+      pending = failed;
+      retries += 1;
+      // A missing library is reloaded and retried at once; the second time in a row (the load
+      // did not stick, Redis is still starting) it waits like any other failure.
+      const reload = isFunctionMissing(failure);
+      const delayMs = reload && !reloadedLast ? 0 : this.delay(backoff, waits++);
+      await control.onRetry?.({ reason: reload ? 'library_missing' : 'redis_unavailable', attempt: retries, delayMs, error: failure });
+      if (delayMs > 0) await sleep(delayMs);
+      reloadedLast = false;
+      if (reload) {
+        try {
+          await loadFunctionLibrary(this.redis, this.operators.registry, this.options.prefix);
+          reloadedLast = true;
+          waits = 0;
+          control.onReload?.();
+        } catch {
+          // Redis went away again between the failure and the load: the next attempt says so.
+        }
+      }
+    }
+  }
+
+  /** Equal jitter: half the capped exponential delay, plus up to the other half at random. */
+  private delay(backoff: { baseMs: number; maxMs: number }, waits: number): number {
+    const capped = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(waits, 30));
+    return Math.round(capped / 2 + Math.random() * (capped / 2));
+  }
+
+  /** One pipelined round of calls: fills the verdicts of those that ran, returns the rest. */
+  private async attempt(calls: readonly PendingCall[], verdicts: StoreVerdict[]): Promise<{ failed: PendingCall[]; error: Error | null }> {
+    const pipeline = this.redis.pipeline();
+    for (const call of calls) pipeline.call('FCALL', this.applyFn, ...call.args);
+    let results: Array<[Error | null, unknown]>;
+    try {
+      results = (await pipeline.exec()) ?? [];
+    } catch (error) {
+      return { failed: [...calls], error: error as Error };
+    }
+    const failed: PendingCall[] = [];
+    let firstError: Error | null = null;
+    calls.forEach((call, position) => {
+      const [error, reply] = results[position] ?? [new Error('Redis returned no reply for a pipelined call'), null];
+      if (error) {
+        failed.push(call);
+        // A missing library explains the other failures of the round: report it first.
+        if (firstError === null || (isFunctionMissing(error) && !isFunctionMissing(firstError))) firstError = error;
+        return;
+      }
+      const letters = decodeVerdicts(String(reply));
+      call.indexes.forEach((index, i) => {
+        verdicts[index] = letters[i] as StoreVerdict;
+      });
+    });
+    return { failed, error: firstError };
+  }
+
+  /** The FCALLs of a write: one per (user, source). */
+  private calls(records: readonly StoreRecord[]): PendingCall[] {
     // One call per (user, source). Each call prunes that user's dedup set and stale tiles by
     // the ingest clock of its own records: never by another topic of the user that may be
     // consumed a day ahead, nor by another user's record stamped by an edge whose clock is off.
@@ -62,8 +191,7 @@ export class FeatureWriter {
         groups.set(key, { userId, source, indexes: [index], clock: ingestMs });
       }
     });
-    const pipeline = this.redis.pipeline();
-    const order: number[][] = [];
+    const calls: PendingCall[] = [];
     for (const { userId, source, indexes, clock } of groups.values()) {
       const events: ApplyEvent[] = indexes.map((index) => {
         const { event, topic, partition, offset, ops } = records[index] as StoreRecord;
@@ -85,19 +213,17 @@ export class FeatureWriter {
         pruneAboveFields: this.options.pruneAboveFields,
         events,
       });
-      pipeline.call('FCALL', this.applyFn, APPLY_KEYS.length, userStateKey(this.options.prefix, userId), userDedupKey(this.options.prefix, userId, source), ...args);
-      order.push(indexes);
+      calls.push({ indexes, args: [APPLY_KEYS.length, userStateKey(this.options.prefix, userId), userDedupKey(this.options.prefix, userId, source), ...args] });
     }
-    const results = (await pipeline.exec()) ?? [];
-    const verdicts: StoreVerdict[] = new Array(records.length);
-    results.forEach(([error, reply], call) => {
-      if (error) throw new ChurnfeatError('redis_script_failed', `feature store write failed: ${error.message}`, { cause: error, retryable: true });
-      const letters = decodeVerdicts(String(reply));
-      (order[call] as number[]).forEach((index, position) => {
-        verdicts[index] = letters[position] as StoreVerdict;
-      });
-    });
-    return verdicts;
+    return calls;
+  }
+
+  /**
+   * Makes sure Redis serves this registry (see {@link ensureRegistered}); the sidecar calls it
+   * every second, so an empty Redis is re-registered even while no record arrives.
+   */
+  ensureRegistered(): Promise<RegistryState> {
+    return ensureRegistered(this.redis, this.operators.registry, this.options.prefix);
   }
 
   /** Publishes partition watermarks (ms) for the serving layer. */

@@ -37,3 +37,36 @@ export async function loadFunctionLibrary(redis: Redis, registry: FeatureRegistr
   await redis.call('FUNCTION', 'LOAD', 'REPLACE', renderFunctionLibrary(registry));
   await redis.set(registryKey(prefix), registry.version);
 }
+
+/**
+ * Whether a Redis error says a function does not exist: the node lost its libraries
+ * (restarted without persistence, a failover to a fresh node, FUNCTION FLUSH).
+ */
+export function isFunctionMissing(error: unknown): boolean {
+  return error instanceof Error && /function not found/i.test(error.message);
+}
+
+/** Whether the library of a registry version is loaded in Redis. */
+export async function isLibraryLoaded(redis: Redis, registryVersion: string): Promise<boolean> {
+  const listed = (await redis.call('FUNCTION', 'LIST', 'LIBRARYNAME', functionNames(registryVersion).library)) as unknown[];
+  // LIBRARYNAME is a pattern: an exact name can still match a longer one, so compare names.
+  return listed.some((entry) => Array.isArray(entry) && entry[1] === functionNames(registryVersion).library);
+}
+
+/** What {@link ensureRegistered} found under `<prefix>:registry`. */
+export type RegistryState = 'registered' | 'reloaded' | 'foreign';
+
+/**
+ * Makes sure Redis serves this registry under the prefix: when `<prefix>:registry` is
+ * missing (Redis restarted empty), or names a version whose library is gone (a stale key),
+ * loads THIS registry's library again and claims the key. A key naming another version whose
+ * library is loaded belongs to a live deployment of that version (a rolling deploy): it is
+ * left alone and reported as `foreign`, so two versions never take the key from each other.
+ */
+export async function ensureRegistered(redis: Redis, registry: FeatureRegistry, prefix: string): Promise<RegistryState> {
+  const loaded = await redis.get(registryKey(prefix));
+  if (loaded === registry.version && (await isLibraryLoaded(redis, registry.version))) return 'registered';
+  if (loaded !== null && loaded !== registry.version && (await isLibraryLoaded(redis, loaded))) return 'foreign';
+  await loadFunctionLibrary(redis, registry, prefix);
+  return 'reloaded';
+}

@@ -1,57 +1,28 @@
 /**
  * Consumer conformance: cases every consumer of the project must pass against the real
  * broker (issue "Nothing stops, nothing is lost"). Each case names the defect it guards.
+ * One describe per consumer, here and in sidecar-conformance.test.ts and
+ * lake-writer-conformance.test.ts, so one consumer's group runs alone:
+ *   npx vitest run --project integration -t "consumer conformance: sidecar"
+ *   npx vitest run --project integration -t "consumer conformance: lake writer"
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SOURCES } from '../../../sidecar/src/events/index.ts';
-import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
-import { LakeWriter, LocalLakeStorage, readAllManifests, resolveLakeWriterOptions } from '../../../sidecar/src/lake/index.ts';
+import { LocalLakeStorage, readAllManifests } from '../../../sidecar/src/lake/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
-import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { FeatureReader } from '../../../sidecar/src/store/index.ts';
 import { duckQuery } from '../../helpers/dbt.ts';
 import { createTestTopics, produceWorkload, readTopic, testAdmin, testProducer, topicSize } from '../../helpers/kafka.ts';
 import { highWatermarks, lakeViolations, landedOffsets, waitUntilLanded } from '../../helpers/lake.ts';
 import { testRedis } from '../../helpers/redis.ts';
 import { HOUR, rawEvent } from '../../helpers/reference.ts';
-import { BROKERS, testNamespace, type TestNamespace } from '../../helpers/stack.ts';
+import { conformanceRegistry as registry, startLakeWriter, startSidecar, tempDir } from '../../helpers/consumers.ts';
+import { testNamespace } from '../../helpers/stack.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
-const registry = loadFeatureRegistry('dbt_project');
 /** Just under the broker's default message.max.bytes (1,048,588) once the batch framing is added. */
 const NEAR_LIMIT_BYTES = 1_048_400;
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function startLakeWriter(ns: TestNamespace, root: string, flushRecords = 2_000): Promise<LakeWriter> {
-  const options = resolveLakeWriterOptions({
-    brokers: BROKERS,
-    topicNamespace: ns.options.topicNamespace,
-    groupId: `${ns.id}-lake`,
-    clientId: `${ns.id}-lake`,
-    flushRecords,
-    flushIntervalMs: 500,
-    sessionTimeoutMs: 6_000,
-  });
-  const writer = new LakeWriter(options, { storage: new LocalLakeStorage(root) });
-  await writer.start();
-  onTestFinished(() => writer.stop());
-  return writer;
-}
-
-async function startSidecar(ns: TestNamespace): Promise<Sidecar> {
-  const sidecar = new Sidecar(ns.options, registry);
-  await sidecar.start();
-  onTestFinished(() => sidecar.stop());
-  return sidecar;
-}
 
 /** A payload of exactly `bytes` bytes that parses as JSON but is far above the sidecar's payload limit. */
 function hugeInvalid(bytes: number): Buffer {
@@ -60,7 +31,7 @@ function hugeInvalid(bytes: number): Buffer {
   return Buffer.from(head + 'x'.repeat(bytes - head.length - tail.length) + tail);
 }
 
-describe('consumer conformance', () => {
+describe('consumer conformance: lake writer', () => {
   it('the lake writer lands a partition that holds many fetches worth of records (defect: it stalled after the first ~1 MB fetch)', async () => {
     const ns = testNamespace();
     await createTestTopics(ns, { client: 1, billing: 1, support: 1 });
@@ -86,7 +57,9 @@ describe('consumer conformance', () => {
     const manifests = await readAllManifests(new LocalLakeStorage(root));
     expect(manifests.reduce((n, m) => n + m.records, 0)).toBe(workload.length);
   });
+});
 
+describe('consumer conformance: sidecar', () => {
   it('one invalid record just under the broker size limit is dead-lettered as a reference, landed whole in the lake, and consumption goes on (defect: the dead-letter send crashed the consumer for good)', async () => {
     const ns = testNamespace();
     await createTestTopics(ns, { client: 1, deadLetter: 1 });
@@ -101,7 +74,7 @@ describe('consumer conformance', () => {
 
     const sidecar = await startSidecar(ns);
     const root = tempDir('churnfeat-conformance-huge-');
-    const writer = await startLakeWriter(ns, root, 10);
+    const writer = await startLakeWriter(ns, root, { flushRecords: 10 });
     await waitFor('the sidecar to consume all four records', async () => (await sidecar.metrics.totals()).consumed >= 4, { timeoutMs: 60_000 });
     const totals = await sidecar.metrics.totals();
     expect(totals).toMatchObject({ consumed: 4, invalid: 1, applied: 3 });
