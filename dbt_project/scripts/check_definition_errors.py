@@ -113,27 +113,20 @@ def compile_registry(copy: Path) -> subprocess.CompletedProcess:
     return subprocess.run([*COMPILER, str(copy)], cwd=REPO, capture_output=True, text=True)
 
 
-def check_registry(copy: Path, work: Path) -> subprocess.CompletedProcess:
+def run_dbt(copy: Path, work: Path, *args: str) -> subprocess.CompletedProcess:
+    """Runs dbt in a copy of the project on a throwaway warehouse with no lake."""
     env = {
         **os.environ,
         "CHURNFEAT_DUCKDB_PATH": str(work / "warehouse.duckdb"),
         "CHURNFEAT_LAKE_ROOT": str(work / "no-lake"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    return subprocess.run(
-        [
-            str(DBT),
-            "run-operation",
-            "churnfeat_check_registry",
-            "--project-dir",
-            str(copy),
-            "--profiles-dir",
-            str(copy),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    command = [str(DBT), *args, "--project-dir", str(copy), "--profiles-dir", str(copy)]
+    return subprocess.run(command, env=env, capture_output=True, text=True)
+
+
+def check_registry(copy: Path, work: Path) -> subprocess.CompletedProcess:
+    return run_dbt(copy, work, "run-operation", "churnfeat_check_registry")
 
 
 def definition_errors(work: Path) -> list[str]:
@@ -193,27 +186,7 @@ def stale_artifact(work: Path) -> list[str]:
         if "unit test" in what:
             # The on-run-start check compares the model YAML; a unit test's block is looked
             # up when the unit test renders its model.
-            env = {
-                **os.environ,
-                "CHURNFEAT_DUCKDB_PATH": str(work / "warehouse.duckdb"),
-                "CHURNFEAT_LAKE_ROOT": str(work / "no-lake"),
-                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-            }
-            completed = subprocess.run(
-                [
-                    str(DBT),
-                    "test",
-                    "--select",
-                    "test_type:unit",
-                    "--project-dir",
-                    str(copy),
-                    "--profiles-dir",
-                    str(copy),
-                ],
-                env=env,
-                capture_output=True,
-                text=True,
-            )
+            completed = run_dbt(copy, work, "test", "--select", "test_type:unit")
         else:
             completed = check_registry(copy, work)
         output = completed.stdout + completed.stderr
