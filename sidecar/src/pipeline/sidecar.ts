@@ -7,14 +7,14 @@ import { ensureTopics, topicNames, type TopicNames } from '../kafka/index.ts';
 import { PipelineMetrics } from '../metrics/index.ts';
 import { FeatureWriter, loadFunctionLibrary } from '../store/index.ts';
 import { WindowOperators } from '../windows/index.ts';
-import { ChurnfeatError } from '../errors.ts';
+import { ChurnfeatError, type ErrorCode } from '../errors.ts';
 import { kafkaLogCreator, logger } from '../logging.ts';
 import { BatchProcessor } from './batch-processor.ts';
 
 /** What the sidecar knows of its own health; `lastError` says what is wrong, in words. */
 export interface SidecarHealth {
   running: boolean;
-  lastError: { code: string; message: string; atMs: number } | null;
+  lastError: { code: ErrorCode; message: string; atMs: number } | null;
 }
 
 interface PartitionProgress {
@@ -78,7 +78,7 @@ export class Sidecar {
     this.redis.on('error', (error: Error) => this.recordError('redis_unavailable', `Redis ${redactUrl(options.redisUrl)}: ${error.message}`));
   }
 
-  private recordError(code: string, text: string): void {
+  private recordError(code: ErrorCode, text: string): void {
     const message = redactSecrets(text, kafkaSecrets(this.options));
     if (this.lastError?.message !== message) logger.error({ code }, message);
     this.lastError = { code, message, atMs: Date.now() };
