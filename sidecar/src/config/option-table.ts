@@ -112,6 +112,13 @@ export const COMMON_OPTIONS = {
     env: ['CHURNFEAT_MAX_PAYLOAD_BYTES'],
     schema: SCHEMAS.payloadBytes,
   }),
+  metadataMaxAgeMs: defineOption<number>({
+    kind: 'integer',
+    description: 'how often a consumer refreshes topic metadata, ms: partitions added to a source topic are consumed (from their earliest offset) within this',
+    default: 30_000,
+    env: ['CHURNFEAT_KAFKA_METADATA_MAX_AGE_MS'],
+    schema: { type: 'integer', minimum: 1_000, maximum: 3_600_000 },
+  }),
   fromBeginning: defineOption<boolean>({
     kind: 'boolean',
     description: 'start from the earliest offset when the group has none',

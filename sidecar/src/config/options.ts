@@ -36,6 +36,7 @@ export const SIDECAR_OPTIONS = {
     schema: SCHEMAS.port,
   }),
   fromBeginning: COMMON_OPTIONS.fromBeginning,
+  metadataMaxAgeMs: COMMON_OPTIONS.metadataMaxAgeMs,
 } as const;
 
 /** Every option of the sidecar; see {@link SIDECAR_OPTIONS} for each one's meaning and default. */

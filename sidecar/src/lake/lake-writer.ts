@@ -123,6 +123,7 @@ export class LakeWriter {
     const consumer = this.kafka.consumer({
       groupId: this.options.groupId,
       sessionTimeout: this.options.sessionTimeoutMs,
+      metadataMaxAge: this.options.metadataMaxAgeMs,
       heartbeatInterval: Math.min(3_000, Math.floor(this.options.sessionTimeoutMs / 3)),
       rebalanceTimeout: 60_000,
     });

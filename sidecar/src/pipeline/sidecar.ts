@@ -127,7 +127,7 @@ export class Sidecar {
       allowedLatenessMs: this.registry.policies.allowedLatenessMs,
       maxPayloadBytes: this.options.maxPayloadBytes,
     });
-    this.consumer = this.kafka.consumer({ groupId: this.options.groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000, rebalanceTimeout: 20_000 });
+    this.consumer = this.kafka.consumer({ groupId: this.options.groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000, rebalanceTimeout: 20_000, metadataMaxAge: this.options.metadataMaxAgeMs });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.subscribedSources().map((s) => this.topics.sources[s]), fromBeginning: this.options.fromBeginning });
     const consumer = this.consumer;
