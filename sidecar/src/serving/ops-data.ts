@@ -293,7 +293,11 @@ export function registerParityGauges(registry: Registry, reportsDir: string): vo
 export function defaultOpsProviders(options: { registry: FeatureRegistry; watermarks: { snapshot(): WatermarkSnapshot }; reportsDir: string }): OpsDataProvider[] {
   return [
     registryProvider(options.registry),
-    notBuiltProvider('versions', 'Feature versions (active / shadow)', `active: registry ${options.registry.version} (the one this service serves); shadow versions appear once \`churnfeat version\` exists`),
+    notBuiltProvider(
+      'versions',
+      'Feature versions (active / shadow)',
+      `active: registry ${options.registry.version} (the one this service serves); shadow versions appear once \`churnfeat version\` exists`,
+    ),
     partitionsProvider(options.watermarks),
     freshnessProvider(),
     verdictsProvider(),

@@ -42,7 +42,14 @@ export async function startServingService(overrides: Partial<ServeOptions> = {},
     metrics,
     logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
     admin: { token: options.adminToken, routes: registerAdminRoutes },
-    routes: [(scope) => registerOpsRoutes(scope, { providers: defaultOpsProviders({ registry: features, watermarks, reportsDir: options.opsReportsDir }), scrapeUrls: options.opsScrapeUrls, reportsDir: options.opsReportsDir })],
+    routes: [
+      (scope) =>
+        registerOpsRoutes(scope, {
+          providers: defaultOpsProviders({ registry: features, watermarks, reportsDir: options.opsReportsDir }),
+          scrapeUrls: options.opsScrapeUrls,
+          reportsDir: options.opsReportsDir,
+        }),
+    ],
   });
   registerParityGauges(metrics.registry, options.opsReportsDir);
   const address = await app.listen({ host: options.host, port: options.port });

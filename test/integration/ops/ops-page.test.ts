@@ -53,14 +53,25 @@ describe('operations page', () => {
       registry,
     );
     onTestFinished(() => service.close());
-    await waitFor('the serving service sees the watermarks', async () => service.client.watermarks.snapshot().entries().length > 0, { timeoutMs: 30_000 });
+    await waitFor(
+      'the serving service sees the watermarks',
+      async () => {
+        const data = (await (await fetch(`${service.url}/ops/data.json`)).json()) as { sections: Array<{ id: string; table?: { rows: unknown[][] } }> };
+        return data.sections.find((s) => s.id === 'partitions')?.table?.rows.some((row) => row[1] !== null);
+      },
+      { timeoutMs: 30_000 },
+    );
 
     // The parity gauges the alerts read come from the same report.
     const metrics = await (await fetch(`${service.url}/metrics`)).text();
     expect(metrics).toMatch(/^churnfeat_parity_last_passed 0$/m);
     expect(metrics).toMatch(/^churnfeat_parity_last_unexplained_mismatches 3$/m);
 
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    });
     onTestFinished(() => browser.close());
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const foreign: string[] = [];

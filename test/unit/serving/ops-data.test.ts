@@ -5,7 +5,17 @@ import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { PipelineMetrics } from '../../../sidecar/src/metrics/index.ts';
-import { bucketQuantile, collectOps, notBuiltProvider, parsePrometheusText, readParityRuns, registerOpsRoutes, registerParityGauges, samplesOf, type OpsDataProvider } from '../../../sidecar/src/serving/index.ts';
+import {
+  bucketQuantile,
+  collectOps,
+  notBuiltProvider,
+  parsePrometheusText,
+  readParityRuns,
+  registerOpsRoutes,
+  registerParityGauges,
+  samplesOf,
+  type OpsDataProvider,
+} from '../../../sidecar/src/serving/index.ts';
 
 function reportsDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'ops-data-'));
@@ -25,7 +35,9 @@ describe('operations page data', () => {
     metrics.invalid.inc({ source: 'client', reason: 'malformed_json' }, 3);
     for (const s of [0.07, 0.3, 0.4, 1.5, 8, 20]) metrics.ingestToReadable.observe({ source: 'client' }, s);
     const samples = parsePrometheusText(await metrics.registry.metrics());
-    expect(samplesOf([{ url: 'x', samples }], 'churnfeat_invalid_records_total')).toEqual([{ name: 'churnfeat_invalid_records_total', labels: { source: 'client', reason: 'malformed_json' }, value: 3 }]);
+    expect(samplesOf([{ url: 'x', samples }], 'churnfeat_invalid_records_total')).toEqual([
+      { name: 'churnfeat_invalid_records_total', labels: { source: 'client', reason: 'malformed_json' }, value: 3 },
+    ]);
     const buckets = samples.filter((s) => s.name === 'churnfeat_ingest_to_readable_seconds_bucket');
     expect(buckets.find((b) => b.labels.le === '+Inf')?.value).toBe(6);
     expect(bucketQuantile(0.5, buckets)).toBeCloseTo(0.5, 6);
