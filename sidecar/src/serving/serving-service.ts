@@ -3,6 +3,8 @@ import { createRedisClient } from '../config/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
 import { FeatureClient, READ_PATH_REDIS_OPTIONS, RedisStateReader } from './feature-client.ts';
 import { buildServingApp, registerAdminRoutes } from './http-server.ts';
+import { defaultOpsProviders, registerParityGauges } from './ops-data.ts';
+import { registerOpsRoutes } from './ops-page.ts';
 import { ReadinessProbe } from './readiness.ts';
 import { resolveServeOptions, type ServeOptions } from './serve-options.ts';
 import { ServingMetrics } from './serving-metrics.ts';
@@ -40,7 +42,16 @@ export async function startServingService(overrides: Partial<ServeOptions> = {},
     metrics,
     logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
     admin: { token: options.adminToken, routes: registerAdminRoutes },
+    routes: [
+      (scope) =>
+        registerOpsRoutes(scope, {
+          providers: defaultOpsProviders({ registry: features, watermarks, reportsDir: options.opsReportsDir }),
+          scrapeUrls: options.opsScrapeUrls,
+          reportsDir: options.opsReportsDir,
+        }),
+    ],
   });
+  registerParityGauges(metrics.registry, options.opsReportsDir);
   const address = await app.listen({ host: options.host, port: options.port });
   return {
     app,
