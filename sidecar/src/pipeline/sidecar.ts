@@ -17,6 +17,9 @@ export interface SidecarHealth {
   lastError: { code: string; message: string; atMs: number } | null;
 }
 
+/** The consumer's session timeout: a member silent for longer is evicted from the group. */
+const SESSION_TIMEOUT_MS = 10_000;
+
 interface PartitionProgress {
   source: Source;
   /** Next offset to read (committed position). */
@@ -42,6 +45,10 @@ export class Sidecar {
   private writer: FeatureWriter | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private readonly progress = new Map<string, PartitionProgress>();
+  /** "<topic>:<partition>" this member was given at its last join; watermarks are published for these only. */
+  private assigned = new Set<string>();
+  /** When the group coordinator last confirmed this member (join or heartbeat); older than the session timeout = maybe evicted. */
+  private confirmedAtMs = 0;
   private readonly sourceOfTopic = new Map<string, Source>();
   private running = false;
   private lastError: SidecarHealth['lastError'] = null;
@@ -127,7 +134,11 @@ export class Sidecar {
       allowedLatenessMs: this.registry.policies.allowedLatenessMs,
       maxPayloadBytes: this.options.maxPayloadBytes,
     });
-    this.consumer = this.kafka.consumer({ groupId: this.options.groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000, rebalanceTimeout: 20_000 });
+    this.consumer = this.kafka.consumer({ groupId: this.options.groupId, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: 1_000, rebalanceTimeout: 20_000 });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.onAssigned(payload.memberAssignment));
+    this.consumer.on(this.consumer.events.HEARTBEAT, () => {
+      this.confirmedAtMs = Date.now();
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.subscribedSources().map((s) => this.topics.sources[s]), fromBeginning: this.options.fromBeginning });
     const consumer = this.consumer;
@@ -160,6 +171,16 @@ export class Sidecar {
       // Redis unreachable: the ioredis error handler has recorded it; the next tick tries again.
     }
     await this.publishWatermarks().catch(() => undefined);
+  }
+
+  /**
+   * A (re)join: progress of the partitions this member lost is dropped, so it can never
+   * publish the watermark of a partition another member now owns (it would be stale).
+   */
+  private onAssigned(assignment: Record<string, number[]>): void {
+    this.assigned = new Set(Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)));
+    for (const key of this.progress.keys()) if (!this.assigned.has(key)) this.progress.delete(key);
+    this.confirmedAtMs = Date.now();
   }
 
   private onReloaded(by: string): void {
@@ -197,7 +218,8 @@ export class Sidecar {
     await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }]);
     // kafkajs re-fetches from the last resolved offset: without this the batch is delivered again
     resolveOffset(last.offset);
-    this.progress.set(`${batch.topic}:${batch.partition}`, { source, next, lastTimestampMs: Number(last.timestamp) });
+    // a batch that ends after its partition was revoked records no progress for it
+    if (this.assigned.has(`${batch.topic}:${batch.partition}`)) this.progress.set(`${batch.topic}:${batch.partition}`, { source, next, lastTimestampMs: Number(last.timestamp) });
     this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
     await heartbeat();
   }
@@ -205,11 +227,15 @@ export class Sidecar {
   /**
    * Watermark of a partition: when the group's committed offset has reached the high
    * watermark, every record ingested before now is applied, so the watermark is now;
-   * otherwise it is the Kafka timestamp of the last record this sidecar applied.
+   * otherwise it is the Kafka timestamp of the last record this sidecar applied. Only the
+   * partitions this member owns are published, and nothing while the coordinator has not
+   * confirmed it for a session timeout (a process that was stopped may have been evicted:
+   * it learns so only at its next heartbeat).
    */
   async publishWatermarks(): Promise<void> {
     if (!this.admin || !this.writer) return;
     const now = Date.now();
+    const confirmed = now - this.confirmedAtMs <= SESSION_TIMEOUT_MS;
     const entries: Array<{ source: Source; partition: number; watermarkMs: number }> = [];
     const subscribed = this.subscribedSources().map((s) => this.topics.sources[s]);
     const committed = await this.admin.fetchOffsets({ groupId: this.options.groupId, topics: subscribed });
@@ -218,6 +244,7 @@ export class Sidecar {
       const highs = new Map((await this.admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
       for (const { partition, offset } of partitions) {
         const lag = this.metrics.progress.observe(topic, partition, BigInt(offset), highs.get(partition) ?? 0n, now);
+        if (!confirmed || !this.assigned.has(`${topic}:${partition}`)) continue;
         const known = this.progress.get(`${topic}:${partition}`);
         const watermarkMs = lag === 0n ? now : known?.lastTimestampMs;
         if (watermarkMs === undefined) continue;
