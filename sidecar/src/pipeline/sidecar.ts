@@ -9,7 +9,8 @@ import { FeatureWriter, loadFunctionLibrary } from '../store/index.ts';
 import { WindowOperators } from '../windows/index.ts';
 import { ChurnfeatError } from '../errors.ts';
 import { kafkaLogCreator, logger } from '../logging.ts';
-import { BatchProcessor } from './batch-processor.ts';
+import { BatchProcessor, type SourceRecord } from './batch-processor.ts';
+import { ReplicaWait } from './replica-wait.ts';
 
 /** What the sidecar knows of its own health; `lastError` says what is wrong, in words. */
 export interface SidecarHealth {
@@ -44,6 +45,7 @@ export class Sidecar {
   private admin: Admin | null = null;
   private writer: FeatureWriter | null = null;
   private ticker: NodeJS.Timeout | null = null;
+  private readonly replicaWait: ReplicaWait;
   private readonly progress = new Map<string, PartitionProgress>();
   /** "<topic>:<partition>" this member was given at its last join; watermarks are published for these only. */
   private assigned = new Set<string>();
@@ -82,6 +84,7 @@ export class Sidecar {
       connectTimeout: 5_000,
       retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000) + Math.floor(Math.random() * 100),
     });
+    this.replicaWait = new ReplicaWait(this.redis, options.redisWaitReplicas, options.redisWaitTimeoutMs);
     this.redis.on('error', (error: Error) => this.recordError('redis_unavailable', `Redis ${redactUrl(options.redisUrl)}: ${error.message}`));
   }
 
@@ -195,10 +198,12 @@ export class Sidecar {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const source = this.sourceOfTopic.get(batch.topic) as Source;
     const started = performance.now();
-    await processor.process(
-      source,
-      batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value })),
-      {
+    const records: SourceRecord[] = batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value }));
+    // The batch is committed only once its writes are on enough replicas (when redisWaitReplicas > 0):
+    // otherwise it is written again (what survived comes back "replayed") and waited for again.
+    for (;;) {
+      const mark = this.replicaWait.mark();
+      await processor.process(source, records, {
         // Redis away: the batch waits here (heartbeating, so the group keeps the partition)
         // instead of failing into kafkajs, which would re-fetch it into the same failure.
         shouldContinue: () => isRunning() && !isStale(),
@@ -210,8 +215,14 @@ export class Sidecar {
           await heartbeat();
         },
         onReload: () => this.onReloaded('a write'),
-      },
-    );
+      });
+      const replicated = await this.replicaWait.confirm(mark);
+      if (replicated.ok) break;
+      this.metrics.storeRetries.inc({ reason: 'replicas_behind' });
+      this.recordError('redis_replicas_behind', `batch of ${batch.topic}:${batch.partition} not committed: ${replicated.reason}; writing it again`);
+      await heartbeat();
+      if (!isRunning() || isStale()) return;
+    }
     const last = batch.messages[batch.messages.length - 1];
     if (!last) return;
     const next = BigInt(last.offset) + 1n;
