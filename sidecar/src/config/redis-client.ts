@@ -30,8 +30,9 @@ function hostPort(address: string): { host: string; port: number } {
 
 /**
  * The commands' pipelines on a Cluster: ioredis refuses a pipeline whose keys live on more
- * than one node, and every batch of the project spans many users. With auto-pipelining on,
- * the commands of one `exec()` sent together still leave in one write per node.
+ * than one node, and every batch of the project spans many users. The commands of one
+ * `exec()` are all sent before any reply is awaited, so they are in flight together as in a
+ * pipeline (ioredis' auto-pipelining cannot be used: it builds on `pipeline()` itself).
  */
 class ClusterPipeline {
   private readonly commands: Array<[string, Array<string | number | Buffer>]> = [];
@@ -91,7 +92,6 @@ export function createRedisClient(connection: RedisConnection, options: RedisOpt
     const cluster = new Cluster([{ host: url.hostname, port: Number(url.port || 6379) }], {
       lazyConnect,
       scaleReads: replica ? 'slave' : 'master',
-      enableAutoPipelining: true,
       redisOptions: {
         ...redisOptions,
         username: url.username ? decodeURIComponent(url.username) : undefined,
