@@ -13,6 +13,9 @@
 #   CHURNFEAT_HA_KAFKA_BASE_PORT (19100): broker i on base+i, its controller on base+10+i
 #   CHURNFEAT_HA_REDIS_BASE_PORT (16380): primary base+1, replica base+2, Sentinels base+3..5,
 #                                         cluster masters base+6..8 (bus ports base+16..18)
+# CHURNFEAT_HA_KAFKA_LIBS: the broker jars of kafka3 (default: the stack's, .cache/kafka/libs); a folder
+#   of another version's jars (mvn -f scripts/stack/kafka-pom.xml -Dkafka.version=4.4.0
+#   dependency:copy-dependencies -DoutputDirectory=...) runs the same cluster on that version.
 # Data, logs and pidfiles live under .cache/run/ha/.
 set -euo pipefail
 
@@ -21,6 +24,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 . "$ROOT/scripts/stack/lib.sh"
 
 HA_DIR="$RUN_DIR/ha"
+KAFKA_LIBS="${CHURNFEAT_HA_KAFKA_LIBS:-$KAFKA_LIBS}"
 KB="$CHURNFEAT_HA_KAFKA_BASE_PORT"
 RB="$CHURNFEAT_HA_REDIS_BASE_PORT"
 GRACE_S="${CHURNFEAT_STOP_TIMEOUT:-20}"
@@ -94,6 +98,10 @@ broker.session.timeout.ms=3000
 broker.heartbeat.interval.ms=500
 replica.lag.time.max.ms=5000
 log.segment.bytes=16777216
+# the tests replay days-old event streams; Kafka 4.x bounds how old a record's timestamp may be
+# (older is refused with INVALID_TIMESTAMP), 3.9 does not: keep both alike
+log.message.timestamp.before.max.ms=9223372036854775807
+log.message.timestamp.after.max.ms=9223372036854775807
 
 num.network.threads=2
 num.io.threads=2
@@ -309,7 +317,7 @@ main() {
     stop) expand_groups "$@"; take_lock; stop_groups ;;
     status) expand_groups "$@"; status_groups ;;
     pid) node_pid "${1:?NODE}" ;;
-    *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 }
 

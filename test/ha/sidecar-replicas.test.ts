@@ -19,7 +19,10 @@ const operators = new WindowOperators(registry);
 
 async function consumedBy(sidecars: readonly ChildSidecar[]): Promise<number> {
   let sum = 0;
-  for (const s of sidecars) sum += (await s.totals()).consumed;
+  for (const s of sidecars) {
+    if (s.exited()) throw new Error(`sidecar pid ${s.pid} exited:\n${s.output().slice(-2000)}`);
+    sum += (await s.totals()).consumed;
+  }
   return sum;
 }
 
