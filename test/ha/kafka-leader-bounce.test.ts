@@ -85,10 +85,14 @@ async function audit(topic: string, acked: Set<number>): Promise<{ inLog: number
 }
 
 async function waitForNewLeader(topic: string, old: number): Promise<number> {
-  const state = await waitFor(`a new leader of ${topic}:0 (was ${old})`, async () => {
-    const s = await partitionState(admin, topic, 0);
-    return s.leader >= 0 && s.leader !== old ? s : null;
-  }, { timeoutMs: 60_000, intervalMs: 100 });
+  const state = await waitFor(
+    `a new leader of ${topic}:0 (was ${old})`,
+    async () => {
+      const s = await partitionState(admin, topic, 0);
+      return s.leader >= 0 && s.leader !== old ? s : null;
+    },
+    { timeoutMs: 60_000, intervalMs: 100 },
+  );
   return state.leader;
 }
 

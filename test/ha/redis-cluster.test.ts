@@ -88,7 +88,20 @@ describe('Redis Cluster (3 masters)', () => {
     const [from, to] = await masters();
     const consumedBefore = (await sidecar.metrics.totals()).consumed;
     const t0 = Date.now();
-    await execa('redis-cli', ['--cluster', 'reshard', `127.0.0.1:${HA_CLUSTER_PORTS[0]}`, '--cluster-from', (from as { id: string }).id, '--cluster-to', (to as { id: string }).id, '--cluster-slots', '1000', '--cluster-yes', '--cluster-pipeline', '50']);
+    await execa('redis-cli', [
+      '--cluster',
+      'reshard',
+      `127.0.0.1:${HA_CLUSTER_PORTS[0]}`,
+      '--cluster-from',
+      (from as { id: string }).id,
+      '--cluster-to',
+      (to as { id: string }).id,
+      '--cluster-slots',
+      '1000',
+      '--cluster-yes',
+      '--cluster-pipeline',
+      '50',
+    ]);
     const reshardMs = Date.now() - t0;
     const consumedDuring = (await sidecar.metrics.totals()).consumed - consumedBefore;
     await producing;
@@ -111,7 +124,12 @@ describe('Redis Cluster (3 masters)', () => {
     const totals = await sidecar.metrics.totals();
     console.info(
       `redis cluster: ${workload.length} records, ${users.length} users, 3 masters; fault: 1000 slots moved ${from?.port} -> ${to?.port} under load in ${reshardMs} ms, ${consumedDuring} records consumed meanwhile (slots now ${after.map((m) => `${m.port}:${m.slots}`).join(' ')}); ` +
-        `applied ${totals.applied} (reference ${reference.counts.applied}), write retries ${(await sidecar.metrics.registry.getSingleMetricAsString('churnfeat_store_retries_total').catch(() => '')).split('\n').filter((l) => !l.startsWith('#')).join(' ') || 0}; ` +
+        `applied ${totals.applied} (reference ${reference.counts.applied}), write retries ${
+          (await sidecar.metrics.registry.getSingleMetricAsString('churnfeat_store_retries_total').catch(() => ''))
+            .split('\n')
+            .filter((l) => !l.startsWith('#'))
+            .join(' ') || 0
+        }; ` +
         `reader: ${reads} reads, ${readErrors.length} errors${readErrors[0] ? ` (first: ${readErrors[0]})` : ''}; double counts ${drift.doubleCounts}, missing ${drift.missing}`,
     );
     expect(after.find((m) => m.id === to?.id)?.slots).toBeGreaterThan(to?.slots ?? 0);

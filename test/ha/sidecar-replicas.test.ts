@@ -56,16 +56,25 @@ describe('three sidecars in one group on the 3-broker cluster', () => {
     try {
       await producing;
       const admin = await testAdmin();
-      await waitFor('the group to evict the stopped sidecar (session timeout)', async () => {
-        const [group] = (await admin.describeGroups([ns.options.groupId])).groups;
-        return group?.state === 'Stable' && group.members.length === 1;
-      }, { timeoutMs: 60_000, intervalMs: 250 });
+      await waitFor(
+        'the group to evict the stopped sidecar (session timeout)',
+        async () => {
+          const [group] = (await admin.describeGroups([ns.options.groupId])).groups;
+          return group?.state === 'Stable' && group.members.length === 1;
+        },
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
       await waitForGroupCaughtUp(ns.options.groupId, topics, 120_000); // C alone
     } finally {
       process.kill(b.pid, 'SIGCONT');
     }
     const recoveredAfterStopMs = Date.now() - stoppedAt;
-    for (const [name, s] of [['A', a], ['B', b], ['C', c]] as const) if (name !== 'A' && s.exited()) console.info(`${name} exited:\n${s.output().slice(-3000)}`);
+    for (const [name, s] of [
+      ['A', a],
+      ['B', b],
+      ['C', c],
+    ] as const)
+      if (name !== 'A' && s.exited()) console.info(`${name} exited:\n${s.output().slice(-3000)}`);
     const zombieBefore = await b.totals();
     // the zombie wakes with its old assignment in memory; the rest arrives while it rejoins
     await produceWorkload(ns, workload.slice(cut2));
@@ -99,7 +108,12 @@ describe('three sidecars in one group on the 3-broker cluster', () => {
     const processor = () =>
       new BatchProcessor(
         operators,
-        new FeatureWriter(redis, operators, { prefix: ns.options.keyPrefix, allowedLatenessMs: registry.policies.allowedLatenessMs, dedupMarginMs: registry.policies.dedupMarginMs, pruneAboveFields: 256 }),
+        new FeatureWriter(redis, operators, {
+          prefix: ns.options.keyPrefix,
+          allowedLatenessMs: registry.policies.allowedLatenessMs,
+          dedupMarginMs: registry.policies.dedupMarginMs,
+          pruneAboveFields: 256,
+        }),
         producer,
         ns.topics,
         new PipelineMetrics(),
@@ -108,7 +122,14 @@ describe('three sidecars in one group on the 3-broker cluster', () => {
     const end = Math.floor(Date.now() / HOUR) * HOUR - HOUR;
     const workload = generateWorkload({ seed: 41, users: 50, eventsPerUser: 20, startMs: end - 24 * HOUR, endMs: end, duplicateShare: 0 }).filter((r) => r.source === 'client');
     // one partition's log, as both the zombie and the new owner fetched it
-    const log: SourceRecord[] = workload.map((r, offset) => ({ topic: ns.topics.sources.client, partition: 0, offset: String(offset), timestamp: String(r.ingestMs), key: Buffer.from(r.key), value: r.value }));
+    const log: SourceRecord[] = workload.map((r, offset) => ({
+      topic: ns.topics.sources.client,
+      partition: 0,
+      offset: String(offset),
+      timestamp: String(r.ingestMs),
+      key: Buffer.from(r.key),
+      value: r.value,
+    }));
     const owner = processor();
     const zombie = processor();
     const staleBatch = log.slice(Math.floor(log.length / 2) - 50, Math.floor(log.length / 2) + 50); // fetched before the rebalance
@@ -123,7 +144,9 @@ describe('three sidecars in one group on the 3-broker cluster', () => {
     const asOf = Math.max(...workload.map((r) => r.ingestMs)) + 7 * 60_000 + 13_000;
     const online = await onlineReads(new FeatureReader(redis, registry, ns.options.keyPrefix), users, asOf);
     const expected = referenceReads(registry, reference.applied, users, asOf);
-    console.info(`zombie batch of ${staleBatch.length} records written after the new owner applied all ${log.length}: applied ${stale.applied}, replayed ${stale.replayed}, other ${staleBatch.length - stale.applied - stale.replayed}`);
+    console.info(
+      `zombie batch of ${staleBatch.length} records written after the new owner applied all ${log.length}: applied ${stale.applied}, replayed ${stale.replayed}, other ${staleBatch.length - stale.applied - stale.replayed}`,
+    );
     expect(stale.applied).toBe(0);
     expect(stale.replayed).toBeGreaterThan(0);
     expect(countDrift(registry, expected, online)).toEqual({ doubleCounts: 0, missing: 0 });

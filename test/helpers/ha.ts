@@ -35,14 +35,18 @@ export async function signalNode(name: string, signal: NodeJS.Signals): Promise<
   const pid = await nodePid(name);
   process.kill(pid, signal);
   if (signal === 'SIGKILL') {
-    await waitFor(`${name} (pid ${pid}) to be gone`, async () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, { timeoutMs: 10_000, intervalMs: 20 });
+    await waitFor(
+      `${name} (pid ${pid}) to be gone`,
+      async () => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      { timeoutMs: 10_000, intervalMs: 20 },
+    );
   }
   return pid;
 }
