@@ -1,7 +1,8 @@
 /**
  * Closed list of error codes the sidecar raises or reports in its health (`lastError.code`):
  * `redis_library_missing` = Redis lost the function library (restarted empty) and the sidecar
- * loads it again; `registry_foreign` = the store's registry marker names another version.
+ * loads it again; `registry_foreign` = the store's registry marker names another version;
+ * `redis_replicas_behind` = WAIT saw fewer replicas than asked, the batch is written again.
  */
 export const ERROR_CODES = [
   'invalid_config',
@@ -12,6 +13,7 @@ export const ERROR_CODES = [
   'redis_script_failed',
   'redis_library_missing',
   'registry_foreign',
+  'redis_replicas_behind',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -35,7 +35,9 @@ export async function ensureTopics(admin: Admin, names: TopicNames, partitions: 
   ].filter((t) => !existing.has(t.topic));
   if (wanted.length === 0) return;
   try {
-    await admin.createTopics({ topics: wanted.map((t) => ({ ...t, replicationFactor: 1 })), waitForLeaders: true });
+    // No replication factor: the broker's default.replication.factor applies (1 on the local
+    // single broker, 3 on a multi-AZ cluster), never a hard-coded 1 that a broker loss would lose.
+    await admin.createTopics({ topics: wanted, waitForLeaders: true });
   } catch (error) {
     // A broker that just started can answer the leader check with UNKNOWN_TOPIC_OR_PARTITION
     // for a topic it created a moment ago (kafkajs retries only LEADER_NOT_AVAILABLE).
