@@ -137,7 +137,13 @@ export class Sidecar {
       allowedLatenessMs: this.registry.policies.allowedLatenessMs,
       maxPayloadBytes: this.options.maxPayloadBytes,
     });
-    this.consumer = this.kafka.consumer({ groupId: this.options.groupId, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: 1_000, rebalanceTimeout: 20_000, metadataMaxAge: this.options.metadataMaxAgeMs });
+    this.consumer = this.kafka.consumer({
+      groupId: this.options.groupId,
+      sessionTimeout: SESSION_TIMEOUT_MS,
+      heartbeatInterval: 1_000,
+      rebalanceTimeout: 20_000,
+      metadataMaxAge: this.options.metadataMaxAgeMs,
+    });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.onAssigned(payload.memberAssignment));
     this.consumer.on(this.consumer.events.HEARTBEAT, () => {
       this.confirmedAtMs = Date.now();
