@@ -36,6 +36,12 @@ export const SIDECAR_OPTIONS = {
     schema: SCHEMAS.port,
   }),
   fromBeginning: COMMON_OPTIONS.fromBeginning,
+  qualityDetector: defineOption<boolean>({
+    kind: 'boolean',
+    description: 'run the volume anomaly detector beside the pipeline (records on <namespace>.data-quality, metrics; docs/data-quality.md)',
+    default: true,
+    schema: SCHEMAS.boolean,
+  }),
 } as const;
 
 /** Every option of the sidecar; see {@link SIDECAR_OPTIONS} for each one's meaning and default. */

@@ -6,6 +6,7 @@ import { createKafkaClient, createRedisClient, kafkaSecrets, redactSecrets, reda
 import { ensureTopics, topicNames, type TopicNames } from '../kafka/index.ts';
 import { PipelineMetrics } from '../metrics/index.ts';
 import { FeatureWriter, loadFunctionLibrary } from '../store/index.ts';
+import { dataQualityTopic, QualityMonitor } from '../quality/index.ts';
 import { WindowOperators } from '../windows/index.ts';
 import { ChurnfeatError } from '../errors.ts';
 import { kafkaLogCreator, logger } from '../logging.ts';
@@ -41,6 +42,8 @@ export class Sidecar {
   private admin: Admin | null = null;
   private writer: FeatureWriter | null = null;
   private ticker: NodeJS.Timeout | null = null;
+  /** The volume anomaly detector, when `qualityDetector` is on (after start). */
+  quality: QualityMonitor | null = null;
   private readonly progress = new Map<string, PartitionProgress>();
   private readonly sourceOfTopic = new Map<string, Source>();
   private running = false;
@@ -123,10 +126,15 @@ export class Sidecar {
     await ensureTopics(this.admin, this.topics);
     this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
     await this.producer.connect();
+    if (this.options.qualityDetector) {
+      const topic = dataQualityTopic(this.options.topicNamespace);
+      await QualityMonitor.ensureTopic(this.admin, topic);
+      this.quality = new QualityMonitor(this.producer, this.metrics.registry, { topic });
+    }
     const processor = new BatchProcessor(operators, this.writer, this.producer, this.topics, this.metrics, {
       allowedLatenessMs: this.registry.policies.allowedLatenessMs,
       maxPayloadBytes: this.options.maxPayloadBytes,
-    });
+    }, this.quality);
     this.consumer = this.kafka.consumer({ groupId: this.options.groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000, rebalanceTimeout: 20_000 });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.subscribedSources().map((s) => this.topics.sources[s]), fromBeginning: this.options.fromBeginning });
@@ -233,6 +241,7 @@ export class Sidecar {
     this.running = false;
     if (this.ticker) clearInterval(this.ticker);
     await this.consumer?.disconnect().catch(() => undefined);
+    await this.quality?.flush();
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
     this.redis.disconnect();

@@ -1,1 +1,3 @@
 export * from './volume-detector.ts';
+export * from './quality-metrics.ts';
+export * from './quality-monitor.ts';
