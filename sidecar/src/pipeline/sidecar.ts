@@ -147,6 +147,7 @@ export class Sidecar {
         this.reportFatal(payload.error);
       }
     });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.quality?.onAssignment(payload.memberAssignment, (topic) => this.sourceOfTopic.get(topic)));
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,

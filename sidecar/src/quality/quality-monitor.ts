@@ -65,6 +65,18 @@ export class QualityMonitor implements BatchObserver {
     });
   }
 
+  /** The group gave this instance `assignment` (topic -> partitions): expectations follow its share of the traffic. */
+  onAssignment(assignment: Record<string, number[]>, sourceOf: (topic: string) => string | undefined): void {
+    try {
+      for (const [topic, partitions] of Object.entries(assignment)) {
+        const source = sourceOf(topic);
+        if (source !== undefined) this.detector.setAssignedPartitions(source, partitions.length);
+      }
+    } catch (error) {
+      this.fail('observe', error);
+    }
+  }
+
   observe(observations: Observation[]): void {
     try {
       this.detector.observe(observations);

@@ -111,6 +111,8 @@ const RING = 32;
 interface HourSummary {
   median: number;
   mad: number;
+  /** Variance beyond Poisson noise, relative to median²: the part of the spread that scales with the traffic. */
+  excess: number;
 }
 
 interface ActiveState {
@@ -122,6 +124,7 @@ interface ActiveState {
 interface Baseline {
   median: number;
   mad: number;
+  excess: number;
   weeks: number;
 }
 
@@ -142,6 +145,8 @@ class Series {
   readonly baselines: Array<Baseline | null> = new Array<Baseline | null>(RING).fill(null);
   readonly history = new Map<number, HourSummary>();
   hourCounts: number[] = [];
+  /** Partitions read during the current hour. */
+  hourShare = 1;
   hourAnomalousMinutes = 0;
   currentHour = -1;
   pending: { kind: AnomalyKind; minutes: number } | null = null;
@@ -180,14 +185,16 @@ class Series {
     if (this.baselineCache.has(hour)) return this.baselineCache.get(hour) as Baseline | null;
     const medians: number[] = [];
     const mads: number[] = [];
+    const excesses: number[] = [];
     for (let k = 1; k <= options.historyWeeks; k += 1) {
       const past = this.history.get(hour - k * HOURS_PER_WEEK);
       if (past) {
         medians.push(past.median);
         mads.push(past.mad);
+        excesses.push(past.excess);
       }
     }
-    const baseline = medians.length === 0 ? null : { median: median(medians), mad: median(mads), weeks: medians.length };
+    const baseline = medians.length === 0 ? null : { median: median(medians), mad: median(mads), excess: median(excesses), weeks: medians.length };
     if (this.baselineCache.size > 8) this.baselineCache.clear();
     this.baselineCache.set(hour, baseline);
     return baseline;
@@ -196,7 +203,11 @@ class Series {
   /** Closes an hour: its minutes become one week's figure for that hour of the week, unless it was mostly anomalous. */
   closeHour(options: VolumeDetectorOptions): void {
     if (this.currentHour >= 0 && this.hourCounts.length >= options.minMinutesPerHour && this.hourAnomalousMinutes < 10) {
-      this.history.set(this.currentHour, { median: median(this.hourCounts), mad: medianAbsoluteDeviation(this.hourCounts) });
+      const mid = median(this.hourCounts);
+      const mad = medianAbsoluteDeviation(this.hourCounts);
+      // hourCounts are counts per partition: their Poisson variance is mid / share.
+      const excess = mid > 0 ? Math.max(0, (MAD_TO_SIGMA * mad) ** 2 - mid / this.hourShare) / mid ** 2 : 0;
+      this.history.set(this.currentHour, { median: mid, mad, excess });
     }
     const oldest = this.currentHour - (options.historyWeeks + 1) * HOURS_PER_WEEK;
     for (const hour of this.history.keys()) if (hour < oldest) this.history.delete(hour);
@@ -229,6 +240,8 @@ export class VolumeDetector {
   private readonly series = new Map<string, Series>();
   private readonly inputs = new Map<string, number>();
   private readonly sourcesSeen = new Set<string>();
+  /** Partitions of each source this instance reads (1 unless told): history is kept per partition. */
+  private readonly assigned = new Map<string, Array<{ fromMinute: number; partitions: number }>>();
   /** Next minute to close; -1 before the first record. */
   private nextMinute = -1;
   private maxArrivalMs = -Infinity;
@@ -240,6 +253,27 @@ export class VolumeDetector {
     options: Partial<VolumeDetectorOptions> = {},
   ) {
     this.options = { ...DEFAULT_DETECTOR_OPTIONS, ...options };
+  }
+
+  /**
+   * How many partitions of `source` this instance reads. With several sidecars each sees only
+   * its share of the traffic, and a rebalance changes the share: the history is kept per
+   * partition (records are keyed by user, so partitions carry alike) and the expectation is
+   * scaled by the current assignment, so a rebalance is not a drop or a spike.
+   */
+  setAssignedPartitions(source: string, partitions: number, fromMs = this.maxArrivalMs): void {
+    // A few changes back are plenty: minutes older than the open ones are judged already.
+    const changes = (this.assigned.get(source) ?? []).slice(-8);
+    const last = changes[changes.length - 1];
+    if (last?.partitions === partitions) return;
+    changes.push({ fromMinute: Number.isFinite(fromMs) ? Math.floor(fromMs / MINUTE_MS) : -Infinity, partitions: Math.max(1, partitions) });
+    this.assigned.set(source, changes);
+  }
+
+  private shareAt(source: string, minute: number): number {
+    let share = 1;
+    for (const change of this.assigned.get(source) ?? []) if (change.fromMinute <= minute) share = change.partitions;
+    return share;
   }
 
   /** Event-time clock (ms): minutes ending before it minus the grace are judged. */
@@ -324,6 +358,7 @@ export class VolumeDetector {
     const hour = Math.floor(minute / 60);
     const slot = ((minute % RING) + RING) % RING;
     for (const s of this.series.values()) {
+      const share = this.shareAt(s.where.source, minute);
       if (hour !== s.currentHour) {
         s.closeHour(this.options);
         s.currentHour = hour;
@@ -331,8 +366,10 @@ export class VolumeDetector {
       const count = s.open.get(minute) ?? 0;
       s.open.delete(minute);
       s.closed[slot] = count;
-      s.hourCounts.push(count);
-      const baseline = this.minuteBaseline(s, minute);
+      s.hourCounts.push(count / share);
+      s.hourShare = share;
+      const perPartition = this.minuteBaseline(s, minute);
+      const baseline = perPartition ? { ...perPartition, median: perPartition.median * share, mad: perPartition.mad * share } : null;
       s.baselines[slot] = baseline;
       s.expected[slot] = baseline?.median ?? 0;
       for (const stale of s.open.keys()) if (stale < minute) s.open.delete(stale);
@@ -361,7 +398,7 @@ export class VolumeDetector {
     const neighbour = s.hourBaseline(position < 0.5 ? hour - 1 : hour + 1, this.options);
     if (!neighbour) return own;
     const w = Math.abs(position - 0.5);
-    return { median: (1 - w) * own.median + w * neighbour.median, mad: (1 - w) * own.mad + w * neighbour.mad, weeks: own.weeks };
+    return { median: (1 - w) * own.median + w * neighbour.median, mad: (1 - w) * own.mad + w * neighbour.mad, excess: (1 - w) * own.excess + w * neighbour.excess, weeks: own.weeks };
   }
 
   private judge(s: Series, minute: number): Verdict | null {
@@ -376,7 +413,7 @@ export class VolumeDetector {
       return null;
     }
     const o = this.options;
-    const excessPerMinute = Math.max(0, (MAD_TO_SIGMA * baseline.mad) ** 2 - baseline.median);
+    const excessPerMinute = baseline.excess * baseline.median ** 2;
     let best: Verdict | null = null;
     const consider = (v: Verdict): void => {
       if (!best || Math.abs(v.score) > Math.abs(best.score)) best = v;

@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { QualityMonitor, VolumeDetector, type Detection } from '../../../sidecar/src/quality/index.ts';
+import { QualityMonitor, VolumeDetector, type Detection, type Observation } from '../../../sidecar/src/quality/index.ts';
 import { syntheticStream, type InjectedAnomaly, type StreamOptions } from '../../../bench/quality/synthetic-stream.ts';
 
 const MINUTE = 60_000;
@@ -77,6 +77,23 @@ describe('VolumeDetector', () => {
   ] as const)('detects a %s on the %s series of the source', (kind, series) => {
     const fired = firing(run([anomaly(kind, 'support', '*', '*', EVENING, 20)], EVENING - START + 60 * MINUTE));
     expect(fired.map((d) => [d.kind, d.where.series, d.where.source])).toEqual([[kind, series, 'support']]);
+  });
+  it('takes a rebalance that doubles the partitions this instance reads as no spike, and a halving as no drop', () => {
+    const out: Detection[] = [];
+    const detector = new VolumeDetector((d) => out.push(d));
+    const change = NIGHT;
+    const back = EVENING;
+    // A second partition of each source: the same traffic shape, its own noise.
+    const second = syntheticStream({ ...STREAM, seed: STREAM.seed + 1 }, []);
+    for (const { minuteMs, observations } of syntheticStream(STREAM, [])) {
+      const other: Observation[] = second.next().value?.observations ?? [];
+      if (minuteMs >= back + 60 * MINUTE) break;
+      // Two partitions of each source instead of one from `change` to `back`: twice the traffic.
+      const doubled = minuteMs >= change && minuteMs < back;
+      for (const source of ['client', 'billing', 'support']) detector.setAssignedPartitions(source, doubled ? 2 : 1, minuteMs);
+      detector.observe(doubled ? [...observations, ...other.map((o) => ({ ...o, input: `${o.input}b` }))] : observations);
+    }
+    expect(firing(out)).toEqual([]);
   });
 });
 
