@@ -19,7 +19,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_DETECTOR_OPTIONS, VolumeDetector, type Detection } from '../../sidecar/src/quality/index.ts';
+import { parseEvent, type NormalizedEvent } from '../../sidecar/src/events/index.ts';
+import { DEFAULT_DETECTOR_OPTIONS, eventObservation, VolumeDetector, type Detection, type Observation } from '../../sidecar/src/quality/index.ts';
 import { score } from './score.ts';
 import { planAnomalies, syntheticStream, type StreamOptions } from './synthetic-stream.ts';
 
@@ -87,6 +88,46 @@ console.log(`overall: recall ${summary.recall.toFixed(3)}, precision ${summary.p
 for (const d of result.falsePositiveSamples.slice(0, 30)) console.log(`  false positive: ${d.detected_at} ${d.message}`);
 for (const a of result.missed.slice(0, 8)) console.log(`  missed: ${a.kind} ${a.source}/${a.eventType}/${a.platform} ${new Date(a.startMs).toISOString()} for ${(a.endMs - a.startMs) / 60_000} min`);
 
+/**
+ * Cost in the sidecar's hot path, per record: building the observation and counting it, one
+ * record at a time in batches of 500 (as the batch processor hands them over), against
+ * parseEvent (JSON.parse + schema validation) of the same records, in the same run.
+ */
+function hotPathCost(n: number): { parsePerSecond: number; detectorPerSecond: number; detectorShareOfParse: number } {
+  const types = ['playback_start', 'search', 'playback_heartbeat', 'playback_error'];
+  const t0 = Date.parse('2026-01-05T00:00:00Z');
+  const bytes = Array.from({ length: n }, (_, i) => {
+    const ts = new Date(t0 + i * 10).toISOString();
+    const type = types[i % types.length] as string;
+    const attributes: Record<string, unknown> = { platform: ['web', 'ios', 'android', 'tv'][i % 4], app_version: '8.1.2', country: 'US' };
+    if (type === 'playback_start') attributes.content_id = `t-${i % 100}`;
+    if (type === 'playback_error') attributes.error_code = 'E1';
+    if (type === 'playback_heartbeat') attributes.watched_seconds = 30;
+    return Buffer.from(JSON.stringify({ event_id: `e-${i}`, user_id: `u-${i % 5000}`, device_id: `d-${i % 5000}`, event_type: type, event_ts: ts, ingest_ts: ts, attributes }));
+  });
+  let start = performance.now();
+  const events: NormalizedEvent[] = [];
+  for (const b of bytes) {
+    const parsed = parseEvent('client', b);
+    if (parsed.ok) events.push(parsed.event);
+  }
+  const parseSeconds = (performance.now() - start) / 1000;
+  const detector = new VolumeDetector(() => undefined);
+  start = performance.now();
+  for (let i = 0; i < events.length; i += 500) {
+    const batch: Observation[] = [];
+    for (const event of events.slice(i, i + 500)) batch.push(eventObservation(event, 'client:0', 'event'));
+    detector.observe(batch);
+  }
+  const detectorSeconds = (performance.now() - start) / 1000;
+  return { parsePerSecond: Math.round(n / parseSeconds), detectorPerSecond: Math.round(n / detectorSeconds), detectorShareOfParse: Math.round((detectorSeconds / parseSeconds) * 1000) / 1000 };
+}
+
+const cost = hotPathCost(300_000);
+console.log(
+  `hot path: parseEvent ${cost.parsePerSecond.toLocaleString()} records/s, detector ${cost.detectorPerSecond.toLocaleString()} records/s: the detector costs ${(cost.detectorShareOfParse * 100).toFixed(1)}% of parsing`,
+);
+
 function git(args: string[]): string {
   try {
     return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
@@ -108,6 +149,7 @@ writeFileSync(
       stream: { ...stream, records, minutes: batches, anomalies: anomalies.length },
       detector: DEFAULT_DETECTOR_OPTIONS,
       runSeconds: seconds,
+      hotPathCost: cost,
       targets,
       targetsMet: met,
       summary,

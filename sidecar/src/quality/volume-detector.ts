@@ -240,6 +240,7 @@ export class VolumeDetector {
   private readonly series = new Map<string, Series>();
   private readonly inputs = new Map<string, number>();
   private readonly sourcesSeen = new Set<string>();
+  private readonly routes = new Map<string, Series[]>();
   /** Partitions of each source this instance reads (1 unless told): history is kept per partition. */
   private readonly assigned = new Map<string, Array<{ fromMinute: number; partitions: number }>>();
   /** Next minute to close; -1 before the first record. */
@@ -336,10 +337,20 @@ export class VolumeDetector {
       this.get('late', o.source, '*', '*').add(arrivalMinute, n);
       return;
     }
-    const type = o.eventType ?? '*';
-    this.get('source_total', o.source, '*', '*').add(eventMinute, n);
-    this.get('volume', o.source, type, '*').add(eventMinute, n);
-    if (o.platform !== null) this.get('volume', o.source, type, o.platform).add(eventMinute, n);
+    for (const s of this.routeOf(o)) s.add(eventMinute, n);
+  }
+
+  /** The series a valid event counts in (cached: this runs once per record). */
+  private routeOf(o: Observation): Series[] {
+    const key = `${o.source}\u0000${o.eventType}\u0000${o.platform}`;
+    let route = this.routes.get(key);
+    if (!route) {
+      const type = o.eventType ?? '*';
+      route = [this.get('source_total', o.source, '*', '*'), this.get('volume', o.source, type, '*')];
+      if (o.platform !== null) route.push(this.get('volume', o.source, type, o.platform));
+      this.routes.set(key, route);
+    }
+    return route;
   }
 
   private advance(): void {
