@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { parseEvent, type NormalizedEvent } from '../../sidecar/src/events/index.ts';
 import { DEFAULT_DETECTOR_OPTIONS, eventObservation, VolumeDetector, type Detection, type Observation } from '../../sidecar/src/quality/index.ts';
 import { score } from './score.ts';
-import { planAnomalies, syntheticStream, type StreamOptions } from './synthetic-stream.ts';
+import { planAnomalies, syntheticStream, type StreamOptions } from '../../sidecar/src/quality/seasonal-stream.ts';
 
 const { values } = parseArgs({
   options: {
@@ -84,7 +84,9 @@ for (const [kind, k] of Object.entries(result.byKind)) {
     `${kind.padEnd(20)} ${String(k.injected).padStart(8)} ${String(k.detected).padStart(8)} ${k.recall.toFixed(2).padStart(6)} ${String(k.detections).padStart(11)} ${String(k.falsePositives).padStart(3)} ${k.precision.toFixed(2).padStart(10)} ${String(k.medianDelayMinutes ?? '-').padStart(13)} ${String(k.maxDelayMinutes ?? '-').padStart(10)}`,
   );
 }
-console.log(`overall: recall ${summary.recall.toFixed(3)}, precision ${summary.precision.toFixed(3)}, false positives/week ${summary.falsePositivesPerWeek.toFixed(2)}, worst median delay ${summary.medianDelayMinutesWorstKind} min -> targets ${met ? 'met' : 'NOT met'}`);
+console.log(
+  `overall: recall ${summary.recall.toFixed(3)}, precision ${summary.precision.toFixed(3)}, false positives/week ${summary.falsePositivesPerWeek.toFixed(2)}, worst median delay ${summary.medianDelayMinutesWorstKind} min -> targets ${met ? 'met' : 'NOT met'}`,
+);
 for (const d of result.falsePositiveSamples.slice(0, 30)) console.log(`  false positive: ${d.detected_at} ${d.message}`);
 for (const a of result.missed.slice(0, 8)) console.log(`  missed: ${a.kind} ${a.source}/${a.eventType}/${a.platform} ${new Date(a.startMs).toISOString()} for ${(a.endMs - a.startMs) / 60_000} min`);
 

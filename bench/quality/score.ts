@@ -6,7 +6,7 @@
  */
 import { median } from 'simple-statistics';
 import type { Detection } from '../../sidecar/src/quality/index.ts';
-import type { InjectedAnomaly } from './synthetic-stream.ts';
+import type { InjectedAnomaly } from '../../sidecar/src/quality/seasonal-stream.ts';
 
 export interface KindScore {
   injected: number;
@@ -29,7 +29,11 @@ function matches(d: Detection, a: InjectedAnomaly, toleranceMs: number): boolean
   return a.platform === '*' || d.where.platform === '*' || d.where.platform === a.platform;
 }
 
-export function score(detections: readonly Detection[], anomalies: readonly InjectedAnomaly[], toleranceMs: number): { byKind: Record<string, KindScore>; falsePositiveSamples: Detection[]; missed: InjectedAnomaly[] } {
+export function score(
+  detections: readonly Detection[],
+  anomalies: readonly InjectedAnomaly[],
+  toleranceMs: number,
+): { byKind: Record<string, KindScore>; falsePositiveSamples: Detection[]; missed: InjectedAnomaly[] } {
   const firing = detections.filter((d) => d.state === 'firing');
   const byKind: Record<string, KindScore> = {};
   const falsePositiveSamples: Detection[] = [];

@@ -131,10 +131,18 @@ export class Sidecar {
       await QualityMonitor.ensureTopic(this.admin, topic);
       this.quality = new QualityMonitor(this.producer, this.metrics.registry, { topic });
     }
-    const processor = new BatchProcessor(operators, this.writer, this.producer, this.topics, this.metrics, {
-      allowedLatenessMs: this.registry.policies.allowedLatenessMs,
-      maxPayloadBytes: this.options.maxPayloadBytes,
-    }, this.quality);
+    const processor = new BatchProcessor(
+      operators,
+      this.writer,
+      this.producer,
+      this.topics,
+      this.metrics,
+      {
+        allowedLatenessMs: this.registry.policies.allowedLatenessMs,
+        maxPayloadBytes: this.options.maxPayloadBytes,
+      },
+      this.quality,
+    );
     this.consumer = this.kafka.consumer({ groupId: this.options.groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000, rebalanceTimeout: 20_000 });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.subscribedSources().map((s) => this.topics.sources[s]), fromBeginning: this.options.fromBeginning });

@@ -483,7 +483,21 @@ export class VolumeDetector {
         s.pending = null;
         const observed = s.sum(s.closed, minute, o.resolveMinutes);
         const expected = s.sum(s.expected, minute, o.resolveMinutes);
-        this.emit(this.record(s, kind, 'resolved', severity, minute, o.resolveMinutes, null, observed, null, `${kind} on ${describe(s.where)} is over: ${o.resolveMinutes} normal minutes (observed ${observed}, expected ${expected.toFixed(1)})`, expected));
+        this.emit(
+          this.record(
+            s,
+            kind,
+            'resolved',
+            severity,
+            minute,
+            o.resolveMinutes,
+            null,
+            observed,
+            null,
+            `${kind} on ${describe(s.where)} is over: ${o.resolveMinutes} normal minutes (observed ${observed}, expected ${expected.toFixed(1)})`,
+            expected,
+          ),
+        );
       }
       return;
     }
@@ -526,7 +540,13 @@ export class VolumeDetector {
       where: s.where,
       window: { start: iso(endMs - window * MINUTE_MS), end: iso(endMs), minutes: window },
       baseline: baseline
-        ? { expected: round(expected), median_per_minute: round(baseline.median), mad_per_minute: round(baseline.mad), weeks: baseline.weeks, method: 'same hour of week: median and MAD of per-minute counts' }
+        ? {
+            expected: round(expected),
+            median_per_minute: round(baseline.median),
+            mad_per_minute: round(baseline.mad),
+            weeks: baseline.weeks,
+            method: 'same hour of week: median and MAD of per-minute counts',
+          }
         : null,
       observed,
       ratio: expected > 0 ? round(observed / expected) : null,

@@ -33,7 +33,14 @@ async function sendMinutes(producer: Producer, topic: string, fromMs: number, mi
       for (let i = 0; i < n; i += 1) {
         const eventMs = fromMs + m * MINUTE + Math.floor((i * MINUTE) / n);
         const userId = `dq-user-${i % 50}`;
-        const value = rawEvent({ eventId: `${eventType}-${eventMs}-${i}`, userId, eventType, eventTs: eventMs, ingestMs: eventMs + 500, attributes: eventType === 'playback_start' ? { content_id: 't-1', platform: 'ios' } : { platform: 'ios' } });
+        const value = rawEvent({
+          eventId: `${eventType}-${eventMs}-${i}`,
+          userId,
+          eventType,
+          eventTs: eventMs,
+          ingestMs: eventMs + 500,
+          attributes: eventType === 'playback_start' ? { content_id: 't-1', platform: 'ios' } : { platform: 'ios' },
+        });
         messages.push({ key: userId, value });
       }
     }

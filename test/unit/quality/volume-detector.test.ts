@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { QualityMonitor, VolumeDetector, type Detection, type Observation } from '../../../sidecar/src/quality/index.ts';
-import { syntheticStream, type InjectedAnomaly, type StreamOptions } from '../../../bench/quality/synthetic-stream.ts';
+import { syntheticStream, type InjectedAnomaly, type StreamOptions } from '../../../sidecar/src/quality/seasonal-stream.ts';
 
 const MINUTE = 60_000;
 const WEEK = 7 * 24 * 60 * MINUTE;

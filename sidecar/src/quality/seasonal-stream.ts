@@ -1,4 +1,5 @@
 /**
+ * The detector's evaluation data (bench/quality, test/unit/quality); not used by the sidecar.
  * A multi-week, minute-by-minute synthetic event stream with daily and weekly seasonality,
  * Poisson noise, a little day-to-day wobble, the normal background of duplicates, late
  * arrivals and dead letters, and injected anomalies of known start and end. It yields, per
@@ -6,23 +7,12 @@
  * object per event: the detector buckets by minute anyway, so a count of n is the same
  * input as n records of that cell).
  */
-import type { AnomalyKind, Observation } from '../../sidecar/src/quality/index.ts';
+import { prng } from '../loadgen/workload.ts';
+import type { AnomalyKind, Observation } from './volume-detector.ts';
 
 const MINUTE_MS = 60_000;
 const DAY_MINUTES = 1440;
 const WEEK_MINUTES = 7 * DAY_MINUTES;
-
-/** mulberry32: the same seed gives the same stream. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A Poisson draw (Knuth below 30, a rounded normal above). */
 export function poisson(rand: () => number, lambda: number): number {
@@ -179,7 +169,8 @@ export function* syntheticStream(o: StreamOptions, anomalies: readonly InjectedA
       if (surge) {
         const extra = poisson(rand, sourceVolume * 0.4);
         const back = 5 + Math.floor(rand() * 25);
-        if (extra > 0) observations.push({ source, kind: 'event', eventType: 'mixed', platform: null, eventMs: minuteMs - back * MINUTE_MS, arrivalMs: minuteMs + 30_000, input: input(source), count: extra });
+        if (extra > 0)
+          observations.push({ source, kind: 'event', eventType: 'mixed', platform: null, eventMs: minuteMs - back * MINUTE_MS, arrivalMs: minuteMs + 30_000, input: input(source), count: extra });
       }
       const dlShare = active.some((a) => a.kind === 'dead_letter_surge' && a.source === source) ? 0.1 : 0.003;
       const invalid = poisson(rand, sourceVolume * dlShare);
