@@ -19,7 +19,7 @@ const SIDECAR_LAYERS = {
   metrics: [],
   lake: ['config', 'events', 'kafka', 'metrics'],
   loadgen: ['config', 'events', 'kafka'],
-  quality: ['events', 'loadgen'],
+  quality: ['events', 'loadgen', 'kafka'],
   pipeline: ['config', 'store', 'kafka', 'metrics', 'quality'],
   serving: ['config', 'store', 'metrics'],
   canary: ['serving', 'kafka'],
