@@ -75,7 +75,9 @@ default_args = {
     tags=["churnfeat", "parity"],
     params={
         "users": Param(500, type="integer", minimum=1, description="Users to sample (stratified by activity)."),
-        "data_quality": Param(True, type="boolean", description="Run the offline data-quality tests (volume, freshness)."),
+        "data_quality": Param(
+            True, type="boolean", description="Run the offline data-quality tests (volume, freshness)."
+        ),
         "threshold": Param(
             0, type="integer", minimum=0, description="Unexplained mismatches tolerated before the night fails."
         ),
@@ -148,7 +150,9 @@ def churnfeat_parity_nightly() -> None:
                     dbt_vars={"as_of": data_interval_end.isoformat()},
                 )
             except DbtError as error:
-                raise AirflowFailException(f"data-quality tests failed at as_of {data_interval_end.isoformat()}: {error}") from None
+                raise AirflowFailException(
+                    f"data-quality tests failed at as_of {data_interval_end.isoformat()}: {error}"
+                ) from None
         return "pass"
 
     offline = build_offline()

@@ -127,7 +127,9 @@ def test_the_backfill_dag_is_manual_with_start_end_and_feature_params(bag: DagBa
     assert dag.get_task("rebuild").upstream_task_ids == {"plan", "clear_selected_features"}
 
 
-def test_the_nightly_dag_runs_the_data_quality_tests_after_the_offline_build_and_fails_without_retry(bag: DagBag) -> None:
+def test_the_nightly_dag_runs_the_data_quality_tests_after_the_offline_build_and_fails_without_retry(
+    bag: DagBag,
+) -> None:
     dag = bag.get_dag("churnfeat_parity_nightly")
     task = dag.get_task("check_data_quality")
     assert task.upstream_task_ids == {"build_offline"}

@@ -18,12 +18,28 @@ export const DEAD_LETTERS_OPTIONS = {
   topicNamespace: COMMON_OPTIONS.topicNamespace,
   maxPayloadBytes: COMMON_OPTIONS.maxPayloadBytes,
   reason: defineOption<string[]>({ kind: 'list', description: 'only dead letters of these reasons (comma-separated)', default: [], schema: { type: 'array', items: { type: 'string' } } }),
-  source: defineOption<string[]>({ kind: 'list', description: 'only dead letters of these sources: client, billing, support', default: [], schema: { type: 'array', items: { enum: ['client', 'billing', 'support'] } } }),
-  id: defineOption<string[]>({ kind: 'list', description: 'only these dead letters, as partition:offset of the dead-letter topic', default: [], schema: { type: 'array', items: { type: 'string', pattern: '^[0-9]+:[0-9]+$' } } }),
+  source: defineOption<string[]>({
+    kind: 'list',
+    description: 'only dead letters of these sources: client, billing, support',
+    default: [],
+    schema: { type: 'array', items: { enum: ['client', 'billing', 'support'] } },
+  }),
+  id: defineOption<string[]>({
+    kind: 'list',
+    description: 'only these dead letters, as partition:offset of the dead-letter topic',
+    default: [],
+    schema: { type: 'array', items: { type: 'string', pattern: '^[0-9]+:[0-9]+$' } },
+  }),
   samples: defineOption<number>({ kind: 'integer', description: 'inspect: samples printed per reason', default: 3, schema: SCHEMAS.nonNegativeInteger }),
   dryRun: defineOption<boolean>({ kind: 'boolean', description: 'replay: say what would be sent, send nothing', default: false, schema: SCHEMAS.boolean }),
   force: defineOption<boolean>({ kind: 'boolean', description: 'replay: send again dead letters already replayed (the store still applies each event once)', default: false, schema: SCHEMAS.boolean }),
-  operator: defineOption<string>({ kind: 'string', description: 'replay: who replays (in the audit record)', default: process.env.USER ?? 'unknown', env: ['CHURNFEAT_OPERATOR'], schema: SCHEMAS.nonEmpty }),
+  operator: defineOption<string>({
+    kind: 'string',
+    description: 'replay: who replays (in the audit record)',
+    default: process.env.USER ?? 'unknown',
+    env: ['CHURNFEAT_OPERATOR'],
+    schema: SCHEMAS.nonEmpty,
+  }),
   note: defineOption<string>({ kind: 'string', description: 'replay: why (the fix), in the audit record', default: '', schema: { type: 'string' } }),
 } as const;
 

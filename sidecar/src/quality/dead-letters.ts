@@ -263,7 +263,9 @@ export async function replayDeadLetters(kafka: Kafka, options: ReplayOptions): P
     await producer.send({
       topic: options.auditTopic,
       acks: -1,
-      messages: [{ key: `run:${runId}`, value: JSON.stringify({ run_id: runId, at, operator: options.operator, note: options.note, filter: options.filter, force: options.force, ...summaryOf(result) }) }],
+      messages: [
+        { key: `run:${runId}`, value: JSON.stringify({ run_id: runId, at, operator: options.operator, note: options.note, filter: options.filter, force: options.force, ...summaryOf(result) }) },
+      ],
     });
   } finally {
     await producer.disconnect();

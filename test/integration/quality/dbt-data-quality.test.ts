@@ -63,7 +63,9 @@ describe('offline data-quality tests (dbt, tag data_quality)', () => {
     await writeLake(lake, 1, () => 10, 5);
     const dir = tempDir('dbt-canary-');
     await runDbt(['run', '--select', 'stg_lake__events'], { duckdbPath: join(dir, 'w.duckdb'), lakeRoot: lake });
-    const rows = await duckQuery(`attach '${join(dir, 'w.duckdb')}' as w (read_only); select count(*) as n, count(*) filter (where user_id like '\\_\\_canary%' escape '\\') as canary from w.main.stg_lake__events`);
+    const rows = await duckQuery(
+      `attach '${join(dir, 'w.duckdb')}' as w (read_only); select count(*) as n, count(*) filter (where user_id like '\\_\\_canary%' escape '\\') as canary from w.main.stg_lake__events`,
+    );
     expect(rows[0]).toEqual({ n: 10n, canary: 0n });
   });
 });
