@@ -84,7 +84,9 @@ export function checkContractEvolution(manifest: ContractManifest, loadSchema: (
       const rejected = corpus[source].filter((e) => before.validate(e) && !after.validate(e));
       if (rejected.length > 0) {
         const why = after.validate(rejected[0]) ? '' : (after.validate.errors?.[0]?.message ?? '');
-        problems.push(`${label}: rejects ${rejected.length} corpus event(s) the previous version accepted (first: ${JSON.stringify(rejected[0]).slice(0, 200)}: ${why}); mark it breaking, with a migration note`);
+        problems.push(
+          `${label}: rejects ${rejected.length} corpus event(s) the previous version accepted (first: ${JSON.stringify(rejected[0]).slice(0, 200)}: ${why}); mark it breaking, with a migration note`,
+        );
       }
     }
   }

@@ -46,7 +46,10 @@ describe('event contract versions', () => {
     for (const source of SOURCES) {
       for (const v of manifest[source]) {
         const problems = checkContractEvolution({ ...manifest, [source]: [v, manifest[source].at(-1)] } as ContractManifest, load, CORPUS);
-        expect(problems.filter((p) => p.startsWith(source) && !p.includes('ascending')), `${source} v${v.version}`).toEqual([]);
+        expect(
+          problems.filter((p) => p.startsWith(source) && !p.includes('ascending')),
+          `${source} v${v.version}`,
+        ).toEqual([]);
       }
       for (const e of CORPUS[source]) expect(parseEvent(source, Buffer.from(JSON.stringify(e))).ok).toBe(true);
     }
@@ -67,10 +70,7 @@ describe('event contract versions', () => {
       const { manifest, loadSchema } = twoVersions(next, flags);
       return checkContractEvolution(manifest, loadSchema, CORPUS);
     };
-    expect(check(dropsError)).toEqual([
-      expect.stringContaining('client v1 -> v2: drops event type(s) playback_error'),
-      expect.stringMatching(/^client v1 -> v2: rejects \d+ corpus event\(s\)/),
-    ]);
+    expect(check(dropsError)).toEqual([expect.stringContaining('client v1 -> v2: drops event type(s) playback_error'), expect.stringMatching(/^client v1 -> v2: rejects \d+ corpus event\(s\)/)]);
     expect(check(requiresTitle)).toEqual([expect.stringMatching(/^client v1 -> v2: rejects \d+ corpus event\(s\) the previous version accepted/)]);
     expect(check(adds)).toEqual([]);
     expect(check(requiresTitle, { breaking: true, migration: 'clients send title_language from 9.0; older builds are dead-lettered' })).toEqual([]);
