@@ -19,7 +19,8 @@ const SIDECAR_LAYERS = {
   metrics: [],
   lake: ['config', 'events', 'kafka', 'metrics'],
   loadgen: ['config', 'events', 'kafka'],
-  pipeline: ['config', 'store', 'kafka', 'metrics'],
+  quality: ['events', 'loadgen', 'kafka'],
+  pipeline: ['config', 'store', 'kafka', 'metrics', 'quality'],
   serving: ['config', 'store', 'metrics'],
   canary: ['serving', 'kafka'],
 };

@@ -51,6 +51,12 @@ export const SIDECAR_OPTIONS = {
     env: ['CHURNFEAT_REDIS_WAIT_TIMEOUT_MS'],
     schema: { type: 'integer', minimum: 1, maximum: 60_000 },
   }),
+  qualityDetector: defineOption<boolean>({
+    kind: 'boolean',
+    description: 'run the volume anomaly detector beside the pipeline (records on <namespace>.data-quality, metrics; docs/data-quality.md)',
+    default: true,
+    schema: SCHEMAS.boolean,
+  }),
 } as const;
 
 /** Every option of the sidecar; see {@link SIDECAR_OPTIONS} for each one's meaning and default. */

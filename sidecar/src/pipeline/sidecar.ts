@@ -6,6 +6,7 @@ import { createKafkaClient, createRedisClient, kafkaSecrets, redactSecrets, reda
 import { ensureTopics, topicNames, type TopicNames } from '../kafka/index.ts';
 import { PipelineMetrics } from '../metrics/index.ts';
 import { FeatureWriter, loadFunctionLibrary } from '../store/index.ts';
+import { dataQualityTopic, QualityMonitor } from '../quality/index.ts';
 import { WindowOperators } from '../windows/index.ts';
 import { ChurnfeatError, type ErrorCode } from '../errors.ts';
 import { kafkaLogCreator, logger } from '../logging.ts';
@@ -46,6 +47,8 @@ export class Sidecar {
   private writer: FeatureWriter | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private readonly replicaWait: ReplicaWait;
+  /** The volume anomaly detector, when `qualityDetector` is on (after start). */
+  quality: QualityMonitor | null = null;
   private readonly progress = new Map<string, PartitionProgress>();
   /** "<topic>:<partition>" this member was given at its last join; watermarks are published for these only. */
   private assigned = new Set<string>();
@@ -133,10 +136,23 @@ export class Sidecar {
     await ensureTopics(this.admin, this.topics);
     this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
     await this.producer.connect();
-    const processor = new BatchProcessor(operators, this.writer, this.producer, this.topics, this.metrics, {
-      allowedLatenessMs: this.registry.policies.allowedLatenessMs,
-      maxPayloadBytes: this.options.maxPayloadBytes,
-    });
+    if (this.options.qualityDetector) {
+      const topic = dataQualityTopic(this.options.topicNamespace);
+      await QualityMonitor.ensureTopic(this.admin, topic);
+      this.quality = new QualityMonitor(this.producer, this.metrics.registry, { topic });
+    }
+    const processor = new BatchProcessor(
+      operators,
+      this.writer,
+      this.producer,
+      this.topics,
+      this.metrics,
+      {
+        allowedLatenessMs: this.registry.policies.allowedLatenessMs,
+        maxPayloadBytes: this.options.maxPayloadBytes,
+      },
+      this.quality,
+    );
     this.consumer = this.kafka.consumer({
       groupId: this.options.groupId,
       sessionTimeout: SESSION_TIMEOUT_MS,
@@ -159,6 +175,7 @@ export class Sidecar {
         this.reportFatal(payload.error);
       }
     });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.quality?.onAssignment(payload.memberAssignment, (topic) => this.sourceOfTopic.get(topic)));
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -277,6 +294,7 @@ export class Sidecar {
     this.running = false;
     if (this.ticker) clearInterval(this.ticker);
     await this.consumer?.disconnect().catch(() => undefined);
+    await this.quality?.flush();
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
     this.redis.disconnect();
