@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { encodePruneSpec, FeatureWriter, functionNames, partitionKey, userDedupKey, userStateKey, type StoreRecord } from '../../../sidecar/src/store/index.ts';
+import { encodePruneSpec, FeatureWriter, functionNames, partitionKey, tombstoneKey, userDedupKey, userStateKey, type StoreRecord } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 import { event } from '../../helpers/events.ts';
 import { fixtureRegistry } from '../../helpers/registry.ts';
@@ -37,15 +37,16 @@ describe('the feature writer', () => {
     const verdicts = await writer.write([record('u1', 'client', t, 10), record('u2', 'client', t, 11), record('u1', 'client', t + 1, 12), record('u1', 'billing', t, 5)]);
     expect(verdicts).toEqual(['applied', 'applied', 'applied', 'applied']);
     const fn = functionNames(registry.version).apply;
-    expect(calls.map((c) => c.slice(0, 5))).toEqual([
-      ['FCALL', fn, 2, userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'client')],
-      ['FCALL', fn, 2, userStateKey('cf', 'u2'), userDedupKey('cf', 'u2', 'client')],
-      ['FCALL', fn, 2, userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'billing')],
+    expect(calls.map((c) => c.slice(0, 6))).toEqual([
+      ['FCALL', fn, 3, userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'client'), tombstoneKey('cf', 'u1')],
+      ['FCALL', fn, 3, userStateKey('cf', 'u2'), userDedupKey('cf', 'u2', 'client'), tombstoneKey('cf', 'u2')],
+      ['FCALL', fn, 3, userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'billing'), tombstoneKey('cf', 'u1')],
     ]);
     const first = calls[0] as Array<string | number>;
-    expect(first[9]).toBe(2);
+    expect(first[10]).toBe(2);
+    expect(first[11]).toBe('');
     // per event: source field, partition key, offset, ...
-    expect(first.slice(10, 13)).toEqual(['s:client', partitionKey('t.client.events', 2), '10']);
+    expect(first.slice(12, 15)).toEqual(['s:client', partitionKey('t.client.events', 2), '10']);
     expect(first).toContain('12');
   });
 
@@ -54,7 +55,7 @@ describe('the feature writer', () => {
     const writer = new FeatureWriter(redis, operators, { prefix: 'cf', allowedLatenessMs: 24 * HOUR, dedupMarginMs: HOUR, pruneAboveFields: 256 });
     const t = Date.parse('2024-05-01T00:00:00Z');
     await writer.write([record('u1', 'client', t, 1), record('u1', 'billing', t + 26 * HOUR, 1), record('u2', 'client', t + 10 * 24 * HOUR, 2), record('u1', 'client', t - 5_000, 3)]);
-    const before = (call: Array<string | number>) => [call[3], call[4], call[6], call[7]];
+    const before = (call: Array<string | number>) => [call[3], call[4], call[7], call[8]];
     expect(calls.map(before)).toEqual([
       [userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'client'), Math.floor((t - 25 * HOUR) / 1000), encodePruneSpec(operators.tileBounds(t))],
       [userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'billing'), Math.floor((t + HOUR) / 1000), encodePruneSpec(operators.tileBounds(t + 26 * HOUR))],
