@@ -1,0 +1,58 @@
+import type { Redis } from 'ioredis';
+import { tombstoneKey, userKeys, userStateKey } from '../store/index.ts';
+
+/** Escapes the glob characters of a Redis MATCH pattern. */
+function globLiteral(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+/** Every key of the user's hash tag but the tombstone: what a SCAN finds of the user. */
+async function scanUserKeys(redis: Redis, prefix: string, userId: string): Promise<string[]> {
+  const tomb = tombstoneKey(prefix, userId);
+  const pattern = `${globLiteral(userStateKey(prefix, userId))}*`;
+  const found = new Set<string>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    for (const key of keys) if (key !== tomb) found.add(key);
+    cursor = next;
+  } while (cursor !== '0');
+  return [...found].sort();
+}
+
+export interface OnlineErasure {
+  /** Keys deleted (the layout's keys that existed, plus any older-layout key the sweep found). */
+  keysDeleted: number;
+  /** The tombstone's value and when it expires (epoch ms); null when its horizon had passed. */
+  tombstone: { value: string; expiresAtMs: number } | null;
+}
+
+/**
+ * Writes the user's tombstone, then deletes the user's keys (in one MULTI, tombstone first:
+ * the keys share the user's hash tag, so this is one slot on Redis Cluster too), then sweeps
+ * `<prefix>:{<user_id>}*` for keys of older layouts. The tombstone holds the latest deletion
+ * time of the user and expires `horizonMs` after it: by then no record from before the
+ * deletion can be applied (too late) or replayed (gone from Kafka). Idempotent.
+ */
+export async function eraseOnline(redis: Redis, prefix: string, userId: string, deletedBeforeMs: number, horizonMs: number, nowMs: number = Date.now()): Promise<OnlineErasure> {
+  const tomb = tombstoneKey(prefix, userId);
+  const current = Number((await redis.get(tomb)) ?? '0');
+  const deletedBefore = Math.max(current, deletedBeforeMs);
+  const expiresAtMs = deletedBefore + horizonMs;
+  const multi = redis.multi();
+  const withTombstone = expiresAtMs > nowMs;
+  if (withTombstone) multi.set(tomb, String(deletedBefore), 'PXAT', expiresAtMs);
+  multi.del(...userKeys(prefix, userId));
+  const results = (await multi.exec()) ?? [];
+  for (const [error] of results) if (error) throw error;
+  const deleted = Number((results[results.length - 1] as [Error | null, unknown])[1]);
+  const leftovers = await scanUserKeys(redis, prefix, userId);
+  const swept = leftovers.length > 0 ? await redis.del(...leftovers) : 0;
+  return { keysDeleted: deleted + swept, tombstone: withTombstone ? { value: String(deletedBefore), expiresAtMs } : null };
+}
+
+/** The verification: a SCAN of the user's hash tag; zero keys besides the tombstone is done. */
+export async function verifyOnline(redis: Redis, prefix: string, userId: string): Promise<{ keys: string[]; tombstone: string | null; pattern: string }> {
+  const keys = await scanUserKeys(redis, prefix, userId);
+  return { keys, tombstone: await redis.get(tombstoneKey(prefix, userId)), pattern: `${userStateKey(prefix, userId)}*` };
+}
