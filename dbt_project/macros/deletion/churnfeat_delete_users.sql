@@ -38,6 +38,7 @@
         {%- do run_query('insert into ' ~ suppression ~ ' (user_id, deleted_before_ms) values ('
             ~ churnfeat_string_literal(user.user_id) ~ ', ' ~ user.deleted_before_ms ~ ')') -%}
     {%- endfor -%}
+    {%- do adapter.commit() -%}
     {%- set report = {'tables': {}, 'deleted': 0, 'left': 0} -%}
     {%- for relation, event_grain in churnfeat_user_tables() -%}
         {%- set predicate = churnfeat_deleted_rows_predicate(targets, event_grain) -%}
@@ -45,14 +46,16 @@
         {%- if before > 0 -%}
             {%- do run_query('delete from ' ~ relation ~ ' where ' ~ predicate) -%}
         {%- endif -%}
+        {#- run-operation does not commit by itself: commit each table, then count again -#}
+        {%- do adapter.commit() -%}
         {%- set left = churnfeat_count_where(relation, predicate) -%}
         {%- do report.tables.update({relation.identifier: {'deleted': before - left, 'left': left}}) -%}
         {%- do report.update({'deleted': report.deleted + before - left, 'left': report.left + left}) -%}
     {%- endfor -%}
     {%- do churnfeat_delete_users_from_raw(targets, report) -%}
+    {%- do adapter.commit() -%}
     {%- set lake_left = churnfeat_count_where(source('lake', 'events'), churnfeat_deleted_rows_predicate(targets, true)) -%}
     {%- do report.update({'lake_source_left': lake_left, 'left': report.left + lake_left, 'users': targets | length}) -%}
-    {%- do adapter.commit() if target.type != 'duckdb' else none -%}
     {{ print('churnfeat-deletion-verified ' ~ tojson(report)) }}
     {%- if report.left > 0 -%}
         {{ exceptions.raise_compiler_error('churnfeat_delete_users: ' ~ report.left ~ ' rows of the deleted users are left: ' ~ tojson(report)) }}

@@ -18,7 +18,7 @@ export interface IntakeReport {
 }
 
 /** Creates the deletion topic when missing (3 partitions locally; compaction is not wanted: every request is kept until retention). */
-async function ensureTopic(admin: Admin, topic: string): Promise<void> {
+export async function ensureDeletionTopic(admin: Admin, topic: string): Promise<void> {
   if ((await admin.listTopics()).includes(topic)) return;
   await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true }).catch((error: unknown) => {
     if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
@@ -42,7 +42,7 @@ export async function drainDeletionTopic(
   await admin.connect();
   let targets: Map<number, bigint>;
   try {
-    await ensureTopic(admin, options.topic);
+    await ensureDeletionTopic(admin, options.topic);
     const highs = await admin.fetchTopicOffsets(options.topic);
     const committed = new Map((await admin.fetchOffsets({ groupId: options.groupId, topics: [options.topic] }))[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
     targets = new Map();
