@@ -52,12 +52,18 @@ def delete_command(subcommand: str, *args: str) -> list[str]:
 
 def run_delete(subcommand: str, *args: str) -> tuple[int, str]:
     """Runs the command from the repo root; returns its exit code and its output (stdout + stderr)."""
-    import subprocess  # noqa: PLC0415 - no process work at parse time
+    import subprocess
 
     settings = load_settings()
-    env = {**os.environ, "CHURNFEAT_LAKE_ROOT": str(settings.lake_root), "CHURNFEAT_DUCKDB_PATH": str(settings.duckdb_path)}
+    env = {
+        **os.environ,
+        "CHURNFEAT_LAKE_ROOT": str(settings.lake_root),
+        "CHURNFEAT_DUCKDB_PATH": str(settings.duckdb_path),
+    }
     env.setdefault("CHURNFEAT_LAKE_URI", settings.lake_uri)
-    done = subprocess.run(delete_command(subcommand, *args), cwd=settings.home, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        delete_command(subcommand, *args), cwd=settings.home, env=env, capture_output=True, text=True, check=False
+    )
     return done.returncode, done.stdout + done.stderr
 
 

@@ -31,4 +31,9 @@ def test_parsing_the_dags_starts_no_process(monkeypatch: pytest.MonkeyPatch) -> 
 def test_helpers_and_tests_are_not_parsed_as_dag_files() -> None:
     bag = DagBag(dag_folder=str(DAGS_DIR), include_examples=False)
     parsed = {path.split("/")[-1] for path in bag.file_last_changed}
-    assert parsed == {"churnfeat_dbt_hourly.py", "churnfeat_parity_nightly.py", "churnfeat_backfill.py", "churnfeat_deletion_daily.py"}
+    assert parsed == {
+        "churnfeat_dbt_hourly.py",
+        "churnfeat_parity_nightly.py",
+        "churnfeat_backfill.py",
+        "churnfeat_deletion_daily.py",
+    }

@@ -32,11 +32,7 @@ export async function ensureDeletionTopic(admin: Admin, topic: string): Promise<
  * original bytes as value) to `deadLetterTopic`, and commits. Nothing is committed before it
  * is registered or dead-lettered, so a crash loses no request.
  */
-export async function drainDeletionTopic(
-  kafka: Kafka,
-  registry: DeletionRegistry,
-  options: { topic: string; groupId: string; deadLetterTopic: string; timeoutMs: number },
-): Promise<IntakeReport> {
+export async function drainDeletionTopic(kafka: Kafka, registry: DeletionRegistry, options: { topic: string; groupId: string; deadLetterTopic: string; timeoutMs: number }): Promise<IntakeReport> {
   const report: IntakeReport = { registered: 0, duplicates: 0, deadLettered: 0 };
   const admin = kafka.admin();
   await admin.connect();

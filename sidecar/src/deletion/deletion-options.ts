@@ -43,7 +43,12 @@ export const DELETION_OPTIONS = {
     env: ['CHURNFEAT_DELETION_GROUP_ID'],
     schema: SCHEMAS.nonEmpty,
   }),
-  intakeTimeoutMs: defineOption<number>({ kind: 'integer', description: 'run: give up draining the deletion topic after this long, ms', default: 120_000, schema: { type: 'integer', minimum: 1_000 } }),
+  intakeTimeoutMs: defineOption<number>({
+    kind: 'integer',
+    description: 'run: give up draining the deletion topic after this long, ms',
+    default: 120_000,
+    schema: { type: 'integer', minimum: 1_000 },
+  }),
   dbtScript: defineOption<string>({
     kind: 'string',
     description: 'the dbt wrapper the warehouse step runs (run-operation churnfeat_delete_users)',
@@ -52,7 +57,13 @@ export const DELETION_OPTIONS = {
     schema: SCHEMAS.nonEmpty,
     placeholder: 'PATH',
   }),
-  dbtTarget: defineOption<string>({ kind: 'string', description: "dbt target of the warehouse step; '' = the profile's default", default: '', env: ['CHURNFEAT_DBT_TARGET'], schema: { type: 'string' } }),
+  dbtTarget: defineOption<string>({
+    kind: 'string',
+    description: "dbt target of the warehouse step; '' = the profile's default",
+    default: '',
+    env: ['CHURNFEAT_DBT_TARGET'],
+    schema: { type: 'string' },
+  }),
   prom: defineOption<boolean>({ kind: 'boolean', description: 'status: print the SLA gauges as Prometheus text (for a textfile collector)', default: false, schema: SCHEMAS.boolean }),
 } as const;
 

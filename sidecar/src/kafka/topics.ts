@@ -40,12 +40,7 @@ export const RAW_TOPIC_MAX_RECORD_LIFETIME_MS = Number(RAW_TOPIC_CONFIG['retenti
  * {@link RAW_TOPIC_CONFIG} (production, `--create-topics`); the default leaves the broker's
  * (tests replay records stamped days or years ago, which a 48 h retention would delete at once).
  */
-export async function ensureTopics(
-  admin: Admin,
-  names: TopicNames,
-  partitions: Partial<Record<keyof typeof LOCAL_PARTITIONS, number>> = {},
-  retention: 'sla' | 'broker' = 'broker',
-): Promise<void> {
+export async function ensureTopics(admin: Admin, names: TopicNames, partitions: Partial<Record<keyof typeof LOCAL_PARTITIONS, number>> = {}, retention: 'sla' | 'broker' = 'broker'): Promise<void> {
   const counts = { ...LOCAL_PARTITIONS, ...partitions };
   const existing = new Set(await admin.listTopics());
   const wanted = [

@@ -275,9 +275,7 @@ export class LakeWriter {
       const kind: LakeKind = parsed.ok ? 'events' : 'dead_letter';
       const row = parsed.ok ? toLakeRow(parsed.event, kafka) : toDeadLetterRow(state.source, parsed, { ...kafka, key: record.key, value: record.value });
       // An erased user's record from before the erasure (a late or replayed one) never lands.
-      const erasedRow = parsed.ok
-        ? this.erasedRecord(parsed.event.userId, parsed.event.eventMs)
-        : deadLetterUsers(row as DeadLetterRow).some((user) => this.erasedRecord(user, record.timestampMs));
+      const erasedRow = parsed.ok ? this.erasedRecord(parsed.event.userId, parsed.event.eventMs) : deadLetterUsers(row as DeadLetterRow).some((user) => this.erasedRecord(user, record.timestampMs));
       if (erasedRow) {
         erased += 1;
         continue;

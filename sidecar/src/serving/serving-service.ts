@@ -23,11 +23,7 @@ export interface ServingService {
  * FeatureClient, readiness probe, metrics and the fastify app, then listens.
  * Starts even when Redis is down (it reconnects; /readyz says 503 until then).
  */
-export async function startServingService(
-  overrides: Partial<ServeOptions> = {},
-  registry?: FeatureRegistry,
-  extra: { adminRoutes?: (scope: FastifyInstance) => void } = {},
-): Promise<ServingService> {
+export async function startServingService(overrides: Partial<ServeOptions> = {}, registry?: FeatureRegistry, extra: { adminRoutes?: (scope: FastifyInstance) => void } = {}): Promise<ServingService> {
   const options = resolveServeOptions(overrides);
   const features = registry ?? loadFeatureRegistry(options.dbtProjectDir);
   const redis = createRedisClient(options, { ...READ_PATH_REDIS_OPTIONS, commandTimeout: options.redisCommandTimeoutMs });

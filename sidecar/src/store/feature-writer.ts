@@ -158,11 +158,7 @@ export class FeatureWriter {
    * and, in `again`, the calls a deletion tombstone refused, narrowed to the records from at or
    * after the deletion (the others are `deleted`) and naming the tombstone they honour.
    */
-  private async attempt(
-    records: readonly StoreRecord[],
-    calls: readonly PendingCall[],
-    verdicts: StoreVerdict[],
-  ): Promise<{ failed: PendingCall[]; error: Error | null; again: PendingCall[] }> {
+  private async attempt(records: readonly StoreRecord[], calls: readonly PendingCall[], verdicts: StoreVerdict[]): Promise<{ failed: PendingCall[]; error: Error | null; again: PendingCall[] }> {
     const pipeline = this.redis.pipeline();
     for (const call of calls) pipeline.call('FCALL', this.applyFn, ...call.args);
     let results: Array<[Error | null, unknown]>;

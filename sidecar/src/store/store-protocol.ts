@@ -271,7 +271,14 @@ export interface ApplyCall {
 
 /** The ARGV of the apply function for `call`, in the order of {@link APPLY_ARGS} and {@link APPLY_EVENT_ARGS}. */
 export function encodeApplyArgs(call: ApplyCall): Array<string | number> {
-  const args: Array<string | number> = [`${call.stateTtlMs}/${call.dedupTtlMs}`, call.dedupPruneBeforeS, encodePruneSpec(call.pruneBounds), call.pruneAboveFields, call.events.length, call.tombSeen ?? ''];
+  const args: Array<string | number> = [
+    `${call.stateTtlMs}/${call.dedupTtlMs}`,
+    call.dedupPruneBeforeS,
+    encodePruneSpec(call.pruneBounds),
+    call.pruneAboveFields,
+    call.events.length,
+    call.tombSeen ?? '',
+  ];
   for (const event of call.events) {
     args.push(sourceField(event.source), event.partitionKey, event.offset, event.dedupMember, event.dedupScoreS, event.ingestMs, event.ops.length);
     for (const op of event.ops) args.push(op[0], op[1], op[2]);

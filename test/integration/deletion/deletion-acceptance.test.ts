@@ -8,6 +8,7 @@
  * warehouse rows are byte-identical to what they were (Redis: to a control store that never saw
  * a deletion). One deleted user comes back after the deletion: only what came after is kept.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, ListObjectVersionsCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -28,7 +29,17 @@ import {
   type DeletionContext,
 } from '../../../sidecar/src/deletion/index.ts';
 import { SOURCES } from '../../../sidecar/src/events/index.ts';
-import { LakeWriter, LocalLakeStorage, ParquetEncoder, parseLakeObjectKey, resolveLakeWriterOptions, S3LakeStorage, type DeadLetterRow, type LakeRow, type LakeStorage } from '../../../sidecar/src/lake/index.ts';
+import {
+  LakeWriter,
+  LocalLakeStorage,
+  ParquetEncoder,
+  parseLakeObjectKey,
+  resolveLakeWriterOptions,
+  S3LakeStorage,
+  type DeadLetterRow,
+  type LakeRow,
+  type LakeStorage,
+} from '../../../sidecar/src/lake/index.ts';
 import { generateWorkload, type WorkloadRecord } from '../../../sidecar/src/loadgen/workload.ts';
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { startServingService } from '../../../sidecar/src/serving/index.ts';
@@ -69,7 +80,8 @@ async function lakeRows(storage: LakeStorage, encoder: ParquetEncoder): Promise<
   for (const kind of ['events', 'dead_letter'] as const) {
     for (const { key } of await storage.list(`${kind}/`)) {
       if (!parseLakeObjectKey(key)) continue;
-      for (const row of await encoder.decode<LakeRow | DeadLetterRow>((await storage.get(key)) as Buffer)) out.push({ kind, row, text: JSON.stringify(row, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) });
+      for (const row of await encoder.decode<LakeRow | DeadLetterRow>((await storage.get(key)) as Buffer))
+        out.push({ kind, row, text: JSON.stringify(row, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) });
     }
   }
   return out.sort((a, b) => (a.text < b.text ? -1 : 1));
@@ -117,7 +129,17 @@ describe('GDPR/CCPA erasure across every store', () => {
 
     // A day of traffic of 200 users, ending now; invalid records included (dead letters).
     const now = Date.now();
-    const workload = generateWorkload({ seed: 14, users: 200, eventsPerUser: 40, startMs: now - 20 * HOUR, endMs: now - 60_000, lateShare: 0.05, veryLateShare: 0.01, duplicateShare: 0.05, invalidShare: 0.02 });
+    const workload = generateWorkload({
+      seed: 14,
+      users: 200,
+      eventsPerUser: 40,
+      startMs: now - 20 * HOUR,
+      endMs: now - 60_000,
+      lateShare: 0.05,
+      veryLateShare: 0.01,
+      duplicateShare: 0.05,
+      invalidShare: 0.02,
+    });
     const users = [...new Set(workload.map((r) => r.key))].sort();
     const deleted = users.filter((_, i) => i % 4 === 0).slice(0, 50);
     expect(deleted).toHaveLength(50);
@@ -129,7 +151,15 @@ describe('GDPR/CCPA erasure across every store', () => {
     const control = sidecar(controlPrefix, `${ns.id}-control`);
     const lakeWriter = (storage: LakeStorage, label: string): LakeWriter =>
       new LakeWriter(
-        resolveLakeWriterOptions({ brokers: BROKERS, topicNamespace: ns.options.topicNamespace, groupId: `${ns.id}-${label}`, clientId: `${ns.id}-${label}`, flushRecords: 500, flushIntervalMs: 300, sessionTimeoutMs: 6_000 }),
+        resolveLakeWriterOptions({
+          brokers: BROKERS,
+          topicNamespace: ns.options.topicNamespace,
+          groupId: `${ns.id}-${label}`,
+          clientId: `${ns.id}-${label}`,
+          flushRecords: 500,
+          flushIntervalMs: 300,
+          sessionTimeoutMs: 6_000,
+        }),
         { storage, erased: erasedUsers.erased },
       );
     const writers = [lakeWriter(localLake, 'lake-local'), lakeWriter(s3Lake, 'lake-s3')];
@@ -169,10 +199,16 @@ describe('GDPR/CCPA erasure across every store', () => {
     const dead = await readTopic(ns.topics.deadLetter, (records) => records.some((r) => r.headers['churnfeat.reason'] === 'invalid_deletion_request'));
     expect(dead.find((r) => r.headers['churnfeat.reason'] === 'invalid_deletion_request')?.headers['churnfeat.detail']).toMatch(/^user_id: /);
 
-    const serving = await startServingService({ redisUrl: REDIS_URL, keyPrefix: ns.id, port: 0, adminToken: TOKEN, logLevel: 'silent' }, conformanceRegistry, { adminRoutes: (scope) => registerDeletionRoutes(scope, registry) });
+    const serving = await startServingService({ redisUrl: REDIS_URL, keyPrefix: ns.id, port: 0, adminToken: TOKEN, logLevel: 'silent' }, conformanceRegistry, {
+      adminRoutes: (scope) => registerDeletionRoutes(scope, registry),
+    });
     onTestFinished(() => serving.close());
     const post = (body: unknown, token: string | null = TOKEN) =>
-      fetch(`${serving.url}/admin/v1/deletions`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
+      fetch(`${serving.url}/admin/v1/deletions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify(body),
+      });
     expect((await post({ request_id: 'x', user_id: 'u' }, null)).status).toBe(401);
     const bad = await post({ request_id: 'req-http-bad', user_id: 'u', received_at: 'yesterday' });
     expect(bad.status).toBe(400);
@@ -267,10 +303,19 @@ describe('GDPR/CCPA erasure across every store', () => {
     expect([...warehouseBefore.values()].flat().filter((r) => deleted.includes(r.user)).length).toBeGreaterThan(0);
     expect(warehouseBefore.get('main.fct_training_features')?.filter((r) => deleted.includes(r.user)).length).toBeGreaterThan(0);
 
-    const runs = await runDeletions({ ...context, lake: localLake, warehouse: { dbtScript: 'dbt_project/scripts/dbt.sh', target: '', vars: { lake_root: localLake.root, ...dbtVars }, env: { ...process.env, CHURNFEAT_DUCKDB_PATH: duckdbPath, CHURNFEAT_LAKE_ROOT: localLake.root } as Record<string, string> } }, [
-      'lake',
-      'warehouse',
-    ]);
+    const runs = await runDeletions(
+      {
+        ...context,
+        lake: localLake,
+        warehouse: {
+          dbtScript: 'dbt_project/scripts/dbt.sh',
+          target: '',
+          vars: { lake_root: localLake.root, ...dbtVars },
+          env: { ...process.env, CHURNFEAT_DUCKDB_PATH: duckdbPath, CHURNFEAT_LAKE_ROOT: localLake.root } as Record<string, string>,
+        },
+      },
+      ['lake', 'warehouse'],
+    );
     expect(runs.lake?.failed).toEqual([]);
     expect(runs.warehouse?.failed).toEqual([]);
     const s3Erasure = await eraseFromLake(s3Lake, targets);
@@ -278,6 +323,27 @@ describe('GDPR/CCPA erasure across every store', () => {
     expect(s3Check).toMatchObject({ rowsLeft: 0, versionsLeft: 0 });
     const status = await registry.all();
     expect(status.filter((r) => r.closed_at === null)).toEqual([]);
+    // The per-store latency figures of docs/deletion.md: CHURNFEAT_DELETION_RESULTS=bench/results/<name>.json keeps them.
+    if (process.env.CHURNFEAT_DELETION_RESULTS) {
+      writeFileSync(
+        process.env.CHURNFEAT_DELETION_RESULTS,
+        `${JSON.stringify(
+          {
+            measured_at: new Date().toISOString(),
+            users: deleted.length,
+            requests: status.length,
+            records: total,
+            seconds: { online: online.online?.seconds, lake_local: runs.lake?.seconds, warehouse: runs.warehouse?.seconds },
+            lake_local: runs.lake?.detail,
+            lake_s3: s3Erasure,
+            warehouse: runs.warehouse?.detail,
+            replay_verdicts: replayTotals,
+          },
+          null,
+          2,
+        )}\n`,
+      );
+    }
     process.stdout.write(
       `deletion acceptance: ${deleted.length} users; online ${online.online?.seconds.toFixed(3)} s, local lake ${runs.lake?.seconds.toFixed(3)} s (${JSON.stringify(runs.lake?.detail)}), ` +
         `warehouse ${runs.warehouse?.seconds.toFixed(3)} s (${JSON.stringify(runs.warehouse?.detail)}); S3 lake rewrote ${s3Erasure.objectsRewritten}/${s3Erasure.objects} objects, purged ${s3Erasure.versionsPurged} versions; ` +
