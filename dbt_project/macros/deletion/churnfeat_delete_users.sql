@@ -39,27 +39,19 @@
             ~ churnfeat_string_literal(user.user_id) ~ ', ' ~ user.deleted_before_ms ~ ')') -%}
     {%- endfor -%}
     {%- do adapter.commit() -%}
-    {%- set report = {'tables': {}, 'deleted': 0, 'left': 0} -%}
+    {%- set deleted = {} -%}
     {%- for relation, event_grain in churnfeat_user_tables() -%}
         {%- set predicate = churnfeat_deleted_rows_predicate(targets, event_grain) -%}
-        {%- set before = churnfeat_count_where(relation, predicate) -%}
-        {%- if before > 0 -%}
+        {%- do deleted.update({relation.identifier: churnfeat_count_where(relation, predicate)}) -%}
+        {%- if deleted[relation.identifier] > 0 -%}
             {%- do run_query('delete from ' ~ relation ~ ' where ' ~ predicate) -%}
         {%- endif -%}
-        {#- run-operation does not commit by itself: commit each table, then count again -#}
+        {#- run-operation does not commit by itself -#}
         {%- do adapter.commit() -%}
-        {%- set left = churnfeat_count_where(relation, predicate) -%}
-        {%- do report.tables.update({relation.identifier: {'deleted': before - left, 'left': left}}) -%}
-        {%- do report.update({'deleted': report.deleted + before - left, 'left': report.left + left}) -%}
     {%- endfor -%}
-    {%- do churnfeat_delete_users_from_raw(targets, report) -%}
+    {%- do churnfeat_delete_users_from_raw(targets) -%}
     {%- do adapter.commit() -%}
-    {%- set lake_left = churnfeat_count_where(source('lake', 'events'), churnfeat_deleted_rows_predicate(targets, true)) -%}
-    {%- do report.update({'lake_source_left': lake_left, 'left': report.left + lake_left, 'users': targets | length}) -%}
-    {{ print('churnfeat-deletion-verified ' ~ tojson(report)) }}
-    {%- if report.left > 0 -%}
-        {{ exceptions.raise_compiler_error('churnfeat_delete_users: ' ~ report.left ~ ' rows of the deleted users are left: ' ~ tojson(report)) }}
-    {%- endif -%}
+    {%- do churnfeat_report_left(targets, deleted, 'churnfeat_delete_users') -%}
 {% endmacro %}
 
 
@@ -69,17 +61,32 @@
         {{ return(none) }}
     {%- endif -%}
     {%- do churnfeat_refresh_lake_reader() -%}
-    {%- set report = {'tables': {}, 'left': 0} -%}
+    {%- do churnfeat_report_left(users, none, 'churnfeat_verify_deleted_users') -%}
+{% endmacro %}
+
+
+{#- The verification both operations end with: counts the users' rows left in every table and
+    in the lake source (`deleted`: rows deleted per table, when deleting), prints one line
+    `churnfeat-deletion-verified <json>` and fails when anything is left. -#}
+{% macro churnfeat_report_left(users, deleted, caller_name) %}
+    {%- set report = {'tables': {}, 'left': 0, 'users': users | length} -%}
+    {%- if deleted is not none -%}
+        {%- do report.update({'deleted': deleted.values() | sum}) -%}
+    {%- endif -%}
     {%- for relation, event_grain in churnfeat_user_tables() -%}
-        {%- set left = churnfeat_count_where(relation, churnfeat_deleted_rows_predicate(users, event_grain)) -%}
-        {%- do report.tables.update({relation.identifier: {'left': left}}) -%}
+        {%- set left = churnfeat_count_where(relation, churnfeat_deleted_rows_predicate(users, event_grain, verify=true)) -%}
+        {%- set entry = {'left': left} -%}
+        {%- if deleted is not none -%}
+            {%- do entry.update({'deleted': deleted.get(relation.identifier, 0) - left}) -%}
+        {%- endif -%}
+        {%- do report.tables.update({relation.identifier: entry}) -%}
         {%- do report.update({'left': report.left + left}) -%}
     {%- endfor -%}
     {%- set lake_left = churnfeat_count_where(source('lake', 'events'), churnfeat_deleted_rows_predicate(users, true)) -%}
-    {%- do report.update({'lake_source_left': lake_left, 'left': report.left + lake_left, 'users': users | length}) -%}
+    {%- do report.update({'lake_source_left': lake_left, 'left': report.left + lake_left}) -%}
     {{ print('churnfeat-deletion-verified ' ~ tojson(report)) }}
     {%- if report.left > 0 -%}
-        {{ exceptions.raise_compiler_error('churnfeat_verify_deleted_users: ' ~ report.left ~ ' rows of the deleted users are left: ' ~ tojson(report)) }}
+        {{ exceptions.raise_compiler_error(caller_name ~ ': ' ~ report.left ~ ' rows of the deleted users are left: ' ~ tojson(report)) }}
     {%- endif -%}
 {% endmacro %}
 
@@ -148,7 +155,10 @@
 
 
 {#- The rows of the users a deletion removes: before the deletion (event grain), or all. -#}
-{% macro churnfeat_deleted_rows_predicate(users, event_grain) %}
+{#- verify: a row of an aggregate table is a leftover unless the user came back (has lake
+    rows from at or after the deletion): the delete step removed every aggregate row of the
+    user, so a returning customer's rows were rebuilt from the (clean) lake since. -#}
+{% macro churnfeat_deleted_rows_predicate(users, event_grain, verify=false) %}
     {%- if users | length == 0 -%}
         {{ return('1 = 0') }}
     {%- endif -%}
@@ -156,6 +166,9 @@
     {%- for user in users -%}
         {%- if event_grain -%}
             {%- do terms.append('(user_id = ' ~ churnfeat_string_literal(user.user_id) ~ ' and event_ms < ' ~ (user.deleted_before_ms | int) ~ ')') -%}
+        {%- elif verify -%}
+            {%- do terms.append('(user_id = ' ~ churnfeat_string_literal(user.user_id) ~ ' and not exists (select 1 from ' ~ source('lake', 'events')
+                ~ ' as returned where returned.user_id = ' ~ churnfeat_string_literal(user.user_id) ~ ' and returned.event_ms >= ' ~ (user.deleted_before_ms | int) ~ '))') -%}
         {%- else -%}
             {%- do terms.append('user_id = ' ~ churnfeat_string_literal(user.user_id)) -%}
         {%- endif -%}
@@ -172,17 +185,17 @@
 
 {#- The raw copy in the warehouse: DuckDB reads the lake files themselves (rewritten by the
     lake step), so there is none; Snowflake's Snowpipe table is one. -#}
-{% macro churnfeat_delete_users_from_raw(users, report) %}
-    {{ return(adapter.dispatch('churnfeat_delete_users_from_raw', 'churnfeat')(users, report)) }}
+{% macro churnfeat_delete_users_from_raw(users) %}
+    {{ return(adapter.dispatch('churnfeat_delete_users_from_raw', 'churnfeat')(users)) }}
 {% endmacro %}
 
-{% macro default__churnfeat_delete_users_from_raw(users, report) %}
+{% macro default__churnfeat_delete_users_from_raw(users) %}
     {{ return(none) }}
 {% endmacro %}
 
 {#- Snowflake: a Snowpipe-loaded raw table loses the rows; an external table is refreshed so
     it reads the rewritten objects (its metadata still lists the object names, unchanged). -#}
-{% macro snowflake__churnfeat_delete_users_from_raw(users, report) %}
+{% macro snowflake__churnfeat_delete_users_from_raw(users) %}
     {%- set raw = source('lake', 'events') -%}
     {%- set kind = run_query("select table_type from " ~ raw.database ~ ".information_schema.tables where table_schema = upper('" ~ raw.schema ~ "') and table_name = upper('" ~ raw.identifier ~ "')") -%}
     {%- set table_type = kind.columns[0].values()[0] if kind.rows | length > 0 else none -%}

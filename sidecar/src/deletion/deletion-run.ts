@@ -78,12 +78,12 @@ export async function runDeletions(context: DeletionContext, stores: readonly De
             reasserted += 1;
             continue;
           }
-          const check = await verifyOnline(redis, prefix, record.user_id);
-          if (check.keys.length > 0) throw new Error(`SCAN ${check.pattern} still finds ${check.keys.length} keys`);
+          const check = await verifyOnline(redis, prefix, record.user_id, record.deleted_before_ms);
+          if (check.leftovers.length > 0) throw new Error(`SCAN ${check.pattern} still finds ${check.leftovers.length} keys holding data from before the deletion`);
           await registry.markDone(
             record,
             'online',
-            `SCAN MATCH ${check.pattern}: 0 keys besides the tombstone (deleted ${erased.keysDeleted}); tombstone ${erased.tombstone ? `set, expires ${new Date(erased.tombstone.expiresAtMs).toISOString()}` : 'not needed (horizon passed)'}`,
+            `SCAN MATCH ${check.pattern}: 0 keys holding data from before the deletion (${check.keys.length} keys, deleted ${erased.keysDeleted}); tombstone ${erased.tombstone ? `set, expires ${new Date(erased.tombstone.expiresAtMs).toISOString()}` : 'not needed (horizon passed)'}`,
           );
           out.done.push(record.request_id);
         } catch (error) {
@@ -154,7 +154,7 @@ export async function verifyDeletions(context: DeletionContext, stores: readonly
   if (stores.includes('online') && context.redis) {
     const records = doneIn('online');
     let keysLeft = 0;
-    for (const r of records) keysLeft += (await verifyOnline(context.redis, context.prefix, r.user_id)).keys.length;
+    for (const r of records) keysLeft += (await verifyOnline(context.redis, context.prefix, r.user_id, r.deleted_before_ms)).leftovers.length;
     out.online = { users: records.length, keysLeft };
   }
   if (stores.includes('lake') && context.lake) {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { tombstoneKey, userKeys, userStateKey } from '../store/index.ts';
+import { decodeLast, FIELD_PREFIX, tombstoneKey, userKeys, userStateKey } from '../store/index.ts';
 
 /** Escapes the glob characters of a Redis MATCH pattern. */
 function globLiteral(text: string): string {
@@ -51,8 +51,36 @@ export async function eraseOnline(redis: Redis, prefix: string, userId: string, 
   return { keysDeleted: deleted + swept, tombstone: withTombstone ? { value: String(deletedBefore), expiresAtMs } : null };
 }
 
-/** The verification: a SCAN of the user's hash tag; zero keys besides the tombstone is done. */
-export async function verifyOnline(redis: Redis, prefix: string, userId: string): Promise<{ keys: string[]; tombstone: string | null; pattern: string }> {
+/**
+ * True when a key of the user holds something from before the deletion: a state hash with a
+ * newest-event time or a `last` candidate before it, a dedup set with an entry (event time, s)
+ * before it, or a key of a type this layout does not write. A returning customer's keys,
+ * rebuilt from records at or after the deletion only, are not leftovers.
+ */
+async function holdsBefore(redis: Redis, key: string, deletedBeforeMs: number): Promise<boolean> {
+  const type = await redis.type(key);
+  if (type === 'none') return false;
+  if (type === 'zset') return (await redis.zcount(key, '-inf', `(${Math.floor(deletedBeforeMs / 1000)}`)) > 0;
+  if (type !== 'hash') return true;
+  for (const [field, value] of Object.entries(await redis.hgetall(key))) {
+    if (field.startsWith(`${FIELD_PREFIX.latestEvent}:`) && Number(value) < deletedBeforeMs) return true;
+    if (field.startsWith(`${FIELD_PREFIX.last}:`) && decodeLast(value).eventMs < deletedBeforeMs) return true;
+  }
+  return false;
+}
+
+/**
+ * The verification: a SCAN of the user's hash tag. Done when no key holds anything from
+ * before the deletion (`leftovers` empty); `keys` also lists a returning customer's keys.
+ */
+export async function verifyOnline(
+  redis: Redis,
+  prefix: string,
+  userId: string,
+  deletedBeforeMs: number,
+): Promise<{ keys: string[]; leftovers: string[]; tombstone: string | null; pattern: string }> {
   const keys = await scanUserKeys(redis, prefix, userId);
-  return { keys, tombstone: await redis.get(tombstoneKey(prefix, userId)), pattern: `${userStateKey(prefix, userId)}*` };
+  const leftovers: string[] = [];
+  for (const key of keys) if (await holdsBefore(redis, key, deletedBeforeMs)) leftovers.push(key);
+  return { keys, leftovers, tombstone: await redis.get(tombstoneKey(prefix, userId)), pattern: `${userStateKey(prefix, userId)}*` };
 }

@@ -20,11 +20,13 @@ import {
   drainDeletionTopic,
   ensureDeletionTopic,
   ErasedUsers,
+  hasLeftovers,
   eraseFromLake,
   isErasedRow,
   registerDeletionRoutes,
   runDeletions,
   tombstoneHorizonMs,
+  verifyDeletions,
   verifyLake,
   type DeletionContext,
 } from '../../../sidecar/src/deletion/index.ts';
@@ -303,19 +305,13 @@ describe('GDPR/CCPA erasure across every store', () => {
     expect([...warehouseBefore.values()].flat().filter((r) => deleted.includes(r.user)).length).toBeGreaterThan(0);
     expect(warehouseBefore.get('main.fct_training_features')?.filter((r) => deleted.includes(r.user)).length).toBeGreaterThan(0);
 
-    const runs = await runDeletions(
-      {
-        ...context,
-        lake: localLake,
-        warehouse: {
-          dbtScript: 'dbt_project/scripts/dbt.sh',
-          target: '',
-          vars: { lake_root: localLake.root, ...dbtVars },
-          env: { ...process.env, CHURNFEAT_DUCKDB_PATH: duckdbPath, CHURNFEAT_LAKE_ROOT: localLake.root } as Record<string, string>,
-        },
-      },
-      ['lake', 'warehouse'],
-    );
+    const warehouse = {
+      dbtScript: 'dbt_project/scripts/dbt.sh',
+      target: '',
+      vars: { lake_root: localLake.root, ...dbtVars },
+      env: { ...process.env, CHURNFEAT_DUCKDB_PATH: duckdbPath, CHURNFEAT_LAKE_ROOT: localLake.root } as Record<string, string>,
+    };
+    const runs = await runDeletions({ ...context, lake: localLake, warehouse }, ['lake', 'warehouse']);
     expect(runs.lake?.failed).toEqual([]);
     expect(runs.warehouse?.failed).toEqual([]);
     const s3Erasure = await eraseFromLake(s3Lake, targets);
@@ -396,5 +392,9 @@ describe('GDPR/CCPA erasure across every store', () => {
     await check();
     await runDbt(['run'], dbtEnv, dbtVars);
     await check();
+    // and the daily verification (what `churnfeat delete verify` runs) finds nothing anywhere
+    const verified = await verifyDeletions({ ...context, lake: localLake, warehouse }, ['online', 'lake', 'warehouse']);
+    expect(verified).toMatchObject({ online: { keysLeft: 0 }, lake: { rowsLeft: 0, versionsLeft: 0 }, warehouse: { rowsLeft: 0 } });
+    expect(hasLeftovers(verified)).toBe(false);
   }, 600_000);
 });
