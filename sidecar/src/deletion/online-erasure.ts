@@ -73,12 +73,7 @@ async function holdsBefore(redis: Redis, key: string, deletedBeforeMs: number): 
  * The verification: a SCAN of the user's hash tag. Done when no key holds anything from
  * before the deletion (`leftovers` empty); `keys` also lists a returning customer's keys.
  */
-export async function verifyOnline(
-  redis: Redis,
-  prefix: string,
-  userId: string,
-  deletedBeforeMs: number,
-): Promise<{ keys: string[]; leftovers: string[]; tombstone: string | null; pattern: string }> {
+export async function verifyOnline(redis: Redis, prefix: string, userId: string, deletedBeforeMs: number): Promise<{ keys: string[]; leftovers: string[]; tombstone: string | null; pattern: string }> {
   const keys = await scanUserKeys(redis, prefix, userId);
   const leftovers: string[] = [];
   for (const key of keys) if (await holdsBefore(redis, key, deletedBeforeMs)) leftovers.push(key);
