@@ -23,6 +23,7 @@ const SIDECAR_LAYERS = {
   pipeline: ['config', 'store', 'kafka', 'metrics', 'quality'],
   serving: ['config', 'store', 'metrics'],
   canary: ['serving', 'kafka'],
+  deletion: ['config', 'store', 'lake', 'kafka', 'metrics', 'serving'],
 };
 
 /** sidecar/src files that every layer may import (and that import no layer). */

@@ -54,7 +54,7 @@ export class BatchProcessor {
 
   /** `control` takes part in the store write's retries while Redis is away (see FeatureWriter.write). */
   async process(source: Source, records: readonly SourceRecord[], control: WriteControl = {}): Promise<BatchCounts> {
-    const counts: BatchCounts = { applied: 0, duplicate: 0, replayed: 0, too_late: 0, invalid: 0, irrelevant: 0 };
+    const counts: BatchCounts = { applied: 0, duplicate: 0, replayed: 0, deleted: 0, too_late: 0, invalid: 0, irrelevant: 0 };
     const deadLetters: SideRecord[] = [];
     const late: SideRecord[] = [];
     const toStore: StoreRecord[] = [];

@@ -25,7 +25,7 @@ export interface ServingService {
  * FeatureClient, readiness probe, metrics and the fastify app, then listens.
  * Starts even when Redis is down (it reconnects; /readyz says 503 until then).
  */
-export async function startServingService(overrides: Partial<ServeOptions> = {}, registry?: FeatureRegistry): Promise<ServingService> {
+export async function startServingService(overrides: Partial<ServeOptions> = {}, registry?: FeatureRegistry, extra: { adminRoutes?: (scope: FastifyInstance) => void } = {}): Promise<ServingService> {
   const options = resolveServeOptions(overrides);
   const features = registry ?? loadFeatureRegistry(options.dbtProjectDir);
   const redis = createRedisClient(options, { ...READ_PATH_REDIS_OPTIONS, commandTimeout: options.redisCommandTimeoutMs });
@@ -41,7 +41,13 @@ export async function startServingService(overrides: Partial<ServeOptions> = {},
     readiness,
     metrics,
     logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
-    admin: { token: options.adminToken, routes: registerAdminRoutes },
+    admin: {
+      token: options.adminToken,
+      routes: (scope) => {
+        registerAdminRoutes(scope);
+        extra.adminRoutes?.(scope);
+      },
+    },
     routes: [
       (scope) =>
         registerOpsRoutes(scope, {

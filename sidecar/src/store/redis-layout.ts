@@ -16,6 +16,16 @@
  *                                      clock of the user's records in that source, and the source
  *                                      topics are consumed with different lags.
  *
+ *   <prefix>:{<user_id>}:tomb    STRING deletion tombstone: the deletion time (epoch ms) of the
+ *                                      user's erasure request (docs/deletion.md). Written before
+ *                                      the user's keys are deleted, expires after the tombstone
+ *                                      horizon (allowed lateness + Kafka retention + margin); the
+ *                                      apply function refuses writes of the user while it is set,
+ *                                      so no late, replayed or re-delivered record recreates them.
+ *
+ * {@link userKeys} lists every key of one user that holds data (not the tombstone): the
+ * deletion removes exactly those. Whoever adds or renames a per-user key adds it there.
+ *
  * Shared (read by the serving layer, written by the sidecar):
  *
  *   <prefix>:wm                  HASH  "<source>:<partition>" -> partition watermark (ms): every
@@ -23,7 +33,7 @@
  *   <prefix>:registry            STRING the version id of the loaded feature registry (FeatureRegistry.version)
  */
 import { createHash } from 'node:crypto';
-import type { Source } from '../events/index.ts';
+import { SOURCES, type Source } from '../events/index.ts';
 
 // The state fields are part of the store protocol; re-exported for callers that read the layout.
 export { distinctField, encodeLast, functionNames, lastField, latestEventField, sourceField, tileField } from './store-protocol.ts';
@@ -34,6 +44,19 @@ export function userStateKey(prefix: string, userId: string): string {
 
 export function userDedupKey(prefix: string, userId: string, source: Source): string {
   return `${prefix}:{${userId}}:dd:${source}`;
+}
+
+export function tombstoneKey(prefix: string, userId: string): string {
+  return `${prefix}:{${userId}}:tomb`;
+}
+
+/**
+ * Every key of one user that holds the user's data, in every layout this code still writes
+ * or may find (the deletion deletes these, then sweeps `<prefix>:{<user_id>}*` for keys of
+ * older layouts). The tombstone is not one of them.
+ */
+export function userKeys(prefix: string, userId: string): string[] {
+  return [userStateKey(prefix, userId), ...SOURCES.map((source) => userDedupKey(prefix, userId, source))];
 }
 
 export function watermarkKey(prefix: string): string {

@@ -30,8 +30,10 @@ import {
   readState,
   readStateArg,
   sourceField,
+  tombstoneKey,
   userDedupKey,
   userStateKey,
+  APPLY_KEYS,
   type ApplyCall,
   type ApplyEvent,
   type ModelState,
@@ -248,7 +250,7 @@ describe('the TypeScript model of the Redis Functions', () => {
             const dedupKey = userDedupKey(prefix, 'u1', source);
             const modelState: ModelState = { fields, dedup: model.get(source)?.dedup ?? new Map() };
             model.set(source, modelState);
-            const reply = String(await redis.call('FCALL', NAMES.apply, 2, state, dedupKey, ...encodeApplyArgs(call)));
+            const reply = String(await redis.call('FCALL', NAMES.apply, APPLY_KEYS.length, state, dedupKey, tombstoneKey(prefix, 'u1'), ...encodeApplyArgs(call)));
             expect(decodeVerdicts(reply)).toEqual(applyCall(modelState, call));
             expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
             const members = await redis.zrange(dedupKey, 0, -1, 'WITHSCORES');
