@@ -1,5 +1,6 @@
 export * from './deletion-intake.ts';
 export * from './deletion-metrics.ts';
+export * from './deletion-ops.ts';
 export * from './deletion-options.ts';
 export * from './deletion-registry.ts';
 export * from './deletion-request.ts';

@@ -303,8 +303,15 @@ export function defaultOpsProviders(options: { registry: FeatureRegistry; waterm
     verdictsProvider(),
     deadLettersProvider(),
     parityProvider(options.reportsDir),
-    notBuiltProvider('deletions', 'Open deletion requests', 'appears once the deletion module (`churnfeat delete request|status`) exists'),
+    notBuiltProvider('deletions', 'Open deletion requests', 'the service was started without the deletion registry (`churnfeat serve` plugs it in)'),
   ];
+}
+
+/** The page's sections with `extra` plugged in: a provider replaces the one of the same id (a placeholder), others are appended. */
+export function withProviders(base: readonly OpsDataProvider[], extra: readonly OpsDataProvider[]): OpsDataProvider[] {
+  const byId = new Map(extra.map((p) => [p.id, p]));
+  const out = base.map((p) => byId.get(p.id) ?? p);
+  return [...out, ...extra.filter((p) => !base.some((b) => b.id === p.id))];
 }
 
 /** Collects every section for one page load: one shared scrape, then every provider at once. */

@@ -3,7 +3,7 @@ import { createRedisClient } from '../config/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
 import { FeatureClient, READ_PATH_REDIS_OPTIONS, RedisStateReader } from './feature-client.ts';
 import { buildServingApp, registerAdminRoutes } from './http-server.ts';
-import { defaultOpsProviders, registerParityGauges } from './ops-data.ts';
+import { defaultOpsProviders, registerParityGauges, withProviders, type OpsDataProvider } from './ops-data.ts';
 import { registerOpsRoutes } from './ops-page.ts';
 import { ReadinessProbe } from './readiness.ts';
 import { resolveServeOptions, type ServeOptions } from './serve-options.ts';
@@ -25,7 +25,11 @@ export interface ServingService {
  * FeatureClient, readiness probe, metrics and the fastify app, then listens.
  * Starts even when Redis is down (it reconnects; /readyz says 503 until then).
  */
-export async function startServingService(overrides: Partial<ServeOptions> = {}, registry?: FeatureRegistry, extra: { adminRoutes?: (scope: FastifyInstance) => void } = {}): Promise<ServingService> {
+export async function startServingService(
+  overrides: Partial<ServeOptions> = {},
+  registry?: FeatureRegistry,
+  extra: { adminRoutes?: (scope: FastifyInstance) => void; opsProviders?: readonly OpsDataProvider[] } = {},
+): Promise<ServingService> {
   const options = resolveServeOptions(overrides);
   const features = registry ?? loadFeatureRegistry(options.dbtProjectDir);
   const redis = createRedisClient(options, { ...READ_PATH_REDIS_OPTIONS, commandTimeout: options.redisCommandTimeoutMs });
@@ -51,7 +55,7 @@ export async function startServingService(overrides: Partial<ServeOptions> = {},
     routes: [
       (scope) =>
         registerOpsRoutes(scope, {
-          providers: defaultOpsProviders({ registry: features, watermarks, reportsDir: options.opsReportsDir }),
+          providers: withProviders(defaultOpsProviders({ registry: features, watermarks, reportsDir: options.opsReportsDir }), extra.opsProviders ?? []),
           scrapeUrls: options.opsScrapeUrls,
           reportsDir: options.opsReportsDir,
         }),

@@ -6,6 +6,7 @@ import {
   DeletionConflictError,
   DeletionRegistry,
   deletionMetricsText,
+  deletionOpsProvider,
   ErasedUsers,
   isErasedRow,
   oldestOpenAgeSeconds,
@@ -13,6 +14,7 @@ import {
   tombstoneHorizonMs,
 } from '../../../sidecar/src/deletion/index.ts';
 import { RAW_TOPIC_MAX_RECORD_LIFETIME_MS } from '../../../sidecar/src/kafka/index.ts';
+import { notBuiltProvider, withProviders } from '../../../sidecar/src/serving/index.ts';
 import { deadLetterUsers, LocalLakeStorage, type DeadLetterRow, type LakeRow } from '../../../sidecar/src/lake/index.ts';
 
 const NOW = Date.parse('2026-12-01T12:00:00Z');
@@ -43,6 +45,28 @@ describe('a deletion request', () => {
     const parsed = parseDeletionRequest(body, NOW);
     expect(parsed.ok).toBe(false);
     if (!parsed.ok) expect(parsed.field).toBe(field);
+  });
+});
+
+describe('the operations page section of open deletion requests', () => {
+  it('lists each open request oldest first with its age and store states, never the user id, and replaces the placeholder', async () => {
+    const reg = registry();
+    const late = await reg.register({ request_id: 'r-late', user_id: 'u-secret-2', received_at: '2026-12-01T10:00:00.000Z' }, 'cli');
+    await reg.register({ request_id: 'r-early', user_id: 'u-secret-1', received_at: '2026-11-29T12:00:00.000Z' }, 'http');
+    await reg.markFailed(late.record, 'lake', 'S3 away');
+    const provider = deletionOpsProvider(reg);
+    const section = await provider.collect({ nowMs: NOW, scrape: [] });
+    expect(section.status).toBe('ok');
+    expect(section.table?.rows).toEqual([
+      ['r-early', '2026-11-29T12:00:00.000Z', 48, 'open', 'open', 'open'],
+      ['r-late', '2026-12-01T10:00:00.000Z', 2, 'open', 'open (error)', 'open'],
+    ]);
+    expect(section.note).toContain('oldest 48.0 h');
+    expect(JSON.stringify(section)).not.toContain('u-secret');
+    const page = withProviders([notBuiltProvider('registry', 'Registry', 'x'), notBuiltProvider('deletions', 'Open deletion requests', 'later')], [provider]);
+    expect(page.map((p) => p.id)).toEqual(['registry', 'deletions']);
+    expect(page[1]).toBe(provider);
+    expect(await deletionOpsProvider(registry()).collect({ nowMs: NOW, scrape: [] })).toMatchObject({ status: 'empty' });
   });
 });
 
