@@ -76,8 +76,16 @@ export async function spawnSidecar(ns: TestNamespace): Promise<ChildSidecar> {
   const handle: ChildSidecar = {
     pid: child.pid as number,
     async totals() {
-      const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
-      return parseTotals(await response.text());
+      // A pooled keep-alive socket can be reset by the server just as it is reused (a process
+      // woken from SIGSTOP closes its idle sockets at once): one fresh retry, then the error.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { headers: { connection: 'close' } });
+          return parseTotals(await response.text());
+        } catch (error) {
+          if (attempt >= 3 || gone) throw error;
+        }
+      }
     },
     output: () => out,
     exited: () => gone,

@@ -1,5 +1,5 @@
 import { logLevel, type Admin, type Kafka } from 'kafkajs';
-import { sendSideRecords, type SideRecord } from '../kafka/index.ts';
+import { ensureTopic, sendSideRecords, type SideRecord } from '../kafka/index.ts';
 import { DeletionConflictError, type DeletionRegistry } from './deletion-registry.ts';
 import { parseDeletionRequest } from './deletion-request.ts';
 
@@ -19,10 +19,7 @@ export interface IntakeReport {
 
 /** Creates the deletion topic when missing (3 partitions locally; compaction is not wanted: every request is kept until retention). */
 export async function ensureDeletionTopic(admin: Admin, topic: string): Promise<void> {
-  if ((await admin.listTopics()).includes(topic)) return;
-  await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true }).catch((error: unknown) => {
-    if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
-  });
+  await ensureTopic(admin, topic, 3);
 }
 
 /**

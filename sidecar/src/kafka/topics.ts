@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { Admin, ITopicConfig } from 'kafkajs';
 import type { Source } from '../events/index.ts';
 
 /** The project's topics. Records of the source topics are keyed by user_id. */
@@ -50,20 +50,38 @@ export async function ensureTopics(admin: Admin, names: TopicNames, partitions: 
     { topic: names.deadLetter, numPartitions: counts.deadLetter },
     { topic: names.late, numPartitions: counts.late },
   ].filter((t) => !existing.has(t.topic));
-  if (wanted.length === 0) return;
+  const configEntries = retention === 'sla' ? Object.entries(RAW_TOPIC_CONFIG).map(([name, value]) => ({ name, value })) : undefined;
+  await createTopicsOnce(
+    admin,
+    wanted.map((t) => ({ ...t, ...(configEntries ? { configEntries } : {}) })),
+  );
+}
+
+/**
+ * Creates one topic unless it exists (a side topic: data quality, deletion requests, replay
+ * audit), with the same replication and leader wait as {@link ensureTopics}.
+ */
+export async function ensureTopic(admin: Admin, topic: string, numPartitions: number): Promise<void> {
+  if ((await admin.listTopics()).includes(topic)) return;
+  await createTopicsOnce(admin, [{ topic, numPartitions }]);
+}
+
+/** Creates the topics (another creator may win the race), then waits until each partition has a leader. */
+async function createTopicsOnce(admin: Admin, topics: ITopicConfig[]): Promise<void> {
+  if (topics.length === 0) return;
   try {
     // No replication factor: the broker's default.replication.factor applies (1 on the local
     // single broker, 3 on a multi-AZ cluster), never a hard-coded 1 that a broker loss would lose.
-    const configEntries = retention === 'sla' ? Object.entries(RAW_TOPIC_CONFIG).map(([name, value]) => ({ name, value })) : undefined;
-    await admin.createTopics({ topics: wanted.map((t) => ({ ...t, ...(configEntries ? { configEntries } : {}) })), waitForLeaders: true });
+    await admin.createTopics({ topics, waitForLeaders: true });
   } catch (error) {
     // A broker that just started can answer the leader check with UNKNOWN_TOPIC_OR_PARTITION
     // for a topic it created a moment ago (kafkajs retries only LEADER_NOT_AVAILABLE).
-    if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
+    const type = (error as { type?: string }).type;
+    if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'TOPIC_ALREADY_EXISTS') throw error;
   }
   await waitForMetadata(
     admin,
-    wanted.map((t) => t.topic),
+    topics.map((t) => t.topic),
   );
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IHeaders, Kafka } from 'kafkajs';
 import { isSource, parseEvent, type Source } from '../events/index.ts';
-import type { TopicNames } from '../kafka/index.ts';
+import { ensureTopic, type TopicNames } from '../kafka/index.ts';
 
 /** One record of the dead-letter topic: where it sits, the original key and bytes, the headers the sidecar wrote. */
 export interface DeadLetter {
@@ -223,9 +223,7 @@ export async function replayDeadLetters(kafka: Kafka, options: ReplayOptions): P
     const admin = kafka.admin();
     await admin.connect();
     try {
-      if (!(await admin.listTopics()).includes(options.auditTopic)) {
-        await admin.createTopics({ topics: [{ topic: options.auditTopic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
-      }
+      await ensureTopic(admin, options.auditTopic, 1);
     } finally {
       await admin.disconnect();
     }

@@ -1,6 +1,7 @@
 import type { Admin, Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { NormalizedEvent } from '../events/index.ts';
+import { ensureTopic } from '../kafka/index.ts';
 import { logger } from '../logging.ts';
 import { QualityMetrics } from './quality-metrics.ts';
 import { VolumeDetector, type Detection, type Observation, type VolumeDetectorOptions } from './volume-detector.ts';
@@ -59,10 +60,7 @@ export class QualityMonitor implements BatchObserver {
 
   /** Creates the data-quality topic if it is missing (one partition: a few records an hour). */
   static async ensureTopic(admin: Admin, topic: string): Promise<void> {
-    if ((await admin.listTopics()).includes(topic)) return;
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true }).catch((error: { type?: string }) => {
-      if (error.type !== 'TOPIC_ALREADY_EXISTS') throw error;
-    });
+    await ensureTopic(admin, topic, 1);
   }
 
   /** The group gave this instance `assignment` (topic -> partitions): expectations follow its share of the traffic. */
