@@ -9,12 +9,12 @@
  */
 import type { Redis } from 'ioredis';
 import type { Source } from '../../sidecar/src/events/index.ts';
-import { applyOp, dedupMember, encodeOp, partitionKey, sourceField, userDedupKey, userStateKey, type StoreRecord } from '../../sidecar/src/store/index.ts';
+import { applyOp, DEDUP_TILE_S, dedupMember, dedupTileField, dedupTileHas, encodeOp, partitionKey, sourceField, userDedupKey, userStateKey, type StoreRecord } from '../../sidecar/src/store/index.ts';
 
 /** The state hash and dedup sets one user ends with. */
 export interface DirectState {
   fields: Map<string, string>;
-  dedup: Map<Source, Map<string, number>>;
+  dedup: Map<Source, Map<string, Buffer>>;
 }
 
 /**
@@ -23,23 +23,25 @@ export interface DirectState {
  */
 export function directState(records: readonly StoreRecord[], dedupBefore: ReadonlyMap<Source, number>): DirectState {
   const fields = new Map<string, string>();
-  const dedup = new Map<Source, Map<string, number>>();
+  const dedup = new Map<Source, Map<string, Buffer>>();
   for (const { event, topic, partition, offset, ops } of records) {
-    const members = dedup.get(event.source) ?? new Map<string, number>();
-    dedup.set(event.source, members);
-    const member = dedupMember(event.source, event.eventKey);
-    if (members.has(member)) throw new Error(`bench profile produced a duplicate event key ${event.eventKey}`);
-    members.set(member, Math.floor(event.eventMs / 1000));
+    const tiles = dedup.get(event.source) ?? new Map<string, Buffer>();
+    dedup.set(event.source, tiles);
+    const member = dedupMember(event.eventKey);
+    const tile = dedupTileField(Math.floor(event.eventMs / 1000));
+    const packed = tiles.get(tile);
+    if (packed !== undefined && dedupTileHas(packed, member)) throw new Error(`bench profile produced a duplicate event key ${event.eventKey}`);
+    tiles.set(tile, packed === undefined ? member : Buffer.concat([packed, member]));
     for (const op of ops) applyOp(fields, encodeOp(op));
     const source = sourceField(event.source);
     const previous = fields.get(source);
     const appliedIngest = previous === undefined ? 0 : Number(previous.slice(previous.lastIndexOf('|') + 1));
     fields.set(source, `${partitionKey(topic, partition)}|${offset}|${Math.max(appliedIngest, event.ingestMs)}`);
   }
-  for (const [source, members] of dedup) {
+  for (const [source, tiles] of dedup) {
     const bound = dedupBefore.get(source) ?? -Infinity;
-    for (const [member, score] of members) if (score < bound) members.delete(member);
-    if (members.size === 0) dedup.delete(source);
+    for (const tile of [...tiles.keys()]) if ((Number(tile) + 1) * DEDUP_TILE_S <= bound) tiles.delete(tile);
+    if (tiles.size === 0) dedup.delete(source);
   }
   return { fields, dedup };
 }
@@ -60,11 +62,11 @@ export function queueDirectState(pipeline: ReturnType<Redis['pipeline']>, prefix
     pipeline.hset(stateKey, ...flat);
     pipeline.pexpire(stateKey, ttl.stateMs);
   }
-  for (const [source, members] of state.dedup) {
+  for (const [source, tiles] of state.dedup) {
     const key = userDedupKey(prefix, userId, source);
-    const args: Array<string | number> = [];
-    for (const [member, score] of members) args.push(score, member);
-    pipeline.zadd(key, ...args);
+    const args: Array<string | Buffer> = [];
+    for (const [tile, packed] of tiles) args.push(tile, packed);
+    pipeline.hset(key, ...args);
     pipeline.pexpire(key, ttl.dedupMs);
   }
 }

@@ -116,7 +116,8 @@ async function dump(redis: Redis, prefix: string, userId: string): Promise<strin
   const parts: string[] = [JSON.stringify(Object.entries(await redis.hgetall(state)).sort()), `ttl ${await minutes(state)}`];
   for (const source of SOURCES) {
     const key = userDedupKey(prefix, userId, source);
-    parts.push(`${source} ${JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES'))} ttl ${await minutes(key)}`);
+    const tiles = Object.entries(await redis.hgetallBuffer(key)).map(([tile, packed]) => [tile, packed.toString('hex')]);
+    parts.push(`${source} ${JSON.stringify(tiles.sort())} ttl ${await minutes(key)}`);
   }
   return parts.join('\n');
 }

@@ -56,7 +56,7 @@ export interface WriteControl {
 /** One FCALL of a write: the records it covers and its arguments. */
 interface PendingCall {
   indexes: number[];
-  args: Array<string | number>;
+  args: Array<string | number | Buffer>;
 }
 
 /**
@@ -199,7 +199,7 @@ export class FeatureWriter {
           source: event.source,
           partitionKey: partitionKey(topic, partition),
           offset,
-          dedupMember: dedupMember(event.source, event.eventKey),
+          dedupMember: dedupMember(event.eventKey),
           dedupScoreS: Math.floor(event.eventMs / 1000),
           ingestMs: event.ingestMs,
           ops: ops.map(encodeOp),

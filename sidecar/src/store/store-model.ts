@@ -1,6 +1,6 @@
 /**
  * The TypeScript model of the two Redis Functions of lua/churnfeat.lua, decoded with the
- * same protocol module: what the apply function leaves in a user's state hash and dedup set,
+ * same protocol module: what the apply function leaves in a user's state hash and dedup hash,
  * and what the read function answers for a state hash. Tests hold it to the real functions
  * (test/integration/store/store-model-property.test.ts: random states and calls against a
  * real redis-server) and parity uses it to predict online values from lake records.
@@ -21,6 +21,9 @@ import {
   parseDistinctFeatureId,
   parseTileField,
   PRUNE_REGROWTH_FIELDS,
+  DEDUP_TILE_S,
+  dedupTileField,
+  dedupTileHas,
   sourceField,
   type ApplyCall,
   type OpTriple,
@@ -30,10 +33,10 @@ import {
 /** What the read of one feature needs to know about it. */
 export type ReadFeature = Pick<CompiledFeature, 'id' | 'name' | 'aggregation' | 'granularityMs' | 'windowMs' | 'scale'>;
 
-/** One user's keys: the state hash (field -> value) and one source's dedup set (member -> score). */
+/** One user's keys: the state hash (field -> value) and one source's dedup hash (tile field -> packed members). */
 export interface ModelState {
   fields: Map<string, string>;
-  dedup: Map<string, number>;
+  dedup: Map<string, Buffer>;
 }
 
 /** Byte-wise a < b of the UTF-8 encodings, as the Lua compares strings. */
@@ -88,6 +91,7 @@ function prune(fields: Map<string, string>, oldest: ReadonlyMap<string, number>)
 export function applyCall(state: ModelState, call: ApplyCall): StoreVerdict[] {
   const { fields, dedup } = state;
   const verdicts: StoreVerdict[] = [];
+  let tileOpened = false;
   for (const event of call.events) {
     const field = sourceField(event.source);
     const offset = Number(event.offset);
@@ -101,13 +105,21 @@ export function applyCall(state: ModelState, call: ApplyCall): StoreVerdict[] {
     }
     let verdict: StoreVerdict = 'applied';
     if (appliedOffset !== null && offset <= appliedOffset) verdict = 'replayed';
-    else if (dedup.has(event.dedupMember)) verdict = 'duplicate';
-    else dedup.set(event.dedupMember, event.dedupScoreS);
+    else {
+      const tile = dedupTileField(event.dedupScoreS);
+      const packed = dedup.get(tile);
+      if (packed !== undefined && dedupTileHas(packed, event.dedupMember)) verdict = 'duplicate';
+      else {
+        if (packed === undefined) tileOpened = true;
+        dedup.set(tile, packed === undefined ? Buffer.from(event.dedupMember) : Buffer.concat([packed, event.dedupMember]));
+      }
+    }
     if (verdict === 'applied') for (const op of event.ops) applyOp(fields, op);
     if (verdict !== 'replayed') fields.set(field, encodeSourceState(event.partitionKey, offset, Math.max(appliedIngest, event.ingestMs)));
     verdicts.push(verdict);
   }
-  for (const [member, score] of [...dedup]) if (score < call.dedupPruneBeforeS) dedup.delete(member);
+  // a tile goes once all of its event times are below the bound, looked for only when the call opened a tile
+  if (tileOpened) for (const tile of [...dedup.keys()]) if ((Number(tile) + 1) * DEDUP_TILE_S <= call.dedupPruneBeforeS) dedup.delete(tile);
   if (call.pruneBounds.length > 0) {
     const afterLast = Number(fields.get(FIELD_PREFIX.pruneMark) ?? '0');
     if (fields.size > call.pruneAboveFields && fields.size > afterLast + PRUNE_REGROWTH_FIELDS) {

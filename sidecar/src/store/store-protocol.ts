@@ -28,6 +28,13 @@
  *                                 has grown by 64 fields); read ignores it
  *
  * Feature ids contain no ':'; tile indexes are tile_start / granularity (non-negative).
+ *
+ * Dedup hash of one user and source (`<prefix>:{<user_id>}:dt:<source>`, see redis-layout.ts):
+ * one field per {@link DEDUP_TILE_S}-second tile of event time, named by the tile index
+ * (decimal), whose value is the {@link DEDUP_MEMBER_BYTES}-byte members of the event keys
+ * applied in that tile, packed end to end. A member is found only at a multiple of its
+ * width, so membership is exact for the members stored. A tile goes once all of its event
+ * times are below the prune bound (the same bound the entries' scores had in protocol 2).
  */
 import type { Source } from '../events/index.ts';
 import { STORE_PROTOCOL_VERSION } from '../features/index.ts';
@@ -79,6 +86,32 @@ export const VERDICT = { applied: 'a', duplicate: 'd', replayed: 'r' } as const;
 
 /** What the store did with a record: applied, source duplicate, or replay of an applied offset. */
 export type StoreVerdict = keyof typeof VERDICT;
+
+/** Seconds of event time one dedup tile (one field of the dedup hash) covers. */
+export const DEDUP_TILE_S = 900;
+/** Width of a dedup member: the first 8 bytes of the SHA-256 of the event key. */
+export const DEDUP_MEMBER_BYTES = 8;
+
+/** The dedup hash field of the tile holding an event time (seconds). */
+export function dedupTileField(eventSeconds: number): string {
+  return String(Math.floor(eventSeconds / DEDUP_TILE_S));
+}
+
+/** Whether a packed dedup tile holds `member` (only at a multiple of the member width: exact). */
+export function dedupTileHas(packed: Buffer, member: Buffer): boolean {
+  for (let at = packed.indexOf(member); at >= 0; at = packed.indexOf(member, at + 1)) if (at % DEDUP_MEMBER_BYTES === 0) return true;
+  return false;
+}
+
+/** The members of a packed dedup tile, as hex. */
+export function decodeDedupTile(packed: Buffer): string[] {
+  const members: string[] = [];
+  for (let at = 0; at + DEDUP_MEMBER_BYTES <= packed.length; at += DEDUP_MEMBER_BYTES) members.push(packed.subarray(at, at + DEDUP_MEMBER_BYTES).toString('hex'));
+  return members;
+}
+
+/** The apply function's error for a dedup member of the wrong width. */
+export const BAD_DEDUP_MEMBER_ERROR = `ERR churnfeat: a dedup member must be ${DEDUP_MEMBER_BYTES} bytes`;
 
 /** KEYS of the apply function, in order. */
 export const APPLY_KEYS = ['state', 'dedup'] as const;
@@ -234,7 +267,8 @@ export interface ApplyEvent {
   partitionKey: string;
   /** Kafka offset, as Kafka clients give it (a decimal string). */
   offset: string;
-  dedupMember: string;
+  /** {@link DEDUP_MEMBER_BYTES} bytes of the event key's hash (redis-layout.ts dedupMember). */
+  dedupMember: Buffer;
   dedupScoreS: number;
   ingestMs: number;
   ops: readonly OpTriple[];
@@ -244,7 +278,7 @@ export interface ApplyEvent {
 export interface ApplyCall {
   stateTtlMs: number;
   dedupTtlMs: number;
-  /** Dedup entries with a score (event time, s) below this are removed. */
+  /** Dedup tiles whose event times (s) are all below this are removed (when the call opens a new tile). */
   dedupPruneBeforeS: number;
   pruneBounds: readonly TileBound[];
   /** Prune stale tiles only once the state hash has more fields than this. */
@@ -253,8 +287,8 @@ export interface ApplyCall {
 }
 
 /** The ARGV of the apply function for `call`, in the order of {@link APPLY_ARGS} and {@link APPLY_EVENT_ARGS}. */
-export function encodeApplyArgs(call: ApplyCall): Array<string | number> {
-  const args: Array<string | number> = [`${call.stateTtlMs}/${call.dedupTtlMs}`, call.dedupPruneBeforeS, encodePruneSpec(call.pruneBounds), call.pruneAboveFields, call.events.length];
+export function encodeApplyArgs(call: ApplyCall): Array<string | number | Buffer> {
+  const args: Array<string | number | Buffer> = [`${call.stateTtlMs}/${call.dedupTtlMs}`, call.dedupPruneBeforeS, encodePruneSpec(call.pruneBounds), call.pruneAboveFields, call.events.length];
   for (const event of call.events) {
     args.push(sourceField(event.source), event.partitionKey, event.offset, event.dedupMember, event.dedupScoreS, event.ingestMs, event.ops.length);
     for (const op of event.ops) args.push(op[0], op[1], op[2]);
@@ -328,6 +362,12 @@ export function renderLuaProtocol(): string {
       ['TTL_PATTERN', '^(%d+)/(%d+)$'],
       ['PRUNE_SPEC_PATTERN', '([^=,]+)=(%d+)'],
       ['PRUNE_REGROWTH_FIELDS', PRUNE_REGROWTH_FIELDS],
+    ]),
+    '-- dedup hash: one field per tile of event time, fixed-width members packed end to end',
+    luaLocals([
+      ['DEDUP_TILE_S', DEDUP_TILE_S],
+      ['DEDUP_MEMBER_BYTES', DEDUP_MEMBER_BYTES],
+      ['BAD_DEDUP_MEMBER_ERROR', BAD_DEDUP_MEMBER_ERROR],
     ]),
     '-- verdicts',
     luaLocals(Object.entries(VERDICT).map(([name, letter]) => [`VERDICT_${name.toUpperCase()}`, letter])),

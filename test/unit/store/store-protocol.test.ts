@@ -49,6 +49,7 @@ const FIXTURE: FeatureRegistry = {
 const PINNED_LUA_SHA256: Readonly<Record<number, string>> = {
   1: '8805a05f7e5636cf7f19be89427826234809e1691c03f4c24d87c8cce0d6d76d',
   2: '18d8ccfdc24d22a4e8c1d00e94cf1b9afe3e108c649ab0d36dc25948fb0aa249',
+  3: 'd7698067052dcb15132ffa89a178a729baf810f48818fc82817bf381b9e42f5c',
 };
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -134,10 +135,10 @@ describe('the store protocol', () => {
         { featureId: 'f2', oldestTile: 0 },
       ],
       pruneAboveFields: 256,
-      events: [{ source: 'client', partitionKey: 'ab:1', offset: '12', dedupMember: 'cXYZ', dedupScoreS: 1700000000, ingestMs: 1700000000123, ops: [['c', 't:f1:5', '1']] }],
+      events: [{ source: 'client', partitionKey: 'ab:1', offset: '12', dedupMember: Buffer.from('01234567'), dedupScoreS: 1700000000, ingestMs: 1700000000123, ops: [['c', 't:f1:5', '1']] }],
     });
     expect(APPLY_ARGS).toHaveLength(5);
     expect(APPLY_EVENT_ARGS).toHaveLength(7);
-    expect(args).toEqual(['100/50', 9, 'f1=3,f2=0', 256, 1, 's:client', 'ab:1', '12', 'cXYZ', 1700000000, 1700000000123, 1, 'c', 't:f1:5', '1']);
+    expect(args).toEqual(['100/50', 9, 'f1=3,f2=0', 256, 1, 's:client', 'ab:1', '12', Buffer.from('01234567'), 1700000000, 1700000000123, 1, 'c', 't:f1:5', '1']);
   });
 });

@@ -71,14 +71,25 @@ local function prune(state, spec)
   end
 end
 
+-- whether a packed dedup tile holds member: only a match at a multiple of the member width counts
+local function dedup_seen(packed, member)
+  local at = string.find(packed, member, 1, true)
+  while at do
+    if (at - 1) % DEDUP_MEMBER_BYTES == 0 then return true end
+    at = string.find(packed, member, at + 1, true)
+  end
+  return false
+end
+
 --[[
-  APPLY_FUNCTION  KEYS: state, dedup (the dedup set of the one source all events of the call come from)
+  APPLY_FUNCTION  KEYS: state, dedup (the dedup hash of the one source all events of the call come from)
   ARGV (positions: APPLY_ARGS, APPLY_EVENT_ARGS, APPLY_OP_ARGS of store-protocol.ts):
         ttl ("<state ttl ms>/<dedup ttl ms>", or one number for both), dedup_prune_before_s,
         prune_spec, prune_above_fields, n_events,
-        then per event: source_field, partition_key, offset, dedup_member, dedup_score_s,
-        ingest_ms, n_ops, then n_ops triples (op, field, value).
+        then per event: source_field, partition_key, offset, dedup_member (DEDUP_MEMBER_BYTES bytes),
+        dedup_score_s, ingest_ms, n_ops, then n_ops triples (op, field, value).
   Returns one verdict letter per event: applied, duplicate, or replayed (skipped).
+  The dedup tiles and source positions the call touches are read once and written once.
 ]]
 local function apply(keys, args)
   local state, dedup = keys[APPLY_KEY_STATE], keys[APPLY_KEY_DEDUP]
@@ -90,14 +101,21 @@ local function apply(keys, args)
   local n = tonumber(args[APPLY_ARG_N_EVENTS])
   local i = APPLY_FIRST_EVENT_ARG
   local verdicts = {}
+  local tiles, tiles_changed, tile_opened = {}, {}, false
+  local positions, positions_changed = {}, {}
   for e = 1, n do
     local source_field, partition_key = args[i + EVENT_ARG_SOURCE_FIELD], args[i + EVENT_ARG_PARTITION_KEY]
     local offset = tonumber(args[i + EVENT_ARG_OFFSET])
-    local member, score = args[i + EVENT_ARG_DEDUP_MEMBER], args[i + EVENT_ARG_DEDUP_SCORE_S]
+    local member, score = args[i + EVENT_ARG_DEDUP_MEMBER], tonumber(args[i + EVENT_ARG_DEDUP_SCORE_S])
     local ingest, nops = tonumber(args[i + EVENT_ARG_INGEST_MS]), tonumber(args[i + EVENT_ARG_N_OPS])
+    if #member ~= DEDUP_MEMBER_BYTES then return redis.error_reply(BAD_DEDUP_MEMBER_ERROR) end
     i = i + EVENT_ARG_COUNT
     local applied_offset, applied_ingest = nil, 0
-    local current = redis.call('HGET', state, source_field)
+    local current = positions[source_field]
+    if current == nil then
+      current = redis.call('HGET', state, source_field)
+      positions[source_field] = current
+    end
     if current then
       local p, o, ing = string.match(current, SOURCE_VALUE_PATTERN)
       if p == partition_key then applied_offset = tonumber(o) end
@@ -106,8 +124,20 @@ local function apply(keys, args)
     local verdict = VERDICT_APPLIED
     if applied_offset and offset <= applied_offset then
       verdict = VERDICT_REPLAYED
-    elseif redis.call('ZADD', dedup, 'NX', score, member) == 0 then
-      verdict = VERDICT_DUPLICATE
+    else
+      local field = string.format('%d', math.floor(score / DEDUP_TILE_S))
+      local packed = tiles[field]
+      if packed == nil then
+        packed = redis.call('HGET', dedup, field)
+        if not packed then packed = ''; tile_opened = true end
+      end
+      if dedup_seen(packed, member) then
+        verdict = VERDICT_DUPLICATE
+        tiles[field] = packed
+      else
+        tiles[field] = packed .. member
+        tiles_changed[field] = true
+      end
     end
     if verdict == VERDICT_APPLIED then
       for k = 0, nops - 1 do
@@ -117,14 +147,27 @@ local function apply(keys, args)
       end
     end
     if verdict ~= VERDICT_REPLAYED then
-      redis.call('HSET', state, source_field,
-        partition_key .. VALUE_SEPARATOR .. string.format('%d', offset) .. VALUE_SEPARATOR
-          .. string.format('%d', math.max(applied_ingest, ingest)))
+      positions[source_field] = partition_key .. VALUE_SEPARATOR .. string.format('%d', offset) .. VALUE_SEPARATOR
+        .. string.format('%d', math.max(applied_ingest, ingest))
+      positions_changed[source_field] = true
     end
     i = i + OP_ARG_COUNT * nops
     verdicts[#verdicts + 1] = verdict
   end
-  redis.call('ZREMRANGEBYSCORE', dedup, '-inf', '(' .. dedup_before)
+  local flat = {}
+  for field in pairs(positions_changed) do flat[#flat + 1] = field; flat[#flat + 1] = positions[field] end
+  if #flat > 0 then redis.call('HSET', state, unpack(flat)) end
+  flat = {}
+  for field in pairs(tiles_changed) do flat[#flat + 1] = field; flat[#flat + 1] = tiles[field] end
+  if #flat > 0 then redis.call('HSET', dedup, unpack(flat)) end
+  -- a tile whose event times are all below the bound goes; looked for only when the call opened a tile
+  if tile_opened then
+    local old = {}
+    for _, field in ipairs(redis.call('HKEYS', dedup)) do
+      if (tonumber(field) + 1) * DEDUP_TILE_S <= dedup_before then old[#old + 1] = field end
+    end
+    if #old > 0 then redis.call('HDEL', dedup, unpack(old)) end
+  end
   -- prune once the hash outgrew its size after the last prune by PRUNE_REGROWTH_FIELDS, not on every call
   -- (a user with many live distinct values would otherwise rescan the whole hash each time)
   if prune_spec ~= '' then
@@ -136,7 +179,7 @@ local function apply(keys, args)
     end
   end
   redis.call('PEXPIRE', state, ttl)
-  -- the dedup set only matters within the dedup horizon of the newest write
+  -- the dedup hash only matters within the dedup horizon of the newest write
   redis.call('PEXPIRE', dedup, dedup_ttl)
   return table.concat(verdicts)
 end
