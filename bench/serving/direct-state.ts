@@ -9,7 +9,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Source } from '../../sidecar/src/events/index.ts';
-import { applyOp, DEDUP_TILE_S, dedupMember, dedupTileField, dedupTileHas, encodeOp, partitionKey, sourceField, userDedupKey, userStateKey, type StoreRecord } from '../../sidecar/src/store/index.ts';
+import { applyOp, DEDUP_TILE_S, dedupMember, dedupTimeMs, dedupTileField, dedupTileHas, encodeOp, partitionKey, sourceField, userDedupKey, userStateKey, type StoreRecord } from '../../sidecar/src/store/index.ts';
 
 /** The state hash and dedup sets one user ends with. */
 export interface DirectState {
@@ -28,7 +28,7 @@ export function directState(records: readonly StoreRecord[], dedupBefore: Readon
     const tiles = dedup.get(event.source) ?? new Map<string, Buffer>();
     dedup.set(event.source, tiles);
     const member = dedupMember(event.eventKey);
-    const tile = dedupTileField(Math.floor(event.eventMs / 1000));
+    const tile = dedupTileField(Math.floor(dedupTimeMs(event) / 1000));
     const packed = tiles.get(tile);
     if (packed !== undefined && dedupTileHas(packed, member)) throw new Error(`bench profile produced a duplicate event key ${event.eventKey}`);
     tiles.set(tile, packed === undefined ? member : Buffer.concat([packed, member]));

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { NormalizedEvent } from '../events/index.ts';
+import { parseRfc3339Ms, type NormalizedEvent } from '../events/index.ts';
 import { ChurnfeatError } from '../errors.ts';
 import { ensureRegistered, isFunctionMissing, loadFunctionLibrary, type RegistryState } from './function-library.ts';
 import type { WindowOp, WindowOperators } from '../windows/index.ts';
@@ -67,6 +67,16 @@ function isScriptError(error: Error): boolean {
   if (isFunctionMissing(error)) return false;
   if (error.name !== 'ReplyError') return false;
   return !/^(LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|OOM|NOREPLICAS)\b/.test(error.message);
+}
+
+/**
+ * The time a dedup entry is filed and pruned by: the event's own event_ts, which every copy of
+ * an event carries unchanged (a re-sent copy differs in ingest_ts only, and event_ms is clamped
+ * to ingest_ts when the device's clock runs ahead, so copies can differ in event_ms). It is never
+ * below event_ms, so entries are kept at least as long as an entry scored by event_ms was.
+ */
+export function dedupTimeMs(event: NormalizedEvent): number {
+  return event.eventMs < event.ingestMs ? event.eventMs : parseRfc3339Ms(event.eventTs);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -200,7 +210,7 @@ export class FeatureWriter {
           partitionKey: partitionKey(topic, partition),
           offset,
           dedupMember: dedupMember(event.eventKey),
-          dedupScoreS: Math.floor(event.eventMs / 1000),
+          dedupScoreS: Math.floor(dedupTimeMs(event) / 1000),
           ingestMs: event.ingestMs,
           ops: ops.map(encodeOp),
         };

@@ -33,8 +33,10 @@
  * one field per {@link DEDUP_TILE_S}-second tile of event time, named by the tile index
  * (decimal), whose value is the {@link DEDUP_MEMBER_BYTES}-byte members of the event keys
  * applied in that tile, packed end to end. A member is found only at a multiple of its
- * width, so membership is exact for the members stored. A tile goes once all of its event
- * times are below the prune bound (the same bound the entries' scores had in protocol 2).
+ * width, so membership is exact for the members stored. The tile is that of the event's own
+ * event_ts, which all copies of an event carry (event_ms is clamped to ingest_ts, which differs
+ * per copy). A tile goes once all of its times are below the prune bound (the bound the
+ * entries' scores had in protocol 2; event_ts >= event_ms, so an entry stays at least as long).
  */
 import type { Source } from '../events/index.ts';
 import { STORE_PROTOCOL_VERSION } from '../features/index.ts';
@@ -269,6 +271,7 @@ export interface ApplyEvent {
   offset: string;
   /** {@link DEDUP_MEMBER_BYTES} bytes of the event key's hash (redis-layout.ts dedupMember). */
   dedupMember: Buffer;
+  /** The event's own event_ts in seconds (identical in every copy of the event): files the entry in its tile. */
   dedupScoreS: number;
   ingestMs: number;
   ops: readonly OpTriple[];

@@ -39,6 +39,20 @@ describe('the dedup horizon', () => {
     expect(read.features.errors_last_1h?.value).toBe(1);
   });
 
+  it('keeps out a re-sent copy of an event from a device whose clock runs ahead, though its event_ms (clamped to ingest_ts) falls in another dedup tile', async () => {
+    const { writer, reader } = await store();
+    const t = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
+    const topicOf = (source: string) => `ahead.${source}`;
+    // event_ts 20 minutes ahead of the edge: event_ms = ingest_ts, which differs per copy
+    const first: EventSpec = { eventId: 'ahead-1', userId: 'u3', eventType: 'playback_error', eventTs: t + 20 * 60_000, ingestMs: t };
+    const verdicts = [
+      ...(await writeDirect(writer, operators, [[record(first, 0)]], topicOf)),
+      ...(await writeDirect(writer, operators, [[record({ ...first, ingestMs: t + 16 * 60_000 }, 1)]], topicOf)),
+    ];
+    expect(verdicts).toEqual(['applied', 'duplicate']);
+    expect((await reader.read('u3', t + 17 * 60_000)).features.errors_last_1h?.value).toBe(1);
+  });
+
   it("drops an entry only once every later timely copy must be too late (the user's ingest clock in that source moved past the end of the entry's tile + lateness + margin)", async () => {
     const { writer, redis, prefix } = await store();
     const t = Math.floor(Date.now() / HOUR) * HOUR - 3 * 24 * HOUR;
