@@ -9,7 +9,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Source } from '../../sidecar/src/events/index.ts';
-import { applyOp, DEDUP_TILE_S, dedupMember, dedupTimeMs, dedupTileField, dedupTileHas, encodeOp, partitionKey, sourceField, userDedupKey, userStateKey, type StoreRecord } from '../../sidecar/src/store/index.ts';
+import { applyCall, userDedupKey, userStateKey, type FeatureWriter, type ReadFeature, type StoreRecord } from '../../sidecar/src/store/index.ts';
 
 /** The state hash and dedup sets one user ends with. */
 export interface DirectState {
@@ -18,39 +18,21 @@ export interface DirectState {
 }
 
 /**
- * Folds one user's records (one FeatureWriter batch: fresh offsets, no duplicates) into the
- * state cf_apply would produce. `dedupBefore` is the prune bound (seconds) per source.
+ * Folds one user's records (one FeatureWriter batch) into the state cf_apply would produce:
+ * the writer's own apply calls, run by the store model (store-model.ts, held to the Lua by
+ * its property tests).
  */
-export function directState(records: readonly StoreRecord[], dedupBefore: ReadonlyMap<Source, number>): DirectState {
+export function directState(writer: FeatureWriter, features: readonly ReadFeature[], records: readonly StoreRecord[]): DirectState {
   const fields = new Map<string, string>();
   const dedup = new Map<Source, Map<string, Buffer>>();
-  for (const { event, topic, partition, offset, ops } of records) {
-    const tiles = dedup.get(event.source) ?? new Map<string, Buffer>();
-    dedup.set(event.source, tiles);
-    const member = dedupMember(event.eventKey);
-    const tile = dedupTileField(Math.floor(dedupTimeMs(event) / 1000));
-    const packed = tiles.get(tile);
-    if (packed !== undefined && dedupTileHas(packed, member)) throw new Error(`bench profile produced a duplicate event key ${event.eventKey}`);
-    tiles.set(tile, packed === undefined ? member : Buffer.concat([packed, member]));
-    for (const op of ops) applyOp(fields, encodeOp(op));
-    const source = sourceField(event.source);
-    const previous = fields.get(source);
-    const appliedIngest = previous === undefined ? 0 : Number(previous.slice(previous.lastIndexOf('|') + 1));
-    fields.set(source, `${partitionKey(topic, partition)}|${offset}|${Math.max(appliedIngest, event.ingestMs)}`);
-  }
-  for (const [source, tiles] of dedup) {
-    const bound = dedupBefore.get(source) ?? -Infinity;
-    for (const tile of [...tiles.keys()]) if ((Number(tile) + 1) * DEDUP_TILE_S <= bound) tiles.delete(tile);
+  for (const { source, call } of writer.applyCalls(records)) {
+    const tiles = dedup.get(source) ?? new Map<string, Buffer>();
+    dedup.set(source, tiles);
+    const verdicts = applyCall({ fields, dedup: tiles }, call, features);
+    if (verdicts.some((v) => v !== 'applied')) throw new Error('bench profile produced a duplicate event key');
     if (tiles.size === 0) dedup.delete(source);
   }
   return { fields, dedup };
-}
-
-/** The dedup prune bound (seconds) per source, from the newest ingest time among `records` (pass one user's records: FeatureWriter prunes per user and source). */
-export function dedupBounds(records: readonly StoreRecord[], allowedLatenessMs: number, dedupMarginMs: number): Map<Source, number> {
-  const clocks = new Map<Source, number>();
-  for (const { event } of records) clocks.set(event.source, Math.max(clocks.get(event.source) ?? 0, event.ingestMs));
-  return new Map([...clocks].map(([source, clock]) => [source, Math.floor((clock - allowedLatenessMs - dedupMarginMs) / 1000)]));
 }
 
 /** Queues the writes of one user's state on a pipeline; the TTLs are FeatureWriter's (state, dedup sets). */

@@ -9,7 +9,7 @@ import { SOURCES, type Source } from '../../sidecar/src/events/index.ts';
 import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { FeatureWriter, userDedupKey, userStateKey, type StoreRecord } from '../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../sidecar/src/windows/index.ts';
-import { dedupBounds, directState, queueDirectState } from './direct-state.ts';
+import { directState, queueDirectState } from './direct-state.ts';
 import { benchUserId, userEvents } from './user-profile.ts';
 
 /** Partitions of the bench's pretend topics (the local topic layout). */
@@ -94,8 +94,7 @@ export async function loadUsers(options: LoadOptions): Promise<{ events: number 
         // The prune bound FeatureWriter derives for one call: the newest ingest time among the user's records of that source.
         const pipeline = options.redis.pipeline();
         perUser.forEach((records, index) => {
-          const bounds = dedupBounds(records, options.allowedLatenessMs, DEDUP_MARGIN_MS);
-          queueDirectState(pipeline, options.prefix, benchUserId(from + index), directState(records, bounds), ttl);
+          queueDirectState(pipeline, options.prefix, benchUserId(from + index), directState(writer, options.registry.features, records), ttl);
         });
         const results = (await pipeline.exec()) ?? [];
         const failed = results.find(([error]) => error);

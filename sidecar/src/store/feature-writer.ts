@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
-import { parseRfc3339Ms, type NormalizedEvent } from '../events/index.ts';
+import { parseRfc3339Ms, type NormalizedEvent, type Source } from '../events/index.ts';
 import { ChurnfeatError } from '../errors.ts';
 import { ensureRegistered, isFunctionMissing, loadFunctionLibrary, type RegistryState } from './function-library.ts';
 import type { WindowOp, WindowOperators } from '../windows/index.ts';
 import { dedupMember, partitionKey, userDedupKey, userStateKey, watermarkField, watermarkKey } from './redis-layout.ts';
-import { APPLY_KEYS, decodeVerdicts, encodeApplyArgs, encodeOp, functionNames, type ApplyEvent, type StoreVerdict } from './store-protocol.ts';
+import { APPLY_KEYS, decodeVerdicts, encodeApplyArgs, encodeOp, functionNames, type ApplyCall, type ApplyEvent, type StoreVerdict } from './store-protocol.ts';
 
 /** A validated, timely, relevant event and where it came from in Kafka. */
 export interface StoreRecord {
@@ -186,10 +186,21 @@ export class FeatureWriter {
 
   /** The FCALLs of a write: one per (user, source). */
   private calls(records: readonly StoreRecord[]): PendingCall[] {
-    // One call per (user, source). Each call prunes that user's dedup set and stale tiles by
+    return this.applyCalls(records).map(({ userId, source, indexes, call }) => ({
+      indexes,
+      args: [APPLY_KEYS.length, userStateKey(this.options.prefix, userId), userDedupKey(this.options.prefix, userId, source), ...encodeApplyArgs(call)],
+    }));
+  }
+
+  /**
+   * The apply calls a write makes, one per (user, source), with the records each covers
+   * (indexes into `records`): what the store model (store-model.ts applyCall) takes too.
+   */
+  applyCalls(records: readonly StoreRecord[]): Array<{ userId: string; source: Source; indexes: number[]; call: ApplyCall }> {
+    // One call per (user, source). Each call prunes that user's dedup hash and stale tiles by
     // the ingest clock of its own records: never by another topic of the user that may be
     // consumed a day ahead, nor by another user's record stamped by an edge whose clock is off.
-    const groups = new Map<string, { userId: string; source: NormalizedEvent['source']; indexes: number[]; clock: number }>();
+    const groups = new Map<string, { userId: string; source: Source; indexes: number[]; clock: number }>();
     records.forEach((record, index) => {
       const { userId, source, ingestMs } = record.event;
       const key = `${source}\u0000${userId}`;
@@ -201,7 +212,7 @@ export class FeatureWriter {
         groups.set(key, { userId, source, indexes: [index], clock: ingestMs });
       }
     });
-    const calls: PendingCall[] = [];
+    const out: Array<{ userId: string; source: Source; indexes: number[]; call: ApplyCall }> = [];
     for (const { userId, source, indexes, clock } of groups.values()) {
       const events: ApplyEvent[] = indexes.map((index) => {
         const { event, topic, partition, offset, ops } = records[index] as StoreRecord;
@@ -215,17 +226,17 @@ export class FeatureWriter {
           ops: ops.map(encodeOp),
         };
       });
-      const args = encodeApplyArgs({
+      const call: ApplyCall = {
         stateTtlMs: this.stateTtlMs,
         dedupTtlMs: this.dedupTtlMs,
         dedupPruneBeforeS: Math.floor((clock - this.options.allowedLatenessMs - this.options.dedupMarginMs) / 1000),
         pruneBounds: this.operators.tileBounds(clock),
         pruneAboveFields: this.options.pruneAboveFields,
         events,
-      });
-      calls.push({ indexes, args: [APPLY_KEYS.length, userStateKey(this.options.prefix, userId), userDedupKey(this.options.prefix, userId, source), ...args] });
+      };
+      out.push({ userId, source, indexes, call });
     }
-    return calls;
+    return out;
   }
 
   /**

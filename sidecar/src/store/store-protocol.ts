@@ -26,6 +26,16 @@
  *   p                             prune mark: the hash's field count right after the last
  *                                 prune of stale tiles (the next prune waits until the hash
  *                                 has grown by 64 fields); read ignores it
+ *   r:<feature id>                additive features (count, sum, count_distinct): running total
+ *                                 "<base>|<total>|<top>": total = sum of the feature's stored
+ *                                 tiles with index >= base, top = the highest tile index written.
+ *                                 The read takes the window's sum from it and the few tiles at
+ *                                 its edges (base..lo-1, hi+1..top), or sums the window's tiles
+ *                                 directly when that is fewer: its cost does not grow with the
+ *                                 window's tile count. The apply moves base up to the oldest
+ *                                 tile any read at its clock can count.
+ *   v                             layout mark ({@link STATE_LAYOUT}); for count_distinct the
+ *                                 t: tiles then count the values whose newest tile they are
  *
  * Feature ids contain no ':'; tile indexes are tile_start / granularity (non-negative).
  *
@@ -38,7 +48,7 @@
  * per copy). A tile goes once all of its times are below the prune bound (the bound the
  * entries' scores had in protocol 2; event_ts >= event_ms, so an entry stays at least as long).
  */
-import type { Source } from '../events/index.ts';
+import { SOURCES, type Source } from '../events/index.ts';
 import { STORE_PROTOCOL_VERSION } from '../features/index.ts';
 import type { TileBound, WindowOp } from '../windows/index.ts';
 
@@ -76,7 +86,19 @@ export const FIELD_PREFIX = {
   source: 's',
   /** the whole field name of the prune mark, not a prefix */
   pruneMark: 'p',
+  /** running total of an additive feature (count, sum, count_distinct) */
+  running: 'r',
+  /** the whole field name of the layout mark, not a prefix */
+  layout: 'v',
 } as const;
+
+/**
+ * Value of the layout mark `v`: the state hash keeps running totals (r:) and, for
+ * count_distinct, per-tile counts of the values whose newest tile it is. A hash without the
+ * mark was written by store protocol 2: the first apply of protocol 3 migrates it, and until
+ * then the read scans it as protocol 2 did.
+ */
+export const STATE_LAYOUT = '3';
 
 /** Separates the parts of a field name. */
 export const FIELD_SEPARATOR = ':';
@@ -176,6 +198,27 @@ export function lastField(featureId: string): string {
 /** Field of the newest counted event time of a feature. */
 export function latestEventField(featureId: string): string {
   return `${FIELD_PREFIX.latestEvent}:${featureId}`;
+}
+
+/** Field of the running total of an additive feature. */
+export function runningField(featureId: string): string {
+  return `${FIELD_PREFIX.running}:${featureId}`;
+}
+
+/** A running total's parts (see the field grammar above). */
+export interface RunningTotal {
+  base: number;
+  total: number;
+  top: number;
+}
+
+export function encodeRunning(r: RunningTotal): string {
+  return `${r.base}|${r.total}|${r.top}`;
+}
+
+export function decodeRunning(text: string): RunningTotal | null {
+  const match = /^(-?\d+)\|(-?\d+)\|(-?\d+)$/.exec(text);
+  return match ? { base: Number(match[1]), total: Number(match[2]), top: Number(match[3]) } : null;
 }
 
 /** Field of a source's applied position. */
@@ -354,6 +397,11 @@ export function renderLuaProtocol(): string {
       ['FIELD_LATEST_EVENT', FIELD_PREFIX.latestEvent],
       ['FIELD_SOURCE', FIELD_PREFIX.source],
       ['FIELD_PRUNE_MARK', FIELD_PREFIX.pruneMark],
+      ['FIELD_RUNNING', FIELD_PREFIX.running],
+      ['FIELD_LAYOUT', FIELD_PREFIX.layout],
+      ['STATE_LAYOUT', STATE_LAYOUT],
+      ['FIELD_SEPARATOR', FIELD_SEPARATOR],
+      ['RUNNING_VALUE_PATTERN', `^(%-?%d+)${bar}(%-?%d+)${bar}(%-?%d+)$`],
       // everything after "<kind>:" (the feature id of l: and e:, the source of s:)
       ['FIELD_NAME_START', NAME_START + 1],
       ['TILE_FIELD_PATTERN', `^${FIELD_PREFIX.tile}${sep}([^${sep}]+)${sep}(%d+)$`],
@@ -372,6 +420,7 @@ export function renderLuaProtocol(): string {
       ['DEDUP_MEMBER_BYTES', DEDUP_MEMBER_BYTES],
       ['BAD_DEDUP_MEMBER_ERROR', BAD_DEDUP_MEMBER_ERROR],
     ]),
+    `local SOURCES = { ${SOURCES.map(luaString).join(', ')} }`,
     '-- verdicts',
     luaLocals(Object.entries(VERDICT).map(([name, letter]) => [`VERDICT_${name.toUpperCase()}`, letter])),
     '-- apply: KEYS, ARGV header, per-event argument offsets, per-op argument offsets',

@@ -33,6 +33,8 @@ import {
   userDedupKey,
   DEDUP_MEMBER_BYTES,
   DEDUP_TILE_S,
+  STATE_LAYOUT,
+  applyOp,
   userStateKey,
   type ApplyCall,
   type ApplyEvent,
@@ -103,7 +105,11 @@ const fieldArb: fc.Arbitrary<[string, string]> = fc.oneof(
       case 'max':
         return fc.tuple(tileNear(f), numberText).map(([t, v]) => [`t:${f.id}:${t}`, v]);
       case 'count_distinct':
-        return fc.tuple(text, tileNear(f)).map(([v, t]) => [`d:${f.id}:${v}`, String(t)]);
+        return fc.oneof(
+          fc.tuple(text, tileNear(f)).map(([v, t]): [string, string] => [`d:${f.id}:${v}`, String(t)]),
+          // the current layout's per-tile counts of newest tiles
+          fc.tuple(tileNear(f), fc.integer({ min: 1, max: 20 })).map(([t, v]): [string, string] => [`t:${f.id}:${t}`, String(v)]),
+        );
       case 'last':
         return fc.tuple(msNear, text, text).map(([ms, key, v]) => [`l:${f.id}`, encodeLast(ms, key, v)]);
     }
@@ -113,6 +119,11 @@ const fieldArb: fc.Arbitrary<[string, string]> = fc.oneof(
     .tuple(fc.constantFrom(...SOURCES), fc.constantFrom('ab12cd34:0', 'ab12cd34:7', 'ffff0000:12'), fc.nat({ max: 1e9 }), msNear)
     .map(([s, pk, offset, ingest]): [string, string] => [sourceField(s), encodeSourceState(pk, offset, ingest)]),
   fc.nat({ max: 500 }).map((n): [string, string] => ['p', String(n)]),
+  // running totals of the additive features (the current layout): base, total, top near the tiles
+  fc
+    .constantFrom(...FEATURES.filter((f) => f.aggregation === 'count' || f.aggregation === 'sum' || f.aggregation === 'count_distinct'))
+    .chain((f) => fc.tuple(fc.constant(f.id), tileNear(f), fc.integer({ min: -1e6, max: 1e6 }), tileNear(f)))
+    .map(([id, base, total, top]): [string, string] => [`r:${id}`, `${base}|${total}|${top}`]),
   // fields of a feature this registry does not have (an older registry's state)
   fc.tuple(fc.integer({ min: 0, max: 99 }), fc.nat({ max: 10 })).map(([t, v]): [string, string] => [`t:gone:${t}`, String(v)]),
 );
@@ -186,9 +197,10 @@ describe('the TypeScript model of the Redis Functions', () => {
     const key = userStateKey(`sm${randomBytes(3).toString('hex')}`, 'u1');
     try {
       await fc.assert(
-        fc.asyncProperty(fc.array(fieldArb, { maxLength: 40 }), fc.array(fc.integer({ min: BASE - 10 * SECOND, max: BASE + 10 * SECOND }), { minLength: 1, maxLength: 3 }), async (entries, times) => {
+        fc.asyncProperty(fc.array(fieldArb, { maxLength: 40 }), fc.boolean(), fc.array(fc.integer({ min: BASE - 10 * SECOND, max: BASE + 10 * SECOND }), { minLength: 1, maxLength: 3 }), async (entries, marked, times) => {
           await redis.del(key);
-          const fields = new Map(entries);
+          // with the layout mark the read takes the running totals, without it it scans the hash (store protocol 2)
+          const fields = new Map(marked ? [...entries, ['v', STATE_LAYOUT] as [string, string]] : entries);
           if (fields.size > 0) await redis.hset(key, Object.fromEntries(fields));
           for (const asOf of times) expect(await fcallRead(redis, key, asOf)).toEqual(readState(FEATURES, fields, asOf));
         }),
@@ -252,7 +264,7 @@ describe('the TypeScript model of the Redis Functions', () => {
             const modelState: ModelState = { fields, dedup: model.get(source)?.dedup ?? new Map() };
             model.set(source, modelState);
             const reply = String(await redis.call('FCALL', NAMES.apply, 2, state, dedupKey, ...encodeApplyArgs(call)));
-            expect(decodeVerdicts(reply)).toEqual(applyCall(modelState, call));
+            expect(decodeVerdicts(reply)).toEqual(applyCall(modelState, call, FEATURES));
             expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
             expect(await redis.hgetallBuffer(dedupKey)).toEqual(Object.fromEntries(modelState.dedup));
             if (fields.size > 0) expect(await redis.pttl(state)).toBeGreaterThan(0);
@@ -269,6 +281,48 @@ describe('the TypeScript model of the Redis Functions', () => {
     }
     // the prune path (hash above the threshold and regrown by 64 fields) must have been taken
     expect(prunedRuns).toBeGreaterThan(0);
+  });
+});
+
+describe('the migration of a store protocol 2 state hash', () => {
+  it('reads every feature the same before and after the first apply of the current layout migrates it, and applies as the model does', async () => {
+    const redis = testRedis();
+    await loadFunctionLibrary(redis, REGISTRY, 'storemodel');
+    const prefix = `smmig${randomBytes(3).toString('hex')}`;
+    const state = userStateKey(prefix, 'u1');
+    const dedupKey = userDedupKey(prefix, 'u1', 'client');
+    const noOpEvent = (offset: number): ApplyEvent => ({ source: 'client', partitionKey: 'ab12cd34:0', offset: String(offset), dedupMember: Buffer.from('mig00000'), dedupScoreS: 3 * DEDUP_TILE_S, ingestMs: BASE, ops: [] });
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.array(callArb, { maxLength: 3 }), fc.integer({ min: BASE - 5 * SECOND, max: BASE + 10 * SECOND }), async (ops, calls, asOf) => {
+          await redis.del(state, dedupKey);
+          // a state protocol 2 wrote: the ops applied as its apply function did (no layout mark, no running totals)
+          const fields = new Map<string, string>();
+          for (const op of ops) applyOp(fields, op);
+          await redis.hset(state, Object.fromEntries(fields));
+          const before = await fcallRead(redis, state, asOf);
+          expect(before).toEqual(readState(FEATURES, fields, asOf));
+          const modelState: ModelState = { fields, dedup: new Map() };
+          const migrating: ApplyCall = { stateTtlMs: 3_600_000, dedupTtlMs: 1_800_000, dedupPruneBeforeS: 0, pruneBounds: [], pruneAboveFields: 1_000, events: [noOpEvent(0)] };
+          await redis.call('FCALL', NAMES.apply, 2, state, dedupKey, ...encodeApplyArgs(migrating));
+          applyCall(modelState, migrating, FEATURES);
+          expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
+          const after = await fcallRead(redis, state, asOf);
+          expect(after.features).toEqual(before.features);
+          for (const call of calls) {
+            const key = userDedupKey(prefix, 'u1', (call.events[0] as ApplyEvent).source);
+            await redis.del(key);
+            const reply = String(await redis.call('FCALL', NAMES.apply, 2, state, key, ...encodeApplyArgs(call)));
+            expect(decodeVerdicts(reply)).toEqual(applyCall({ fields, dedup: new Map() }, call, FEATURES));
+            expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
+          }
+          expect(await fcallRead(redis, state, asOf)).toEqual(readState(FEATURES, fields, asOf));
+        }),
+        { numRuns: 100 },
+      );
+    } finally {
+      await cleanup(redis, [state, ...SOURCES.map((s) => userDedupKey(prefix, 'u1', s))]);
+    }
   });
 });
 

@@ -8,6 +8,13 @@
   unchanged on Redis Cluster.
 ]]
 
+-- the decimal text of an integer: concatenation (%.14g) is exact below 1e14 and much cheaper
+-- than string.format, which takes the rest
+local function int_text(x)
+  if x > -1e14 and x < 1e14 then return x .. '' end
+  return string.format('%d', x)
+end
+
 -- byte-wise a < b (independent of the server's collation locale)
 local function bytes_less(a, b)
   local n = math.min(#a, #b)
@@ -32,10 +39,91 @@ local function last_is_newer(candidate, current)
   return bytes_less(okey, ckey)
 end
 
-local function apply_op(state, op, field, value)
+local function tile_field(id, idx)
+  return FIELD_TILE .. FIELD_SEPARATOR .. id .. FIELD_SEPARATOR .. int_text(idx)
+end
+
+local function running_field(id)
+  return FIELD_RUNNING .. FIELD_SEPARATOR .. id
+end
+
+local function parse_running(text)
+  local base, total, top = string.match(text, RUNNING_VALUE_PATTERN)
+  return tonumber(base), tonumber(total), tonumber(top)
+end
+
+local function format_running(base, total, top)
+  return int_text(base) .. VALUE_SEPARATOR .. int_text(total) .. VALUE_SEPARATOR .. int_text(top)
+end
+
+-- sum of the stored tiles of feature id with an index in [a, b] (HMGET in slices of 1000)
+local function sum_tiles(state, id, a, b)
+  local total = 0
+  local k = a
+  while k <= b do
+    local names = {}
+    local last = math.min(b, k + 999)
+    for j = k, last do names[#names + 1] = tile_field(id, j) end
+    local values = redis.call('HMGET', state, unpack(names))
+    for j = 1, #names do
+      if values[j] then total = total + tonumber(values[j]) end
+    end
+    k = last + 1
+  end
+  return total
+end
+
+-- the running total of a feature within one apply call: read on first use, written at the end
+local function running_of(state, running, id)
+  local r = running[id]
+  if r == nil then
+    -- a feature the registry does not know (apply loads the registry's totals at its start)
+    local text = redis.call('HGET', state, running_field(id))
+    r = { stored = text }
+    if text then r.base, r.total, r.top = parse_running(text) else r.total = 0 end
+    running[id] = r
+  end
+  return r
+end
+
+-- a total created in this call covers every tile (base nil, low = the lowest tile it got);
+-- its base is set at the end of the call
+local function running_add(r, idx, delta)
+  r.changed = true
+  if r.base == nil then
+    r.total = r.total + delta
+    if r.low == nil or idx < r.low then r.low = idx end
+    if r.top == nil or idx > r.top then r.top = idx end
+    return
+  end
+  if idx >= r.base then r.total = r.total + delta end
+  if idx > r.top then r.top = idx end
+end
+
+local function apply_op(state, op, field, value, running)
   if op == OP_ADD then
     redis.call('HINCRBY', state, field, value)
-  elseif op == OP_MIN or op == OP_MAX or op == OP_DISTINCT or op == OP_LATEST then
+    local id, idx = string.match(field, TILE_FIELD_PATTERN)
+    if id then running_add(running_of(state, running, id), tonumber(idx), tonumber(value)) end
+  elseif op == OP_DISTINCT then
+    -- the value's newest tile, and the count of values whose newest tile each tile is
+    local current = redis.call('HGET', state, field)
+    local v = tonumber(value)
+    if not current or v > tonumber(current) then
+      redis.call('HSET', state, field, value)
+      local id = string.match(field, DISTINCT_FIELD_PATTERN)
+      if id then
+        local r = running_of(state, running, id)
+        redis.call('HINCRBY', state, tile_field(id, v), 1)
+        running_add(r, v, 1)
+        if current then
+          local old = tonumber(current)
+          if redis.call('HINCRBY', state, tile_field(id, old), -1) == 0 then redis.call('HDEL', state, tile_field(id, old)) end
+          running_add(r, old, -1)
+        end
+      end
+    end
+  elseif op == OP_MIN or op == OP_MAX or op == OP_LATEST then
     local current = redis.call('HGET', state, field)
     local v = tonumber(value)
     if not current
@@ -53,21 +141,103 @@ local function apply_op(state, op, field, value)
   end
 end
 
--- drops tiles and distinct values that no future read can count: spec is "id=minIndex,..."
-local function prune(state, spec)
+local function parse_prune_spec(spec)
   local oldest = {}
   for id, idx in string.gmatch(spec, PRUNE_SPEC_PATTERN) do oldest[id] = tonumber(idx) end
+  return oldest
+end
+
+-- drops tiles and distinct values that no future read can count (oldest: id -> oldest tile);
+-- a running total whose base is below the bound is rebased on the tiles that stay
+local function prune(state, oldest)
   local all = redis.call('HGETALL', state)
+  local kept, totals = {}, {}
   for j = 1, #all, 2 do
     local field, value = all[j], all[j + 1]
     local kind = string.sub(field, 1, 1)
     if kind == FIELD_TILE then
       local id, idx = string.match(field, TILE_FIELD_PATTERN)
-      if id and oldest[id] and tonumber(idx) < oldest[id] then redis.call('HDEL', state, field) end
+      if id and oldest[id] then
+        if tonumber(idx) < oldest[id] then redis.call('HDEL', state, field) else kept[id] = (kept[id] or 0) + (tonumber(value) or 0) end
+      end
     elseif kind == FIELD_DISTINCT then
       local id = string.match(field, DISTINCT_FIELD_PATTERN)
       if id and oldest[id] and tonumber(value) < oldest[id] then redis.call('HDEL', state, field) end
+    elseif kind == FIELD_RUNNING then
+      totals[string.sub(field, FIELD_NAME_START)] = value
     end
+  end
+  for id, text in pairs(totals) do
+    local base, _, top = parse_running(text)
+    if oldest[id] and base and base < oldest[id] then
+      redis.call('HSET', state, running_field(id), format_running(oldest[id], kept[id] or 0, top))
+    end
+  end
+end
+
+-- the features whose tiles add up (their reads use the running totals)
+-- (plain loops: the library's top level runs where ipairs and pairs are not available)
+local additive_fn = {}
+for i = 1, #REGISTRY do
+  local f = REGISTRY[i]
+  if f.fn == 'count' or f.fn == 'sum' or f.fn == 'count_distinct' then additive_fn[f.id] = f.fn end
+end
+local additive_ids, additive_fields = {}, {}
+for i = 1, #REGISTRY do
+  local f = REGISTRY[i]
+  if additive_fn[f.id] then
+    additive_ids[#additive_ids + 1] = f.id
+    additive_fields[#additive_fields + 1] = running_field(f.id)
+  end
+end
+
+-- the running totals of the registry's additive features, as stored: id -> { base, total, top, stored }
+local function load_running(values, first)
+  local running = {}
+  for k = 1, #additive_ids do
+    local text = values[first + k - 1]
+    local r = { stored = text }
+    if text then r.base, r.total, r.top = parse_running(text) else r.total = 0 end
+    running[additive_ids[k]] = r
+  end
+  return running
+end
+
+-- a state hash of store protocol 2 gets the layout of STATE_LAYOUT: per-tile counts of the
+-- distinct values' newest tiles, and a running total per additive feature
+local function migrate(state)
+  local all = redis.call('HGETALL', state)
+  local counts, tiles = {}, {}
+  for j = 1, #all, 2 do
+    local field, value = all[j], all[j + 1]
+    local kind = string.sub(field, 1, 1)
+    if kind == FIELD_DISTINCT then
+      local id = string.match(field, DISTINCT_FIELD_PATTERN)
+      if id then
+        counts[id] = counts[id] or {}
+        local idx = tonumber(value)
+        counts[id][idx] = (counts[id][idx] or 0) + 1
+      end
+    elseif kind == FIELD_TILE then
+      local id, idx = string.match(field, TILE_FIELD_PATTERN)
+      if id and (additive_fn[id] == 'count' or additive_fn[id] == 'sum') then
+        tiles[id] = tiles[id] or {}
+        tiles[id][tonumber(idx)] = tonumber(value)
+      end
+    end
+  end
+  for id, by_tile in pairs(counts) do
+    for idx, n in pairs(by_tile) do redis.call('HINCRBY', state, tile_field(id, idx), n) end
+    tiles[id] = by_tile
+  end
+  for id, by_tile in pairs(tiles) do
+    local base, top, total = nil, nil, 0
+    for idx, v in pairs(by_tile) do
+      if base == nil or idx < base then base = idx end
+      if top == nil or idx > top then top = idx end
+      total = total + v
+    end
+    redis.call('HSET', state, running_field(id), format_running(base, total, top))
   end
 end
 
@@ -103,6 +273,13 @@ local function apply(keys, args)
   local verdicts = {}
   local tiles, tiles_changed, tile_opened = {}, {}, false
   local positions, positions_changed = {}, {}
+  -- the prune mark, the layout mark and every running total in one HMGET
+  local marks = redis.call('HMGET', state, FIELD_PRUNE_MARK, FIELD_LAYOUT, unpack(additive_fields))
+  if not marks[2] and redis.call('EXISTS', state) == 1 then
+    migrate(state)
+    marks = redis.call('HMGET', state, FIELD_PRUNE_MARK, FIELD_LAYOUT, unpack(additive_fields))
+  end
+  local running = load_running(marks, 3)
   for e = 1, n do
     local source_field, partition_key = args[i + EVENT_ARG_SOURCE_FIELD], args[i + EVENT_ARG_PARTITION_KEY]
     local offset = tonumber(args[i + EVENT_ARG_OFFSET])
@@ -125,7 +302,7 @@ local function apply(keys, args)
     if applied_offset and offset <= applied_offset then
       verdict = VERDICT_REPLAYED
     else
-      local field = string.format('%d', math.floor(score / DEDUP_TILE_S))
+      local field = int_text(math.floor(score / DEDUP_TILE_S))
       local packed = tiles[field]
       if packed == nil then
         packed = redis.call('HGET', dedup, field)
@@ -142,20 +319,47 @@ local function apply(keys, args)
     if verdict == VERDICT_APPLIED then
       for k = 0, nops - 1 do
         local at = i + OP_ARG_COUNT * k
-        local err = apply_op(state, args[at + OP_ARG_OP], args[at + OP_ARG_FIELD], args[at + OP_ARG_VALUE])
+        local err = apply_op(state, args[at + OP_ARG_OP], args[at + OP_ARG_FIELD], args[at + OP_ARG_VALUE], running)
         if err then return err end
       end
     end
     if verdict ~= VERDICT_REPLAYED then
-      positions[source_field] = partition_key .. VALUE_SEPARATOR .. string.format('%d', offset) .. VALUE_SEPARATOR
-        .. string.format('%d', math.max(applied_ingest, ingest))
+      positions[source_field] = partition_key .. VALUE_SEPARATOR .. int_text(offset) .. VALUE_SEPARATOR
+        .. int_text(math.max(applied_ingest, ingest))
       positions_changed[source_field] = true
     end
     i = i + OP_ARG_COUNT * nops
     verdicts[#verdicts + 1] = verdict
   end
+  local oldest = parse_prune_spec(prune_spec)
   local flat = {}
   for field in pairs(positions_changed) do flat[#flat + 1] = field; flat[#flat + 1] = positions[field] end
+  -- move each running total's base up to the oldest tile a read at this clock can count, so a
+  -- read near the clock finds its window's sum in the total (even for features this call did not touch)
+  for id, r in pairs(running) do
+    local newbase = oldest[id]
+    if r.base == nil and r.low then
+      -- a new total: no tile of the feature lies below its lowest tile, so it may start lower
+      r.base = r.low
+      if newbase and newbase < r.base then r.base = newbase end
+    end
+    if r.base and newbase and newbase > r.base then
+      if r.top < newbase then
+        r.total = 0
+      elseif newbase - r.base <= r.top - newbase + 1 then
+        r.total = r.total - sum_tiles(state, id, r.base, newbase - 1)
+      else
+        r.total = sum_tiles(state, id, newbase, r.top)
+      end
+      r.base = newbase
+      r.changed = true
+    end
+    if r.base and (r.changed or r.stored == nil) then
+      local text = format_running(r.base, r.total, r.top)
+      if text ~= r.stored then flat[#flat + 1] = running_field(id); flat[#flat + 1] = text end
+    end
+  end
+  if not marks[2] then flat[#flat + 1] = FIELD_LAYOUT; flat[#flat + 1] = STATE_LAYOUT end
   if #flat > 0 then redis.call('HSET', state, unpack(flat)) end
   flat = {}
   for field in pairs(tiles_changed) do flat[#flat + 1] = field; flat[#flat + 1] = tiles[field] end
@@ -172,9 +376,9 @@ local function apply(keys, args)
   -- (a user with many live distinct values would otherwise rescan the whole hash each time)
   if prune_spec ~= '' then
     local size = redis.call('HLEN', state)
-    local after_last = tonumber(redis.call('HGET', state, FIELD_PRUNE_MARK) or '0')
+    local after_last = tonumber(marks[1] or '0')
     if size > prune_above and size > after_last + PRUNE_REGROWTH_FIELDS then
-      prune(state, prune_spec)
+      prune(state, oldest)
       redis.call('HSET', state, FIELD_PRUNE_MARK, redis.call('HLEN', state))
     end
   end
@@ -185,7 +389,7 @@ local function apply(keys, args)
 end
 
 local function fixed_to_text(total, scale)
-  if scale == 0 then return string.format('%d', total) end
+  if scale == 0 then return int_text(total) end
   local sign = ''
   if total < 0 then sign = '-'; total = -total end
   local unit = 10 ^ scale
@@ -194,31 +398,13 @@ local function fixed_to_text(total, scale)
   return sign .. string.format('%d', whole) .. '.' .. string.format('%0' .. scale .. 'd', frac)
 end
 
---[[
-  READ_FUNCTION  KEYS: state   ARGV: [as_of_ms]  (default: the server's clock; decimal digits up to
-  MAX_AS_OF_MS, anything else answers the error INVALID_AS_OF_MS_ERROR)
-  Returns JSON: {"present":bool,"as_of_ms":t,"features":{name:{"value":v,"latest_event_ms":ms|null}},
-                 "sources":{source:{"partition":p,"offset":o,"applied_ingest_ms":ms}}}
-]]
-local function read(keys, args)
-  local state = keys[READ_KEY_STATE]
-  local t
-  local as_of = args[READ_ARG_AS_OF_MS]
-  if as_of == nil then
-    local now = redis.call('TIME')
-    t = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-  else
-    -- digits only: tonumber alone would take '0x10', 'inf', 'nan', '1e30', ' 5' and '-1'
-    if not string.match(as_of, AS_OF_MS_PATTERN) or #as_of > MAX_AS_OF_DIGITS then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
-    t = tonumber(as_of)
-    if t > MAX_AS_OF_MS then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
-  end
+-- the read of store protocol 2: one pass over the whole hash (a state not yet migrated)
+local function read_scan(t, all)
   local acc = {}
   for _, f in ipairs(REGISTRY) do
     local hi = math.floor(t / f.g)
     acc[f.id] = { f = f, hi = hi, lo = hi - f.w / f.g, total = 0, n = 0, best = nil, besttext = nil, latest = nil, last = nil }
   end
-  local all = redis.call('HGETALL', state)
   local sources = {}
   for j = 1, #all, 2 do
     local field, value = all[j], all[j + 1]
@@ -278,6 +464,126 @@ local function read(keys, args)
   end
   return '{"present":' .. tostring(#all > 0) .. ',"as_of_ms":' .. string.format('%d', t)
     .. ',"features":{' .. table.concat(out, ',') .. '},"sources":{' .. table.concat(sources, ',') .. '}}'
+end
+
+
+-- the fields the read of a migrated state takes in one HMGET, after the layout mark:
+-- per feature e:, l: (last) and r: (additive), then the sources' positions
+local read_fields, read_at = {}, {}
+for i = 1, #REGISTRY do
+  local f = REGISTRY[i]
+  local at = {}
+  read_fields[#read_fields + 1] = FIELD_LATEST_EVENT .. FIELD_SEPARATOR .. f.id; at.e = #read_fields + 1
+  if f.fn == 'last' then read_fields[#read_fields + 1] = FIELD_LAST .. FIELD_SEPARATOR .. f.id; at.l = #read_fields + 1 end
+  if additive_fn[f.id] then read_fields[#read_fields + 1] = running_field(f.id); at.r = #read_fields + 1 end
+  read_at[f.id] = at
+end
+local source_at = {}
+for i = 1, #SOURCES do
+  local source = SOURCES[i]
+  read_fields[#read_fields + 1] = FIELD_SOURCE .. FIELD_SEPARATOR .. source; source_at[source] = #read_fields + 1
+end
+
+-- sum of the feature's tiles in [lo, hi] from its running total and the tiles at the edges,
+-- or from the window's tiles when they are fewer
+local function window_total(state, id, text, lo, hi)
+  if not text then return 0 end
+  local base, total, top = parse_running(text)
+  local upper = math.min(hi, top)
+  if upper < lo then return 0 end
+  if lo >= base and (lo - base) + (top - upper) < upper - lo + 1 then
+    if lo > base then total = total - sum_tiles(state, id, base, lo - 1) end
+    if top > upper then total = total - sum_tiles(state, id, upper + 1, top) end
+    return total
+  end
+  return sum_tiles(state, id, lo, upper)
+end
+
+-- min / max of the window's tiles, in tile order
+local function window_best(state, id, fn, lo, hi)
+  local best, besttext = nil, nil
+  local k = lo
+  while k <= hi do
+    local names = {}
+    local last = math.min(hi, k + 999)
+    for j = k, last do names[#names + 1] = tile_field(id, j) end
+    local values = redis.call('HMGET', state, unpack(names))
+    for j = 1, #names do
+      local text = values[j]
+      if text then
+        local v = tonumber(text)
+        if best == nil or (fn == 'min' and v < best) or (fn == 'max' and v > best) then best = v; besttext = text end
+      end
+    end
+    k = last + 1
+  end
+  return besttext
+end
+
+-- the read of a migrated state: one HMGET, plus the few tiles at the windows' edges
+local function read_running(state, t, head)
+  local out = {}
+  for _, f in ipairs(REGISTRY) do
+    local at = read_at[f.id]
+    local hi = math.floor(t / f.g)
+    local lo = hi - f.w / f.g
+    local value
+    if f.fn == 'count' or f.fn == 'sum' then
+      value = fixed_to_text(window_total(state, f.id, head[at.r], lo, hi), f.scale)
+    elseif f.fn == 'count_distinct' then
+      value = int_text(window_total(state, f.id, head[at.r], lo, hi))
+    elseif f.fn == 'min' or f.fn == 'max' then
+      value = window_best(state, f.id, f.fn, lo, hi) or 'null'
+    else
+      value = 'null'
+      local text = head[at.l]
+      if text then
+        local ms, _, candidate = parse_last(text)
+        if ms <= t and math.floor(ms / f.g) >= lo then value = cjson.encode(candidate) end
+      end
+    end
+    local latest = 'null'
+    local ms = tonumber(head[at.e] or '')
+    if ms and ms <= t and math.floor(ms / f.g) >= lo then latest = int_text(ms) end
+    out[#out + 1] = '"' .. f.name .. '":{"value":' .. value .. ',"latest_event_ms":' .. latest .. '}'
+  end
+  local sources = {}
+  for _, source in ipairs(SOURCES) do
+    local text = head[source_at[source]]
+    if text then
+      local p, o, ing = string.match(text, SOURCE_VALUE_PATTERN)
+      local partition = string.match(p or '', PARTITION_KEY_PATTERN) or '-1'
+      sources[#sources + 1] = cjson.encode(source) .. ':{"partition":' .. partition
+        .. ',"offset":' .. o .. ',"applied_ingest_ms":' .. ing .. '}'
+    end
+  end
+  return '{"present":true,"as_of_ms":' .. int_text(t)
+    .. ',"features":{' .. table.concat(out, ',') .. '},"sources":{' .. table.concat(sources, ',') .. '}}'
+end
+
+--[[
+  READ_FUNCTION  KEYS: state   ARGV: [as_of_ms]  (default: the server's clock; decimal digits up to
+  MAX_AS_OF_MS, anything else answers the error INVALID_AS_OF_MS_ERROR)
+  Returns JSON: {"present":bool,"as_of_ms":t,"features":{name:{"value":v,"latest_event_ms":ms|null}},
+                 "sources":{source:{"partition":p,"offset":o,"applied_ingest_ms":ms}}}
+]]
+local function read(keys, args)
+  local state = keys[READ_KEY_STATE]
+  local t
+  local as_of = args[READ_ARG_AS_OF_MS]
+  if as_of == nil then
+    local now = redis.call('TIME')
+    t = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  else
+    -- digits only: tonumber alone would take '0x10', 'inf', 'nan', '1e30', ' 5' and '-1'
+    if not string.match(as_of, AS_OF_MS_PATTERN) or #as_of > MAX_AS_OF_DIGITS then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
+    t = tonumber(as_of)
+    if t > MAX_AS_OF_MS then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
+  end
+  local head = redis.call('HMGET', state, FIELD_LAYOUT, unpack(read_fields))
+  if head[1] then return read_running(state, t, head) end
+  -- no layout mark: a hash of store protocol 2 not written since the upgrade, or no state at all
+  return read_scan(t, redis.call('HGETALL', state))
 end
 
 redis.register_function(APPLY_FUNCTION, apply)
