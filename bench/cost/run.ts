@@ -81,7 +81,9 @@ const bill = {
 const total = Object.values(bill).reduce((a, b) => a + b, 0);
 const measuredPart = bill.sidecar + bill.redis;
 const sizing = { eventsPerCore, pods, hosts, redisCores: Math.round(redisCores * 100) / 100, shardsByCpu, memoryGb: Math.round(memoryGb), shardsByMemory, shards, redisNodes: 2 * shards };
-console.log(`inputs: ${memoryFile} (${memory.summary.kbPerDailyActiveUser} KB/DAU, ${memory.summary.redisCpuMicrosPerRead} µs/read), ${peerFile} (${eventsPerCore} events/CPU-s, ${peer.sidecar.redisMicrosPerEvent} µs Redis/event)`);
+console.log(
+  `inputs: ${memoryFile} (${memory.summary.kbPerDailyActiveUser} KB/DAU, ${memory.summary.redisCpuMicrosPerRead} µs/read), ${peerFile} (${eventsPerCore} events/CPU-s, ${peer.sidecar.redisMicrosPerEvent} µs Redis/event)`,
+);
 console.log(
   `sidecar: ${pods} pods on ${hosts} hosts; Redis: ${sizing.redisCores} cores at peak -> ${shardsByCpu} shards by CPU, ${sizing.memoryGb} GB -> ${shardsByMemory} shards by memory: ${shards} shards, ${2 * shards} nodes`,
 );

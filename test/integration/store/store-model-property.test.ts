@@ -197,13 +197,18 @@ describe('the TypeScript model of the Redis Functions', () => {
     const key = userStateKey(`sm${randomBytes(3).toString('hex')}`, 'u1');
     try {
       await fc.assert(
-        fc.asyncProperty(fc.array(fieldArb, { maxLength: 40 }), fc.boolean(), fc.array(fc.integer({ min: BASE - 10 * SECOND, max: BASE + 10 * SECOND }), { minLength: 1, maxLength: 3 }), async (entries, marked, times) => {
-          await redis.del(key);
-          // with the layout mark the read takes the running totals, without it it scans the hash (store protocol 2)
-          const fields = new Map(marked ? [...entries, ['v', STATE_LAYOUT] as [string, string]] : entries);
-          if (fields.size > 0) await redis.hset(key, Object.fromEntries(fields));
-          for (const asOf of times) expect(await fcallRead(redis, key, asOf)).toEqual(readState(FEATURES, fields, asOf));
-        }),
+        fc.asyncProperty(
+          fc.array(fieldArb, { maxLength: 40 }),
+          fc.boolean(),
+          fc.array(fc.integer({ min: BASE - 10 * SECOND, max: BASE + 10 * SECOND }), { minLength: 1, maxLength: 3 }),
+          async (entries, marked, times) => {
+            await redis.del(key);
+            // with the layout mark the read takes the running totals, without it it scans the hash (store protocol 2)
+            const fields = new Map(marked ? [...entries, ['v', STATE_LAYOUT] as [string, string]] : entries);
+            if (fields.size > 0) await redis.hset(key, Object.fromEntries(fields));
+            for (const asOf of times) expect(await fcallRead(redis, key, asOf)).toEqual(readState(FEATURES, fields, asOf));
+          },
+        ),
         { numRuns: 300 },
       );
     } finally {
@@ -291,33 +296,46 @@ describe('the migration of a store protocol 2 state hash', () => {
     const prefix = `smmig${randomBytes(3).toString('hex')}`;
     const state = userStateKey(prefix, 'u1');
     const dedupKey = userDedupKey(prefix, 'u1', 'client');
-    const noOpEvent = (offset: number): ApplyEvent => ({ source: 'client', partitionKey: 'ab12cd34:0', offset: String(offset), dedupMember: Buffer.from('mig00000'), dedupScoreS: 3 * DEDUP_TILE_S, ingestMs: BASE, ops: [] });
+    const noOpEvent = (offset: number): ApplyEvent => ({
+      source: 'client',
+      partitionKey: 'ab12cd34:0',
+      offset: String(offset),
+      dedupMember: Buffer.from('mig00000'),
+      dedupScoreS: 3 * DEDUP_TILE_S,
+      ingestMs: BASE,
+      ops: [],
+    });
     try {
       await fc.assert(
-        fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.array(callArb, { maxLength: 3 }), fc.integer({ min: BASE - 5 * SECOND, max: BASE + 10 * SECOND }), async (ops, calls, asOf) => {
-          await redis.del(state, dedupKey);
-          // a state protocol 2 wrote: the ops applied as its apply function did (no layout mark, no running totals)
-          const fields = new Map<string, string>();
-          for (const op of ops) applyOp(fields, op);
-          await redis.hset(state, Object.fromEntries(fields));
-          const before = await fcallRead(redis, state, asOf);
-          expect(before).toEqual(readState(FEATURES, fields, asOf));
-          const modelState: ModelState = { fields, dedup: new Map() };
-          const migrating: ApplyCall = { stateTtlMs: 3_600_000, dedupTtlMs: 1_800_000, dedupPruneBeforeS: 0, pruneBounds: [], pruneAboveFields: 1_000, events: [noOpEvent(0)] };
-          await redis.call('FCALL', NAMES.apply, 2, state, dedupKey, ...encodeApplyArgs(migrating));
-          applyCall(modelState, migrating, FEATURES);
-          expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
-          const after = await fcallRead(redis, state, asOf);
-          expect(after.features).toEqual(before.features);
-          for (const call of calls) {
-            const key = userDedupKey(prefix, 'u1', (call.events[0] as ApplyEvent).source);
-            await redis.del(key);
-            const reply = String(await redis.call('FCALL', NAMES.apply, 2, state, key, ...encodeApplyArgs(call)));
-            expect(decodeVerdicts(reply)).toEqual(applyCall({ fields, dedup: new Map() }, call, FEATURES));
+        fc.asyncProperty(
+          fc.array(opArb, { minLength: 1, maxLength: 40 }),
+          fc.array(callArb, { maxLength: 3 }),
+          fc.integer({ min: BASE - 5 * SECOND, max: BASE + 10 * SECOND }),
+          async (ops, calls, asOf) => {
+            await redis.del(state, dedupKey);
+            // a state protocol 2 wrote: the ops applied as its apply function did (no layout mark, no running totals)
+            const fields = new Map<string, string>();
+            for (const op of ops) applyOp(fields, op);
+            await redis.hset(state, Object.fromEntries(fields));
+            const before = await fcallRead(redis, state, asOf);
+            expect(before).toEqual(readState(FEATURES, fields, asOf));
+            const modelState: ModelState = { fields, dedup: new Map() };
+            const migrating: ApplyCall = { stateTtlMs: 3_600_000, dedupTtlMs: 1_800_000, dedupPruneBeforeS: 0, pruneBounds: [], pruneAboveFields: 1_000, events: [noOpEvent(0)] };
+            await redis.call('FCALL', NAMES.apply, 2, state, dedupKey, ...encodeApplyArgs(migrating));
+            applyCall(modelState, migrating, FEATURES);
             expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
-          }
-          expect(await fcallRead(redis, state, asOf)).toEqual(readState(FEATURES, fields, asOf));
-        }),
+            const after = await fcallRead(redis, state, asOf);
+            expect(after.features).toEqual(before.features);
+            for (const call of calls) {
+              const key = userDedupKey(prefix, 'u1', (call.events[0] as ApplyEvent).source);
+              await redis.del(key);
+              const reply = String(await redis.call('FCALL', NAMES.apply, 2, state, key, ...encodeApplyArgs(call)));
+              expect(decodeVerdicts(reply)).toEqual(applyCall({ fields, dedup: new Map() }, call, FEATURES));
+              expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
+            }
+            expect(await fcallRead(redis, state, asOf)).toEqual(readState(FEATURES, fields, asOf));
+          },
+        ),
         { numRuns: 100 },
       );
     } finally {
