@@ -10,7 +10,7 @@
  * Everything else is a stated assumption (the seed's scale, AWS list prices, the parts no
  * benchmark here measures); each is printed with the figure so a reader can change it.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({ options: { memory: { type: 'string' }, peer: { type: 'string' }, help: { type: 'boolean' } } });
@@ -19,11 +19,13 @@ if (values.help) {
   process.exit(0);
 }
 
+/** The most recently written results file of a kind. */
 function newest(prefix: string): string {
   const files = readdirSync('bench/results')
     .filter((f) => f.startsWith(prefix) && f.endsWith('.json'))
-    .sort();
-  const file = files[files.length - 1];
+    .map((f) => ({ f, mtime: statSync(`bench/results/${f}`).mtimeMs }))
+    .sort((a, b) => a.mtime - b.mtime);
+  const file = files[files.length - 1]?.f;
   if (file === undefined) {
     console.error(`no bench/results/${prefix}*.json: run the benchmark first`);
     process.exit(2);

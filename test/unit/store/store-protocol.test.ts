@@ -49,7 +49,7 @@ const FIXTURE: FeatureRegistry = {
 const PINNED_LUA_SHA256: Readonly<Record<number, string>> = {
   1: '8805a05f7e5636cf7f19be89427826234809e1691c03f4c24d87c8cce0d6d76d',
   2: '18d8ccfdc24d22a4e8c1d00e94cf1b9afe3e108c649ab0d36dc25948fb0aa249',
-  3: '327f73c831d2e81ae4cc8ed4ec2e1eba9a3dfe63b374cb5e9b246aaa78802520',
+  3: 'a3a24d7d56eeecc11d81dfea3208866ed3126dec782ce90ed554c8dfc2b86ade',
 };
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');

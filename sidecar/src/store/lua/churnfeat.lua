@@ -478,62 +478,94 @@ for i = 1, #REGISTRY do
   if additive_fn[f.id] then read_fields[#read_fields + 1] = running_field(f.id); at.r = #read_fields + 1 end
   read_at[f.id] = at
 end
-local source_at = {}
+local source_at, source_json = {}, {}
 for i = 1, #SOURCES do
   local source = SOURCES[i]
+  source_json[source] = '"' .. source .. '":{"partition":'
   read_fields[#read_fields + 1] = FIELD_SOURCE .. FIELD_SEPARATOR .. source; source_at[source] = #read_fields + 1
 end
 
--- sum of the feature's tiles in [lo, hi] from its running total and the tiles at the edges,
--- or from the window's tiles when they are fewer
-local function window_total(state, id, text, lo, hi)
-  if not text then return 0 end
+-- the tiles a feature's window sum needs, appended to names: the tiles at the edges of its
+-- running total (base..lo-1, hi+1..top) or the window's own tiles when those are fewer;
+-- nil when no stored tile can be in the window
+local function plan_total(id, text, lo, hi, names)
+  if not text then return nil end
   local base, total, top = parse_running(text)
   local upper = math.min(hi, top)
-  if upper < lo then return 0 end
+  if upper < lo then return nil end
+  local plan = { total = 0, sign = 1, first = #names + 1 }
   if lo >= base and (lo - base) + (top - upper) < upper - lo + 1 then
-    if lo > base then total = total - sum_tiles(state, id, base, lo - 1) end
-    if top > upper then total = total - sum_tiles(state, id, upper + 1, top) end
-    return total
+    plan.total, plan.sign = total, -1
+    for k = base, lo - 1 do names[#names + 1] = tile_field(id, k) end
+    for k = upper + 1, top do names[#names + 1] = tile_field(id, k) end
+  else
+    for k = lo, upper do names[#names + 1] = tile_field(id, k) end
   end
-  return sum_tiles(state, id, lo, upper)
+  plan.last = #names
+  return plan
 end
 
--- min / max of the window's tiles, in tile order
-local function window_best(state, id, fn, lo, hi)
-  local best, besttext = nil, nil
-  local k = lo
-  while k <= hi do
-    local names = {}
-    local last = math.min(hi, k + 999)
-    for j = k, last do names[#names + 1] = tile_field(id, j) end
-    local values = redis.call('HMGET', state, unpack(names))
-    for j = 1, #names do
-      local text = values[j]
-      if text then
-        local v = tonumber(text)
-        if best == nil or (fn == 'min' and v < best) or (fn == 'max' and v > best) then best = v; besttext = text end
-      end
-    end
+-- HMGET of any number of fields (in slices of 1000)
+local function hmget_all(state, names)
+  local values = {}
+  local k = 1
+  while k <= #names do
+    local last = math.min(#names, k + 999)
+    local slice = redis.call('HMGET', state, unpack(names, k, last))
+    for j = 1, last - k + 1 do values[k + j - 1] = slice[j] end
     k = last + 1
   end
-  return besttext
+  return values
 end
 
--- the read of a migrated state: one HMGET, plus the few tiles at the windows' edges
+-- per feature: the JSON text before its value
+local json_name = {}
+for i = 1, #REGISTRY do
+  json_name[REGISTRY[i].id] = '"' .. REGISTRY[i].name .. '":{"value":'
+end
+
+-- the read of a migrated state: one HMGET of the marks, totals and newest fields, one of the
+-- tiles the windows' edges need
 local function read_running(state, t, head)
-  local out = {}
+  local names, plans, bounds = {}, {}, {}
   for _, f in ipairs(REGISTRY) do
-    local at = read_at[f.id]
     local hi = math.floor(t / f.g)
     local lo = hi - f.w / f.g
-    local value
-    if f.fn == 'count' or f.fn == 'sum' then
-      value = fixed_to_text(window_total(state, f.id, head[at.r], lo, hi), f.scale)
-    elseif f.fn == 'count_distinct' then
-      value = int_text(window_total(state, f.id, head[at.r], lo, hi))
+    bounds[f.id] = lo
+    if additive_fn[f.id] then
+      plans[f.id] = plan_total(f.id, head[read_at[f.id].r], lo, hi, names)
     elseif f.fn == 'min' or f.fn == 'max' then
-      value = window_best(state, f.id, f.fn, lo, hi) or 'null'
+      local plan = { first = #names + 1 }
+      for k = lo, hi do names[#names + 1] = tile_field(f.id, k) end
+      plan.last = #names
+      plans[f.id] = plan
+    end
+  end
+  local values = #names > 0 and hmget_all(state, names) or {}
+  local out = {}
+  for _, f in ipairs(REGISTRY) do
+    local at, plan, lo = read_at[f.id], plans[f.id], bounds[f.id]
+    local value
+    if additive_fn[f.id] then
+      local total = 0
+      if plan then
+        local sum = 0
+        for j = plan.first, plan.last do
+          if values[j] then sum = sum + tonumber(values[j]) end
+        end
+        total = plan.total + plan.sign * sum
+      end
+      if f.fn == 'count_distinct' then value = int_text(total) else value = fixed_to_text(total, f.scale) end
+    elseif f.fn == 'min' or f.fn == 'max' then
+      local best, besttext = nil, nil
+      for j = plan.first, plan.last do
+        local text = values[j]
+        if text then
+          local v = tonumber(text)
+          if best == nil or (f.fn == 'min' and v < best) or (f.fn == 'max' and v > best) then best = v; besttext = text end
+        end
+      end
+      value = besttext or 'null'
     else
       value = 'null'
       local text = head[at.l]
@@ -545,7 +577,7 @@ local function read_running(state, t, head)
     local latest = 'null'
     local ms = tonumber(head[at.e] or '')
     if ms and ms <= t and math.floor(ms / f.g) >= lo then latest = int_text(ms) end
-    out[#out + 1] = '"' .. f.name .. '":{"value":' .. value .. ',"latest_event_ms":' .. latest .. '}'
+    out[#out + 1] = json_name[f.id] .. value .. ',"latest_event_ms":' .. latest .. '}'
   end
   local sources = {}
   for _, source in ipairs(SOURCES) do
@@ -553,8 +585,7 @@ local function read_running(state, t, head)
     if text then
       local p, o, ing = string.match(text, SOURCE_VALUE_PATTERN)
       local partition = string.match(p or '', PARTITION_KEY_PATTERN) or '-1'
-      sources[#sources + 1] = cjson.encode(source) .. ':{"partition":' .. partition
-        .. ',"offset":' .. o .. ',"applied_ingest_ms":' .. ing .. '}'
+      sources[#sources + 1] = source_json[source] .. partition .. ',"offset":' .. o .. ',"applied_ingest_ms":' .. ing .. '}'
     end
   end
   return '{"present":true,"as_of_ms":' .. int_text(t)
