@@ -19,9 +19,11 @@ const SIDECAR_LAYERS = {
   metrics: [],
   lake: ['config', 'events', 'kafka', 'metrics'],
   loadgen: ['config', 'events', 'kafka'],
-  pipeline: ['config', 'store', 'kafka', 'metrics'],
+  quality: ['events', 'loadgen', 'kafka'],
+  pipeline: ['config', 'store', 'kafka', 'metrics', 'quality'],
   serving: ['config', 'store', 'metrics'],
   canary: ['serving', 'kafka'],
+  deletion: ['config', 'store', 'lake', 'kafka', 'metrics', 'serving'],
 };
 
 /** sidecar/src files that every layer may import (and that import no layer). */

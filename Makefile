@@ -21,7 +21,7 @@ CHURNFEAT := node dist/cli/churnfeat.js
 # (a failing stop only fails a run that had otherwise passed).
 STOP_STACK_ON_EXIT = trap 'rc=$$?; set +e; $(STACK)/stop.sh all; s=$$?; [ $$rc -ne 0 ] || rc=$$s; exit $$rc' EXIT
 
-.PHONY: help install build compile lint up down status typecheck test-unit test-integration test-dbt test-airflow test demo bench-pipeline bench-serving clean distclean
+.PHONY: help install build compile lint up down status typecheck test-unit test-integration test-ha test-dbt test-airflow test demo bench-pipeline bench-serving clean distclean
 
 help: ## List the targets
 	@echo "make targets:"
@@ -62,6 +62,12 @@ test-integration: up build ## Start the stack (left running afterwards), then ru
 	echo "== node $$(node --version)"
 	vitest run --project integration
 
+test-ha: build ## Fault tests on a 3-broker Kafka, Redis Sentinel and Redis Cluster (scripts/stack/ha.sh starts them once; ~6 min)
+	. $(STACK)/env.sh
+	$(STACK)/start.sh redis
+	echo "== node $$(node --version)"
+	vitest run --project ha
+
 test-dbt: install ## Every offline check of the dbt project on throwaway data (build, values, incremental == full refresh, bad definitions)
 	dbt_project/scripts/check.sh
 
@@ -95,6 +101,8 @@ test: install ## CI: lint + typecheck, build, stale-registry check, start stack,
 	vitest run --project unit || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
 	echo "== integration tests"
 	vitest run --project integration || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
+	echo "== high-availability tests (3-broker Kafka, Redis Sentinel, Redis Cluster)"
+	vitest run --project ha || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
 	echo "== dbt checks"
 	dbt_project/scripts/check.sh || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
 	echo "== airflow DAG tests"

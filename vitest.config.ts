@@ -1,9 +1,15 @@
 import { defineConfig } from 'vitest/config';
 
+// The clusters of scripts/stack/ha.sh (its port bases, the same defaults as scripts/stack/env.sh).
+const haKafkaBase = Number(process.env.CHURNFEAT_HA_KAFKA_BASE_PORT ?? 19100);
+const haRedisBase = Number(process.env.CHURNFEAT_HA_REDIS_BASE_PORT ?? 16380);
+
 /**
- * Two groups a developer can run alone:
+ * Three groups a developer can run alone:
  *   npx vitest run --project unit          pure code, no services, seconds
  *   npx vitest run --project integration   real Kafka, Redis, DuckDB, dbt (stack must be up: make up)
+ *   npx vitest run --project ha            fault tests on a 3-broker Kafka, Redis Sentinel and Redis
+ *                                          Cluster (its global setup starts them once: make test-ha)
  */
 export default defineConfig({
   test: {
@@ -23,6 +29,23 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/integration/global-setup.ts'],
           testTimeout: 180_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'ha',
+          env: {
+            CHURNFEAT_LOG_LEVEL: process.env.CHURNFEAT_LOG_LEVEL ?? 'fatal',
+            // the helpers' BROKERS: the 3-broker cluster; Redis stays the stack's (CHURNFEAT_REDIS_URL)
+            CHURNFEAT_KAFKA_BROKERS: [1, 2, 3].map((i) => `127.0.0.1:${haKafkaBase + i}`).join(','),
+            CHURNFEAT_HA_KAFKA_BASE_PORT: String(haKafkaBase),
+            CHURNFEAT_HA_REDIS_BASE_PORT: String(haRedisBase),
+          },
+          include: ['test/ha/**/*.test.ts'],
+          globalSetup: ['test/ha/global-setup.ts'],
+          testTimeout: 240_000,
           hookTimeout: 120_000,
           fileParallelism: false,
         },

@@ -33,7 +33,7 @@ from churnfeat_airflow.tasks import check_manifest_fresh, fail_manifest_missing
 
 DAG_ID = "churnfeat_dbt_hourly"
 #: Seeds and models run with `dbt build`; these selectors are left out of every task.
-EXCLUDE = ["resource_type:unit_test", "tag:full_rebuild_check"]
+EXCLUDE = ["resource_type:unit_test", "tag:full_rebuild_check", "tag:data_quality"]
 
 settings = load_settings()
 # A stat, not a read: cosmos itself reads the manifest below while parsing.

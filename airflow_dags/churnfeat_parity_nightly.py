@@ -9,6 +9,12 @@ For the data interval of the run (one UTC day; as_of = data_interval_end, midnig
                  to reports/parity/<ds>/report.json and report.html (ds = the day the
                  interval starts); a rerun of the same night overwrites them.
 
+  check_data_quality  `dbt test --select tag:data_quality` at as_of: the day's volume per
+                 source x event type against the same weekday of the last four weeks, and
+                 the lake's freshness at as_of (thresholds in the staging YAML; docs/data-quality.md).
+                 A failure fails the night without a retry (a finding); param
+                 `data_quality` false skips it (a rerun of parity alone).
+
 The night fails loudly: when unexplained mismatches exceed the threshold (param, default
 0) the task fails without retrying and its log carries the summary, the unexplained count
 per feature and the first unexplained mismatches. When the job cannot run at all (online
@@ -69,6 +75,9 @@ default_args = {
     tags=["churnfeat", "parity"],
     params={
         "users": Param(500, type="integer", minimum=1, description="Users to sample (stratified by activity)."),
+        "data_quality": Param(
+            True, type="boolean", description="Run the offline data-quality tests (volume, freshness)."
+        ),
         "threshold": Param(
             0, type="integer", minimum=0, description="Unexplained mismatches tolerated before the night fails."
         ),
@@ -126,7 +135,29 @@ def churnfeat_parity_nightly() -> None:
             what += f" but wrote no readable {run.report_json}"
         raise AirflowException(f"parity job {what}; last output:\n" + "\n".join(run.tail))
 
-    build_offline() >> run_parity()
+    @task(retries=0)
+    def check_data_quality(data_interval_end: Any = None, params: dict[str, Any] | None = None) -> str:
+        """The data-quality dbt tests at as_of; fails (no retry) when one fails."""
+        if not (params or {}).get("data_quality", True):
+            return "skipped (param data_quality is false)"
+        settings = load_settings()
+        with tempfile.TemporaryDirectory(prefix="churnfeat-dq-dbt-") as workdir:
+            try:
+                run_dbt(
+                    settings,
+                    ["test", "--select", "tag:data_quality"],
+                    workdir=Path(workdir),
+                    dbt_vars={"as_of": data_interval_end.isoformat()},
+                )
+            except DbtError as error:
+                raise AirflowFailException(
+                    f"data-quality tests failed at as_of {data_interval_end.isoformat()}: {error}"
+                ) from None
+        return "pass"
+
+    offline = build_offline()
+    offline >> run_parity()
+    offline >> check_data_quality()
 
 
 churnfeat_parity_nightly()

@@ -125,3 +125,13 @@ def test_the_backfill_dag_is_manual_with_start_end_and_feature_params(bag: DagBa
         "summarize",
     ]
     assert dag.get_task("rebuild").upstream_task_ids == {"plan", "clear_selected_features"}
+
+
+def test_the_nightly_dag_runs_the_data_quality_tests_after_the_offline_build_and_fails_without_retry(
+    bag: DagBag,
+) -> None:
+    dag = bag.get_dag("churnfeat_parity_nightly")
+    task = dag.get_task("check_data_quality")
+    assert task.upstream_task_ids == {"build_offline"}
+    assert task.retries == 0
+    assert dag.params["data_quality"] is True

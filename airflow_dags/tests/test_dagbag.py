@@ -9,7 +9,7 @@ from airflow.models import DagBag
 
 from conftest import DAGS_DIR
 
-EXPECTED_DAGS = {"churnfeat_dbt_hourly", "churnfeat_parity_nightly", "churnfeat_backfill"}
+EXPECTED_DAGS = {"churnfeat_dbt_hourly", "churnfeat_parity_nightly", "churnfeat_backfill", "churnfeat_deletion_daily"}
 
 
 def test_the_dag_folder_imports_with_no_errors_and_holds_the_three_dags() -> None:
@@ -31,4 +31,9 @@ def test_parsing_the_dags_starts_no_process(monkeypatch: pytest.MonkeyPatch) -> 
 def test_helpers_and_tests_are_not_parsed_as_dag_files() -> None:
     bag = DagBag(dag_folder=str(DAGS_DIR), include_examples=False)
     parsed = {path.split("/")[-1] for path in bag.file_last_changed}
-    assert parsed == {"churnfeat_dbt_hourly.py", "churnfeat_parity_nightly.py", "churnfeat_backfill.py"}
+    assert parsed == {
+        "churnfeat_dbt_hourly.py",
+        "churnfeat_parity_nightly.py",
+        "churnfeat_backfill.py",
+        "churnfeat_deletion_daily.py",
+    }

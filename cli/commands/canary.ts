@@ -28,7 +28,7 @@ export const command: Command = {
     const log = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
     const kafka = createKafkaClient(options, { clientId: 'churnfeat-canary', logLevel: logLevel.ERROR });
     const admin = kafka.admin();
-    const producer = kafka.producer({ allowAutoTopicCreation: false });
+    const producer = kafka.producer({ allowAutoTopicCreation: false, metadataMaxAge: options.metadataMaxAgeMs });
     await admin.connect();
     await producer.connect();
     const topics = topicNames(options.topicNamespace);

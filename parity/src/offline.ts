@@ -1,3 +1,4 @@
+import { isCanaryUser } from '../../sidecar/src/canary/index.ts';
 import { isSource, SOURCES, type Source } from '../../sidecar/src/events/index.ts';
 import type { LakeEventRow } from './classify.ts';
 import { SPINE_NAME } from './dbt.ts';
@@ -28,10 +29,14 @@ function inList(users: readonly string[]): string {
   return users.map(sqlString).join(', ');
 }
 
-/** Users with lake records ingested at or before as_of, and how many (the sampling frame). */
+/**
+ * Users with lake records ingested at or before as_of, and how many (the sampling frame).
+ * Synthetic users (the canary's) are not customers and never sampled: dbt staging drops
+ * them too (macro churnfeat_is_synthetic_user), so they would only ever mismatch.
+ */
 export async function queryActivity(warehouse: Warehouse, lakeEvents: string, asOfMs: number): Promise<UserActivity[]> {
   const rows = await warehouse.query(`select user_id, count(*) as events from ${lakeEvents} where ingest_ms <= ${int(asOfMs)} group by user_id`);
-  return rows.map((row) => ({ userId: String(row.user_id), events: Number(row.events) }));
+  return rows.filter((row) => !isCanaryUser(String(row.user_id))).map((row) => ({ userId: String(row.user_id), events: Number(row.events) }));
 }
 
 /** The partitions each user's records of each source sit in: user -> source -> partitions. */

@@ -51,6 +51,17 @@ async function landedThrough(lake: NonNullable<ParityOptions['lake']>): Promise<
   return new Map(manifests.map((m) => [`${m.topic}:${m.partition}`, m.landedThrough === null ? null : Number(m.landedThrough)]));
 }
 
+/**
+ * Users erased under GDPR/CCPA (the deletion registry next to the lake, docs/deletion.md): never
+ * sampled, their online and offline states are erased on different days by design.
+ */
+async function erasedUsers(lake: ParityOptions['lake']): Promise<Set<string>> {
+  if (lake === null) return new Set();
+  const { lakeStorageFromUri } = await import('../../sidecar/src/lake/index.ts');
+  const { DeletionRegistry } = await import('../../sidecar/src/deletion/index.ts');
+  return new Set((await new DeletionRegistry(lakeStorageFromUri(lake.uri, { endpoint: lake.s3Endpoint ?? undefined })).all()).map((r) => r.user_id));
+}
+
 /** The parity options with defaults (and CHURNFEAT_* environment) under the given overrides. */
 export function resolveParityOptions(overrides: Partial<ParityOptions> = {}): ParityOptions {
   const options = { ...defaultParityOptions(), ...overrides };
@@ -80,7 +91,8 @@ export async function runParity(overrides: Partial<ParityOptions> = {}): Promise
   const redis = createRedisClient(options, { lazyConnect: true, maxRetriesPerRequest: 3 });
   try {
     await redis.connect();
-    const activity = await queryActivity(warehouse, offlineSql.lakeEvents, asOfMs);
+    const erased = await erasedUsers(options.lake);
+    const activity = (await queryActivity(warehouse, offlineSql.lakeEvents, asOfMs)).filter((user) => !erased.has(user.userId));
     const seed = options.seed ?? Math.floor(asOfMs / 60_000) % 2_147_483_647;
     const sample = stratifiedSample(activity, options.users, options.strata, seed);
     if (sample.users.length === 0) throw new Error(`no user has lake records ingested at or before as_of ${new Date(asOfMs).toISOString()}`);

@@ -1,5 +1,20 @@
-/** Closed list of error codes the sidecar raises. */
-export const ERROR_CODES = ['invalid_config', 'invalid_feature_definition', 'stale_feature_registry', 'redis_unavailable', 'kafka_unavailable', 'redis_script_failed'] as const;
+/**
+ * Closed list of error codes the sidecar raises or reports in its health (`lastError.code`):
+ * `redis_library_missing` = Redis lost the function library (restarted empty) and the sidecar
+ * loads it again; `registry_foreign` = the store's registry marker names another version;
+ * `redis_replicas_behind` = WAIT saw fewer replicas than asked, the batch is written again.
+ */
+export const ERROR_CODES = [
+  'invalid_config',
+  'invalid_feature_definition',
+  'stale_feature_registry',
+  'redis_unavailable',
+  'kafka_unavailable',
+  'redis_script_failed',
+  'redis_library_missing',
+  'registry_foreign',
+  'redis_replicas_behind',
+] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

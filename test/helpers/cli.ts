@@ -34,7 +34,7 @@ export interface ChildSidecar {
 
 /** Parses the conservation counters out of a Prometheus text exposition. */
 export function parseTotals(text: string): Totals {
-  const totals: Totals = { consumed: 0, applied: 0, duplicate: 0, replayed: 0, too_late: 0, invalid: 0, irrelevant: 0 };
+  const totals: Totals = { consumed: 0, applied: 0, duplicate: 0, replayed: 0, deleted: 0, too_late: 0, invalid: 0, irrelevant: 0 };
   for (const line of text.split('\n')) {
     const verdict = /^churnfeat_records_total\{[^}]*verdict="([a-z_]+)"[^}]*\} ([0-9.e+]+)$/.exec(line);
     if (verdict) totals[verdict[1] as RecordVerdict] += Number(verdict[2]);

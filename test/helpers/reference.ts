@@ -101,7 +101,7 @@ export interface ReferenceOutcome {
  */
 export function referencePipeline(operators: WindowOperators, records: readonly PositionedRecord[], allowedLatenessMs = ALLOWED_LATENESS_MS): ReferenceOutcome {
   const { verdicts, applied } = judgeRecords(operators.registry.features, records, allowedLatenessMs);
-  const counts: Record<RecordVerdict, number> = { applied: 0, duplicate: 0, replayed: 0, too_late: 0, invalid: 0, irrelevant: 0 };
+  const counts: Record<RecordVerdict, number> = { applied: 0, duplicate: 0, replayed: 0, deleted: 0, too_late: 0, invalid: 0, irrelevant: 0 };
   for (const verdict of verdicts) counts[verdict] += 1;
   return { verdicts, applied, counts };
 }

@@ -8,6 +8,8 @@
 --                 included, first copy of each event, no ingest-time filter
 -- Both use the same tiles as the online store, so a window covers [W, W + g].
 -- The spine's other columns (labels) are carried through.
+-- Users erased under GDPR/CCPA (the suppression list churnfeat_deleted_users, filled by the
+-- run-operation churnfeat_delete_users, docs/deletion.md) are left out, whatever the spine says.
 
 {% set spine = churnfeat_spine_relation() %}
 
@@ -21,10 +23,20 @@ corrected as (
     {{ churnfeat_point_in_time(spine, 'corrected') | indent(4) }}
 ),
 
-final as (
+deleted_users as (
+    select user_id from {{ churnfeat_deleted_users_relation() }}
+),
+
+training_rows as (
     select * from as_available
     union all
     select * from corrected
+),
+
+final as (
+    select training_rows.*
+    from training_rows
+    where training_rows.user_id not in (select deleted_users.user_id from deleted_users)
 )
 
 select * from final

@@ -5,6 +5,7 @@ export const CANARY_OPTIONS = {
   brokers: COMMON_OPTIONS.brokers,
   ...KAFKA_SECURITY_OPTIONS,
   topicNamespace: COMMON_OPTIONS.topicNamespace,
+  metadataMaxAgeMs: COMMON_OPTIONS.metadataMaxAgeMs,
   redisUrl: { ...COMMON_OPTIONS.redisUrl, description: 'Redis URL (read path)' },
   ...REDIS_SECURITY_OPTIONS,
   keyPrefix: COMMON_OPTIONS.keyPrefix,

@@ -96,8 +96,9 @@ export class Canary {
       metrics.lastReadableSeconds.set({ source: probe.plan.source, partition: String(probe.partition) }, seconds ?? -1);
       if (seconds !== null) metrics.readableSeconds.observe({ source: probe.plan.source }, seconds);
     };
+    let acknowledged: Set<string>;
     try {
-      await this.options.producer.sendBatch({
+      const acks = await this.options.producer.sendBatch({
         acks: -1,
         topicMessages: this.plans.map((plan) => ({
           topic: this.options.topics.sources[plan.source],
@@ -111,13 +112,24 @@ export class Canary {
             })),
         })),
       });
+      acknowledged = new Set(acks.map((ack) => `${ack.topicName}:${ack.partition}`));
     } catch (error) {
       this.options.log?.(`canary: producing probes failed: ${(error as Error).message}`);
       for (const probe of pending) finish(probe, 'produce_error', null);
       metrics.lastRun.set(this.clock() / 1000);
       return results;
     }
-    let waiting = pending;
+    // kafkajs drops, without an error, messages for a partition its metadata does not know yet
+    // (one added to the topic since the producer's last metadata refresh): such a probe was never
+    // written, so it is a produce error now, not a timeout minutes later.
+    const unwritten = pending.filter((p) => !acknowledged.has(`${this.options.topics.sources[p.plan.source]}:${p.partition}`));
+    if (unwritten.length > 0) {
+      this.options.log?.(
+        `canary: ${unwritten.length} probes not acknowledged (partitions unknown to the producer's metadata until its next refresh): ${unwritten.map((p) => `${p.plan.source}:${p.partition}`).join(', ')}`,
+      );
+      for (const probe of unwritten) finish(probe, 'produce_error', null);
+    }
+    let waiting = pending.filter((p) => !unwritten.includes(p));
     while (waiting.length > 0) {
       const stillWaiting: typeof waiting = [];
       for (const plan of this.plans) {

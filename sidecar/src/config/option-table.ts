@@ -112,6 +112,13 @@ export const COMMON_OPTIONS = {
     env: ['CHURNFEAT_MAX_PAYLOAD_BYTES'],
     schema: SCHEMAS.payloadBytes,
   }),
+  metadataMaxAgeMs: defineOption<number>({
+    kind: 'integer',
+    description: 'how often a consumer refreshes topic metadata, ms: partitions added to a source topic are consumed (from their earliest offset) within this',
+    default: 30_000,
+    env: ['CHURNFEAT_KAFKA_METADATA_MAX_AGE_MS'],
+    schema: { type: 'integer', minimum: 1_000, maximum: 3_600_000 },
+  }),
   fromBeginning: defineOption<boolean>({
     kind: 'boolean',
     description: 'start from the earliest offset when the group has none',
@@ -165,9 +172,9 @@ export const COMMON_OPTIONS = {
 export type KafkaSaslMechanism = '' | 'scram-sha-256' | 'scram-sha-512' | 'aws';
 
 /**
- * Redis connection security, shared by every table that has a `redisUrl`: TLS comes from a
- * `rediss://` URL, the user and password from the URL's userinfo (Redis ACL users), and a
- * private CA from this file.
+ * Redis connection security and topology, shared by every table that has a `redisUrl`: TLS
+ * comes from a `rediss://` URL, the user and password from the URL's userinfo (Redis ACL
+ * users), a private CA from this file; Sentinels or a Cluster from the topology options.
  */
 export const REDIS_SECURITY_OPTIONS = {
   redisTlsCa: defineOption<string>({
@@ -177,6 +184,35 @@ export const REDIS_SECURITY_OPTIONS = {
     env: ['CHURNFEAT_REDIS_TLS_CA'],
     schema: { type: 'string' },
     placeholder: 'FILE',
+  }),
+  // Topology (docs/high-availability.md): one node (the URL), a Sentinel group, or a Cluster.
+  redisSentinels: defineOption<string[]>({
+    kind: 'list',
+    description: "Sentinels (host:port, comma-separated) that name the primary; the URL then gives only the credentials and TLS; '' = connect to the URL's node",
+    default: [],
+    env: ['CHURNFEAT_REDIS_SENTINELS'],
+    schema: { type: 'array', items: SCHEMAS.hostPort },
+  }),
+  redisSentinelName: defineOption<string>({
+    kind: 'string',
+    description: 'the master name the Sentinels monitor',
+    default: 'churnfeat',
+    env: ['CHURNFEAT_REDIS_SENTINEL_NAME'],
+    schema: SCHEMAS.nonEmpty,
+  }),
+  redisCluster: defineOption<boolean>({
+    kind: 'boolean',
+    description: "Redis Cluster: the URL's node is the seed, every master is found from it",
+    default: false,
+    env: ['CHURNFEAT_REDIS_CLUSTER'],
+    schema: SCHEMAS.boolean,
+  }),
+  redisReadFrom: defineOption<'primary' | 'replica'>({
+    kind: 'string',
+    description: 'where read-only calls (FCALL_RO) go with Sentinels or a Cluster: primary, or replica (falls back to the primary when no replica answers)',
+    default: 'primary',
+    env: ['CHURNFEAT_REDIS_READ_FROM'],
+    schema: { enum: ['primary', 'replica'] },
   }),
 } as const satisfies OptionTable;
 

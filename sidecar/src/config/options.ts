@@ -36,6 +36,27 @@ export const SIDECAR_OPTIONS = {
     schema: SCHEMAS.port,
   }),
   fromBeginning: COMMON_OPTIONS.fromBeginning,
+  metadataMaxAgeMs: COMMON_OPTIONS.metadataMaxAgeMs,
+  redisWaitReplicas: defineOption<number>({
+    kind: 'integer',
+    description: "after each batch's writes, WAIT until this many replicas have them before committing the Kafka offsets; 0 = no WAIT",
+    default: 0,
+    env: ['CHURNFEAT_REDIS_WAIT_REPLICAS'],
+    schema: { type: 'integer', minimum: 0, maximum: 16 },
+  }),
+  redisWaitTimeoutMs: defineOption<number>({
+    kind: 'integer',
+    description: 'how long one WAIT blocks (ms); when fewer replicas answered, the batch is written again and WAIT repeated, never committed',
+    default: 1_000,
+    env: ['CHURNFEAT_REDIS_WAIT_TIMEOUT_MS'],
+    schema: { type: 'integer', minimum: 1, maximum: 60_000 },
+  }),
+  qualityDetector: defineOption<boolean>({
+    kind: 'boolean',
+    description: 'run the volume anomaly detector beside the pipeline (records on <namespace>.data-quality, metrics; docs/data-quality.md)',
+    default: true,
+    schema: SCHEMAS.boolean,
+  }),
 } as const;
 
 /** Every option of the sidecar; see {@link SIDECAR_OPTIONS} for each one's meaning and default. */

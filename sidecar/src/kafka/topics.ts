@@ -22,8 +22,25 @@ export function topicNames(namespace: string): TopicNames {
  */
 export const LOCAL_PARTITIONS = { client: 6, billing: 3, support: 3, deadLetter: 3, late: 3 } as const;
 
-/** Creates the topics that do not exist yet (idempotent). */
-export async function ensureTopics(admin: Admin, names: TopicNames, partitions: Partial<Record<keyof typeof LOCAL_PARTITIONS, number>> = {}): Promise<void> {
+/**
+ * Retention of the raw topics (sources, dead letters, late events) in production, so the last
+ * Kafka copy of an erased user's record is gone within the 72 h deletion SLA
+ * (docs/deletion.md): a segment is deleted once its newest record is older than retention.ms,
+ * and the active segment rolls after segment.ms, so a record lives at most
+ * retention.ms + segment.ms (+ the 5-minute retention check) = 54 h. The lake is the
+ * long-term copy; replays older than two days read the lake (the backfill DAG), not Kafka.
+ */
+export const RAW_TOPIC_CONFIG = { 'retention.ms': String(48 * 3_600_000), 'segment.ms': String(6 * 3_600_000), 'cleanup.policy': 'delete' } as const;
+
+/** The longest a raw topic keeps a record under {@link RAW_TOPIC_CONFIG}, ms (the deletion tombstone outlives it). */
+export const RAW_TOPIC_MAX_RECORD_LIFETIME_MS = Number(RAW_TOPIC_CONFIG['retention.ms']) + Number(RAW_TOPIC_CONFIG['segment.ms']) + 5 * 60_000;
+
+/**
+ * Creates the topics that do not exist yet (idempotent). `retention: 'sla'` gives them
+ * {@link RAW_TOPIC_CONFIG} (production, `--create-topics`); the default leaves the broker's
+ * (tests replay records stamped days or years ago, which a 48 h retention would delete at once).
+ */
+export async function ensureTopics(admin: Admin, names: TopicNames, partitions: Partial<Record<keyof typeof LOCAL_PARTITIONS, number>> = {}, retention: 'sla' | 'broker' = 'broker'): Promise<void> {
   const counts = { ...LOCAL_PARTITIONS, ...partitions };
   const existing = new Set(await admin.listTopics());
   const wanted = [
@@ -35,7 +52,10 @@ export async function ensureTopics(admin: Admin, names: TopicNames, partitions: 
   ].filter((t) => !existing.has(t.topic));
   if (wanted.length === 0) return;
   try {
-    await admin.createTopics({ topics: wanted.map((t) => ({ ...t, replicationFactor: 1 })), waitForLeaders: true });
+    // No replication factor: the broker's default.replication.factor applies (1 on the local
+    // single broker, 3 on a multi-AZ cluster), never a hard-coded 1 that a broker loss would lose.
+    const configEntries = retention === 'sla' ? Object.entries(RAW_TOPIC_CONFIG).map(([name, value]) => ({ name, value })) : undefined;
+    await admin.createTopics({ topics: wanted.map((t) => ({ ...t, ...(configEntries ? { configEntries } : {}) })), waitForLeaders: true });
   } catch (error) {
     // A broker that just started can answer the leader check with UNKNOWN_TOPIC_OR_PARTITION
     // for a topic it created a moment ago (kafkajs retries only LEADER_NOT_AVAILABLE).

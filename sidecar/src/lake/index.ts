@@ -7,3 +7,4 @@ export * from './lake-storage.ts';
 export * from './lake-writer.ts';
 export * from './lake-writer-options.ts';
 export * from './parquet-file.ts';
+export * from './lake-index.ts';

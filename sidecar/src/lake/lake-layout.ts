@@ -4,6 +4,7 @@
  *   events/source=<s>/date=<YYYY-MM-DD>/hour=<HH>/<topic>-<partition>-<first>-<last>.parquet
  *   dead_letter/source=<s>/date=<YYYY-MM-DD>/hour=<HH>/<topic>-<partition>-<first>-<last>.parquet
  *   _state/<topic>/partition=<p>.json          the lake writer's per-partition manifest
+ *   _index/<object key minus .parquet>.users.json  the users one object holds (lake-index.ts)
  *
  * `first` and `last` are the smallest and largest Kafka offset in the file, zero-padded to
  * 20 digits so names sort by offset. date and hour are the UTC hour of the record's Kafka
@@ -74,3 +75,17 @@ export function manifestKey(topic: string, partition: number): string {
 }
 
 export const MANIFEST_PREFIX = '_state/';
+
+/** Where the per-object user lists live (lake-index.ts). */
+export const INDEX_PREFIX = '_index/';
+
+/** The user list of one lake object: `_index/<object key minus .parquet>.users.json`. */
+export function objectIndexKey(objectKey: string): string {
+  return `${INDEX_PREFIX}${objectKey.replace(/\.parquet$/, '')}.users.json`;
+}
+
+/** The lake object a user list describes; null for keys that are not user lists. */
+export function objectOfIndexKey(indexKey: string): string | null {
+  if (!indexKey.startsWith(INDEX_PREFIX) || !indexKey.endsWith('.users.json')) return null;
+  return `${indexKey.slice(INDEX_PREFIX.length, -'.users.json'.length)}.parquet`;
+}

@@ -1,7 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  NoSuchKey,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
 
 /** One stored object. */
 export interface LakeObject {
@@ -23,6 +34,14 @@ export interface LakeStorage {
   list(prefix: string): Promise<LakeObject[]>;
   /** Deletes the object; deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Storage that keeps old versions (S3 with versioning on): deletes every version of `key`
+   * but the current one, delete markers included, and returns how many it deleted. A folder
+   * keeps none (a put replaces the file): absent.
+   */
+  purgeNoncurrentVersions?(key: string): Promise<number>;
+  /** Versions of `key` kept besides the current one (0 for storage without versions). */
+  noncurrentVersions?(key: string): Promise<number>;
 }
 
 /** Suffix of the temporary files a local put writes before its rename; never listed. */
@@ -155,6 +174,33 @@ export class S3LakeStorage implements LakeStorage {
 
   async delete(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+  }
+
+  /** Every version and delete marker of exactly `key` (not of keys it is a prefix of). */
+  private async versions(key: string): Promise<Array<{ versionId: string; isLatest: boolean }>> {
+    const out: Array<{ versionId: string; isLatest: boolean }> = [];
+    const full = this.prefix + key;
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    for (;;) {
+      const page = await this.client.send(new ListObjectVersionsCommand({ Bucket: this.bucket, Prefix: full, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+      for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
+        if (v.Key === full && v.VersionId && v.VersionId !== 'null') out.push({ versionId: v.VersionId, isLatest: v.IsLatest === true });
+      }
+      if (!page.IsTruncated) return out;
+      keyMarker = page.NextKeyMarker;
+      versionMarker = page.NextVersionIdMarker;
+    }
+  }
+
+  async purgeNoncurrentVersions(key: string): Promise<number> {
+    const old = (await this.versions(key)).filter((v) => !v.isLatest);
+    for (const v of old) await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, VersionId: v.versionId }));
+    return old.length;
+  }
+
+  async noncurrentVersions(key: string): Promise<number> {
+    return (await this.versions(key)).filter((v) => !v.isLatest).length;
   }
 
   /** Creates the bucket when it does not exist (local stand-ins; production buckets come from infrastructure code). */

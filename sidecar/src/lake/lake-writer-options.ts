@@ -31,6 +31,7 @@ export const LAKE_WRITER_OPTIONS = {
   }),
   maxPayloadBytes: COMMON_OPTIONS.maxPayloadBytes,
   fromBeginning: COMMON_OPTIONS.fromBeginning,
+  metadataMaxAgeMs: COMMON_OPTIONS.metadataMaxAgeMs,
   sessionTimeoutMs: defineOption<number>({
     kind: 'integer',
     description: 'consumer session timeout: how long a dead writer holds its partitions, ms',

@@ -4,6 +4,7 @@ import { createKafkaClient } from '../config/index.ts';
 import { topicNames } from '../kafka/index.ts';
 import { LakeWriterMetrics } from '../metrics/index.ts';
 import { DEAD_LETTER_COLUMNS, toDeadLetterRow, type DeadLetterRow } from './dead-letter-row.ts';
+import { deadLetterUsers, usersOfRows, writeObjectIndex } from './lake-index.ts';
 import { hourPartition, lakeObjectKey, type LakeKind } from './lake-layout.ts';
 import { readManifest, writeManifest, type PartitionManifest } from './lake-manifest.ts';
 import { LAKE_COLUMNS, toLakeRow, type LakeRow } from './lake-row.ts';
@@ -40,6 +41,12 @@ interface PlannedFile {
   rows: Array<LakeRow | DeadLetterRow>;
 }
 
+/**
+ * Erased users (docs/deletion.md): true when a record of `userId` at `timeMs` (event time;
+ * a dead letter's Kafka timestamp) comes from before the user's erasure and must not land.
+ */
+export type ErasedRecord = (userId: string, timeMs: number) => boolean;
+
 /** A structured log line: the event name and its fields. */
 export type LakeLog = (event: string, fields: Record<string, unknown>) => void;
 
@@ -53,6 +60,8 @@ export interface LakeWriterStats {
   recoveries: number;
   /** Offsets absent from the log (retention, transaction markers) that were skipped. */
   holes: number;
+  /** Records of erased users from before their erasure, not landed (docs/deletion.md). */
+  erased: number;
 }
 
 /** Serializes async work (the DuckDB encoder and per-partition state are single-threaded). */
@@ -78,7 +87,7 @@ function bigintMax(a: bigint | null, b: bigint): bigint {
  */
 export class LakeWriter {
   readonly storage: LakeStorage;
-  readonly stats: LakeWriterStats = { records: 0, events: 0, deadLetters: 0, files: 0, flushes: 0, recoveries: 0, holes: 0 };
+  readonly stats: LakeWriterStats = { records: 0, events: 0, deadLetters: 0, files: 0, flushes: 0, recoveries: 0, holes: 0, erased: 0 };
   /** Lag and last progress per partition, records landed (served by `--metrics-port`). */
   readonly metrics = new LakeWriterMetrics();
   private readonly kafka: Kafka;
@@ -91,6 +100,7 @@ export class LakeWriter {
   private admin: Admin | null = null;
   private sampler: NodeJS.Timeout | null = null;
   private readonly log: LakeLog;
+  private readonly erasedRecord: ErasedRecord;
   private reportFatal: (error: Error) => void = () => undefined;
   /** Settles when the consumer stopped for good (kafkajs crashed without restarting it); the CLI exits 1 on it. */
   readonly fatal: Promise<Error> = new Promise((resolve) => {
@@ -99,10 +109,11 @@ export class LakeWriter {
 
   constructor(
     readonly options: LakeWriterOptions,
-    dependencies: { storage?: LakeStorage; log?: LakeLog } = {},
+    dependencies: { storage?: LakeStorage; log?: LakeLog; erased?: ErasedRecord } = {},
   ) {
     this.storage = dependencies.storage ?? lakeStorageFromUri(options.lakeUri, { endpoint: options.s3Endpoint || undefined });
     this.log = dependencies.log ?? (() => undefined);
+    this.erasedRecord = dependencies.erased ?? (() => false);
     const topics = topicNames(options.topicNamespace);
     for (const source of SOURCES) this.sourceOfTopic.set(topics.sources[source], source);
     this.kafka = createKafkaClient(options, {
@@ -123,6 +134,7 @@ export class LakeWriter {
     const consumer = this.kafka.consumer({
       groupId: this.options.groupId,
       sessionTimeout: this.options.sessionTimeoutMs,
+      metadataMaxAge: this.options.metadataMaxAgeMs,
       heartbeatInterval: Math.min(3_000, Math.floor(this.options.sessionTimeoutMs / 3)),
       rebalanceTimeout: 60_000,
     });
@@ -255,20 +267,27 @@ export class LakeWriter {
   }
 
   /** Groups buffered records into files of one (kind, source, date, hour), named by their offsets. */
-  private plan(state: PartitionState, records: readonly BufferedRecord[]): PlannedFile[] {
+  private plan(state: PartitionState, records: readonly BufferedRecord[]): { files: PlannedFile[]; erased: number } {
     const groups = new Map<string, { kind: LakeKind; date: string; hour: string; rows: Array<LakeRow | DeadLetterRow> }>();
+    let erased = 0;
     for (const record of records) {
       const kafka = { topic: state.topic, partition: state.partition, offset: record.offset.toString(), timestampMs: record.timestampMs };
       const parsed = parseEvent(state.source, record.value, { maxBytes: this.options.maxPayloadBytes });
       const kind: LakeKind = parsed.ok ? 'events' : 'dead_letter';
       const row = parsed.ok ? toLakeRow(parsed.event, kafka) : toDeadLetterRow(state.source, parsed, { ...kafka, key: record.key, value: record.value });
+      // An erased user's record from before the erasure (a late or replayed one) never lands.
+      const erasedRow = parsed.ok ? this.erasedRecord(parsed.event.userId, parsed.event.eventMs) : deadLetterUsers(row as DeadLetterRow).some((user) => this.erasedRecord(user, record.timestampMs));
+      if (erasedRow) {
+        erased += 1;
+        continue;
+      }
       const { date, hour } = hourPartition(record.timestampMs);
       const id = `${kind}/${date}/${hour}`;
       const group = groups.get(id) ?? { kind, date, hour, rows: [] };
       group.rows.push(row);
       groups.set(id, group);
     }
-    return [...groups.values()].map((group) => {
+    const files = [...groups.values()].map((group) => {
       const first = (group.rows[0] as LakeRow | DeadLetterRow).kafka_offset;
       const last = (group.rows[group.rows.length - 1] as LakeRow | DeadLetterRow).kafka_offset;
       return {
@@ -277,6 +296,7 @@ export class LakeWriter {
         rows: group.rows,
       };
     });
+    return { files, erased };
   }
 
   /**
@@ -287,7 +307,7 @@ export class LakeWriter {
     const records = state.buffer;
     if (records.length === 0 && state.recovery === null) return;
     const encoder = this.encoder as ParquetEncoder;
-    const files = this.plan(state, records);
+    const { files, erased } = this.plan(state, records);
     const keys = files.map((file) => file.key);
     const first = state.recovery?.first ?? (records[0] as BufferedRecord).offset;
     const last = state.recovery?.last ?? (records[records.length - 1] as BufferedRecord).offset;
@@ -306,9 +326,11 @@ export class LakeWriter {
     for (const file of files) {
       const columns = (file.kind === 'events' ? LAKE_COLUMNS : DEAD_LETTER_COLUMNS) as ReadonlyArray<ParquetColumn<LakeRow | DeadLetterRow>>;
       await this.storage.put(file.key, await encoder.encode(columns, file.rows));
+      await writeObjectIndex(this.storage, { object: file.key, kind: file.kind, users: usersOfRows(file.kind, file.rows), rows: file.rows.length, erased: 0 });
     }
     for (const key of stale) await this.storage.delete(key);
     const events = files.filter((f) => f.kind === 'events').reduce((n, f) => n + f.rows.length, 0);
+    const deadLetters = files.filter((f) => f.kind === 'dead_letter').reduce((n, f) => n + f.rows.length, 0);
     state.manifest = {
       ...state.manifest,
       landedThrough: bigintMax(state.manifest.landedThrough, last),
@@ -321,13 +343,14 @@ export class LakeWriter {
     state.recovery = null;
     this.stats.records += records.length;
     this.stats.events += events;
-    this.stats.deadLetters += records.length - events;
+    this.stats.deadLetters += deadLetters;
+    this.stats.erased += erased;
     this.stats.files += files.length;
     this.stats.flushes += 1;
     this.metrics.flushes.inc();
     if (events > 0) this.metrics.landed.inc({ kind: 'events' }, events);
-    if (records.length > events) this.metrics.landed.inc({ kind: 'dead_letter' }, records.length - events);
-    this.log('landed', { topic: state.topic, partition: state.partition, first: first.toString(), last: last.toString(), records: records.length, files: files.length });
+    if (deadLetters > 0) this.metrics.landed.inc({ kind: 'dead_letter' }, deadLetters);
+    this.log('landed', { topic: state.topic, partition: state.partition, first: first.toString(), last: last.toString(), records: records.length, files: files.length, erased });
     await this.commit(state, last + 1n);
   }
 

@@ -1,5 +1,5 @@
 import { mkdirSync, renameSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
@@ -56,6 +56,18 @@ export class ParquetEncoder {
     await this.connection.run(`copy rows_to_encode to ${sqlString(path)} (format parquet, compression zstd)`);
     try {
       return await readFile(path);
+    } finally {
+      await rm(path, { force: true });
+    }
+  }
+
+  /** The rows of a Parquet file, in file order (BIGINT as bigint, INTEGER as number, VARCHAR as string, NULL as null). */
+  async decode<Row>(bytes: Uint8Array): Promise<Row[]> {
+    const path = join(this.scratch, `${(this.sequence += 1)}-in.parquet`);
+    await writeFile(path, bytes);
+    try {
+      const result = await this.connection.runAndReadAll(`select * from read_parquet(${sqlString(path)})`);
+      return result.getRowObjects() as unknown as Row[];
     } finally {
       await rm(path, { force: true });
     }

@@ -1,8 +1,11 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ConsumerProgress, consumerProgressGauges } from './consumer-progress.ts';
 
-/** Verdicts of the conservation law: consumed = applied + duplicate + replayed + too_late + invalid + irrelevant. */
-export const RECORD_VERDICTS = ['applied', 'duplicate', 'replayed', 'too_late', 'invalid', 'irrelevant'] as const;
+/**
+ * Verdicts of the conservation law: consumed = applied + duplicate + replayed + deleted + too_late + invalid + irrelevant
+ * (`deleted`: a record of an erased user from before the erasure, dropped by the tombstone; docs/deletion.md).
+ */
+export const RECORD_VERDICTS = ['applied', 'duplicate', 'replayed', 'deleted', 'too_late', 'invalid', 'irrelevant'] as const;
 export type RecordVerdict = (typeof RECORD_VERDICTS)[number];
 
 const FRESHNESS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600];

@@ -4,6 +4,7 @@ import type { PipelineMetrics, RecordVerdict } from '../metrics/index.ts';
 import type { FeatureWriter, StoreRecord, WriteControl } from '../store/index.ts';
 import type { WindowOperators } from '../windows/index.ts';
 import { sendSideRecords, type SideRecord, type TopicNames } from '../kafka/index.ts';
+import { deadLetterObservation, eventObservation, type BatchObserver, type Observation } from '../quality/index.ts';
 
 /** One record as fetched from Kafka. */
 export interface SourceRecord {
@@ -47,36 +48,43 @@ export class BatchProcessor {
     private readonly topics: TopicNames,
     private readonly metrics: PipelineMetrics,
     private readonly options: BatchProcessorOptions,
+    /** The data-quality detector (sidecar/src/quality), told what each batch saw; it never blocks the batch. */
+    private readonly observer: BatchObserver | null = null,
   ) {}
 
   /** `control` takes part in the store write's retries while Redis is away (see FeatureWriter.write). */
   async process(source: Source, records: readonly SourceRecord[], control: WriteControl = {}): Promise<BatchCounts> {
-    const counts: BatchCounts = { applied: 0, duplicate: 0, replayed: 0, too_late: 0, invalid: 0, irrelevant: 0 };
+    const counts: BatchCounts = { applied: 0, duplicate: 0, replayed: 0, deleted: 0, too_late: 0, invalid: 0, irrelevant: 0 };
     const deadLetters: SideRecord[] = [];
     const late: SideRecord[] = [];
     const toStore: StoreRecord[] = [];
+    const seen: Observation[] | null = this.observer ? [] : null;
     for (const record of records) {
       const parsed = parseEvent(source, record.value, { maxBytes: this.options.maxPayloadBytes });
       if (!parsed.ok) {
         counts.invalid += 1;
         this.metrics.invalid.inc({ source, reason: parsed.reason });
+        seen?.push(deadLetterObservation(source, record.timestamp, `${record.topic}:${record.partition}`));
         deadLetters.push({ key: record.key, value: record.value, headers: header(record, { 'churnfeat.reason': parsed.reason, 'churnfeat.detail': parsed.detail.slice(0, 500) }) });
         continue;
       }
       const event = parsed.event;
       if (!this.operators.isRelevant(event)) {
         counts.irrelevant += 1;
+        seen?.push(eventObservation(event, `${record.topic}:${record.partition}`, 'event'));
         continue;
       }
       const lateness = event.ingestMs - event.eventMs;
       if (lateness > this.options.allowedLatenessMs) {
         counts.too_late += 1;
+        seen?.push(eventObservation(event, `${record.topic}:${record.partition}`, 'event'));
         late.push({ key: record.key, value: record.value, headers: header(record, { 'churnfeat.reason': 'too_late', 'churnfeat.lateness_ms': String(lateness) }) });
         continue;
       }
       const ops = this.operators.opsFor(event);
       if (ops.length === 0) {
         counts.irrelevant += 1;
+        seen?.push(eventObservation(event, `${record.topic}:${record.partition}`, 'event'));
         continue;
       }
       toStore.push({ event, topic: record.topic, partition: record.partition, offset: record.offset, ops });
@@ -92,6 +100,8 @@ export class BatchProcessor {
       const readableAt = Date.now();
       verdicts.forEach((verdict, index) => {
         counts[verdict] += 1;
+        const stored = toStore[index] as StoreRecord;
+        if (seen && verdict !== 'replayed') seen.push(eventObservation(stored.event, `${stored.topic}:${stored.partition}`, verdict === 'duplicate' ? 'duplicate' : 'event'));
         if (verdict === 'applied') {
           const { event } = toStore[index] as StoreRecord;
           this.metrics.eventToReadable.observe({ source }, Math.max(0, readableAt - event.eventMs) / 1000);
@@ -99,6 +109,7 @@ export class BatchProcessor {
         }
       });
     }
+    if (seen) this.observer?.observe(seen);
     this.metrics.consumed.inc({ source }, records.length);
     for (const [verdict, count] of Object.entries(counts)) {
       if (count > 0) this.metrics.verdicts.inc({ source, verdict }, count);

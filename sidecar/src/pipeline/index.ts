@@ -1,2 +1,3 @@
 export * from './batch-processor.ts';
 export * from './sidecar.ts';
+export * from './replica-wait.ts';

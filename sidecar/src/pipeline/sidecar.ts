@@ -6,16 +6,21 @@ import { createKafkaClient, createRedisClient, kafkaSecrets, redactSecrets, reda
 import { ensureTopics, topicNames, type TopicNames } from '../kafka/index.ts';
 import { PipelineMetrics } from '../metrics/index.ts';
 import { FeatureWriter, loadFunctionLibrary } from '../store/index.ts';
+import { dataQualityTopic, QualityMonitor } from '../quality/index.ts';
 import { WindowOperators } from '../windows/index.ts';
-import { ChurnfeatError } from '../errors.ts';
+import { ChurnfeatError, type ErrorCode } from '../errors.ts';
 import { kafkaLogCreator, logger } from '../logging.ts';
-import { BatchProcessor } from './batch-processor.ts';
+import { BatchProcessor, type SourceRecord } from './batch-processor.ts';
+import { ReplicaWait } from './replica-wait.ts';
 
 /** What the sidecar knows of its own health; `lastError` says what is wrong, in words. */
 export interface SidecarHealth {
   running: boolean;
-  lastError: { code: string; message: string; atMs: number } | null;
+  lastError: { code: ErrorCode; message: string; atMs: number } | null;
 }
+
+/** The consumer's session timeout: a member silent for longer is evicted from the group. */
+const SESSION_TIMEOUT_MS = 10_000;
 
 interface PartitionProgress {
   source: Source;
@@ -41,7 +46,14 @@ export class Sidecar {
   private admin: Admin | null = null;
   private writer: FeatureWriter | null = null;
   private ticker: NodeJS.Timeout | null = null;
+  private readonly replicaWait: ReplicaWait;
+  /** The volume anomaly detector, when `qualityDetector` is on (after start). */
+  quality: QualityMonitor | null = null;
   private readonly progress = new Map<string, PartitionProgress>();
+  /** "<topic>:<partition>" this member was given at its last join; watermarks are published for these only. */
+  private assigned = new Set<string>();
+  /** When the group coordinator last confirmed this member (join or heartbeat); older than the session timeout = maybe evicted. */
+  private confirmedAtMs = 0;
   private readonly sourceOfTopic = new Map<string, Source>();
   private running = false;
   private lastError: SidecarHealth['lastError'] = null;
@@ -75,10 +87,11 @@ export class Sidecar {
       connectTimeout: 5_000,
       retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000) + Math.floor(Math.random() * 100),
     });
+    this.replicaWait = new ReplicaWait(this.redis, options.redisWaitReplicas, options.redisWaitTimeoutMs);
     this.redis.on('error', (error: Error) => this.recordError('redis_unavailable', `Redis ${redactUrl(options.redisUrl)}: ${error.message}`));
   }
 
-  private recordError(code: string, text: string): void {
+  private recordError(code: ErrorCode, text: string): void {
     const message = redactSecrets(text, kafkaSecrets(this.options));
     if (this.lastError?.message !== message) logger.error({ code }, message);
     this.lastError = { code, message, atMs: Date.now() };
@@ -123,11 +136,34 @@ export class Sidecar {
     await ensureTopics(this.admin, this.topics);
     this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
     await this.producer.connect();
-    const processor = new BatchProcessor(operators, this.writer, this.producer, this.topics, this.metrics, {
-      allowedLatenessMs: this.registry.policies.allowedLatenessMs,
-      maxPayloadBytes: this.options.maxPayloadBytes,
+    if (this.options.qualityDetector) {
+      const topic = dataQualityTopic(this.options.topicNamespace);
+      await QualityMonitor.ensureTopic(this.admin, topic);
+      this.quality = new QualityMonitor(this.producer, this.metrics.registry, { topic });
+    }
+    const processor = new BatchProcessor(
+      operators,
+      this.writer,
+      this.producer,
+      this.topics,
+      this.metrics,
+      {
+        allowedLatenessMs: this.registry.policies.allowedLatenessMs,
+        maxPayloadBytes: this.options.maxPayloadBytes,
+      },
+      this.quality,
+    );
+    this.consumer = this.kafka.consumer({
+      groupId: this.options.groupId,
+      sessionTimeout: SESSION_TIMEOUT_MS,
+      heartbeatInterval: 1_000,
+      rebalanceTimeout: 20_000,
+      metadataMaxAge: this.options.metadataMaxAgeMs,
     });
-    this.consumer = this.kafka.consumer({ groupId: this.options.groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000, rebalanceTimeout: 20_000 });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.onAssigned(payload.memberAssignment));
+    this.consumer.on(this.consumer.events.HEARTBEAT, () => {
+      this.confirmedAtMs = Date.now();
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.subscribedSources().map((s) => this.topics.sources[s]), fromBeginning: this.options.fromBeginning });
     const consumer = this.consumer;
@@ -139,6 +175,7 @@ export class Sidecar {
         this.reportFatal(payload.error);
       }
     });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.quality?.onAssignment(payload.memberAssignment, (topic) => this.sourceOfTopic.get(topic)));
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -162,6 +199,16 @@ export class Sidecar {
     await this.publishWatermarks().catch(() => undefined);
   }
 
+  /**
+   * A (re)join: progress of the partitions this member lost is dropped, so it can never
+   * publish the watermark of a partition another member now owns (it would be stale).
+   */
+  private onAssigned(assignment: Record<string, number[]>): void {
+    this.assigned = new Set(Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)));
+    for (const key of this.progress.keys()) if (!this.assigned.has(key)) this.progress.delete(key);
+    this.confirmedAtMs = Date.now();
+  }
+
   private onReloaded(by: string): void {
     this.metrics.libraryReloads.inc();
     logger.warn(
@@ -174,10 +221,12 @@ export class Sidecar {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const source = this.sourceOfTopic.get(batch.topic) as Source;
     const started = performance.now();
-    await processor.process(
-      source,
-      batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value })),
-      {
+    const records: SourceRecord[] = batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value }));
+    // The batch is committed only once its writes are on enough replicas (when redisWaitReplicas > 0):
+    // otherwise it is written again (what survived comes back "replayed") and waited for again.
+    for (;;) {
+      const mark = this.replicaWait.mark();
+      await processor.process(source, records, {
         // Redis away: the batch waits here (heartbeating, so the group keeps the partition)
         // instead of failing into kafkajs, which would re-fetch it into the same failure.
         shouldContinue: () => isRunning() && !isStale(),
@@ -189,15 +238,22 @@ export class Sidecar {
           await heartbeat();
         },
         onReload: () => this.onReloaded('a write'),
-      },
-    );
+      });
+      const replicated = await this.replicaWait.confirm(mark);
+      if (replicated.ok) break;
+      this.metrics.storeRetries.inc({ reason: 'replicas_behind' });
+      this.recordError('redis_replicas_behind', `batch of ${batch.topic}:${batch.partition} not committed: ${replicated.reason}; writing it again`);
+      await heartbeat();
+      if (!isRunning() || isStale()) return;
+    }
     const last = batch.messages[batch.messages.length - 1];
     if (!last) return;
     const next = BigInt(last.offset) + 1n;
     await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }]);
     // kafkajs re-fetches from the last resolved offset: without this the batch is delivered again
     resolveOffset(last.offset);
-    this.progress.set(`${batch.topic}:${batch.partition}`, { source, next, lastTimestampMs: Number(last.timestamp) });
+    // a batch that ends after its partition was revoked records no progress for it
+    if (this.assigned.has(`${batch.topic}:${batch.partition}`)) this.progress.set(`${batch.topic}:${batch.partition}`, { source, next, lastTimestampMs: Number(last.timestamp) });
     this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
     await heartbeat();
   }
@@ -205,11 +261,15 @@ export class Sidecar {
   /**
    * Watermark of a partition: when the group's committed offset has reached the high
    * watermark, every record ingested before now is applied, so the watermark is now;
-   * otherwise it is the Kafka timestamp of the last record this sidecar applied.
+   * otherwise it is the Kafka timestamp of the last record this sidecar applied. Only the
+   * partitions this member owns are published, and nothing while the coordinator has not
+   * confirmed it for a session timeout (a process that was stopped may have been evicted:
+   * it learns so only at its next heartbeat).
    */
   async publishWatermarks(): Promise<void> {
     if (!this.admin || !this.writer) return;
     const now = Date.now();
+    const confirmed = now - this.confirmedAtMs <= SESSION_TIMEOUT_MS;
     const entries: Array<{ source: Source; partition: number; watermarkMs: number }> = [];
     const subscribed = this.subscribedSources().map((s) => this.topics.sources[s]);
     const committed = await this.admin.fetchOffsets({ groupId: this.options.groupId, topics: subscribed });
@@ -218,6 +278,7 @@ export class Sidecar {
       const highs = new Map((await this.admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
       for (const { partition, offset } of partitions) {
         const lag = this.metrics.progress.observe(topic, partition, BigInt(offset), highs.get(partition) ?? 0n, now);
+        if (!confirmed || !this.assigned.has(`${topic}:${partition}`)) continue;
         const known = this.progress.get(`${topic}:${partition}`);
         const watermarkMs = lag === 0n ? now : known?.lastTimestampMs;
         if (watermarkMs === undefined) continue;
@@ -233,6 +294,7 @@ export class Sidecar {
     this.running = false;
     if (this.ticker) clearInterval(this.ticker);
     await this.consumer?.disconnect().catch(() => undefined);
+    await this.quality?.flush();
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
     this.redis.disconnect();

@@ -24,6 +24,8 @@ export interface ServingAppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Admin routes (none today; a later deletion endpoint goes here). Default: none. */
   admin?: AdminSurface;
+  /** More read-only routes (the operations page, ops-page.ts). Default: none. */
+  routes?: Array<(app: FastifyInstance) => void>;
 }
 
 /** HTTP status and stable code of a ServingError. */
@@ -181,6 +183,8 @@ export function buildServingApp(options: ServingAppOptions): FastifyInstance {
 
   const document = openApiDocument(registry, client.maxBatch);
   app.get('/openapi.json', async () => document);
+
+  for (const register of options.routes ?? []) register(app);
 
   const admin = options.admin;
   if (admin && admin.token !== '') {

@@ -12,3 +12,6 @@ export * from './openapi.ts';
 export * from './http-server.ts';
 export * from './serve-options.ts';
 export * from './serving-service.ts';
+export * from './ops-scrape.ts';
+export * from './ops-data.ts';
+export * from './ops-page.ts';

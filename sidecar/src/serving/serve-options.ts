@@ -43,6 +43,22 @@ export const SERVE_OPTIONS = {
     schema: { type: 'string', pattern: '^([!-~]{16,})?$' },
     placeholder: 'TOKEN',
   }),
+  opsScrapeUrls: defineOption<string[]>({
+    kind: 'list',
+    description: 'the /metrics URLs the operations page (GET /ops) reads: sidecar, lake writer, canary',
+    default: [],
+    env: ['CHURNFEAT_OPS_SCRAPE_URLS'],
+    schema: { type: 'array', items: { type: 'string', pattern: '^https?://.+' } },
+    placeholder: 'URL,...',
+  }),
+  opsReportsDir: defineOption<string>({
+    kind: 'string',
+    description: "folder of the parity reports the operations page lists and links (served read-only under /ops/reports/); '' none",
+    default: 'reports',
+    env: ['CHURNFEAT_OPS_REPORTS_DIR'],
+    schema: { type: 'string' },
+    placeholder: 'DIR',
+  }),
   logLevel: COMMON_OPTIONS.logLevel,
 } as const;
 

@@ -3,6 +3,8 @@ import { createRedisClient } from '../config/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
 import { FeatureClient, READ_PATH_REDIS_OPTIONS, RedisStateReader } from './feature-client.ts';
 import { buildServingApp, registerAdminRoutes } from './http-server.ts';
+import { defaultOpsProviders, registerParityGauges } from './ops-data.ts';
+import { registerOpsRoutes } from './ops-page.ts';
 import { ReadinessProbe } from './readiness.ts';
 import { resolveServeOptions, type ServeOptions } from './serve-options.ts';
 import { ServingMetrics } from './serving-metrics.ts';
@@ -23,7 +25,7 @@ export interface ServingService {
  * FeatureClient, readiness probe, metrics and the fastify app, then listens.
  * Starts even when Redis is down (it reconnects; /readyz says 503 until then).
  */
-export async function startServingService(overrides: Partial<ServeOptions> = {}, registry?: FeatureRegistry): Promise<ServingService> {
+export async function startServingService(overrides: Partial<ServeOptions> = {}, registry?: FeatureRegistry, extra: { adminRoutes?: (scope: FastifyInstance) => void } = {}): Promise<ServingService> {
   const options = resolveServeOptions(overrides);
   const features = registry ?? loadFeatureRegistry(options.dbtProjectDir);
   const redis = createRedisClient(options, { ...READ_PATH_REDIS_OPTIONS, commandTimeout: options.redisCommandTimeoutMs });
@@ -39,8 +41,23 @@ export async function startServingService(overrides: Partial<ServeOptions> = {},
     readiness,
     metrics,
     logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
-    admin: { token: options.adminToken, routes: registerAdminRoutes },
+    admin: {
+      token: options.adminToken,
+      routes: (scope) => {
+        registerAdminRoutes(scope);
+        extra.adminRoutes?.(scope);
+      },
+    },
+    routes: [
+      (scope) =>
+        registerOpsRoutes(scope, {
+          providers: defaultOpsProviders({ registry: features, watermarks, reportsDir: options.opsReportsDir }),
+          scrapeUrls: options.opsScrapeUrls,
+          reportsDir: options.opsReportsDir,
+        }),
+    ],
   });
+  registerParityGauges(metrics.registry, options.opsReportsDir);
   const address = await app.listen({ host: options.host, port: options.port });
   return {
     app,

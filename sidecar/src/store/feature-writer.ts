@@ -3,8 +3,8 @@ import { parseRfc3339Ms, type NormalizedEvent, type Source } from '../events/ind
 import { ChurnfeatError } from '../errors.ts';
 import { ensureRegistered, isFunctionMissing, loadFunctionLibrary, type RegistryState } from './function-library.ts';
 import type { WindowOp, WindowOperators } from '../windows/index.ts';
-import { dedupMember, partitionKey, userDedupKey, userStateKey, watermarkField, watermarkKey } from './redis-layout.ts';
-import { APPLY_KEYS, decodeVerdicts, encodeApplyArgs, encodeOp, functionNames, type ApplyCall, type ApplyEvent, type StoreVerdict } from './store-protocol.ts';
+import { dedupMember, partitionKey, tombstoneKey, userDedupKey, userStateKey, watermarkField, watermarkKey } from './redis-layout.ts';
+import { APPLY_KEYS, decodeVerdicts, encodeApplyArgs, encodeOp, functionNames, tombstoneOfReply, type ApplyCall, type ApplyEvent, type StoreVerdict } from './store-protocol.ts';
 
 /** A validated, timely, relevant event and where it came from in Kafka. */
 export interface StoreRecord {
@@ -55,6 +55,8 @@ export interface WriteControl {
 
 /** One FCALL of a write: the records it covers and its arguments. */
 interface PendingCall {
+  userId: string;
+  source: NormalizedEvent['source'];
   indexes: number[];
   args: Array<string | number | Buffer>;
 }
@@ -123,12 +125,17 @@ export class FeatureWriter {
     let retries = 0;
     let reloadedLast = false;
     for (;;) {
-      const { failed, error } = await this.attempt(pending, verdicts);
-      if (failed.length === 0) return verdicts;
+      const { failed, error, again } = await this.attempt(records, pending, verdicts);
+      if (failed.length === 0 && again.length === 0) return verdicts;
+      if (failed.length === 0) {
+        // only calls refused by a deletion tombstone, narrowed to the records after the deletion
+        pending = again;
+        continue;
+      }
       const failure = error as Error;
       if (isScriptError(failure)) throw new ChurnfeatError('redis_script_failed', `feature store write failed: ${failure.message}`, { cause: failure, retryable: false });
       if (control.shouldContinue?.() === false) throw new ChurnfeatError('redis_unavailable', `feature store write abandoned: ${failure.message}`, { cause: failure, retryable: true });
-      pending = failed;
+      pending = [...failed, ...again];
       retries += 1;
       // A missing library is reloaded and retried at once; the second time in a row (the load
       // did not stick, Redis is still starting) it waits like any other failure.
@@ -156,17 +163,22 @@ export class FeatureWriter {
     return Math.round(capped / 2 + Math.random() * (capped / 2));
   }
 
-  /** One pipelined round of calls: fills the verdicts of those that ran, returns the rest. */
-  private async attempt(calls: readonly PendingCall[], verdicts: StoreVerdict[]): Promise<{ failed: PendingCall[]; error: Error | null }> {
+  /**
+   * One pipelined round of calls: fills the verdicts of those that ran, returns the failed ones
+   * and, in `again`, the calls a deletion tombstone refused, narrowed to the records from at or
+   * after the deletion (the others are `deleted`) and naming the tombstone they honour.
+   */
+  private async attempt(records: readonly StoreRecord[], calls: readonly PendingCall[], verdicts: StoreVerdict[]): Promise<{ failed: PendingCall[]; error: Error | null; again: PendingCall[] }> {
     const pipeline = this.redis.pipeline();
     for (const call of calls) pipeline.call('FCALL', this.applyFn, ...call.args);
     let results: Array<[Error | null, unknown]>;
     try {
       results = (await pipeline.exec()) ?? [];
     } catch (error) {
-      return { failed: [...calls], error: error as Error };
+      return { failed: [...calls], error: error as Error, again: [] };
     }
     const failed: PendingCall[] = [];
+    const again: PendingCall[] = [];
     let firstError: Error | null = null;
     calls.forEach((call, position) => {
       const [error, reply] = results[position] ?? [new Error('Redis returned no reply for a pipelined call'), null];
@@ -176,20 +188,34 @@ export class FeatureWriter {
         if (firstError === null || (isFunctionMissing(error) && !isFunctionMissing(firstError))) firstError = error;
         return;
       }
+      const tomb = tombstoneOfReply(String(reply));
+      if (tomb !== null) {
+        // A deleted user (docs/deletion.md): what happened before the deletion is gone for good;
+        // a record from at or after it is a returning customer's, applied to a fresh state.
+        const deletedAtMs = Number(tomb);
+        const after = call.indexes.filter((index) => !((records[index] as StoreRecord).event.eventMs < deletedAtMs));
+        for (const index of call.indexes) if (!after.includes(index)) verdicts[index] = 'deleted';
+        if (after.length > 0) again.push(this.pending(call.userId, call.source, after, this.applyCall(records, after, tomb)));
+        return;
+      }
       const letters = decodeVerdicts(String(reply));
       call.indexes.forEach((index, i) => {
         verdicts[index] = letters[i] as StoreVerdict;
       });
     });
-    return { failed, error: firstError };
+    return { failed, error: firstError, again };
   }
 
   /** The FCALLs of a write: one per (user, source). */
   private calls(records: readonly StoreRecord[]): PendingCall[] {
-    return this.applyCalls(records).map(({ userId, source, indexes, call }) => ({
-      indexes,
-      args: [APPLY_KEYS.length, userStateKey(this.options.prefix, userId), userDedupKey(this.options.prefix, userId, source), ...encodeApplyArgs(call)],
-    }));
+    return this.applyCalls(records).map(({ userId, source, indexes, call }) => this.pending(userId, source, indexes, call));
+  }
+
+  /** The FCALL of one apply call: its keys (state, dedup, tombstone) and arguments. */
+  private pending(userId: string, source: Source, indexes: number[], call: ApplyCall): PendingCall {
+    const { prefix } = this.options;
+    const keys = [userStateKey(prefix, userId), userDedupKey(prefix, userId, source), tombstoneKey(prefix, userId)];
+    return { userId, source, indexes, args: [APPLY_KEYS.length, ...keys, ...encodeApplyArgs(call)] };
   }
 
   /**
@@ -200,43 +226,41 @@ export class FeatureWriter {
     // One call per (user, source). Each call prunes that user's dedup hash and stale tiles by
     // the ingest clock of its own records: never by another topic of the user that may be
     // consumed a day ahead, nor by another user's record stamped by an edge whose clock is off.
-    const groups = new Map<string, { userId: string; source: Source; indexes: number[]; clock: number }>();
+    const groups = new Map<string, { userId: string; source: Source; indexes: number[] }>();
     records.forEach((record, index) => {
-      const { userId, source, ingestMs } = record.event;
+      const { userId, source } = record.event;
       const key = `${source}\u0000${userId}`;
       const group = groups.get(key);
-      if (group) {
-        group.indexes.push(index);
-        group.clock = Math.max(group.clock, ingestMs);
-      } else {
-        groups.set(key, { userId, source, indexes: [index], clock: ingestMs });
-      }
+      if (group) group.indexes.push(index);
+      else groups.set(key, { userId, source, indexes: [index] });
     });
-    const out: Array<{ userId: string; source: Source; indexes: number[]; call: ApplyCall }> = [];
-    for (const { userId, source, indexes, clock } of groups.values()) {
-      const events: ApplyEvent[] = indexes.map((index) => {
-        const { event, topic, partition, offset, ops } = records[index] as StoreRecord;
-        return {
-          source: event.source,
-          partitionKey: partitionKey(topic, partition),
-          offset,
-          dedupMember: dedupMember(event.eventKey),
-          dedupScoreS: Math.floor(dedupTimeMs(event) / 1000),
-          ingestMs: event.ingestMs,
-          ops: ops.map(encodeOp),
-        };
-      });
-      const call: ApplyCall = {
-        stateTtlMs: this.stateTtlMs,
-        dedupTtlMs: this.dedupTtlMs,
-        dedupPruneBeforeS: Math.floor((clock - this.options.allowedLatenessMs - this.options.dedupMarginMs) / 1000),
-        pruneBounds: this.operators.tileBounds(clock),
-        pruneAboveFields: this.options.pruneAboveFields,
-        events,
+    return [...groups.values()].map(({ userId, source, indexes }) => ({ userId, source, indexes, call: this.applyCall(records, indexes, '') }));
+  }
+
+  /** The apply call of one (user, source) over some of the records; `tombSeen`: the tombstone they honour. */
+  private applyCall(records: readonly StoreRecord[], indexes: number[], tombSeen: string): ApplyCall {
+    const clock = indexes.reduce((max, index) => Math.max(max, (records[index] as StoreRecord).event.ingestMs), -Infinity);
+    const events: ApplyEvent[] = indexes.map((index) => {
+      const { event, topic, partition, offset, ops } = records[index] as StoreRecord;
+      return {
+        source: event.source,
+        partitionKey: partitionKey(topic, partition),
+        offset,
+        dedupMember: dedupMember(event.eventKey),
+        dedupScoreS: Math.floor(dedupTimeMs(event) / 1000),
+        ingestMs: event.ingestMs,
+        ops: ops.map(encodeOp),
       };
-      out.push({ userId, source, indexes, call });
-    }
-    return out;
+    });
+    return {
+      stateTtlMs: this.stateTtlMs,
+      dedupTtlMs: this.dedupTtlMs,
+      dedupPruneBeforeS: Math.floor((clock - this.options.allowedLatenessMs - this.options.dedupMarginMs) / 1000),
+      pruneBounds: this.operators.tileBounds(clock),
+      pruneAboveFields: this.options.pruneAboveFields,
+      events,
+      tombSeen,
+    };
   }
 
   /**

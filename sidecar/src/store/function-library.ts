@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import type { FeatureRegistry } from '../features/index.ts';
 import { registryKey } from './redis-layout.ts';
 import { functionNames, renderLuaProtocol } from './store-protocol.ts';
@@ -32,9 +32,19 @@ export function renderFunctionLibrary(registry: FeatureRegistry): string {
   ].join('\n');
 }
 
-/** Loads (or replaces) the library for this registry and records its version id under the prefix. */
+/**
+ * The nodes a keyless command (FUNCTION, WAIT) must reach: every master of a Cluster (each
+ * serves its own slots; config/redis-client.ts hands a Cluster out as a Redis), else the one node.
+ */
+export function masterNodes(redis: Redis): Redis[] {
+  const client: unknown = redis;
+  return client instanceof Cluster ? client.nodes('master') : [redis];
+}
+
+/** Loads (or replaces) the library for this registry (on every master of a Cluster) and records its version id under the prefix. */
 export async function loadFunctionLibrary(redis: Redis, registry: FeatureRegistry, prefix: string): Promise<void> {
-  await redis.call('FUNCTION', 'LOAD', 'REPLACE', renderFunctionLibrary(registry));
+  const library = renderFunctionLibrary(registry);
+  await Promise.all(masterNodes(redis).map((node) => node.call('FUNCTION', 'LOAD', 'REPLACE', library)));
   await redis.set(registryKey(prefix), registry.version);
 }
 
@@ -46,11 +56,17 @@ export function isFunctionMissing(error: unknown): boolean {
   return error instanceof Error && /function not found/i.test(error.message);
 }
 
-/** Whether the library of a registry version is loaded in Redis. */
+/** Whether the library of a registry version is loaded in Redis (on every master of a Cluster). */
 export async function isLibraryLoaded(redis: Redis, registryVersion: string): Promise<boolean> {
-  const listed = (await redis.call('FUNCTION', 'LIST', 'LIBRARYNAME', functionNames(registryVersion).library)) as unknown[];
-  // LIBRARYNAME is a pattern: an exact name can still match a longer one, so compare names.
-  return listed.some((entry) => Array.isArray(entry) && entry[1] === functionNames(registryVersion).library);
+  const library = functionNames(registryVersion).library;
+  const loaded = await Promise.all(
+    masterNodes(redis).map(async (node) => {
+      const listed = (await node.call('FUNCTION', 'LIST', 'LIBRARYNAME', library)) as unknown[];
+      // LIBRARYNAME is a pattern: an exact name can still match a longer one, so compare names.
+      return listed.some((entry) => Array.isArray(entry) && entry[1] === library);
+    }),
+  );
+  return loaded.every(Boolean);
 }
 
 /** What {@link ensureRegistered} found under `<prefix>:registry`. */

@@ -19,6 +19,16 @@
  *                                      are consumed with different lags. (Store protocol 2 kept a
  *                                      ZSET under ":dd:<source>"; see userKeys.)
  *
+ *   <prefix>:{<user_id>}:tomb    STRING deletion tombstone: the deletion time (epoch ms) of the
+ *                                      user's erasure request (docs/deletion.md). Written before
+ *                                      the user's keys are deleted, expires after the tombstone
+ *                                      horizon (allowed lateness + Kafka retention + margin); the
+ *                                      apply function refuses writes of the user while it is set,
+ *                                      so no late, replayed or re-delivered record recreates them.
+ *
+ * {@link userKeys} lists every key of one user that holds data (not the tombstone): the
+ * deletion removes exactly those. Whoever adds or renames a per-user key adds it there.
+ *
  * Shared (read by the serving layer, written by the sidecar):
  *
  *   <prefix>:wm                  HASH  "<source>:<partition>" -> partition watermark (ms): every
@@ -45,10 +55,14 @@ function legacyDedupKey(prefix: string, userId: string, source: Source): string 
   return `${prefix}:{${userId}}:dd:${source}`;
 }
 
+export function tombstoneKey(prefix: string, userId: string): string {
+  return `${prefix}:{${userId}}:tomb`;
+}
+
 /**
  * Every Redis key a user owns under `prefix` (all in the user's hash slot): the state hash,
  * the dedup hash of each source, and the dedup sets of store protocol 2 that may still be
- * around for a day after an upgrade. Deleting these deletes everything the store holds of
+ * around for a day after an upgrade; not the deletion tombstone. Deleting these deletes everything the store holds of
  * the user; a key that does not exist is simply not there.
  */
 export function userKeys(prefix: string, userId: string): string[] {

@@ -263,7 +263,9 @@ export function applyCall(state: ModelState, call: ApplyCall, features: readonly
   // a tile goes once all of its event times are below the bound, looked for only when the call opened a tile
   if (tileOpened) for (const tile of [...dedup.keys()]) if ((Number(tile) + 1) * DEDUP_TILE_S <= call.dedupPruneBeforeS) dedup.delete(tile);
   const oldest = new Map(call.pruneBounds.map((b) => [b.featureId, b.oldestTile]));
-  for (const [id, r] of running) {
+  // a call whose events were all replayed writes nothing (a replay must leave the state as it was)
+  const moveBases = verdicts.some((v) => v !== 'replayed');
+  for (const [id, r] of moveBases ? running : []) {
     const next = oldest.get(id);
     if (r.base === undefined && r.low !== undefined) r.base = next !== undefined && next < r.low ? next : r.low;
     if (r.base === undefined || r.top === undefined) continue;

@@ -108,8 +108,12 @@ export const VALUE_SEPARATOR = '|';
 /** The apply function's verdict letter per event. */
 export const VERDICT = { applied: 'a', duplicate: 'd', replayed: 'r' } as const;
 
-/** What the store did with a record: applied, source duplicate, or replay of an applied offset. */
-export type StoreVerdict = keyof typeof VERDICT;
+/**
+ * What the store did with a record: applied, source duplicate, replay of an applied offset, or
+ * `deleted`: a record of a user with a deletion tombstone whose event time is before the
+ * deletion (the writer's verdict, from the apply function's {@link TOMBSTONE_REPLY}).
+ */
+export type StoreVerdict = keyof typeof VERDICT | 'deleted';
 
 /** Seconds of event time one dedup tile (one field of the dedup hash) covers. */
 export const DEDUP_TILE_S = 900;
@@ -137,10 +141,21 @@ export function decodeDedupTile(packed: Buffer): string[] {
 /** The apply function's error for a dedup member of the wrong width. */
 export const BAD_DEDUP_MEMBER_ERROR = `ERR churnfeat: a dedup member must be ${DEDUP_MEMBER_BYTES} bytes`;
 
-/** KEYS of the apply function, in order. */
-export const APPLY_KEYS = ['state', 'dedup'] as const;
-/** ARGV of the apply function before the events, in order. */
-export const APPLY_ARGS = ['ttl', 'dedup_prune_before_s', 'prune_spec', 'prune_above_fields', 'n_events'] as const;
+/**
+ * First letter of the apply function's reply when the user has a deletion tombstone the call
+ * did not name in `tomb_seen`: the call wrote nothing, the rest of the reply is the tombstone
+ * (the deletion time, epoch ms). See docs/deletion.md.
+ */
+export const TOMBSTONE_REPLY = 'T';
+
+/** KEYS of the apply function, in order (`tomb`: the user's deletion tombstone, redis-layout.ts). */
+export const APPLY_KEYS = ['state', 'dedup', 'tomb'] as const;
+/**
+ * ARGV of the apply function before the events, in order. `tomb_seen`: the tombstone the
+ * caller already honoured ('' for none): the call is refused while the user's tombstone holds
+ * anything else.
+ */
+export const APPLY_ARGS = ['ttl', 'dedup_prune_before_s', 'prune_spec', 'prune_above_fields', 'n_events', 'tomb_seen'] as const;
 /** Arguments of each event, in order, after the header; then `n_ops` op triples. */
 export const APPLY_EVENT_ARGS = ['source_field', 'partition_key', 'offset', 'dedup_member', 'dedup_score_s', 'ingest_ms', 'n_ops'] as const;
 /** Arguments of each op, in order. */
@@ -330,16 +345,30 @@ export interface ApplyCall {
   /** Prune stale tiles only once the state hash has more fields than this. */
   pruneAboveFields: number;
   events: readonly ApplyEvent[];
+  /** The deletion tombstone the caller honoured (dropped the records before it); '' or absent: none. */
+  tombSeen?: string;
 }
 
 /** The ARGV of the apply function for `call`, in the order of {@link APPLY_ARGS} and {@link APPLY_EVENT_ARGS}. */
 export function encodeApplyArgs(call: ApplyCall): Array<string | number | Buffer> {
-  const args: Array<string | number | Buffer> = [`${call.stateTtlMs}/${call.dedupTtlMs}`, call.dedupPruneBeforeS, encodePruneSpec(call.pruneBounds), call.pruneAboveFields, call.events.length];
+  const args: Array<string | number | Buffer> = [
+    `${call.stateTtlMs}/${call.dedupTtlMs}`,
+    call.dedupPruneBeforeS,
+    encodePruneSpec(call.pruneBounds),
+    call.pruneAboveFields,
+    call.events.length,
+    call.tombSeen ?? '',
+  ];
   for (const event of call.events) {
     args.push(sourceField(event.source), event.partitionKey, event.offset, event.dedupMember, event.dedupScoreS, event.ingestMs, event.ops.length);
     for (const op of event.ops) args.push(op[0], op[1], op[2]);
   }
   return args;
+}
+
+/** The tombstone (deletion time text) of an apply reply that is a {@link TOMBSTONE_REPLY}; null for verdict letters. */
+export function tombstoneOfReply(reply: string): string | null {
+  return reply.startsWith(TOMBSTONE_REPLY) ? reply.slice(TOMBSTONE_REPLY.length) : null;
 }
 
 const VERDICT_OF_LETTER: Readonly<Record<string, StoreVerdict>> = Object.fromEntries(Object.entries(VERDICT).map(([verdict, letter]) => [letter, verdict as StoreVerdict]));
@@ -423,6 +452,7 @@ export function renderLuaProtocol(): string {
     `local SOURCES = { ${SOURCES.map(luaString).join(', ')} }`,
     '-- verdicts',
     luaLocals(Object.entries(VERDICT).map(([name, letter]) => [`VERDICT_${name.toUpperCase()}`, letter])),
+    luaLocals([['TOMBSTONE_REPLY', TOMBSTONE_REPLY]]),
     '-- apply: KEYS, ARGV header, per-event argument offsets, per-op argument offsets',
     luaLocals([
       ...positions('APPLY_KEY_', APPLY_KEYS, 1),

@@ -97,6 +97,34 @@ describe('consumer conformance: lake writer', () => {
     expect(landed.length).toBe(3_500);
   });
 
+  it('lands partitions added to a source topic while it runs, from their first offset (defect: kafkajs kept its 5 min metadata age before consuming them)', async () => {
+    const ns = testNamespace();
+    await createTestTopics(ns, { client: 1, billing: 1, support: 1 });
+    const root = tempDir('churnfeat-conformance-grown-');
+    // The default refresh is 30 s (metadataMaxAgeMs); 3 s keeps the case short.
+    await startLakeWriter(ns, root, { metadataMaxAgeMs: 3_000 });
+    const now = Date.now() - HOUR;
+    const event = (i: number) => rawEvent({ eventId: `g-${i}`, userId: `cf-g-${i % 20}`, eventType: 'playback_error', eventTs: now + i, ingestMs: now + i });
+    const first = await testProducer(`${ns.id}-a`);
+    await first.send({ topic: ns.topics.sources.client, acks: -1, messages: Array.from({ length: 200 }, (_, i) => ({ partition: 0, key: null, value: event(i) })) });
+    const admin = await testAdmin();
+    await admin.createPartitions({ topicPartitions: [{ topic: ns.topics.sources.client, count: 3 }] });
+    // A producer made after the change knows the new partitions (kafkajs drops sends to partitions its metadata lacks).
+    const second = await testProducer(`${ns.id}-b`);
+    for (const partition of [1, 2]) {
+      await second.send({ topic: ns.topics.sources.client, acks: -1, messages: Array.from({ length: 100 }, (_, i) => ({ partition, key: null, value: event(1_000 * partition + i) })) });
+    }
+    const highs = await highWatermarks(
+      admin,
+      SOURCES.map((s) => ns.topics.sources[s]),
+    );
+    expect(highs.get(`${ns.topics.sources.client}:2`)).toBe(100n);
+    await waitUntilLanded(new LocalLakeStorage(root), highs, 60_000);
+    const landed = await landedOffsets(root);
+    expect(lakeViolations(landed, highs)).toEqual([]);
+    expect(landed.length).toBe(400);
+  });
+
   it('lands records with null keys, and null values as dead letters, without stopping', async () => {
     const ns = testNamespace();
     await createTestTopics(ns, { client: 2, billing: 1, support: 1 });

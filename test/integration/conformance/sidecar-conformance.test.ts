@@ -30,7 +30,7 @@ function reference(records: readonly WorkloadRecord[]): ReferenceOutcome {
 }
 
 function sumCounts(...outcomes: ReferenceOutcome[]): Record<RecordVerdict, number> {
-  const out: Record<RecordVerdict, number> = { applied: 0, duplicate: 0, replayed: 0, too_late: 0, invalid: 0, irrelevant: 0 };
+  const out: Record<RecordVerdict, number> = { applied: 0, duplicate: 0, replayed: 0, deleted: 0, too_late: 0, invalid: 0, irrelevant: 0 };
   for (const outcome of outcomes) for (const [verdict, n] of Object.entries(outcome.counts)) out[verdict as RecordVerdict] += n;
   return out;
 }

@@ -47,7 +47,7 @@ describe('late and too-late events', () => {
 
     await waitFor('the sidecar to consume every record', async () => (await sidecar.metrics.totals()).consumed >= all.length);
     const totals = await sidecar.metrics.totals();
-    expect(totals).toEqual({ consumed: all.length, applied: timely.length, duplicate: 0, replayed: 0, too_late: tooLate.length, invalid: 0, irrelevant: 0 });
+    expect(totals).toEqual({ consumed: all.length, applied: timely.length, duplicate: 0, replayed: 0, deleted: 0, too_late: tooLate.length, invalid: 0, irrelevant: 0 });
 
     expect(await topicSize(ns.topics.late)).toBe(tooLate.length);
     const late = await readTopic(ns.topics.late, (records) => records.length >= tooLate.length);

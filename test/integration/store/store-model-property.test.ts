@@ -30,12 +30,14 @@ import {
   readState,
   readStateArg,
   sourceField,
+  tombstoneKey,
   userDedupKey,
   DEDUP_MEMBER_BYTES,
   DEDUP_TILE_S,
   STATE_LAYOUT,
   applyOp,
   userStateKey,
+  APPLY_KEYS,
   type ApplyCall,
   type ApplyEvent,
   type ModelState,
@@ -268,7 +270,7 @@ describe('the TypeScript model of the Redis Functions', () => {
             const dedupKey = userDedupKey(prefix, 'u1', source);
             const modelState: ModelState = { fields, dedup: model.get(source)?.dedup ?? new Map() };
             model.set(source, modelState);
-            const reply = String(await redis.call('FCALL', NAMES.apply, 2, state, dedupKey, ...encodeApplyArgs(call)));
+            const reply = String(await redis.call('FCALL', NAMES.apply, APPLY_KEYS.length, state, dedupKey, tombstoneKey(prefix, 'u1'), ...encodeApplyArgs(call)));
             expect(decodeVerdicts(reply)).toEqual(applyCall(modelState, call, FEATURES));
             expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
             expect(await redis.hgetallBuffer(dedupKey)).toEqual(Object.fromEntries(modelState.dedup));
@@ -321,7 +323,7 @@ describe('the migration of a store protocol 2 state hash', () => {
             expect(before).toEqual(readState(FEATURES, fields, asOf));
             const modelState: ModelState = { fields, dedup: new Map() };
             const migrating: ApplyCall = { stateTtlMs: 3_600_000, dedupTtlMs: 1_800_000, dedupPruneBeforeS: 0, pruneBounds: [], pruneAboveFields: 1_000, events: [noOpEvent(0)] };
-            await redis.call('FCALL', NAMES.apply, 2, state, dedupKey, ...encodeApplyArgs(migrating));
+            await redis.call('FCALL', NAMES.apply, APPLY_KEYS.length, state, dedupKey, tombstoneKey(prefix, 'u1'), ...encodeApplyArgs(migrating));
             applyCall(modelState, migrating, FEATURES);
             expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
             const after = await fcallRead(redis, state, asOf);
@@ -329,7 +331,7 @@ describe('the migration of a store protocol 2 state hash', () => {
             for (const call of calls) {
               const key = userDedupKey(prefix, 'u1', (call.events[0] as ApplyEvent).source);
               await redis.del(key);
-              const reply = String(await redis.call('FCALL', NAMES.apply, 2, state, key, ...encodeApplyArgs(call)));
+              const reply = String(await redis.call('FCALL', NAMES.apply, APPLY_KEYS.length, state, key, tombstoneKey(prefix, 'u1'), ...encodeApplyArgs(call)));
               expect(decodeVerdicts(reply)).toEqual(applyCall({ fields, dedup: new Map() }, call, FEATURES));
               expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
             }

@@ -12,7 +12,7 @@ const registry = fixtureRegistry();
 type SentBatch = Parameters<Producer['sendBatch']>[0];
 
 /** A producer that records batches (or fails), and a reader that shows each probe after `delayPolls` polls. */
-function fakes(options: { failProduce?: boolean; neverReadable?: Set<string>; delayPolls?: number } = {}) {
+function fakes(options: { failProduce?: boolean; neverReadable?: Set<string>; delayPolls?: number; unknownPartitions?: Set<string> } = {}) {
   const sent: SentBatch[] = [];
   const produced = new Map<string, number>();
   const polls = new Map<string, number>();
@@ -20,13 +20,17 @@ function fakes(options: { failProduce?: boolean; neverReadable?: Set<string>; de
     sendBatch: async (batch: SentBatch) => {
       if (options.failProduce) throw new Error('broker down');
       sent.push(batch);
-      for (const { messages } of batch.topicMessages ?? []) {
+      const acks: Array<{ topicName: string; partition: number; errorCode: number }> = [];
+      for (const { topic, messages } of batch.topicMessages ?? []) {
         for (const m of messages) {
+          // kafkajs drops, silently, messages for a partition its metadata does not know yet
+          if (options.unknownPartitions?.has(`${topic}:${m.partition}`)) continue;
           const event = JSON.parse(String(m.value)) as { user_id: string; event_ts: string };
           produced.set(event.user_id, Date.parse(event.event_ts));
+          acks.push({ topicName: topic, partition: m.partition ?? -1, errorCode: 0 });
         }
       }
-      return [];
+      return acks;
     },
   } as unknown as Producer;
   const reader: ProbeReader = {
@@ -123,6 +127,16 @@ describe('Canary', () => {
     expect(probes).toContain('churnfeat_canary_probes_total{source="client",outcome="timeout"} 1');
     expect(probes).toContain('churnfeat_canary_probes_total{source="client",outcome="readable"} 2');
     expect(await metrics.registry.getSingleMetricAsString('churnfeat_canary_last_readable_seconds')).toContain('churnfeat_canary_last_readable_seconds{source="client",partition="1"} -1');
+  });
+
+  it('counts a probe the producer did not acknowledge (a partition unknown to its metadata) as produce_error at once, not as a timeout', async () => {
+    const { producer, reader } = fakes({ unknownPartitions: new Set([`${topics.sources.billing}:1`]) });
+    const metrics = new CanaryMetrics();
+    const lines: string[] = [];
+    const results = await new Canary({ producer, topics, registry, reader, metrics, partitionCounts: counts, timeoutMs: 60_000, pollIntervalMs: 1, log: (l) => lines.push(l) }).runOnce();
+    expect(results.filter((r) => r.outcome !== 'readable').map((r) => `${r.source}:${r.partition} ${r.outcome}`)).toEqual(['billing:1 produce_error']);
+    expect(lines.join('\n')).toContain('not acknowledged');
+    expect(lines.join('\n')).toContain('billing:1');
   });
 
   it('counts every probe as produce_error when Kafka refuses the batch', async () => {

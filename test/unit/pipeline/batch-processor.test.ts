@@ -58,7 +58,7 @@ describe('the batch verdict order (BatchProcessor.process)', () => {
   it("dead-letters invalid records, drops irrelevant ones, sends too-late ones to the late topic, and counts the store's verdicts for the rest", async () => {
     const { steps, processor } = fakes(['applied', 'duplicate', 'replayed']);
     const counts = await processor.process('client', batch);
-    expect(counts).toEqual({ invalid: 1, irrelevant: 2, too_late: 1, applied: 1, duplicate: 1, replayed: 1 });
+    expect(counts).toEqual({ invalid: 1, irrelevant: 2, too_late: 1, applied: 1, duplicate: 1, replayed: 1, deleted: 0 });
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(batch.length);
 
     const sends = steps.filter((s) => s.kind === 'send');

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { encodePruneSpec, FeatureWriter, functionNames, partitionKey, userDedupKey, userStateKey, type StoreRecord } from '../../../sidecar/src/store/index.ts';
+import { encodePruneSpec, FeatureWriter, functionNames, partitionKey, tombstoneKey, userDedupKey, userStateKey, type StoreRecord } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 import { event } from '../../helpers/events.ts';
 import { fixtureRegistry } from '../../helpers/registry.ts';
@@ -9,16 +9,28 @@ const HOUR = 3_600_000;
 const registry = fixtureRegistry();
 const operators = new WindowOperators(registry);
 
-/** A Redis stand-in that records the pipelined calls and answers "applied" for every event. */
-function recordingRedis(): { redis: Redis; calls: Array<Array<string | number>> } {
+/**
+ * A Redis stand-in that records the pipelined calls and answers "applied" for every event, or,
+ * for a user in `tombstones` and a call that has not seen its tombstone, the tombstone reply.
+ */
+function recordingRedis(tombstones: ReadonlyMap<string, number> = new Map()): { redis: Redis; calls: Array<Array<string | number>> } {
   const calls: Array<Array<string | number>> = [];
+  let answered = 0;
   const pipeline = {
     call(...args: Array<string | number>) {
       calls.push(args);
       return pipeline;
     },
     async exec() {
-      return calls.map((args) => [null, 'a'.repeat(Number(args[9]))]);
+      const round = calls.slice(answered);
+      answered = calls.length;
+      return round.map((args) => {
+        const user = /\{(.+)\}/.exec(String(args[3]))?.[1] as string;
+        const tomb = tombstones.get(user);
+        // ARGV: ttl, dedup_prune_before_s, prune_spec, prune_above_fields, n_events (args[10]), tomb_seen (args[11])
+        if (tomb !== undefined && args[11] !== String(tomb)) return [null, `T${tomb}`];
+        return [null, 'a'.repeat(Number(args[10]))];
+      });
     },
   };
   return { redis: { pipeline: () => pipeline } as unknown as Redis, calls };
@@ -37,16 +49,29 @@ describe('the feature writer', () => {
     const verdicts = await writer.write([record('u1', 'client', t, 10), record('u2', 'client', t, 11), record('u1', 'client', t + 1, 12), record('u1', 'billing', t, 5)]);
     expect(verdicts).toEqual(['applied', 'applied', 'applied', 'applied']);
     const fn = functionNames(registry.version).apply;
-    expect(calls.map((c) => c.slice(0, 5))).toEqual([
-      ['FCALL', fn, 2, userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'client')],
-      ['FCALL', fn, 2, userStateKey('cf', 'u2'), userDedupKey('cf', 'u2', 'client')],
-      ['FCALL', fn, 2, userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'billing')],
+    expect(calls.map((c) => c.slice(0, 6))).toEqual([
+      ['FCALL', fn, 3, userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'client'), tombstoneKey('cf', 'u1')],
+      ['FCALL', fn, 3, userStateKey('cf', 'u2'), userDedupKey('cf', 'u2', 'client'), tombstoneKey('cf', 'u2')],
+      ['FCALL', fn, 3, userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'billing'), tombstoneKey('cf', 'u1')],
     ]);
     const first = calls[0] as Array<string | number>;
-    expect(first[9]).toBe(2);
+    expect(first[10]).toBe(2);
+    expect(first[11]).toBe('');
     // per event: source field, partition key, offset, ...
-    expect(first.slice(10, 13)).toEqual(['s:client', partitionKey('t.client.events', 2), '10']);
+    expect(first.slice(12, 15)).toEqual(['s:client', partitionKey('t.client.events', 2), '10']);
     expect(first).toContain('12');
+  });
+
+  it("drops a tombstoned user's records from before the deletion as 'deleted' and applies the later ones in a second call that names the tombstone", async () => {
+    const t = Date.parse('2024-05-01T00:00:00Z');
+    const { redis, calls } = recordingRedis(new Map([['u1', t]]));
+    const writer = new FeatureWriter(redis, operators, { prefix: 'cf', allowedLatenessMs: 24 * HOUR, dedupMarginMs: HOUR, pruneAboveFields: 256 });
+    const verdicts = await writer.write([record('u1', 'client', t - 1, 1), record('u2', 'client', t - 1, 2), record('u1', 'client', t, 3), record('u1', 'client', t - 5_000, 4)]);
+    expect(verdicts).toEqual(['deleted', 'applied', 'applied', 'deleted']);
+    expect(calls).toHaveLength(3);
+    const again = calls[2] as Array<string | number>;
+    expect(again.slice(3, 6)).toEqual([userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'client'), tombstoneKey('cf', 'u1')]);
+    expect([again[10], again[11], again[14]]).toEqual([1, String(t), '3']);
   });
 
   it("prunes each user's dedup set of a source by the ingest clock of that user's own records: not by another topic read a day ahead, nor by another user's record from a clock far ahead", async () => {
@@ -54,7 +79,7 @@ describe('the feature writer', () => {
     const writer = new FeatureWriter(redis, operators, { prefix: 'cf', allowedLatenessMs: 24 * HOUR, dedupMarginMs: HOUR, pruneAboveFields: 256 });
     const t = Date.parse('2024-05-01T00:00:00Z');
     await writer.write([record('u1', 'client', t, 1), record('u1', 'billing', t + 26 * HOUR, 1), record('u2', 'client', t + 10 * 24 * HOUR, 2), record('u1', 'client', t - 5_000, 3)]);
-    const before = (call: Array<string | number>) => [call[3], call[4], call[6], call[7]];
+    const before = (call: Array<string | number>) => [call[3], call[4], call[7], call[8]];
     expect(calls.map(before)).toEqual([
       [userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'client'), Math.floor((t - 25 * HOUR) / 1000), encodePruneSpec(operators.tileBounds(t))],
       [userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'billing'), Math.floor((t + HOUR) / 1000), encodePruneSpec(operators.tileBounds(t + 26 * HOUR))],

@@ -6,7 +6,8 @@
 --   is_first_timely_copy first copy among the copies that are not too late (the lateness
 --                        verdict comes before dedup, so a too-late copy never shadows a
 --                        later timely one); false for too-late rows
--- A record written twice (a replayed file under a new name) is kept once.
+-- A record written twice (a replayed file under a new name) is kept once. Synthetic users
+-- (the canary's `__canary__-*`, macro churnfeat_is_synthetic_user) are not customers: dropped here.
 
 with
 
@@ -28,6 +29,7 @@ source_events as (
         ingest_ms,
         attributes
     from {{ source('lake', 'events') }}
+    where not {{ churnfeat_is_synthetic_user('user_id') }}
 ),
 
 renamed as (

@@ -252,16 +252,23 @@ local function dedup_seen(packed, member)
 end
 
 --[[
-  APPLY_FUNCTION  KEYS: state, dedup (the dedup hash of the one source all events of the call come from)
+  APPLY_FUNCTION  KEYS: state, dedup (the dedup hash of the one source all events of the call come from),
+        tomb (the user's deletion tombstone)
   ARGV (positions: APPLY_ARGS, APPLY_EVENT_ARGS, APPLY_OP_ARGS of store-protocol.ts):
         ttl ("<state ttl ms>/<dedup ttl ms>", or one number for both), dedup_prune_before_s,
-        prune_spec, prune_above_fields, n_events,
+        prune_spec, prune_above_fields, n_events, tomb_seen,
         then per event: source_field, partition_key, offset, dedup_member (DEDUP_MEMBER_BYTES bytes),
         dedup_score_s, ingest_ms, n_ops, then n_ops triples (op, field, value).
-  Returns one verdict letter per event: applied, duplicate, or replayed (skipped).
+  Returns one verdict letter per event: applied, duplicate, or replayed (skipped); or
+  TOMBSTONE_REPLY .. <deletion ms> when the user has a tombstone the caller has not seen.
   The dedup tiles and source positions the call touches are read once and written once.
 ]]
 local function apply(keys, args)
+  -- deletion tombstone (docs/deletion.md): a deleted user's call is refused whole, writing
+  -- nothing; the writer drops its records from before the deletion ('deleted') and calls again
+  -- with the others and tomb_seen set (a newer deletion refuses that call too)
+  local tomb = redis.call('GET', keys[APPLY_KEY_TOMB])
+  if tomb and tomb ~= args[APPLY_ARG_TOMB_SEEN] then return TOMBSTONE_REPLY .. tomb end
   local state, dedup = keys[APPLY_KEY_STATE], keys[APPLY_KEY_DEDUP]
   local ttl, dedup_ttl = string.match(args[APPLY_ARG_TTL], TTL_PATTERN)
   if ttl then ttl, dedup_ttl = tonumber(ttl), tonumber(dedup_ttl) else ttl = tonumber(args[APPLY_ARG_TTL]); dedup_ttl = ttl end
@@ -335,8 +342,9 @@ local function apply(keys, args)
   local flat = {}
   for field in pairs(positions_changed) do flat[#flat + 1] = field; flat[#flat + 1] = positions[field] end
   -- move each running total's base up to the oldest tile a read at this clock can count, so a
-  -- read near the clock finds its window's sum in the total (even for features this call did not touch)
-  for id, r in pairs(running) do
+  -- read near the clock finds its window's sum in the total (even for features this call did not touch);
+  -- a call whose events were all replayed writes nothing (a replay must leave the state as it was)
+  for id, r in pairs(next(positions_changed) ~= nil and running or {}) do
     local newbase = oldest[id]
     if r.base == nil and r.low then
       -- a new total: no tile of the feature lies below its lowest tile, so it may start lower

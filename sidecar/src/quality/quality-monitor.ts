@@ -1,0 +1,146 @@
+import type { Admin, Producer } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import type { NormalizedEvent } from '../events/index.ts';
+import { logger } from '../logging.ts';
+import { QualityMetrics } from './quality-metrics.ts';
+import { VolumeDetector, type Detection, type Observation, type VolumeDetectorOptions } from './volume-detector.ts';
+
+/** What the batch processor hands over after each batch. Never throws, never waits. */
+export interface BatchObserver {
+  observe(observations: Observation[]): void;
+}
+
+/** The data-quality topic of a namespace. */
+export function dataQualityTopic(namespace: string): string {
+  return `${namespace}.data-quality`;
+}
+
+/** An observation of a valid event (`duplicate`: the store had it already). */
+export function eventObservation(event: NormalizedEvent, input: string, kind: 'event' | 'duplicate'): Observation {
+  const platform = event.attributes['platform'];
+  return { source: event.source, kind, eventType: event.eventType, platform: typeof platform === 'string' ? platform : null, eventMs: event.eventMs, arrivalMs: event.ingestMs, input };
+}
+
+/** An observation of a dead letter: only the Kafka timestamp is known. */
+export function deadLetterObservation(source: string, kafkaTimestamp: string, input: string): Observation {
+  const ms = Number(kafkaTimestamp);
+  return { source, kind: 'invalid', eventType: null, platform: null, eventMs: ms, arrivalMs: ms, input };
+}
+
+export interface QualityMonitorOptions {
+  topic: string;
+  /** Records waiting for the topic beyond this many are dropped (and counted). Default 1000. */
+  maxQueued?: number;
+  detector?: Partial<VolumeDetectorOptions>;
+}
+
+/**
+ * The anomaly detector beside the pipeline: counts what each batch saw, publishes each
+ * detection to the data-quality topic and into metrics. It never blocks or fails a batch:
+ * an error while counting or publishing is a metric and a log line, and publishing runs in
+ * the background with a bounded queue.
+ */
+export class QualityMonitor implements BatchObserver {
+  readonly metrics: QualityMetrics;
+  readonly detector: VolumeDetector;
+  private readonly queue: Detection[] = [];
+  private sending: Promise<void> | null = null;
+  private lastClockMinute = -1;
+  private lastErrorLog = 0;
+
+  constructor(
+    private readonly producer: Producer | null,
+    registry: Registry,
+    private readonly options: QualityMonitorOptions,
+  ) {
+    this.metrics = new QualityMetrics(registry);
+    this.detector = new VolumeDetector((d) => this.onDetection(d), options.detector);
+  }
+
+  /** Creates the data-quality topic if it is missing (one partition: a few records an hour). */
+  static async ensureTopic(admin: Admin, topic: string): Promise<void> {
+    if ((await admin.listTopics()).includes(topic)) return;
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true }).catch((error: { type?: string }) => {
+      if (error.type !== 'TOPIC_ALREADY_EXISTS') throw error;
+    });
+  }
+
+  /** The group gave this instance `assignment` (topic -> partitions): expectations follow its share of the traffic. */
+  onAssignment(assignment: Record<string, number[]>, sourceOf: (topic: string) => string | undefined): void {
+    try {
+      for (const [topic, partitions] of Object.entries(assignment)) {
+        const source = sourceOf(topic);
+        if (source !== undefined) this.detector.setAssignedPartitions(source, partitions.length);
+      }
+    } catch (error) {
+      this.fail('observe', error);
+    }
+  }
+
+  observe(observations: Observation[]): void {
+    try {
+      this.detector.observe(observations);
+      const clock = this.detector.clockMs();
+      const minute = Math.floor(clock / 60_000);
+      if (Number.isFinite(clock) && minute !== this.lastClockMinute) {
+        this.lastClockMinute = minute;
+        this.metrics.clock.set(clock / 1000);
+        this.metrics.coldStart.reset();
+        for (const [source, count] of this.detector.coldSeries()) this.metrics.coldStart.set({ source }, count);
+      }
+    } catch (error) {
+      this.fail('observe', error);
+    }
+  }
+
+  private fail(stage: 'observe' | 'publish', error: unknown): void {
+    this.metrics.errors.inc({ stage });
+    const now = Date.now();
+    if (now - this.lastErrorLog > 60_000) {
+      this.lastErrorLog = now;
+      logger.error({ code: 'quality_detector_failed', stage }, `anomaly detector ${stage} failed (the pipeline goes on): ${(error as Error).message}`);
+    }
+  }
+
+  private onDetection(d: Detection): void {
+    const labels = { kind: d.kind, series: d.where.series, source: d.where.source, event_type: d.where.event_type, platform: d.where.platform, severity: d.severity };
+    if (d.state === 'firing') {
+      this.metrics.detections.inc({ kind: d.kind, source: d.where.source, event_type: d.where.event_type, severity: d.severity });
+      this.metrics.active.set(labels, 1);
+      logger.warn({ code: 'data_quality_anomaly', kind: d.kind, where: d.where }, d.message);
+    } else if (d.state === 'resolved') {
+      this.metrics.active.remove(labels);
+    }
+    if (!this.producer) return;
+    if (this.queue.length >= (this.options.maxQueued ?? 1000)) {
+      this.queue.shift();
+      this.metrics.dropped.inc();
+    }
+    this.queue.push(d);
+    this.sending ??= this.drain().finally(() => {
+      this.sending = null;
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, 100);
+      try {
+        await (this.producer as Producer).send({
+          topic: this.options.topic,
+          acks: -1,
+          messages: batch.map((d) => ({ key: `${d.where.series}|${d.where.source}|${d.where.event_type}|${d.where.platform}`, value: JSON.stringify(d), headers: { 'churnfeat.kind': d.kind } })),
+        });
+        this.metrics.published.inc(batch.length);
+      } catch (error) {
+        this.fail('publish', error);
+        this.metrics.dropped.inc(batch.length);
+      }
+    }
+  }
+
+  /** Waits for the records queued so far to be sent (shutdown, tests). */
+  async flush(): Promise<void> {
+    while (this.sending) await this.sending;
+  }
+}
