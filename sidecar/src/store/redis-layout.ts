@@ -10,10 +10,10 @@
  *                                      candidates (l:), newest event times (e:), applied source
  *                                      positions (s:) and the prune mark (p); the field grammar
  *                                      is defined in store-protocol.ts
- *   <prefix>:{<user_id>}:dt:<source>  HASH  dedup horizon of one source: one field per 15-minute
- *                                      tile of event time (the tile index), value = the 8-byte
- *                                      members (64 bits of SHA-256 of the event key) of the events
- *                                      applied in that tile, packed end to end (store-protocol.ts).
+ *   <prefix>:{<user_id>}:dt:<source>  HASH  dedup horizon of one source: 16 bucket fields picked by
+ *                                      the member (64 bits of SHA-256 of the event key), value =
+ *                                      10-byte entries (member + 2-byte tile stamp of event time)
+ *                                      packed end to end (store-protocol.ts).
  *                                      One hash per source: each is pruned by the ingest clock of
  *                                      the user's records in that source, and the source topics
  *                                      are consumed with different lags. (Store protocol 2 kept a

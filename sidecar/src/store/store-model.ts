@@ -22,7 +22,6 @@ import {
   parseDistinctFeatureId,
   parseTileField,
   PRUNE_REGROWTH_FIELDS,
-  DEDUP_TILE_S,
   decodeRunning,
   encodeRunning,
   runningField,
@@ -31,8 +30,10 @@ import {
   lastField,
   latestEventField,
   type RunningTotal,
-  dedupTileField,
-  dedupTileHas,
+  dedupBucketField,
+  dedupBucketHas,
+  dedupStamp,
+  pruneDedupBucket,
   sourceField,
   type ApplyCall,
   type OpTriple,
@@ -229,7 +230,7 @@ export function migrateState(fields: Map<string, string>, features: readonly Rea
 export function applyCall(state: ModelState, call: ApplyCall, features: readonly ReadFeature[]): StoreVerdict[] {
   const { fields, dedup } = state;
   const verdicts: StoreVerdict[] = [];
-  let tileOpened = false;
+  const written = new Set<string>();
   const layoutMarked = fields.has(FIELD_PREFIX.layout);
   const pruneMark = fields.get(FIELD_PREFIX.pruneMark);
   if (!layoutMarked && fields.size > 0) migrateState(fields, features);
@@ -248,20 +249,24 @@ export function applyCall(state: ModelState, call: ApplyCall, features: readonly
     let verdict: StoreVerdict = 'applied';
     if (appliedOffset !== null && offset <= appliedOffset) verdict = 'replayed';
     else {
-      const tile = dedupTileField(event.dedupScoreS);
-      const packed = dedup.get(tile);
-      if (packed !== undefined && dedupTileHas(packed, event.dedupMember)) verdict = 'duplicate';
+      const bucket = dedupBucketField(event.dedupMember);
+      const packed = dedup.get(bucket) ?? Buffer.alloc(0);
+      if (dedupBucketHas(packed, event.dedupMember)) verdict = 'duplicate';
       else {
-        if (packed === undefined) tileOpened = true;
-        dedup.set(tile, packed === undefined ? Buffer.from(event.dedupMember) : Buffer.concat([packed, event.dedupMember]));
+        dedup.set(bucket, Buffer.concat([packed, event.dedupMember, dedupStamp(event.dedupScoreS, call.dedupPruneBeforeS)]));
+        written.add(bucket);
       }
     }
     if (verdict === 'applied') for (const op of event.ops) applyLayoutOp(fields, running, op);
     if (verdict !== 'replayed') fields.set(field, encodeSourceState(event.partitionKey, offset, Math.max(appliedIngest, event.ingestMs)));
     verdicts.push(verdict);
   }
-  // a tile goes once all of its event times are below the bound, looked for only when the call opened a tile
-  if (tileOpened) for (const tile of [...dedup.keys()]) if ((Number(tile) + 1) * DEDUP_TILE_S <= call.dedupPruneBeforeS) dedup.delete(tile);
+  // a bucket written loses its entries whose tile lies wholly below the bound; one left empty goes
+  for (const bucket of written) {
+    const kept = pruneDedupBucket(dedup.get(bucket) as Buffer, call.dedupPruneBeforeS);
+    if (kept.length > 0) dedup.set(bucket, kept);
+    else dedup.delete(bucket);
+  }
   const oldest = new Map(call.pruneBounds.map((b) => [b.featureId, b.oldestTile]));
   // a call whose events were all replayed writes nothing (a replay must leave the state as it was)
   const moveBases = verdicts.some((v) => v !== 'replayed');

@@ -40,13 +40,15 @@
  * Feature ids contain no ':'; tile indexes are tile_start / granularity (non-negative).
  *
  * Dedup hash of one user and source (`<prefix>:{<user_id>}:dt:<source>`, see redis-layout.ts):
- * one field per {@link DEDUP_TILE_S}-second tile of event time, named by the tile index
- * (decimal), whose value is the {@link DEDUP_MEMBER_BYTES}-byte members of the event keys
- * applied in that tile, packed end to end. A member is found only at a multiple of its
- * width, so membership is exact for the members stored. The tile is that of the event's own
- * event_ts, which all copies of an event carry (event_ms is clamped to ingest_ts, which differs
- * per copy). A tile goes once all of its times are below the prune bound (the bound the
- * entries' scores had in protocol 2; event_ts >= event_ms, so an entry stays at least as long).
+ * {@link DEDUP_BUCKETS} fields (buckets), named by the decimal bucket number, which is the
+ * first byte of the event key's {@link DEDUP_MEMBER_BYTES}-byte member modulo the bucket count;
+ * a bucket's value is its entries packed end to end, each the member followed by a 2-byte
+ * big-endian stamp: the {@link DEDUP_TILE_S}-second tile of the event's time, modulo 65536
+ * (dedupStamp). A member is found only at a multiple of the entry width, so membership is
+ * exact for the members stored, and independent of event_ts (two records with one event_id
+ * and event times in different tiles are one event, as offline). When a bucket is written its
+ * entries whose tile lies wholly below the prune bound go (the bound the entries' scores had
+ * in protocol 2); a bucket left empty is deleted.
  */
 import { SOURCES, type Source } from '../events/index.ts';
 import { STORE_PROTOCOL_VERSION } from '../features/index.ts';
@@ -115,26 +117,61 @@ export const VERDICT = { applied: 'a', duplicate: 'd', replayed: 'r' } as const;
  */
 export type StoreVerdict = keyof typeof VERDICT | 'deleted';
 
-/** Seconds of event time one dedup tile (one field of the dedup hash) covers. */
+/** Seconds of event time one unit of a dedup entry's stamp (a dedup tile) covers. */
 export const DEDUP_TILE_S = 900;
 /** Width of a dedup member: the first 8 bytes of the SHA-256 of the event key. */
 export const DEDUP_MEMBER_BYTES = 8;
+/** Width of a dedup entry: the member and its 2-byte stamp. */
+export const DEDUP_ENTRY_BYTES = DEDUP_MEMBER_BYTES + 2;
+/** Buckets (fields) of a dedup hash; a member's first byte picks its bucket. */
+export const DEDUP_BUCKETS = 16;
+/** Stamps modulo this (2 bytes); a stamp is compared to the bound's tile modulo it too. */
+const DEDUP_STAMP_MODULUS = 65_536;
+/** Tiles above the bound's tile a stamp is capped at (an event_ts far in the future), well inside half the modulus. */
+export const DEDUP_STAMP_AHEAD = 16_384;
 
-/** The dedup hash field of the tile holding an event time (seconds). */
-export function dedupTileField(eventSeconds: number): string {
-  return String(Math.floor(eventSeconds / DEDUP_TILE_S));
+/** The dedup hash field (bucket) of a member. */
+export function dedupBucketField(member: Buffer): string {
+  return String((member[0] as number) % DEDUP_BUCKETS);
 }
 
-/** Whether a packed dedup tile holds `member` (only at a multiple of the member width: exact). */
-export function dedupTileHas(packed: Buffer, member: Buffer): boolean {
-  for (let at = packed.indexOf(member); at >= 0; at = packed.indexOf(member, at + 1)) if (at % DEDUP_MEMBER_BYTES === 0) return true;
+/** The tile of the prune bound (seconds): entries stamped with an earlier tile are expired. */
+function boundTile(pruneBeforeS: number): number {
+  return Math.floor(pruneBeforeS / DEDUP_TILE_S);
+}
+
+const mod = (n: number, m: number): number => ((n % m) + m) % m;
+
+/** The 2-byte stamp of an entry: its event time's tile, kept within [bound tile - 1, bound tile + DEDUP_STAMP_AHEAD], modulo 65536. */
+export function dedupStamp(eventSeconds: number, pruneBeforeS: number): Buffer {
+  const bound = boundTile(pruneBeforeS);
+  const tile = Math.min(Math.max(Math.floor(eventSeconds / DEDUP_TILE_S), bound - 1), bound + DEDUP_STAMP_AHEAD);
+  const stamp = Buffer.alloc(2);
+  stamp.writeUInt16BE(mod(tile, DEDUP_STAMP_MODULUS));
+  return stamp;
+}
+
+/** Whether a packed dedup bucket holds `member` (only at a multiple of the entry width: exact). */
+export function dedupBucketHas(packed: Buffer, member: Buffer): boolean {
+  for (let at = packed.indexOf(member); at >= 0; at = packed.indexOf(member, at + 1)) if (at % DEDUP_ENTRY_BYTES === 0) return true;
   return false;
 }
 
-/** The members of a packed dedup tile, as hex. */
-export function decodeDedupTile(packed: Buffer): string[] {
+/** A packed bucket without its entries whose tile lies wholly below the prune bound (seconds). */
+export function pruneDedupBucket(packed: Buffer, pruneBeforeS: number): Buffer {
+  const bound = boundTile(pruneBeforeS);
+  const kept: Buffer[] = [];
+  for (let at = 0; at + DEDUP_ENTRY_BYTES <= packed.length; at += DEDUP_ENTRY_BYTES) {
+    const behind = mod(bound - packed.readUInt16BE(at + DEDUP_MEMBER_BYTES), DEDUP_STAMP_MODULUS);
+    if (!(behind >= 1 && behind < DEDUP_STAMP_MODULUS / 2)) kept.push(packed.subarray(at, at + DEDUP_ENTRY_BYTES));
+  }
+  return Buffer.concat(kept);
+}
+
+/** The members of a packed dedup bucket, as hex. */
+export function decodeDedupBucket(packed: Buffer): string[] {
   const members: string[] = [];
-  for (let at = 0; at + DEDUP_MEMBER_BYTES <= packed.length; at += DEDUP_MEMBER_BYTES) members.push(packed.subarray(at, at + DEDUP_MEMBER_BYTES).toString('hex'));
+  for (let at = 0; at + DEDUP_ENTRY_BYTES <= packed.length; at += DEDUP_ENTRY_BYTES) members.push(packed.subarray(at, at + DEDUP_MEMBER_BYTES).toString('hex'));
   return members;
 }
 
@@ -443,10 +480,14 @@ export function renderLuaProtocol(): string {
       ['PRUNE_SPEC_PATTERN', '([^=,]+)=(%d+)'],
       ['PRUNE_REGROWTH_FIELDS', PRUNE_REGROWTH_FIELDS],
     ]),
-    '-- dedup hash: one field per tile of event time, fixed-width members packed end to end',
+    '-- dedup hash: buckets picked by the member, entries (member, 2-byte tile stamp) packed end to end',
     luaLocals([
       ['DEDUP_TILE_S', DEDUP_TILE_S],
       ['DEDUP_MEMBER_BYTES', DEDUP_MEMBER_BYTES],
+      ['DEDUP_ENTRY_BYTES', DEDUP_ENTRY_BYTES],
+      ['DEDUP_BUCKETS', DEDUP_BUCKETS],
+      ['DEDUP_STAMP_MODULUS', DEDUP_STAMP_MODULUS],
+      ['DEDUP_STAMP_AHEAD', DEDUP_STAMP_AHEAD],
       ['BAD_DEDUP_MEMBER_ERROR', BAD_DEDUP_MEMBER_ERROR],
     ]),
     `local SOURCES = { ${SOURCES.map(luaString).join(', ')} }`,

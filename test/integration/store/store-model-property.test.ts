@@ -5,7 +5,7 @@
  * - read: random state hashes (every field kind of the grammar, fields of unknown features,
  *   the prune mark) read at random times, FCALL_RO vs readState;
  * - apply: random sequences of apply calls (replays, duplicates, moved partitions, prunes),
- *   FCALL vs applyCall, comparing verdicts, the state hash and the dedup set;
+ *   FCALL vs applyCall, comparing verdicts, the state hash and the dedup hash;
  * - the window semantics: random events written through the FeatureWriter and read through
  *   the FeatureReader equal the executable spec (evaluateFeature) for every aggregation.
  */
@@ -173,7 +173,8 @@ const eventArb = (source: Source): fc.Arbitrary<ApplyEvent> =>
     offset: fc.nat({ max: 100 }).map(String),
     // 8 bytes over a two-letter alphabet: repeats, and matches that straddle two members of a tile
     dedupMember: fc.array(fc.constantFrom(0x61, 0x62), { minLength: DEDUP_MEMBER_BYTES, maxLength: DEDUP_MEMBER_BYTES }).map((bytes) => Buffer.from(bytes)),
-    dedupScoreS: fc.integer({ min: 3 * DEDUP_TILE_S, max: 7 * DEDUP_TILE_S }),
+    // mostly around the prune bounds; now and then far ahead (a stamp capped at DEDUP_STAMP_AHEAD tiles)
+    dedupScoreS: fc.oneof({ arbitrary: fc.integer({ min: 3 * DEDUP_TILE_S, max: 7 * DEDUP_TILE_S }), weight: 9 }, { arbitrary: fc.integer({ min: 0, max: 80_000 * DEDUP_TILE_S }), weight: 1 }),
     ingestMs: msNear,
     ops: fc.array(opArb, { maxLength: 20 }),
   });

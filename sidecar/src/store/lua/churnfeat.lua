@@ -241,14 +241,33 @@ local function migrate(state)
   end
 end
 
--- whether a packed dedup tile holds member: only a match at a multiple of the member width counts
+-- whether a packed dedup bucket holds member: only a match at a multiple of the entry width counts
 local function dedup_seen(packed, member)
   local at = string.find(packed, member, 1, true)
   while at do
-    if (at - 1) % DEDUP_MEMBER_BYTES == 0 then return true end
+    if (at - 1) % DEDUP_ENTRY_BYTES == 0 then return true end
     at = string.find(packed, member, at + 1, true)
   end
   return false
+end
+
+-- the 2-byte stamp of an entry: its event time's tile, within [bound - 1, bound + DEDUP_STAMP_AHEAD], modulo the stamp range
+local function dedup_stamp(score, bound)
+  local tile = math.floor(score / DEDUP_TILE_S)
+  if tile < bound - 1 then tile = bound - 1 elseif tile > bound + DEDUP_STAMP_AHEAD then tile = bound + DEDUP_STAMP_AHEAD end
+  tile = tile % DEDUP_STAMP_MODULUS
+  return string.char(math.floor(tile / 256), tile % 256)
+end
+
+-- a packed bucket without its entries whose tile lies wholly below the bound's tile
+local function dedup_prune(packed, bound)
+  local kept = {}
+  for at = 1, #packed - DEDUP_ENTRY_BYTES + 1, DEDUP_ENTRY_BYTES do
+    local hi, lo = string.byte(packed, at + DEDUP_MEMBER_BYTES, at + DEDUP_MEMBER_BYTES + 1)
+    local behind = (bound - (hi * 256 + lo)) % DEDUP_STAMP_MODULUS
+    if not (behind >= 1 and behind < DEDUP_STAMP_MODULUS / 2) then kept[#kept + 1] = string.sub(packed, at, at + DEDUP_ENTRY_BYTES - 1) end
+  end
+  return table.concat(kept)
 end
 
 --[[
@@ -261,7 +280,7 @@ end
         dedup_score_s, ingest_ms, n_ops, then n_ops triples (op, field, value).
   Returns one verdict letter per event: applied, duplicate, or replayed (skipped); or
   TOMBSTONE_REPLY .. <deletion ms> when the user has a tombstone the caller has not seen.
-  The dedup tiles and source positions the call touches are read once and written once.
+  The dedup buckets and source positions the call touches are read once and written once.
 ]]
 local function apply(keys, args)
   -- deletion tombstone (docs/deletion.md): a deleted user's call is refused whole, writing
@@ -278,7 +297,8 @@ local function apply(keys, args)
   local n = tonumber(args[APPLY_ARG_N_EVENTS])
   local i = APPLY_FIRST_EVENT_ARG
   local verdicts = {}
-  local tiles, tiles_changed, tile_opened = {}, {}, false
+  local buckets, buckets_changed = {}, {}
+  local bound_tile = math.floor(dedup_before / DEDUP_TILE_S)
   local positions, positions_changed = {}, {}
   -- the prune mark, the layout mark and every running total in one HMGET
   local marks = redis.call('HMGET', state, FIELD_PRUNE_MARK, FIELD_LAYOUT, unpack(additive_fields))
@@ -309,18 +329,15 @@ local function apply(keys, args)
     if applied_offset and offset <= applied_offset then
       verdict = VERDICT_REPLAYED
     else
-      local field = int_text(math.floor(score / DEDUP_TILE_S))
-      local packed = tiles[field]
-      if packed == nil then
-        packed = redis.call('HGET', dedup, field)
-        if not packed then packed = ''; tile_opened = true end
-      end
+      local field = int_text(string.byte(member, 1) % DEDUP_BUCKETS)
+      local packed = buckets[field]
+      if packed == nil then packed = redis.call('HGET', dedup, field) or '' end
       if dedup_seen(packed, member) then
         verdict = VERDICT_DUPLICATE
-        tiles[field] = packed
+        buckets[field] = packed
       else
-        tiles[field] = packed .. member
-        tiles_changed[field] = true
+        buckets[field] = packed .. member .. dedup_stamp(score, bound_tile)
+        buckets_changed[field] = true
       end
     end
     if verdict == VERDICT_APPLIED then
@@ -369,17 +386,15 @@ local function apply(keys, args)
   end
   if not marks[2] then flat[#flat + 1] = FIELD_LAYOUT; flat[#flat + 1] = STATE_LAYOUT end
   if #flat > 0 then redis.call('HSET', state, unpack(flat)) end
+  -- a bucket written loses its expired entries; one left empty goes
   flat = {}
-  for field in pairs(tiles_changed) do flat[#flat + 1] = field; flat[#flat + 1] = tiles[field] end
-  if #flat > 0 then redis.call('HSET', dedup, unpack(flat)) end
-  -- a tile whose event times are all below the bound goes; looked for only when the call opened a tile
-  if tile_opened then
-    local old = {}
-    for _, field in ipairs(redis.call('HKEYS', dedup)) do
-      if (tonumber(field) + 1) * DEDUP_TILE_S <= dedup_before then old[#old + 1] = field end
-    end
-    if #old > 0 then redis.call('HDEL', dedup, unpack(old)) end
+  local empty = {}
+  for field in pairs(buckets_changed) do
+    local packed = dedup_prune(buckets[field], bound_tile)
+    if packed == '' then empty[#empty + 1] = field else flat[#flat + 1] = field; flat[#flat + 1] = packed end
   end
+  if #flat > 0 then redis.call('HSET', dedup, unpack(flat)) end
+  if #empty > 0 then redis.call('HDEL', dedup, unpack(empty)) end
   -- prune once the hash outgrew its size after the last prune by PRUNE_REGROWTH_FIELDS, not on every call
   -- (a user with many live distinct values would otherwise rescan the whole hash each time)
   if prune_spec ~= '' then
