@@ -47,8 +47,8 @@
  * (dedupStamp). A member is found only at a multiple of the entry width, so membership is
  * exact for the members stored, and independent of event_ts (two records with one event_id
  * and event times in different tiles are one event, as offline). When a bucket is written its
- * entries whose tile lies wholly below the prune bound go (the bound the entries' scores had
- * in protocol 2); a bucket left empty is deleted.
+ * entries whose tile lies wholly below the prune bound go, once its first entry has (the bound
+ * the entries' scores had in protocol 2); a bucket left empty is deleted.
  */
 import { SOURCES, type Source } from '../events/index.ts';
 import { STORE_PROTOCOL_VERSION } from '../features/index.ts';
@@ -157,14 +157,20 @@ export function dedupBucketHas(packed: Buffer, member: Buffer): boolean {
   return false;
 }
 
-/** A packed bucket without its entries whose tile lies wholly below the prune bound (seconds). */
+/**
+ * A packed (non-empty) bucket without its entries whose tile lies wholly below the prune bound
+ * (seconds), looked for only when the first entry (usually the oldest: entries are appended)
+ * is expired, so a write does not walk the bucket every time.
+ */
 export function pruneDedupBucket(packed: Buffer, pruneBeforeS: number): Buffer {
   const bound = boundTile(pruneBeforeS);
-  const kept: Buffer[] = [];
-  for (let at = 0; at + DEDUP_ENTRY_BYTES <= packed.length; at += DEDUP_ENTRY_BYTES) {
+  const expired = (at: number): boolean => {
     const behind = mod(bound - packed.readUInt16BE(at + DEDUP_MEMBER_BYTES), DEDUP_STAMP_MODULUS);
-    if (!(behind >= 1 && behind < DEDUP_STAMP_MODULUS / 2)) kept.push(packed.subarray(at, at + DEDUP_ENTRY_BYTES));
-  }
+    return behind >= 1 && behind < DEDUP_STAMP_MODULUS / 2;
+  };
+  if (!expired(0)) return packed;
+  const kept: Buffer[] = [];
+  for (let at = 0; at + DEDUP_ENTRY_BYTES <= packed.length; at += DEDUP_ENTRY_BYTES) if (!expired(at)) kept.push(packed.subarray(at, at + DEDUP_ENTRY_BYTES));
   return Buffer.concat(kept);
 }
 

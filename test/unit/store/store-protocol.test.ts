@@ -51,7 +51,7 @@ const PINNED_LUA_SHA256: Readonly<Record<number, string>> = {
   2: '18d8ccfdc24d22a4e8c1d00e94cf1b9afe3e108c649ab0d36dc25948fb0aa249',
   3: 'a3a24d7d56eeecc11d81dfea3208866ed3126dec782ce90ed554c8dfc2b86ade',
   4: 'a235b982e8537307f46b387fffbe9441f182cff3823d37f0225c5327c7217ecd',
-  5: 'a229fa9b82793f7fbb322f114aceedc9aeea938839cefa424a9d5b33fe29995d',
+  5: '3a8184c184dd486a88ae05c5c892fdeb299a4260e571ad9b9001b777c7736186',
 };
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');

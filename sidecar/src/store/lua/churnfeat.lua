@@ -259,8 +259,12 @@ local function dedup_stamp(score, bound)
   return string.char(math.floor(tile / 256), tile % 256)
 end
 
--- a packed bucket without its entries whose tile lies wholly below the bound's tile
+-- a packed bucket without its entries whose tile lies wholly below the bound's tile, looked
+-- for only when the first (usually the oldest: entries are appended) is expired
 local function dedup_prune(packed, bound)
+  local hi0, lo0 = string.byte(packed, DEDUP_MEMBER_BYTES + 1, DEDUP_MEMBER_BYTES + 2)
+  local behind0 = (bound - (hi0 * 256 + lo0)) % DEDUP_STAMP_MODULUS
+  if not (behind0 >= 1 and behind0 < DEDUP_STAMP_MODULUS / 2) then return packed end
   local kept = {}
   for at = 1, #packed - DEDUP_ENTRY_BYTES + 1, DEDUP_ENTRY_BYTES do
     local hi, lo = string.byte(packed, at + DEDUP_MEMBER_BYTES, at + DEDUP_MEMBER_BYTES + 1)
