@@ -41,7 +41,10 @@ const rand = prng(5);
 const day = Math.floor(Date.now() / 86_400_000) * 86_400;
 // Each user's events: spread over 6 evening hours of event time, as in the DAU simulation.
 const events = Array.from({ length: USERS }, (_, u) =>
-  Array.from({ length: MEMBERS }, (_, i) => ({ member: dedupMember('client', `${u}-${i}-${Math.floor(rand() * 1e9)}`), second: day + 18 * 3_600 + Math.floor((i * 6 * 3_600) / MEMBERS) })),
+  Array.from({ length: MEMBERS }, (_, i) => ({
+    member: `c${dedupMember(`${u}-${i}-${Math.floor(rand() * 1e9)}`).toString('base64url')}`,
+    second: day + 18 * 3_600 + Math.floor((i * 6 * 3_600) / MEMBERS),
+  })),
 );
 
 async function load(layout: Layout, redis: Redis, prefix: string): Promise<{ bytesPerUser: number; keysPerUser: number; redisCpuMicrosPerInsert: number; encodings: Record<string, number> }> {

@@ -9,46 +9,30 @@
  */
 import type { Redis } from 'ioredis';
 import type { Source } from '../../sidecar/src/events/index.ts';
-import { applyOp, dedupMember, encodeOp, partitionKey, sourceField, userDedupKey, userStateKey, type StoreRecord } from '../../sidecar/src/store/index.ts';
+import { applyCall, userDedupKey, userStateKey, type FeatureWriter, type ReadFeature, type StoreRecord } from '../../sidecar/src/store/index.ts';
 
 /** The state hash and dedup sets one user ends with. */
 export interface DirectState {
   fields: Map<string, string>;
-  dedup: Map<Source, Map<string, number>>;
+  dedup: Map<Source, Map<string, Buffer>>;
 }
 
 /**
- * Folds one user's records (one FeatureWriter batch: fresh offsets, no duplicates) into the
- * state cf_apply would produce. `dedupBefore` is the prune bound (seconds) per source.
+ * Folds one user's records (one FeatureWriter batch) into the state cf_apply would produce:
+ * the writer's own apply calls, run by the store model (store-model.ts, held to the Lua by
+ * its property tests).
  */
-export function directState(records: readonly StoreRecord[], dedupBefore: ReadonlyMap<Source, number>): DirectState {
+export function directState(writer: FeatureWriter, features: readonly ReadFeature[], records: readonly StoreRecord[]): DirectState {
   const fields = new Map<string, string>();
-  const dedup = new Map<Source, Map<string, number>>();
-  for (const { event, topic, partition, offset, ops } of records) {
-    const members = dedup.get(event.source) ?? new Map<string, number>();
-    dedup.set(event.source, members);
-    const member = dedupMember(event.source, event.eventKey);
-    if (members.has(member)) throw new Error(`bench profile produced a duplicate event key ${event.eventKey}`);
-    members.set(member, Math.floor(event.eventMs / 1000));
-    for (const op of ops) applyOp(fields, encodeOp(op));
-    const source = sourceField(event.source);
-    const previous = fields.get(source);
-    const appliedIngest = previous === undefined ? 0 : Number(previous.slice(previous.lastIndexOf('|') + 1));
-    fields.set(source, `${partitionKey(topic, partition)}|${offset}|${Math.max(appliedIngest, event.ingestMs)}`);
-  }
-  for (const [source, members] of dedup) {
-    const bound = dedupBefore.get(source) ?? -Infinity;
-    for (const [member, score] of members) if (score < bound) members.delete(member);
-    if (members.size === 0) dedup.delete(source);
+  const dedup = new Map<Source, Map<string, Buffer>>();
+  for (const { source, call } of writer.applyCalls(records)) {
+    const tiles = dedup.get(source) ?? new Map<string, Buffer>();
+    dedup.set(source, tiles);
+    const verdicts = applyCall({ fields, dedup: tiles }, call, features);
+    if (verdicts.some((v) => v !== 'applied')) throw new Error('bench profile produced a duplicate event key');
+    if (tiles.size === 0) dedup.delete(source);
   }
   return { fields, dedup };
-}
-
-/** The dedup prune bound (seconds) per source, from the newest ingest time among `records` (pass one user's records: FeatureWriter prunes per user and source). */
-export function dedupBounds(records: readonly StoreRecord[], allowedLatenessMs: number, dedupMarginMs: number): Map<Source, number> {
-  const clocks = new Map<Source, number>();
-  for (const { event } of records) clocks.set(event.source, Math.max(clocks.get(event.source) ?? 0, event.ingestMs));
-  return new Map([...clocks].map(([source, clock]) => [source, Math.floor((clock - allowedLatenessMs - dedupMarginMs) / 1000)]));
 }
 
 /** Queues the writes of one user's state on a pipeline; the TTLs are FeatureWriter's (state, dedup sets). */
@@ -60,11 +44,11 @@ export function queueDirectState(pipeline: ReturnType<Redis['pipeline']>, prefix
     pipeline.hset(stateKey, ...flat);
     pipeline.pexpire(stateKey, ttl.stateMs);
   }
-  for (const [source, members] of state.dedup) {
+  for (const [source, tiles] of state.dedup) {
     const key = userDedupKey(prefix, userId, source);
-    const args: Array<string | number> = [];
-    for (const [member, score] of members) args.push(score, member);
-    pipeline.zadd(key, ...args);
+    const args: Array<string | Buffer> = [];
+    for (const [tile, packed] of tiles) args.push(tile, packed);
+    pipeline.hset(key, ...args);
     pipeline.pexpire(key, ttl.dedupMs);
   }
 }

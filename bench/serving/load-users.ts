@@ -9,7 +9,7 @@ import { SOURCES, type Source } from '../../sidecar/src/events/index.ts';
 import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { FeatureWriter, userDedupKey, userStateKey, type StoreRecord } from '../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../sidecar/src/windows/index.ts';
-import { dedupBounds, directState, queueDirectState } from './direct-state.ts';
+import { directState, queueDirectState } from './direct-state.ts';
 import { benchUserId, userEvents } from './user-profile.ts';
 
 /** Partitions of the bench's pretend topics (the local topic layout). */
@@ -94,8 +94,7 @@ export async function loadUsers(options: LoadOptions): Promise<{ events: number 
         // The prune bound FeatureWriter derives for one call: the newest ingest time among the user's records of that source.
         const pipeline = options.redis.pipeline();
         perUser.forEach((records, index) => {
-          const bounds = dedupBounds(records, options.allowedLatenessMs, DEDUP_MARGIN_MS);
-          queueDirectState(pipeline, options.prefix, benchUserId(from + index), directState(records, bounds), ttl);
+          queueDirectState(pipeline, options.prefix, benchUserId(from + index), directState(writer, options.registry.features, records), ttl);
         });
         const results = (await pipeline.exec()) ?? [];
         const failed = results.find(([error]) => error);
@@ -116,7 +115,8 @@ async function dump(redis: Redis, prefix: string, userId: string): Promise<strin
   const parts: string[] = [JSON.stringify(Object.entries(await redis.hgetall(state)).sort()), `ttl ${await minutes(state)}`];
   for (const source of SOURCES) {
     const key = userDedupKey(prefix, userId, source);
-    parts.push(`${source} ${JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES'))} ttl ${await minutes(key)}`);
+    const tiles = Object.entries(await redis.hgetallBuffer(key)).map(([tile, packed]) => [tile, packed.toString('hex')]);
+    parts.push(`${source} ${JSON.stringify(tiles.sort())} ttl ${await minutes(key)}`);
   }
   return parts.join('\n');
 }

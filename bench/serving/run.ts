@@ -27,7 +27,7 @@ import { Redis } from 'ioredis';
 import { SOURCES } from '../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { connectFeatureClient } from '../../sidecar/src/serving/index.ts';
-import { loadFunctionLibrary, userDedupKey, userStateKey } from '../../sidecar/src/store/index.ts';
+import { DEDUP_MEMBER_BYTES, loadFunctionLibrary, userDedupKey, userStateKey } from '../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../sidecar/src/windows/index.ts';
 import { KeepAliveClient } from './http-client.ts';
 import { closedLoop, openLoop, type LatencySummary } from './load-drivers.ts';
@@ -37,6 +37,8 @@ import { benchUserId, PROFILE_DESCRIPTION } from './user-profile.ts';
 
 const PREFIX = 'bench';
 /** The encodings scripts/stack/start.sh gives the project's Redis, so memory figures match it. */
+/** Bytes held by the tiles of a dedup hash (store-protocol.ts: fixed-width members packed per tile). */
+const DEDUP_BYTES_LUA = "local n = 0 for _, v in ipairs(redis.call('HVALS', KEYS[1])) do n = n + #v end return n";
 const REDIS_ARGS = ['--hash-max-listpack-entries', '512', '--zset-max-listpack-entries', '1024', '--maxmemory-policy', 'noeviction'];
 const ALLOWED_LATENESS_MS = 86_400_000;
 
@@ -118,7 +120,7 @@ async function describeUser(redis: Redis, userId: string): Promise<string[]> {
     const type = await redis.type(key);
     if (type === 'none') continue;
     const encoding = await redis.call('OBJECT', 'ENCODING', key);
-    const size = type === 'hash' ? await redis.hlen(key) : await redis.zcard(key);
+    const size = await redis.hlen(key);
     const bytes = await redis.call('MEMORY', 'USAGE', key);
     const ttlH = (await redis.pttl(key)) / 3_600_000;
     lines.push(`  ${key}  ${type.toUpperCase()} (${encoding}), ${size} entries, ${bytes} bytes, TTL ${ttlH.toFixed(1)} h`);
@@ -265,14 +267,15 @@ async function main(): Promise<void> {
       pipe.hlen(userStateKey(PREFIX, user));
       for (const s of SOURCES) {
         pipe.call('MEMORY', 'USAGE', userDedupKey(PREFIX, user, s), 'SAMPLES', '0');
-        pipe.zcard(userDedupKey(PREFIX, user, s));
+        // members: the packed bytes of the dedup hash's tiles over the member width
+        pipe.eval(DEDUP_BYTES_LUA, 1, userDedupKey(PREFIX, user, s));
       }
       const results = ((await pipe.exec()) ?? []).map(([, value]) => Number(value ?? 0));
       stateBytes += results[0] ?? 0;
       fields += results[1] ?? 0;
       for (let k = 0; k < SOURCES.length; k++) {
         dedupBytes += results[2 + 2 * k] ?? 0;
-        dedupEntries += results[3 + 2 * k] ?? 0;
+        dedupEntries += (results[3 + 2 * k] ?? 0) / DEDUP_MEMBER_BYTES;
       }
     }
     const perUser = (after.used - before.used) / config.users;
@@ -284,7 +287,7 @@ async function main(): Promise<void> {
       rss_bytes_per_user: Math.round((after.rss - before.rss) / config.users),
       sampled_users: sample,
       sampled_state_hash_bytes_per_user: Math.round(stateBytes / sample),
-      sampled_dedup_zset_bytes_per_user: Math.round(dedupBytes / sample),
+      sampled_dedup_bytes_per_user: Math.round(dedupBytes / sample),
       dedup_share: Math.round((dedupBytes / (stateBytes + dedupBytes)) * 1000) / 1000,
       state_fields_per_user: Math.round((fields / sample) * 10) / 10,
       dedup_entries_per_user: Math.round((dedupEntries / sample) * 10) / 10,
@@ -292,7 +295,7 @@ async function main(): Promise<void> {
     };
     say(`memory: ${mb(after.used - before.used)} for ${config.users.toLocaleString('en')} users = ${memory.bytes_per_user} B/user (used_memory; RSS ${memory.rss_bytes_per_user} B/user)`);
     say(
-      `  per user (MEMORY USAGE, ${sample} sampled): state hash ${memory.sampled_state_hash_bytes_per_user} B (${memory.state_fields_per_user} fields) + dedup zsets ${memory.sampled_dedup_zset_bytes_per_user} B (${memory.dedup_entries_per_user} entries); dedup share ${(memory.dedup_share * 100).toFixed(1)}%`,
+      `  per user (MEMORY USAGE, ${sample} sampled): state hash ${memory.sampled_state_hash_bytes_per_user} B (${memory.state_fields_per_user} fields) + dedup hashes ${memory.sampled_dedup_bytes_per_user} B (${memory.dedup_entries_per_user} entries); dedup share ${(memory.dedup_share * 100).toFixed(1)}%`,
     );
 
     // 3. Key layout.

@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
-import type { NormalizedEvent } from '../events/index.ts';
+import { parseRfc3339Ms, type NormalizedEvent, type Source } from '../events/index.ts';
 import { ChurnfeatError } from '../errors.ts';
 import { ensureRegistered, isFunctionMissing, loadFunctionLibrary, type RegistryState } from './function-library.ts';
 import type { WindowOp, WindowOperators } from '../windows/index.ts';
 import { dedupMember, partitionKey, tombstoneKey, userDedupKey, userStateKey, watermarkField, watermarkKey } from './redis-layout.ts';
-import { APPLY_KEYS, decodeVerdicts, encodeApplyArgs, encodeOp, functionNames, tombstoneOfReply, type ApplyEvent, type StoreVerdict } from './store-protocol.ts';
+import { APPLY_KEYS, decodeVerdicts, encodeApplyArgs, encodeOp, functionNames, tombstoneOfReply, type ApplyCall, type ApplyEvent, type StoreVerdict } from './store-protocol.ts';
 
 /** A validated, timely, relevant event and where it came from in Kafka. */
 export interface StoreRecord {
@@ -58,7 +58,7 @@ interface PendingCall {
   userId: string;
   source: NormalizedEvent['source'];
   indexes: number[];
-  args: Array<string | number>;
+  args: Array<string | number | Buffer>;
 }
 
 /**
@@ -69,6 +69,16 @@ function isScriptError(error: Error): boolean {
   if (isFunctionMissing(error)) return false;
   if (error.name !== 'ReplyError') return false;
   return !/^(LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|OOM|NOREPLICAS)\b/.test(error.message);
+}
+
+/**
+ * The time a dedup entry is filed and pruned by: the event's own event_ts, which every copy of
+ * an event carries unchanged (a re-sent copy differs in ingest_ts only, and event_ms is clamped
+ * to ingest_ts when the device's clock runs ahead, so copies can differ in event_ms). It is never
+ * below event_ms, so entries are kept at least as long as an entry scored by event_ms was.
+ */
+export function dedupTimeMs(event: NormalizedEvent): number {
+  return event.eventMs < event.ingestMs ? event.eventMs : parseRfc3339Ms(event.eventTs);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -185,7 +195,7 @@ export class FeatureWriter {
         const deletedAtMs = Number(tomb);
         const after = call.indexes.filter((index) => !((records[index] as StoreRecord).event.eventMs < deletedAtMs));
         for (const index of call.indexes) if (!after.includes(index)) verdicts[index] = 'deleted';
-        if (after.length > 0) again.push(this.call(records, call.userId, call.source, after, tomb));
+        if (after.length > 0) again.push(this.pending(call.userId, call.source, after, this.applyCall(records, after, tomb)));
         return;
       }
       const letters = decodeVerdicts(String(reply));
@@ -198,10 +208,25 @@ export class FeatureWriter {
 
   /** The FCALLs of a write: one per (user, source). */
   private calls(records: readonly StoreRecord[]): PendingCall[] {
-    // One call per (user, source). Each call prunes that user's dedup set and stale tiles by
+    return this.applyCalls(records).map(({ userId, source, indexes, call }) => this.pending(userId, source, indexes, call));
+  }
+
+  /** The FCALL of one apply call: its keys (state, dedup, tombstone) and arguments. */
+  private pending(userId: string, source: Source, indexes: number[], call: ApplyCall): PendingCall {
+    const { prefix } = this.options;
+    const keys = [userStateKey(prefix, userId), userDedupKey(prefix, userId, source), tombstoneKey(prefix, userId)];
+    return { userId, source, indexes, args: [APPLY_KEYS.length, ...keys, ...encodeApplyArgs(call)] };
+  }
+
+  /**
+   * The apply calls a write makes, one per (user, source), with the records each covers
+   * (indexes into `records`): what the store model (store-model.ts applyCall) takes too.
+   */
+  applyCalls(records: readonly StoreRecord[]): Array<{ userId: string; source: Source; indexes: number[]; call: ApplyCall }> {
+    // One call per (user, source). Each call prunes that user's dedup hash and stale tiles by
     // the ingest clock of its own records: never by another topic of the user that may be
     // consumed a day ahead, nor by another user's record stamped by an edge whose clock is off.
-    const groups = new Map<string, { userId: string; source: NormalizedEvent['source']; indexes: number[] }>();
+    const groups = new Map<string, { userId: string; source: Source; indexes: number[] }>();
     records.forEach((record, index) => {
       const { userId, source } = record.event;
       const key = `${source}\u0000${userId}`;
@@ -209,11 +234,11 @@ export class FeatureWriter {
       if (group) group.indexes.push(index);
       else groups.set(key, { userId, source, indexes: [index] });
     });
-    return [...groups.values()].map(({ userId, source, indexes }) => this.call(records, userId, source, indexes, ''));
+    return [...groups.values()].map(({ userId, source, indexes }) => ({ userId, source, indexes, call: this.applyCall(records, indexes, '') }));
   }
 
-  /** The FCALL of one (user, source) over some of the records; `tombSeen`: the tombstone they honour. */
-  private call(records: readonly StoreRecord[], userId: string, source: NormalizedEvent['source'], indexes: number[], tombSeen: string): PendingCall {
+  /** The apply call of one (user, source) over some of the records; `tombSeen`: the tombstone they honour. */
+  private applyCall(records: readonly StoreRecord[], indexes: number[], tombSeen: string): ApplyCall {
     const clock = indexes.reduce((max, index) => Math.max(max, (records[index] as StoreRecord).event.ingestMs), -Infinity);
     const events: ApplyEvent[] = indexes.map((index) => {
       const { event, topic, partition, offset, ops } = records[index] as StoreRecord;
@@ -221,13 +246,13 @@ export class FeatureWriter {
         source: event.source,
         partitionKey: partitionKey(topic, partition),
         offset,
-        dedupMember: dedupMember(event.source, event.eventKey),
-        dedupScoreS: Math.floor(event.eventMs / 1000),
+        dedupMember: dedupMember(event.eventKey),
+        dedupScoreS: Math.floor(dedupTimeMs(event) / 1000),
         ingestMs: event.ingestMs,
         ops: ops.map(encodeOp),
       };
     });
-    const args = encodeApplyArgs({
+    return {
       stateTtlMs: this.stateTtlMs,
       dedupTtlMs: this.dedupTtlMs,
       dedupPruneBeforeS: Math.floor((clock - this.options.allowedLatenessMs - this.options.dedupMarginMs) / 1000),
@@ -235,9 +260,7 @@ export class FeatureWriter {
       pruneAboveFields: this.options.pruneAboveFields,
       events,
       tombSeen,
-    });
-    const keys = [userStateKey(this.options.prefix, userId), userDedupKey(this.options.prefix, userId, source), tombstoneKey(this.options.prefix, userId)];
-    return { userId, source, indexes, args: [APPLY_KEYS.length, ...keys, ...args] };
+    };
   }
 
   /**

@@ -10,11 +10,14 @@
  *                                      candidates (l:), newest event times (e:), applied source
  *                                      positions (s:) and the prune mark (p); the field grammar
  *                                      is defined in store-protocol.ts
- *   <prefix>:{<user_id>}:dd:<source>  ZSET  dedup horizon of one source: member
- *                                      "<source letter><64-bit key hash>", score = event time in
- *                                      seconds. One set per source: each is pruned by the ingest
- *                                      clock of the user's records in that source, and the source
- *                                      topics are consumed with different lags.
+ *   <prefix>:{<user_id>}:dt:<source>  HASH  dedup horizon of one source: 16 bucket fields picked by
+ *                                      the member (64 bits of SHA-256 of the event key), value =
+ *                                      10-byte entries (member + 2-byte tile stamp of event time)
+ *                                      packed end to end (store-protocol.ts).
+ *                                      One hash per source: each is pruned by the ingest clock of
+ *                                      the user's records in that source, and the source topics
+ *                                      are consumed with different lags. (Store protocol 2 kept a
+ *                                      ZSET under ":dd:<source>"; see userKeys.)
  *
  *   <prefix>:{<user_id>}:tomb    STRING deletion tombstone: the deletion time (epoch ms) of the
  *                                      user's erasure request (docs/deletion.md). Written before
@@ -32,8 +35,9 @@
  *                                      record ingested into the partition before it is applied
  *   <prefix>:registry            STRING the version id of the loaded feature registry (FeatureRegistry.version)
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { SOURCES, type Source } from '../events/index.ts';
+import { DEDUP_MEMBER_BYTES } from './store-protocol.ts';
 
 // The state fields are part of the store protocol; re-exported for callers that read the layout.
 export { distinctField, encodeLast, functionNames, lastField, latestEventField, sourceField, tileField } from './store-protocol.ts';
@@ -43,6 +47,11 @@ export function userStateKey(prefix: string, userId: string): string {
 }
 
 export function userDedupKey(prefix: string, userId: string, source: Source): string {
+  return `${prefix}:{${userId}}:dt:${source}`;
+}
+
+/** The dedup set of store protocol 2 (a ZSET), which expires by itself within the dedup horizon after an upgrade. */
+function legacyDedupKey(prefix: string, userId: string, source: Source): string {
   return `${prefix}:{${userId}}:dd:${source}`;
 }
 
@@ -51,12 +60,13 @@ export function tombstoneKey(prefix: string, userId: string): string {
 }
 
 /**
- * Every key of one user that holds the user's data, in every layout this code still writes
- * or may find (the deletion deletes these, then sweeps `<prefix>:{<user_id>}*` for keys of
- * older layouts). The tombstone is not one of them.
+ * Every Redis key a user owns under `prefix` (all in the user's hash slot): the state hash,
+ * the dedup hash of each source, and the dedup sets of store protocol 2 that may still be
+ * around for a day after an upgrade; not the deletion tombstone. Deleting these deletes everything the store holds of
+ * the user; a key that does not exist is simply not there.
  */
 export function userKeys(prefix: string, userId: string): string[] {
-  return [userStateKey(prefix, userId), ...SOURCES.map((source) => userDedupKey(prefix, userId, source))];
+  return [userStateKey(prefix, userId), ...SOURCES.map((source) => userDedupKey(prefix, userId, source)), ...SOURCES.map((source) => legacyDedupKey(prefix, userId, source))];
 }
 
 export function watermarkKey(prefix: string): string {
@@ -71,12 +81,20 @@ export function watermarkField(source: Source, partition: number): string {
   return `${source}:${partition}`;
 }
 
+const topicHashes = new Map<string, string>();
+
 /** "<topic hash>:<partition>": changes when a user's records move to another topic or partition. */
 export function partitionKey(topic: string, partition: number): string {
-  return `${createHash('sha1').update(topic).digest('hex').slice(0, 8)}:${partition}`;
+  let topicHash = topicHashes.get(topic);
+  if (topicHash === undefined) {
+    topicHash = createHash('sha1').update(topic).digest('hex').slice(0, 8);
+    // a consumer reads a handful of topics: the memo stays small
+    if (topicHashes.size < 1_024) topicHashes.set(topic, topicHash);
+  }
+  return `${topicHash}:${partition}`;
 }
 
-/** Dedup member: one letter for the source plus 64 bits of SHA-256 of the event key. */
-export function dedupMember(source: Source, eventKey: string): string {
-  return source[0] + createHash('sha256').update(eventKey).digest('base64url').slice(0, 11);
+/** Dedup member: the first 64 bits of SHA-256 of the event key (the dedup hash is per source already). */
+export function dedupMember(eventKey: string): Buffer {
+  return hash('sha256', eventKey, 'buffer').subarray(0, DEDUP_MEMBER_BYTES);
 }

@@ -26,10 +26,31 @@
  *   p                             prune mark: the hash's field count right after the last
  *                                 prune of stale tiles (the next prune waits until the hash
  *                                 has grown by 64 fields); read ignores it
+ *   r:<feature id>                additive features (count, sum, count_distinct): running total
+ *                                 "<base>|<total>|<top>": total = sum of the feature's stored
+ *                                 tiles with index >= base, top = the highest tile index written.
+ *                                 The read takes the window's sum from it and the few tiles at
+ *                                 its edges (base..lo-1, hi+1..top), or sums the window's tiles
+ *                                 directly when that is fewer: its cost does not grow with the
+ *                                 window's tile count. The apply moves base up to the oldest
+ *                                 tile any read at its clock can count.
+ *   v                             layout mark ({@link STATE_LAYOUT}); for count_distinct the
+ *                                 t: tiles then count the values whose newest tile they are
  *
  * Feature ids contain no ':'; tile indexes are tile_start / granularity (non-negative).
+ *
+ * Dedup hash of one user and source (`<prefix>:{<user_id>}:dt:<source>`, see redis-layout.ts):
+ * {@link DEDUP_BUCKETS} fields (buckets), named by the decimal bucket number, which is the
+ * first byte of the event key's {@link DEDUP_MEMBER_BYTES}-byte member modulo the bucket count;
+ * a bucket's value is its entries packed end to end, each the member followed by a 2-byte
+ * big-endian stamp: the {@link DEDUP_TILE_S}-second tile of the event's time, modulo 65536
+ * (dedupStamp). A member is found only at a multiple of the entry width, so membership is
+ * exact for the members stored, and independent of event_ts (two records with one event_id
+ * and event times in different tiles are one event, as offline). When a bucket is written its
+ * entries whose tile lies wholly below the prune bound go, once its first entry has (the bound
+ * the entries' scores had in protocol 2); a bucket left empty is deleted.
  */
-import type { Source } from '../events/index.ts';
+import { SOURCES, type Source } from '../events/index.ts';
 import { STORE_PROTOCOL_VERSION } from '../features/index.ts';
 import type { TileBound, WindowOp } from '../windows/index.ts';
 
@@ -67,7 +88,19 @@ export const FIELD_PREFIX = {
   source: 's',
   /** the whole field name of the prune mark, not a prefix */
   pruneMark: 'p',
+  /** running total of an additive feature (count, sum, count_distinct) */
+  running: 'r',
+  /** the whole field name of the layout mark, not a prefix */
+  layout: 'v',
 } as const;
+
+/**
+ * Value of the layout mark `v`: the state hash keeps running totals (r:) and, for
+ * count_distinct, per-tile counts of the values whose newest tile it is. A hash without the
+ * mark was written by store protocol 2: the first apply of protocol 3 migrates it, and until
+ * then the read scans it as protocol 2 did.
+ */
+export const STATE_LAYOUT = '3';
 
 /** Separates the parts of a field name. */
 export const FIELD_SEPARATOR = ':';
@@ -83,6 +116,73 @@ export const VERDICT = { applied: 'a', duplicate: 'd', replayed: 'r' } as const;
  * deletion (the writer's verdict, from the apply function's {@link TOMBSTONE_REPLY}).
  */
 export type StoreVerdict = keyof typeof VERDICT | 'deleted';
+
+/** Seconds of event time one unit of a dedup entry's stamp (a dedup tile) covers. */
+export const DEDUP_TILE_S = 900;
+/** Width of a dedup member: the first 8 bytes of the SHA-256 of the event key. */
+export const DEDUP_MEMBER_BYTES = 8;
+/** Width of a dedup entry: the member and its 2-byte stamp. */
+export const DEDUP_ENTRY_BYTES = DEDUP_MEMBER_BYTES + 2;
+/** Buckets (fields) of a dedup hash; a member's first byte picks its bucket. */
+export const DEDUP_BUCKETS = 16;
+/** Stamps modulo this (2 bytes); a stamp is compared to the bound's tile modulo it too. */
+const DEDUP_STAMP_MODULUS = 65_536;
+/** Tiles above the bound's tile a stamp is capped at (an event_ts far in the future), well inside half the modulus. */
+export const DEDUP_STAMP_AHEAD = 16_384;
+
+/** The dedup hash field (bucket) of a member. */
+export function dedupBucketField(member: Buffer): string {
+  return String((member[0] as number) % DEDUP_BUCKETS);
+}
+
+/** The tile of the prune bound (seconds): entries stamped with an earlier tile are expired. */
+function boundTile(pruneBeforeS: number): number {
+  return Math.floor(pruneBeforeS / DEDUP_TILE_S);
+}
+
+const mod = (n: number, m: number): number => ((n % m) + m) % m;
+
+/** The 2-byte stamp of an entry: its event time's tile, kept within [bound tile - 1, bound tile + DEDUP_STAMP_AHEAD], modulo 65536. */
+export function dedupStamp(eventSeconds: number, pruneBeforeS: number): Buffer {
+  const bound = boundTile(pruneBeforeS);
+  const tile = Math.min(Math.max(Math.floor(eventSeconds / DEDUP_TILE_S), bound - 1), bound + DEDUP_STAMP_AHEAD);
+  const stamp = Buffer.alloc(2);
+  stamp.writeUInt16BE(mod(tile, DEDUP_STAMP_MODULUS));
+  return stamp;
+}
+
+/** Whether a packed dedup bucket holds `member` (only at a multiple of the entry width: exact). */
+export function dedupBucketHas(packed: Buffer, member: Buffer): boolean {
+  for (let at = packed.indexOf(member); at >= 0; at = packed.indexOf(member, at + 1)) if (at % DEDUP_ENTRY_BYTES === 0) return true;
+  return false;
+}
+
+/**
+ * A packed (non-empty) bucket without its entries whose tile lies wholly below the prune bound
+ * (seconds), looked for only when the first entry (usually the oldest: entries are appended)
+ * is expired, so a write does not walk the bucket every time.
+ */
+export function pruneDedupBucket(packed: Buffer, pruneBeforeS: number): Buffer {
+  const bound = boundTile(pruneBeforeS);
+  const expired = (at: number): boolean => {
+    const behind = mod(bound - packed.readUInt16BE(at + DEDUP_MEMBER_BYTES), DEDUP_STAMP_MODULUS);
+    return behind >= 1 && behind < DEDUP_STAMP_MODULUS / 2;
+  };
+  if (!expired(0)) return packed;
+  const kept: Buffer[] = [];
+  for (let at = 0; at + DEDUP_ENTRY_BYTES <= packed.length; at += DEDUP_ENTRY_BYTES) if (!expired(at)) kept.push(packed.subarray(at, at + DEDUP_ENTRY_BYTES));
+  return Buffer.concat(kept);
+}
+
+/** The members of a packed dedup bucket, as hex. */
+export function decodeDedupBucket(packed: Buffer): string[] {
+  const members: string[] = [];
+  for (let at = 0; at + DEDUP_ENTRY_BYTES <= packed.length; at += DEDUP_ENTRY_BYTES) members.push(packed.subarray(at, at + DEDUP_MEMBER_BYTES).toString('hex'));
+  return members;
+}
+
+/** The apply function's error for a dedup member of the wrong width. */
+export const BAD_DEDUP_MEMBER_ERROR = `ERR churnfeat: a dedup member must be ${DEDUP_MEMBER_BYTES} bytes`;
 
 /**
  * First letter of the apply function's reply when the user has a deletion tombstone the call
@@ -156,6 +256,27 @@ export function lastField(featureId: string): string {
 /** Field of the newest counted event time of a feature. */
 export function latestEventField(featureId: string): string {
   return `${FIELD_PREFIX.latestEvent}:${featureId}`;
+}
+
+/** Field of the running total of an additive feature. */
+export function runningField(featureId: string): string {
+  return `${FIELD_PREFIX.running}:${featureId}`;
+}
+
+/** A running total's parts (see the field grammar above). */
+export interface RunningTotal {
+  base: number;
+  total: number;
+  top: number;
+}
+
+export function encodeRunning(r: RunningTotal): string {
+  return `${r.base}|${r.total}|${r.top}`;
+}
+
+export function decodeRunning(text: string): RunningTotal | null {
+  const match = /^(-?\d+)\|(-?\d+)\|(-?\d+)$/.exec(text);
+  return match ? { base: Number(match[1]), total: Number(match[2]), top: Number(match[3]) } : null;
 }
 
 /** Field of a source's applied position. */
@@ -249,7 +370,9 @@ export interface ApplyEvent {
   partitionKey: string;
   /** Kafka offset, as Kafka clients give it (a decimal string). */
   offset: string;
-  dedupMember: string;
+  /** {@link DEDUP_MEMBER_BYTES} bytes of the event key's hash (redis-layout.ts dedupMember). */
+  dedupMember: Buffer;
+  /** The event's own event_ts in seconds (identical in every copy of the event): files the entry in its tile. */
   dedupScoreS: number;
   ingestMs: number;
   ops: readonly OpTriple[];
@@ -259,7 +382,7 @@ export interface ApplyEvent {
 export interface ApplyCall {
   stateTtlMs: number;
   dedupTtlMs: number;
-  /** Dedup entries with a score (event time, s) below this are removed. */
+  /** Dedup tiles whose event times (s) are all below this are removed (when the call opens a new tile). */
   dedupPruneBeforeS: number;
   pruneBounds: readonly TileBound[];
   /** Prune stale tiles only once the state hash has more fields than this. */
@@ -270,8 +393,8 @@ export interface ApplyCall {
 }
 
 /** The ARGV of the apply function for `call`, in the order of {@link APPLY_ARGS} and {@link APPLY_EVENT_ARGS}. */
-export function encodeApplyArgs(call: ApplyCall): Array<string | number> {
-  const args: Array<string | number> = [
+export function encodeApplyArgs(call: ApplyCall): Array<string | number | Buffer> {
+  const args: Array<string | number | Buffer> = [
     `${call.stateTtlMs}/${call.dedupTtlMs}`,
     call.dedupPruneBeforeS,
     encodePruneSpec(call.pruneBounds),
@@ -346,6 +469,11 @@ export function renderLuaProtocol(): string {
       ['FIELD_LATEST_EVENT', FIELD_PREFIX.latestEvent],
       ['FIELD_SOURCE', FIELD_PREFIX.source],
       ['FIELD_PRUNE_MARK', FIELD_PREFIX.pruneMark],
+      ['FIELD_RUNNING', FIELD_PREFIX.running],
+      ['FIELD_LAYOUT', FIELD_PREFIX.layout],
+      ['STATE_LAYOUT', STATE_LAYOUT],
+      ['FIELD_SEPARATOR', FIELD_SEPARATOR],
+      ['RUNNING_VALUE_PATTERN', `^(%-?%d+)${bar}(%-?%d+)${bar}(%-?%d+)$`],
       // everything after "<kind>:" (the feature id of l: and e:, the source of s:)
       ['FIELD_NAME_START', NAME_START + 1],
       ['TILE_FIELD_PATTERN', `^${FIELD_PREFIX.tile}${sep}([^${sep}]+)${sep}(%d+)$`],
@@ -358,6 +486,17 @@ export function renderLuaProtocol(): string {
       ['PRUNE_SPEC_PATTERN', '([^=,]+)=(%d+)'],
       ['PRUNE_REGROWTH_FIELDS', PRUNE_REGROWTH_FIELDS],
     ]),
+    '-- dedup hash: buckets picked by the member, entries (member, 2-byte tile stamp) packed end to end',
+    luaLocals([
+      ['DEDUP_TILE_S', DEDUP_TILE_S],
+      ['DEDUP_MEMBER_BYTES', DEDUP_MEMBER_BYTES],
+      ['DEDUP_ENTRY_BYTES', DEDUP_ENTRY_BYTES],
+      ['DEDUP_BUCKETS', DEDUP_BUCKETS],
+      ['DEDUP_STAMP_MODULUS', DEDUP_STAMP_MODULUS],
+      ['DEDUP_STAMP_AHEAD', DEDUP_STAMP_AHEAD],
+      ['BAD_DEDUP_MEMBER_ERROR', BAD_DEDUP_MEMBER_ERROR],
+    ]),
+    `local SOURCES = { ${SOURCES.map(luaString).join(', ')} }`,
     '-- verdicts',
     luaLocals(Object.entries(VERDICT).map(([name, letter]) => [`VERDICT_${name.toUpperCase()}`, letter])),
     luaLocals([['TOMBSTONE_REPLY', TOMBSTONE_REPLY]]),

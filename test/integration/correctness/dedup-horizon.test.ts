@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
-import { FeatureReader, FeatureWriter, loadFunctionLibrary } from '../../../sidecar/src/store/index.ts';
+import { DEDUP_TILE_S, decodeDedupBucket, dedupBucketField, dedupMember, FeatureReader, FeatureWriter, loadFunctionLibrary, userDedupKey } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 import { testRedis } from '../../helpers/redis.ts';
 import { ALLOWED_LATENESS_MS, DEDUP_MARGIN_MS, type EventSpec, HOUR, type PositionedRecord, rawEvent, sourceOf, testPrefix, writeDirect } from '../../helpers/reference.ts';
@@ -39,26 +39,62 @@ describe('the dedup horizon', () => {
     expect(read.features.errors_last_1h?.value).toBe(1);
   });
 
-  it("drops an entry only once every later timely copy must be too late (the user's ingest clock in that source moved past event time + lateness + margin)", async () => {
+  it('keeps out a re-sent copy of an event from a device whose clock runs ahead, though its event_ms (clamped to ingest_ts) falls in another dedup tile', async () => {
+    const { writer, reader } = await store();
+    const t = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
+    const topicOf = (source: string) => `ahead.${source}`;
+    // event_ts 20 minutes ahead of the edge: event_ms = ingest_ts, which differs per copy
+    const first: EventSpec = { eventId: 'ahead-1', userId: 'u3', eventType: 'playback_error', eventTs: t + 20 * 60_000, ingestMs: t };
+    const verdicts = [
+      ...(await writeDirect(writer, operators, [[record(first, 0)]], topicOf)),
+      ...(await writeDirect(writer, operators, [[record({ ...first, ingestMs: t + 16 * 60_000 }, 1)]], topicOf)),
+    ];
+    expect(verdicts).toEqual(['applied', 'duplicate']);
+    expect((await reader.read('u3', t + 17 * 60_000)).features.errors_last_1h?.value).toBe(1);
+  });
+
+  it('keeps out a second record with the same event_id whose event_ts falls in another 15-minute tile (the offline dedup keeps the first by event_id alone)', async () => {
+    const { writer, reader } = await store();
+    const t = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
+    const topicOf = (source: string) => `retimed.${source}`;
+    // the producer re-sent the event with a corrected event_ts, 20 minutes earlier (another dedup tile)
+    const first: EventSpec = { eventId: 'retimed-1', userId: 'u4', eventType: 'playback_error', eventTs: t, ingestMs: t };
+    const verdicts = [
+      ...(await writeDirect(writer, operators, [[record(first, 0)]], topicOf)),
+      ...(await writeDirect(writer, operators, [[record({ ...first, eventTs: t - 20 * 60_000, ingestMs: t + 60_000 }, 1)]], topicOf)),
+    ];
+    expect(verdicts).toEqual(['applied', 'duplicate']);
+    expect((await reader.read('u4', t + 2 * 60_000)).features.errors_last_1h?.value).toBe(1);
+  });
+
+  it("drops an entry only once every later timely copy must be too late (the user's ingest clock in that source moved past the end of the entry's tile + lateness + margin)", async () => {
     const { writer, redis, prefix } = await store();
     const t = Math.floor(Date.now() / HOUR) * HOUR - 3 * 24 * HOUR;
+    const tileMs = DEDUP_TILE_S * 1_000;
     const topicOf = (source: string) => `horizon.${source}`;
     const first: EventSpec = { eventId: 'e-1', userId: 'u2', eventType: 'playback_error', eventTs: t, ingestMs: t };
-    const later = (ms: number, offset: number) => record({ eventId: `later-${offset}`, userId: 'u2', eventType: 'playback_error', eventTs: ms, ingestMs: ms }, offset);
+    // entries go when their bucket is written: the later events share e-1's bucket
+    const sameBucket = (prefix: string): string => {
+      for (let n = 0; ; n++) if (dedupBucketField(dedupMember(`${prefix}-${n}`)) === dedupBucketField(dedupMember('e-1'))) return `${prefix}-${n}`;
+    };
+    const later = (ms: number, offset: number) => record({ eventId: sameBucket(`later-${offset}`), userId: 'u2', eventType: 'playback_error', eventTs: ms, ingestMs: ms }, offset);
+    const members = async (): Promise<string[]> => (await redis.hvalsBuffer(userDedupKey(prefix, 'u2', 'client'))).flatMap(decodeDedupBucket);
+    const firstMember = dedupMember('e-1').toString('hex');
     await writeDirect(writer, operators, [[record(first, 0)]], topicOf);
     const horizon = ALLOWED_LATENESS_MS + DEDUP_MARGIN_MS;
-    // The partition's ingest clock reaches exactly event time + horizon: the entry stays.
+    // The partition's ingest clock reaches event time + horizon: the entry stays.
     await writeDirect(writer, operators, [[later(t + horizon, 1)]], topicOf);
-    const keys = await redis.keys(`${prefix}:{u2}*`);
-    const dedupKeys = keys.filter((key) => key !== `${prefix}:{u2}`);
-    const members = async () => (await Promise.all(dedupKeys.map((key) => redis.zrange(key, 0, -1)))).flat().length;
-    expect(await members()).toBe(2);
-    // One second later the entry of e-1 goes; a copy of e-1 ingested no earlier than the
-    // margin before that clock is necessarily too late, so it can never reach the store.
-    await writeDirect(writer, operators, [[later(t + horizon + 1_000, 2)]], topicOf);
-    expect(await members()).toBe(2);
-    const copyIngest = t + horizon + 1_000 - DEDUP_MARGIN_MS;
-    const verdicts = await writeDirect(writer, operators, [[record({ ...first, ingestMs: copyIngest }, 3)]], topicOf);
+    expect(await members()).toHaveLength(2);
+    // Up to the end of its tile + horizon the entry stays (its tile still holds times a timely copy could carry).
+    await writeDirect(writer, operators, [[later(t + horizon + tileMs - 1_000, 2)]], topicOf);
+    expect(await members()).toContain(firstMember);
+    // Once the clock passes the end of e-1's tile + horizon, the entry goes when its bucket is next written;
+    // a copy of e-1 ingested no earlier than the margin before that clock is necessarily too late.
+    await writeDirect(writer, operators, [[later(t + horizon + tileMs, 3)]], topicOf);
+    expect(await members()).not.toContain(firstMember);
+    expect(await members()).toHaveLength(3);
+    const copyIngest = t + horizon + tileMs - DEDUP_MARGIN_MS;
+    const verdicts = await writeDirect(writer, operators, [[record({ ...first, ingestMs: copyIngest }, 4)]], topicOf);
     expect(verdicts).toEqual(['too_late']);
   });
 });
@@ -112,8 +148,9 @@ describe('the memory cost of the dedup horizon', () => {
               eventId: `${written.toString(16)}-${'0'.repeat(24)}`,
               userId: 'mem',
               eventType: 'playback_heartbeat',
-              eventTs: t + written * 10,
-              ingestMs: t + written * 10,
+              // one event every 10 s: 90 per 15-minute tile
+              eventTs: t + written * 10_000,
+              ingestMs: t + written * 10_000,
               attributes: { watched_seconds: 30 },
             },
             written,
@@ -121,16 +158,18 @@ describe('the memory cost of the dedup horizon', () => {
         );
       }
       for (let i = 0; i < batch.length; i += 500) await writeDirect(writer, operators, [batch.slice(i, i + 500)], (s) => `mem.${s}`);
-      const key = `${prefix}:{mem}:dd:client`;
-      expect(await redis.zcard(key)).toBe(n);
+      const key = userDedupKey(prefix, 'mem', 'client');
+      expect((await redis.hvalsBuffer(key)).flatMap(decodeDedupBucket)).toHaveLength(n);
       const bytes = Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
       const encoding = String(await redis.call('OBJECT', 'ENCODING', key));
       perEntry.set(n, bytes / n);
       rows.push(`${String(n).padStart(5)} entries: ${String(bytes).padStart(7)} bytes (${(bytes / n).toFixed(1)} B/entry, ${encoding})`);
     }
-    console.info(`dedup set of one user and source (Redis ${(await redis.info('server')).match(/redis_version:(\S+)/)?.[1]}):\n  ${rows.join('\n  ')}`);
-    // listpack up to 128 entries (zset-max-listpack-entries), skiplist + dict beyond
-    expect(perEntry.get(100)).toBeLessThan(40);
-    expect(perEntry.get(1000)).toBeLessThan(120);
+    console.info(`dedup hash of one user and source (Redis ${(await redis.info('server')).match(/redis_version:(\S+)/)?.[1]}):\n  ${rows.join('\n  ')}`);
+    // 10-byte entries (8-byte member, 2-byte stamp) packed in 16 buckets (hashtable encoding: a
+    // bucket's value is longer than 64 bytes); store protocol 2's ZSET took ~30 B/entry as a
+    // listpack and ~100 B/entry as a skiplist
+    expect(perEntry.get(100)).toBeLessThan(24);
+    expect(perEntry.get(1000)).toBeLessThan(13);
   });
 });

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEvent } from '../../../sidecar/src/events/index.ts';
-import { FeatureReader, tileField, userStateKey } from '../../../sidecar/src/store/index.ts';
+import { decodeRunning, encodeRunning, FeatureReader, runningField, tileField, userStateKey } from '../../../sidecar/src/store/index.ts';
 import { tileIndex } from '../../../sidecar/src/windows/index.ts';
 import { compileOfflineSql, runParity, type ParityResult } from '../../../parity/src/index.ts';
 import { renderInChromium } from '../../helpers/browser.ts';
@@ -66,7 +66,14 @@ describe('online/offline parity job', () => {
     const user = await firstUserWith(feature.name, healthy);
     const redis = new Redis(REDIS_URL);
     const field = tileField(feature.id, tileIndex(pipeline.asOfMs, feature.granularityMs) - 2);
-    await redis.hincrby(userStateKey(pipeline.stacks.healthy.keyPrefix, user), field, 7);
+    // the tile gains 7 behind the apply function's back, and so does the running total the read sums it from (store protocol 3)
+    const corrupt = async (delta: number): Promise<void> => {
+      const key = userStateKey(pipeline.stacks.healthy.keyPrefix, user);
+      await redis.hincrby(key, field, delta);
+      const running = decodeRunning((await redis.hget(key, runningField(feature.id))) ?? '');
+      if (running) await redis.hset(key, runningField(feature.id), encodeRunning({ ...running, total: running.total + delta }));
+    };
+    await corrupt(7);
     try {
       const result = await runParity(parityOptionsFor(pipeline, pipeline.stacks.healthy, { users: 120, offlineSqlFile, outDir: join('reports', 'test', 'parity', 'corrupted') }));
       expect(result.exitCode).toBe(1);
@@ -77,7 +84,7 @@ describe('online/offline parity job', () => {
       const tolerated = await runParity(parityOptionsFor(pipeline, pipeline.stacks.healthy, { users: 120, offlineSqlFile, threshold: 1, outDir: join('reports', 'test', 'parity', 'corrupted') }));
       expect(tolerated.exitCode).toBe(0);
     } finally {
-      await redis.hincrby(userStateKey(pipeline.stacks.healthy.keyPrefix, user), field, -7);
+      await corrupt(-7);
       redis.disconnect();
     }
   });

@@ -5,7 +5,7 @@
  * - read: random state hashes (every field kind of the grammar, fields of unknown features,
  *   the prune mark) read at random times, FCALL_RO vs readState;
  * - apply: random sequences of apply calls (replays, duplicates, moved partitions, prunes),
- *   FCALL vs applyCall, comparing verdicts, the state hash and the dedup set;
+ *   FCALL vs applyCall, comparing verdicts, the state hash and the dedup hash;
  * - the window semantics: random events written through the FeatureWriter and read through
  *   the FeatureReader equal the executable spec (evaluateFeature) for every aggregation.
  */
@@ -32,6 +32,10 @@ import {
   sourceField,
   tombstoneKey,
   userDedupKey,
+  DEDUP_MEMBER_BYTES,
+  DEDUP_TILE_S,
+  STATE_LAYOUT,
+  applyOp,
   userStateKey,
   APPLY_KEYS,
   type ApplyCall,
@@ -103,7 +107,11 @@ const fieldArb: fc.Arbitrary<[string, string]> = fc.oneof(
       case 'max':
         return fc.tuple(tileNear(f), numberText).map(([t, v]) => [`t:${f.id}:${t}`, v]);
       case 'count_distinct':
-        return fc.tuple(text, tileNear(f)).map(([v, t]) => [`d:${f.id}:${v}`, String(t)]);
+        return fc.oneof(
+          fc.tuple(text, tileNear(f)).map(([v, t]): [string, string] => [`d:${f.id}:${v}`, String(t)]),
+          // the current layout's per-tile counts of newest tiles
+          fc.tuple(tileNear(f), fc.integer({ min: 1, max: 20 })).map(([t, v]): [string, string] => [`t:${f.id}:${t}`, String(v)]),
+        );
       case 'last':
         return fc.tuple(msNear, text, text).map(([ms, key, v]) => [`l:${f.id}`, encodeLast(ms, key, v)]);
     }
@@ -113,6 +121,11 @@ const fieldArb: fc.Arbitrary<[string, string]> = fc.oneof(
     .tuple(fc.constantFrom(...SOURCES), fc.constantFrom('ab12cd34:0', 'ab12cd34:7', 'ffff0000:12'), fc.nat({ max: 1e9 }), msNear)
     .map(([s, pk, offset, ingest]): [string, string] => [sourceField(s), encodeSourceState(pk, offset, ingest)]),
   fc.nat({ max: 500 }).map((n): [string, string] => ['p', String(n)]),
+  // running totals of the additive features (the current layout): base, total, top near the tiles
+  fc
+    .constantFrom(...FEATURES.filter((f) => f.aggregation === 'count' || f.aggregation === 'sum' || f.aggregation === 'count_distinct'))
+    .chain((f) => fc.tuple(fc.constant(f.id), tileNear(f), fc.integer({ min: -1e6, max: 1e6 }), tileNear(f)))
+    .map(([id, base, total, top]): [string, string] => [`r:${id}`, `${base}|${total}|${top}`]),
   // fields of a feature this registry does not have (an older registry's state)
   fc.tuple(fc.integer({ min: 0, max: 99 }), fc.nat({ max: 10 })).map(([t, v]): [string, string] => [`t:gone:${t}`, String(v)]),
 );
@@ -158,8 +171,10 @@ const eventArb = (source: Source): fc.Arbitrary<ApplyEvent> =>
     source: fc.constant(source),
     partitionKey: fc.constantFrom('ab12cd34:0', 'ab12cd34:1'),
     offset: fc.nat({ max: 100 }).map(String),
-    dedupMember: fc.nat({ max: 60 }).map((n) => `m${n}`),
-    dedupScoreS: fc.integer({ min: 100, max: 120 }),
+    // 8 bytes over a two-letter alphabet: repeats, and matches that straddle two members of a tile
+    dedupMember: fc.array(fc.constantFrom(0x61, 0x62), { minLength: DEDUP_MEMBER_BYTES, maxLength: DEDUP_MEMBER_BYTES }).map((bytes) => Buffer.from(bytes)),
+    // mostly around the prune bounds; now and then far ahead (a stamp capped at DEDUP_STAMP_AHEAD tiles)
+    dedupScoreS: fc.oneof({ arbitrary: fc.integer({ min: 3 * DEDUP_TILE_S, max: 7 * DEDUP_TILE_S }), weight: 9 }, { arbitrary: fc.integer({ min: 0, max: 80_000 * DEDUP_TILE_S }), weight: 1 }),
     ingestMs: msNear,
     ops: fc.array(opArb, { maxLength: 20 }),
   });
@@ -168,7 +183,7 @@ const callArb: fc.Arbitrary<ApplyCall> = fc.constantFrom(...SOURCES).chain((sour
   fc.record({
     stateTtlMs: fc.constant(3_600_000),
     dedupTtlMs: fc.constant(1_800_000),
-    dedupPruneBeforeS: fc.integer({ min: 95, max: 115 }),
+    dedupPruneBeforeS: fc.integer({ min: 3 * DEDUP_TILE_S, max: 7 * DEDUP_TILE_S }),
     pruneBounds: fc.oneof(
       fc.constant([]),
       fc.tuple(...FEATURES.map((f) => tileNear(f))).map((tiles) => FEATURES.map((f, i) => ({ featureId: f.id, oldestTile: tiles[i] as number }))),
@@ -185,12 +200,18 @@ describe('the TypeScript model of the Redis Functions', () => {
     const key = userStateKey(`sm${randomBytes(3).toString('hex')}`, 'u1');
     try {
       await fc.assert(
-        fc.asyncProperty(fc.array(fieldArb, { maxLength: 40 }), fc.array(fc.integer({ min: BASE - 10 * SECOND, max: BASE + 10 * SECOND }), { minLength: 1, maxLength: 3 }), async (entries, times) => {
-          await redis.del(key);
-          const fields = new Map(entries);
-          if (fields.size > 0) await redis.hset(key, Object.fromEntries(fields));
-          for (const asOf of times) expect(await fcallRead(redis, key, asOf)).toEqual(readState(FEATURES, fields, asOf));
-        }),
+        fc.asyncProperty(
+          fc.array(fieldArb, { maxLength: 40 }),
+          fc.boolean(),
+          fc.array(fc.integer({ min: BASE - 10 * SECOND, max: BASE + 10 * SECOND }), { minLength: 1, maxLength: 3 }),
+          async (entries, marked, times) => {
+            await redis.del(key);
+            // with the layout mark the read takes the running totals, without it it scans the hash (store protocol 2)
+            const fields = new Map(marked ? [...entries, ['v', STATE_LAYOUT] as [string, string]] : entries);
+            if (fields.size > 0) await redis.hset(key, Object.fromEntries(fields));
+            for (const asOf of times) expect(await fcallRead(redis, key, asOf)).toEqual(readState(FEATURES, fields, asOf));
+          },
+        ),
         { numRuns: 300 },
       );
     } finally {
@@ -232,7 +253,7 @@ describe('the TypeScript model of the Redis Functions', () => {
     }
   });
 
-  it('applies every random sequence of calls exactly as FCALL of the apply function does: verdicts, state hash and dedup set', async () => {
+  it('applies every random sequence of calls exactly as FCALL of the apply function does: verdicts, state hash and dedup hash', async () => {
     const redis = testRedis();
     await loadFunctionLibrary(redis, REGISTRY, 'storemodel');
     const prefix = `sm${randomBytes(3).toString('hex')}`;
@@ -251,12 +272,9 @@ describe('the TypeScript model of the Redis Functions', () => {
             const modelState: ModelState = { fields, dedup: model.get(source)?.dedup ?? new Map() };
             model.set(source, modelState);
             const reply = String(await redis.call('FCALL', NAMES.apply, APPLY_KEYS.length, state, dedupKey, tombstoneKey(prefix, 'u1'), ...encodeApplyArgs(call)));
-            expect(decodeVerdicts(reply)).toEqual(applyCall(modelState, call));
+            expect(decodeVerdicts(reply)).toEqual(applyCall(modelState, call, FEATURES));
             expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
-            const members = await redis.zrange(dedupKey, 0, -1, 'WITHSCORES');
-            const actual = new Map<string, number>();
-            for (let i = 0; i < members.length; i += 2) actual.set(members[i] as string, Number(members[i + 1]));
-            expect(actual).toEqual(modelState.dedup);
+            expect(await redis.hgetallBuffer(dedupKey)).toEqual(Object.fromEntries(modelState.dedup));
             if (fields.size > 0) expect(await redis.pttl(state)).toBeGreaterThan(0);
           }
           if (fields.has('p')) prunedRuns += 1;
@@ -271,6 +289,61 @@ describe('the TypeScript model of the Redis Functions', () => {
     }
     // the prune path (hash above the threshold and regrown by 64 fields) must have been taken
     expect(prunedRuns).toBeGreaterThan(0);
+  });
+});
+
+describe('the migration of a store protocol 2 state hash', () => {
+  it('reads every feature the same before and after the first apply of the current layout migrates it, and applies as the model does', async () => {
+    const redis = testRedis();
+    await loadFunctionLibrary(redis, REGISTRY, 'storemodel');
+    const prefix = `smmig${randomBytes(3).toString('hex')}`;
+    const state = userStateKey(prefix, 'u1');
+    const dedupKey = userDedupKey(prefix, 'u1', 'client');
+    const noOpEvent = (offset: number): ApplyEvent => ({
+      source: 'client',
+      partitionKey: 'ab12cd34:0',
+      offset: String(offset),
+      dedupMember: Buffer.from('mig00000'),
+      dedupScoreS: 3 * DEDUP_TILE_S,
+      ingestMs: BASE,
+      ops: [],
+    });
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(opArb, { minLength: 1, maxLength: 40 }),
+          fc.array(callArb, { maxLength: 3 }),
+          fc.integer({ min: BASE - 5 * SECOND, max: BASE + 10 * SECOND }),
+          async (ops, calls, asOf) => {
+            await redis.del(state, dedupKey);
+            // a state protocol 2 wrote: the ops applied as its apply function did (no layout mark, no running totals)
+            const fields = new Map<string, string>();
+            for (const op of ops) applyOp(fields, op);
+            await redis.hset(state, Object.fromEntries(fields));
+            const before = await fcallRead(redis, state, asOf);
+            expect(before).toEqual(readState(FEATURES, fields, asOf));
+            const modelState: ModelState = { fields, dedup: new Map() };
+            const migrating: ApplyCall = { stateTtlMs: 3_600_000, dedupTtlMs: 1_800_000, dedupPruneBeforeS: 0, pruneBounds: [], pruneAboveFields: 1_000, events: [noOpEvent(0)] };
+            await redis.call('FCALL', NAMES.apply, APPLY_KEYS.length, state, dedupKey, tombstoneKey(prefix, 'u1'), ...encodeApplyArgs(migrating));
+            applyCall(modelState, migrating, FEATURES);
+            expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
+            const after = await fcallRead(redis, state, asOf);
+            expect(after.features).toEqual(before.features);
+            for (const call of calls) {
+              const key = userDedupKey(prefix, 'u1', (call.events[0] as ApplyEvent).source);
+              await redis.del(key);
+              const reply = String(await redis.call('FCALL', NAMES.apply, APPLY_KEYS.length, state, key, tombstoneKey(prefix, 'u1'), ...encodeApplyArgs(call)));
+              expect(decodeVerdicts(reply)).toEqual(applyCall({ fields, dedup: new Map() }, call, FEATURES));
+              expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
+            }
+            expect(await fcallRead(redis, state, asOf)).toEqual(readState(FEATURES, fields, asOf));
+          },
+        ),
+        { numRuns: 100 },
+      );
+    } finally {
+      await cleanup(redis, [state, ...SOURCES.map((s) => userDedupKey(prefix, 'u1', s))]);
+    }
   });
 });
 

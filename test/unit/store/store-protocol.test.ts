@@ -49,7 +49,9 @@ const FIXTURE: FeatureRegistry = {
 const PINNED_LUA_SHA256: Readonly<Record<number, string>> = {
   1: '8805a05f7e5636cf7f19be89427826234809e1691c03f4c24d87c8cce0d6d76d',
   2: '18d8ccfdc24d22a4e8c1d00e94cf1b9afe3e108c649ab0d36dc25948fb0aa249',
-  3: '16bca82fe8ad20ff07bd5d1bbab286b5f4f946002787ed7d11b58d162013f1bf',
+  3: 'a3a24d7d56eeecc11d81dfea3208866ed3126dec782ce90ed554c8dfc2b86ade',
+  4: 'a235b982e8537307f46b387fffbe9441f182cff3823d37f0225c5327c7217ecd',
+  5: '3a8184c184dd486a88ae05c5c892fdeb299a4260e571ad9b9001b777c7736186',
 };
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -135,10 +137,10 @@ describe('the store protocol', () => {
         { featureId: 'f2', oldestTile: 0 },
       ],
       pruneAboveFields: 256,
-      events: [{ source: 'client', partitionKey: 'ab:1', offset: '12', dedupMember: 'cXYZ', dedupScoreS: 1700000000, ingestMs: 1700000000123, ops: [['c', 't:f1:5', '1']] }],
+      events: [{ source: 'client', partitionKey: 'ab:1', offset: '12', dedupMember: Buffer.from('01234567'), dedupScoreS: 1700000000, ingestMs: 1700000000123, ops: [['c', 't:f1:5', '1']] }],
     });
     expect(APPLY_ARGS).toHaveLength(6);
     expect(APPLY_EVENT_ARGS).toHaveLength(7);
-    expect(args).toEqual(['100/50', 9, 'f1=3,f2=0', 256, 1, '', 's:client', 'ab:1', '12', 'cXYZ', 1700000000, 1700000000123, 1, 'c', 't:f1:5', '1']);
+    expect(args).toEqual(['100/50', 9, 'f1=3,f2=0', 256, 1, '', 's:client', 'ab:1', '12', Buffer.from('01234567'), 1700000000, 1700000000123, 1, 'c', 't:f1:5', '1']);
   });
 });

@@ -8,6 +8,13 @@
   unchanged on Redis Cluster.
 ]]
 
+-- the decimal text of an integer: concatenation (%.14g) is exact below 1e14 and much cheaper
+-- than string.format, which takes the rest
+local function int_text(x)
+  if x > -1e14 and x < 1e14 then return x .. '' end
+  return string.format('%d', x)
+end
+
 -- byte-wise a < b (independent of the server's collation locale)
 local function bytes_less(a, b)
   local n = math.min(#a, #b)
@@ -32,10 +39,91 @@ local function last_is_newer(candidate, current)
   return bytes_less(okey, ckey)
 end
 
-local function apply_op(state, op, field, value)
+local function tile_field(id, idx)
+  return FIELD_TILE .. FIELD_SEPARATOR .. id .. FIELD_SEPARATOR .. int_text(idx)
+end
+
+local function running_field(id)
+  return FIELD_RUNNING .. FIELD_SEPARATOR .. id
+end
+
+local function parse_running(text)
+  local base, total, top = string.match(text, RUNNING_VALUE_PATTERN)
+  return tonumber(base), tonumber(total), tonumber(top)
+end
+
+local function format_running(base, total, top)
+  return int_text(base) .. VALUE_SEPARATOR .. int_text(total) .. VALUE_SEPARATOR .. int_text(top)
+end
+
+-- sum of the stored tiles of feature id with an index in [a, b] (HMGET in slices of 1000)
+local function sum_tiles(state, id, a, b)
+  local total = 0
+  local k = a
+  while k <= b do
+    local names = {}
+    local last = math.min(b, k + 999)
+    for j = k, last do names[#names + 1] = tile_field(id, j) end
+    local values = redis.call('HMGET', state, unpack(names))
+    for j = 1, #names do
+      if values[j] then total = total + tonumber(values[j]) end
+    end
+    k = last + 1
+  end
+  return total
+end
+
+-- the running total of a feature within one apply call: read on first use, written at the end
+local function running_of(state, running, id)
+  local r = running[id]
+  if r == nil then
+    -- a feature the registry does not know (apply loads the registry's totals at its start)
+    local text = redis.call('HGET', state, running_field(id))
+    r = { stored = text }
+    if text then r.base, r.total, r.top = parse_running(text) else r.total = 0 end
+    running[id] = r
+  end
+  return r
+end
+
+-- a total created in this call covers every tile (base nil, low = the lowest tile it got);
+-- its base is set at the end of the call
+local function running_add(r, idx, delta)
+  r.changed = true
+  if r.base == nil then
+    r.total = r.total + delta
+    if r.low == nil or idx < r.low then r.low = idx end
+    if r.top == nil or idx > r.top then r.top = idx end
+    return
+  end
+  if idx >= r.base then r.total = r.total + delta end
+  if idx > r.top then r.top = idx end
+end
+
+local function apply_op(state, op, field, value, running)
   if op == OP_ADD then
     redis.call('HINCRBY', state, field, value)
-  elseif op == OP_MIN or op == OP_MAX or op == OP_DISTINCT or op == OP_LATEST then
+    local id, idx = string.match(field, TILE_FIELD_PATTERN)
+    if id then running_add(running_of(state, running, id), tonumber(idx), tonumber(value)) end
+  elseif op == OP_DISTINCT then
+    -- the value's newest tile, and the count of values whose newest tile each tile is
+    local current = redis.call('HGET', state, field)
+    local v = tonumber(value)
+    if not current or v > tonumber(current) then
+      redis.call('HSET', state, field, value)
+      local id = string.match(field, DISTINCT_FIELD_PATTERN)
+      if id then
+        local r = running_of(state, running, id)
+        redis.call('HINCRBY', state, tile_field(id, v), 1)
+        running_add(r, v, 1)
+        if current then
+          local old = tonumber(current)
+          if redis.call('HINCRBY', state, tile_field(id, old), -1) == 0 then redis.call('HDEL', state, tile_field(id, old)) end
+          running_add(r, old, -1)
+        end
+      end
+    end
+  elseif op == OP_MIN or op == OP_MAX or op == OP_LATEST then
     local current = redis.call('HGET', state, field)
     local v = tonumber(value)
     if not current
@@ -53,34 +141,150 @@ local function apply_op(state, op, field, value)
   end
 end
 
--- drops tiles and distinct values that no future read can count: spec is "id=minIndex,..."
-local function prune(state, spec)
+local function parse_prune_spec(spec)
   local oldest = {}
   for id, idx in string.gmatch(spec, PRUNE_SPEC_PATTERN) do oldest[id] = tonumber(idx) end
+  return oldest
+end
+
+-- drops tiles and distinct values that no future read can count (oldest: id -> oldest tile);
+-- a running total whose base is below the bound is rebased on the tiles that stay
+local function prune(state, oldest)
   local all = redis.call('HGETALL', state)
+  local kept, totals = {}, {}
   for j = 1, #all, 2 do
     local field, value = all[j], all[j + 1]
     local kind = string.sub(field, 1, 1)
     if kind == FIELD_TILE then
       local id, idx = string.match(field, TILE_FIELD_PATTERN)
-      if id and oldest[id] and tonumber(idx) < oldest[id] then redis.call('HDEL', state, field) end
+      if id and oldest[id] then
+        if tonumber(idx) < oldest[id] then redis.call('HDEL', state, field) else kept[id] = (kept[id] or 0) + (tonumber(value) or 0) end
+      end
     elseif kind == FIELD_DISTINCT then
       local id = string.match(field, DISTINCT_FIELD_PATTERN)
       if id and oldest[id] and tonumber(value) < oldest[id] then redis.call('HDEL', state, field) end
+    elseif kind == FIELD_RUNNING then
+      totals[string.sub(field, FIELD_NAME_START)] = value
+    end
+  end
+  for id, text in pairs(totals) do
+    local base, _, top = parse_running(text)
+    if oldest[id] and base and base < oldest[id] then
+      redis.call('HSET', state, running_field(id), format_running(oldest[id], kept[id] or 0, top))
     end
   end
 end
 
+-- the features whose tiles add up (their reads use the running totals)
+-- (plain loops: the library's top level runs where ipairs and pairs are not available)
+local additive_fn = {}
+for i = 1, #REGISTRY do
+  local f = REGISTRY[i]
+  if f.fn == 'count' or f.fn == 'sum' or f.fn == 'count_distinct' then additive_fn[f.id] = f.fn end
+end
+local additive_ids, additive_fields = {}, {}
+for i = 1, #REGISTRY do
+  local f = REGISTRY[i]
+  if additive_fn[f.id] then
+    additive_ids[#additive_ids + 1] = f.id
+    additive_fields[#additive_fields + 1] = running_field(f.id)
+  end
+end
+
+-- the running totals of the registry's additive features, as stored: id -> { base, total, top, stored }
+local function load_running(values, first)
+  local running = {}
+  for k = 1, #additive_ids do
+    local text = values[first + k - 1]
+    local r = { stored = text }
+    if text then r.base, r.total, r.top = parse_running(text) else r.total = 0 end
+    running[additive_ids[k]] = r
+  end
+  return running
+end
+
+-- a state hash of store protocol 2 gets the layout of STATE_LAYOUT: per-tile counts of the
+-- distinct values' newest tiles, and a running total per additive feature
+local function migrate(state)
+  local all = redis.call('HGETALL', state)
+  local counts, tiles = {}, {}
+  for j = 1, #all, 2 do
+    local field, value = all[j], all[j + 1]
+    local kind = string.sub(field, 1, 1)
+    if kind == FIELD_DISTINCT then
+      local id = string.match(field, DISTINCT_FIELD_PATTERN)
+      if id then
+        counts[id] = counts[id] or {}
+        local idx = tonumber(value)
+        counts[id][idx] = (counts[id][idx] or 0) + 1
+      end
+    elseif kind == FIELD_TILE then
+      local id, idx = string.match(field, TILE_FIELD_PATTERN)
+      if id and (additive_fn[id] == 'count' or additive_fn[id] == 'sum') then
+        tiles[id] = tiles[id] or {}
+        tiles[id][tonumber(idx)] = tonumber(value)
+      end
+    end
+  end
+  for id, by_tile in pairs(counts) do
+    for idx, n in pairs(by_tile) do redis.call('HINCRBY', state, tile_field(id, idx), n) end
+    tiles[id] = by_tile
+  end
+  for id, by_tile in pairs(tiles) do
+    local base, top, total = nil, nil, 0
+    for idx, v in pairs(by_tile) do
+      if base == nil or idx < base then base = idx end
+      if top == nil or idx > top then top = idx end
+      total = total + v
+    end
+    redis.call('HSET', state, running_field(id), format_running(base, total, top))
+  end
+end
+
+-- whether a packed dedup bucket holds member: only a match at a multiple of the entry width counts
+local function dedup_seen(packed, member)
+  local at = string.find(packed, member, 1, true)
+  while at do
+    if (at - 1) % DEDUP_ENTRY_BYTES == 0 then return true end
+    at = string.find(packed, member, at + 1, true)
+  end
+  return false
+end
+
+-- the 2-byte stamp of an entry: its event time's tile, within [bound - 1, bound + DEDUP_STAMP_AHEAD], modulo the stamp range
+local function dedup_stamp(score, bound)
+  local tile = math.floor(score / DEDUP_TILE_S)
+  if tile < bound - 1 then tile = bound - 1 elseif tile > bound + DEDUP_STAMP_AHEAD then tile = bound + DEDUP_STAMP_AHEAD end
+  tile = tile % DEDUP_STAMP_MODULUS
+  return string.char(math.floor(tile / 256), tile % 256)
+end
+
+-- a packed bucket without its entries whose tile lies wholly below the bound's tile, looked
+-- for only when the first (usually the oldest: entries are appended) is expired
+local function dedup_prune(packed, bound)
+  local hi0, lo0 = string.byte(packed, DEDUP_MEMBER_BYTES + 1, DEDUP_MEMBER_BYTES + 2)
+  local behind0 = (bound - (hi0 * 256 + lo0)) % DEDUP_STAMP_MODULUS
+  if not (behind0 >= 1 and behind0 < DEDUP_STAMP_MODULUS / 2) then return packed end
+  local kept = {}
+  for at = 1, #packed - DEDUP_ENTRY_BYTES + 1, DEDUP_ENTRY_BYTES do
+    local hi, lo = string.byte(packed, at + DEDUP_MEMBER_BYTES, at + DEDUP_MEMBER_BYTES + 1)
+    local behind = (bound - (hi * 256 + lo)) % DEDUP_STAMP_MODULUS
+    if not (behind >= 1 and behind < DEDUP_STAMP_MODULUS / 2) then kept[#kept + 1] = string.sub(packed, at, at + DEDUP_ENTRY_BYTES - 1) end
+  end
+  return table.concat(kept)
+end
+
 --[[
-  APPLY_FUNCTION  KEYS: state, dedup (the dedup set of the one source all events of the call come from),
+  APPLY_FUNCTION  KEYS: state, dedup (the dedup hash of the one source all events of the call come from),
         tomb (the user's deletion tombstone)
   ARGV (positions: APPLY_ARGS, APPLY_EVENT_ARGS, APPLY_OP_ARGS of store-protocol.ts):
         ttl ("<state ttl ms>/<dedup ttl ms>", or one number for both), dedup_prune_before_s,
         prune_spec, prune_above_fields, n_events, tomb_seen,
-        then per event: source_field, partition_key, offset, dedup_member, dedup_score_s,
-        ingest_ms, n_ops, then n_ops triples (op, field, value).
+        then per event: source_field, partition_key, offset, dedup_member (DEDUP_MEMBER_BYTES bytes),
+        dedup_score_s, ingest_ms, n_ops, then n_ops triples (op, field, value).
   Returns one verdict letter per event: applied, duplicate, or replayed (skipped); or
   TOMBSTONE_REPLY .. <deletion ms> when the user has a tombstone the caller has not seen.
+  The dedup buckets and source positions the call touches are read once and written once.
 ]]
 local function apply(keys, args)
   -- deletion tombstone (docs/deletion.md): a deleted user's call is refused whole, writing
@@ -97,14 +301,29 @@ local function apply(keys, args)
   local n = tonumber(args[APPLY_ARG_N_EVENTS])
   local i = APPLY_FIRST_EVENT_ARG
   local verdicts = {}
+  local buckets, buckets_changed = {}, {}
+  local bound_tile = math.floor(dedup_before / DEDUP_TILE_S)
+  local positions, positions_changed = {}, {}
+  -- the prune mark, the layout mark and every running total in one HMGET
+  local marks = redis.call('HMGET', state, FIELD_PRUNE_MARK, FIELD_LAYOUT, unpack(additive_fields))
+  if not marks[2] and redis.call('EXISTS', state) == 1 then
+    migrate(state)
+    marks = redis.call('HMGET', state, FIELD_PRUNE_MARK, FIELD_LAYOUT, unpack(additive_fields))
+  end
+  local running = load_running(marks, 3)
   for e = 1, n do
     local source_field, partition_key = args[i + EVENT_ARG_SOURCE_FIELD], args[i + EVENT_ARG_PARTITION_KEY]
     local offset = tonumber(args[i + EVENT_ARG_OFFSET])
-    local member, score = args[i + EVENT_ARG_DEDUP_MEMBER], args[i + EVENT_ARG_DEDUP_SCORE_S]
+    local member, score = args[i + EVENT_ARG_DEDUP_MEMBER], tonumber(args[i + EVENT_ARG_DEDUP_SCORE_S])
     local ingest, nops = tonumber(args[i + EVENT_ARG_INGEST_MS]), tonumber(args[i + EVENT_ARG_N_OPS])
+    if #member ~= DEDUP_MEMBER_BYTES then return redis.error_reply(BAD_DEDUP_MEMBER_ERROR) end
     i = i + EVENT_ARG_COUNT
     local applied_offset, applied_ingest = nil, 0
-    local current = redis.call('HGET', state, source_field)
+    local current = positions[source_field]
+    if current == nil then
+      current = redis.call('HGET', state, source_field)
+      positions[source_field] = current
+    end
     if current then
       local p, o, ing = string.match(current, SOURCE_VALUE_PATTERN)
       if p == partition_key then applied_offset = tonumber(o) end
@@ -113,43 +332,91 @@ local function apply(keys, args)
     local verdict = VERDICT_APPLIED
     if applied_offset and offset <= applied_offset then
       verdict = VERDICT_REPLAYED
-    elseif redis.call('ZADD', dedup, 'NX', score, member) == 0 then
-      verdict = VERDICT_DUPLICATE
+    else
+      local field = int_text(string.byte(member, 1) % DEDUP_BUCKETS)
+      local packed = buckets[field]
+      if packed == nil then packed = redis.call('HGET', dedup, field) or '' end
+      if dedup_seen(packed, member) then
+        verdict = VERDICT_DUPLICATE
+        buckets[field] = packed
+      else
+        buckets[field] = packed .. member .. dedup_stamp(score, bound_tile)
+        buckets_changed[field] = true
+      end
     end
     if verdict == VERDICT_APPLIED then
       for k = 0, nops - 1 do
         local at = i + OP_ARG_COUNT * k
-        local err = apply_op(state, args[at + OP_ARG_OP], args[at + OP_ARG_FIELD], args[at + OP_ARG_VALUE])
+        local err = apply_op(state, args[at + OP_ARG_OP], args[at + OP_ARG_FIELD], args[at + OP_ARG_VALUE], running)
         if err then return err end
       end
     end
     if verdict ~= VERDICT_REPLAYED then
-      redis.call('HSET', state, source_field,
-        partition_key .. VALUE_SEPARATOR .. string.format('%d', offset) .. VALUE_SEPARATOR
-          .. string.format('%d', math.max(applied_ingest, ingest)))
+      positions[source_field] = partition_key .. VALUE_SEPARATOR .. int_text(offset) .. VALUE_SEPARATOR
+        .. int_text(math.max(applied_ingest, ingest))
+      positions_changed[source_field] = true
     end
     i = i + OP_ARG_COUNT * nops
     verdicts[#verdicts + 1] = verdict
   end
-  redis.call('ZREMRANGEBYSCORE', dedup, '-inf', '(' .. dedup_before)
+  local oldest = parse_prune_spec(prune_spec)
+  local flat = {}
+  for field in pairs(positions_changed) do flat[#flat + 1] = field; flat[#flat + 1] = positions[field] end
+  -- move each running total's base up to the oldest tile a read at this clock can count, so a
+  -- read near the clock finds its window's sum in the total (even for features this call did not touch);
+  -- a call whose events were all replayed writes nothing (a replay must leave the state as it was)
+  for id, r in pairs(next(positions_changed) ~= nil and running or {}) do
+    local newbase = oldest[id]
+    if r.base == nil and r.low then
+      -- a new total: no tile of the feature lies below its lowest tile, so it may start lower
+      r.base = r.low
+      if newbase and newbase < r.base then r.base = newbase end
+    end
+    if r.base and newbase and newbase > r.base then
+      if r.top < newbase then
+        r.total = 0
+      elseif newbase - r.base <= r.top - newbase + 1 then
+        r.total = r.total - sum_tiles(state, id, r.base, newbase - 1)
+      else
+        r.total = sum_tiles(state, id, newbase, r.top)
+      end
+      r.base = newbase
+      r.changed = true
+    end
+    if r.base and (r.changed or r.stored == nil) then
+      local text = format_running(r.base, r.total, r.top)
+      if text ~= r.stored then flat[#flat + 1] = running_field(id); flat[#flat + 1] = text end
+    end
+  end
+  if not marks[2] then flat[#flat + 1] = FIELD_LAYOUT; flat[#flat + 1] = STATE_LAYOUT end
+  if #flat > 0 then redis.call('HSET', state, unpack(flat)) end
+  -- a bucket written loses its expired entries; one left empty goes
+  flat = {}
+  local empty = {}
+  for field in pairs(buckets_changed) do
+    local packed = dedup_prune(buckets[field], bound_tile)
+    if packed == '' then empty[#empty + 1] = field else flat[#flat + 1] = field; flat[#flat + 1] = packed end
+  end
+  if #flat > 0 then redis.call('HSET', dedup, unpack(flat)) end
+  if #empty > 0 then redis.call('HDEL', dedup, unpack(empty)) end
   -- prune once the hash outgrew its size after the last prune by PRUNE_REGROWTH_FIELDS, not on every call
   -- (a user with many live distinct values would otherwise rescan the whole hash each time)
   if prune_spec ~= '' then
     local size = redis.call('HLEN', state)
-    local after_last = tonumber(redis.call('HGET', state, FIELD_PRUNE_MARK) or '0')
+    local after_last = tonumber(marks[1] or '0')
     if size > prune_above and size > after_last + PRUNE_REGROWTH_FIELDS then
-      prune(state, prune_spec)
+      prune(state, oldest)
       redis.call('HSET', state, FIELD_PRUNE_MARK, redis.call('HLEN', state))
     end
   end
   redis.call('PEXPIRE', state, ttl)
-  -- the dedup set only matters within the dedup horizon of the newest write
+  -- the dedup hash only matters within the dedup horizon of the newest write
   redis.call('PEXPIRE', dedup, dedup_ttl)
   return table.concat(verdicts)
 end
 
 local function fixed_to_text(total, scale)
-  if scale == 0 then return string.format('%d', total) end
+  if scale == 0 then return int_text(total) end
   local sign = ''
   if total < 0 then sign = '-'; total = -total end
   local unit = 10 ^ scale
@@ -158,31 +425,13 @@ local function fixed_to_text(total, scale)
   return sign .. string.format('%d', whole) .. '.' .. string.format('%0' .. scale .. 'd', frac)
 end
 
---[[
-  READ_FUNCTION  KEYS: state   ARGV: [as_of_ms]  (default: the server's clock; decimal digits up to
-  MAX_AS_OF_MS, anything else answers the error INVALID_AS_OF_MS_ERROR)
-  Returns JSON: {"present":bool,"as_of_ms":t,"features":{name:{"value":v,"latest_event_ms":ms|null}},
-                 "sources":{source:{"partition":p,"offset":o,"applied_ingest_ms":ms}}}
-]]
-local function read(keys, args)
-  local state = keys[READ_KEY_STATE]
-  local t
-  local as_of = args[READ_ARG_AS_OF_MS]
-  if as_of == nil then
-    local now = redis.call('TIME')
-    t = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-  else
-    -- digits only: tonumber alone would take '0x10', 'inf', 'nan', '1e30', ' 5' and '-1'
-    if not string.match(as_of, AS_OF_MS_PATTERN) or #as_of > MAX_AS_OF_DIGITS then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
-    t = tonumber(as_of)
-    if t > MAX_AS_OF_MS then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
-  end
+-- the read of store protocol 2: one pass over the whole hash (a state not yet migrated)
+local function read_scan(t, all)
   local acc = {}
   for _, f in ipairs(REGISTRY) do
     local hi = math.floor(t / f.g)
     acc[f.id] = { f = f, hi = hi, lo = hi - f.w / f.g, total = 0, n = 0, best = nil, besttext = nil, latest = nil, last = nil }
   end
-  local all = redis.call('HGETALL', state)
   local sources = {}
   for j = 1, #all, 2 do
     local field, value = all[j], all[j + 1]
@@ -242,6 +491,157 @@ local function read(keys, args)
   end
   return '{"present":' .. tostring(#all > 0) .. ',"as_of_ms":' .. string.format('%d', t)
     .. ',"features":{' .. table.concat(out, ',') .. '},"sources":{' .. table.concat(sources, ',') .. '}}'
+end
+
+
+-- the fields the read of a migrated state takes in one HMGET, after the layout mark:
+-- per feature e:, l: (last) and r: (additive), then the sources' positions
+local read_fields, read_at = {}, {}
+for i = 1, #REGISTRY do
+  local f = REGISTRY[i]
+  local at = {}
+  read_fields[#read_fields + 1] = FIELD_LATEST_EVENT .. FIELD_SEPARATOR .. f.id; at.e = #read_fields + 1
+  if f.fn == 'last' then read_fields[#read_fields + 1] = FIELD_LAST .. FIELD_SEPARATOR .. f.id; at.l = #read_fields + 1 end
+  if additive_fn[f.id] then read_fields[#read_fields + 1] = running_field(f.id); at.r = #read_fields + 1 end
+  read_at[f.id] = at
+end
+local source_at, source_json = {}, {}
+for i = 1, #SOURCES do
+  local source = SOURCES[i]
+  source_json[source] = '"' .. source .. '":{"partition":'
+  read_fields[#read_fields + 1] = FIELD_SOURCE .. FIELD_SEPARATOR .. source; source_at[source] = #read_fields + 1
+end
+
+-- the tiles a feature's window sum needs, appended to names: the tiles at the edges of its
+-- running total (base..lo-1, hi+1..top) or the window's own tiles when those are fewer;
+-- nil when no stored tile can be in the window
+local function plan_total(id, text, lo, hi, names)
+  if not text then return nil end
+  local base, total, top = parse_running(text)
+  local upper = math.min(hi, top)
+  if upper < lo then return nil end
+  local plan = { total = 0, sign = 1, first = #names + 1 }
+  if lo >= base and (lo - base) + (top - upper) < upper - lo + 1 then
+    plan.total, plan.sign = total, -1
+    for k = base, lo - 1 do names[#names + 1] = tile_field(id, k) end
+    for k = upper + 1, top do names[#names + 1] = tile_field(id, k) end
+  else
+    for k = lo, upper do names[#names + 1] = tile_field(id, k) end
+  end
+  plan.last = #names
+  return plan
+end
+
+-- HMGET of any number of fields (in slices of 1000)
+local function hmget_all(state, names)
+  local values = {}
+  local k = 1
+  while k <= #names do
+    local last = math.min(#names, k + 999)
+    local slice = redis.call('HMGET', state, unpack(names, k, last))
+    for j = 1, last - k + 1 do values[k + j - 1] = slice[j] end
+    k = last + 1
+  end
+  return values
+end
+
+-- per feature: the JSON text before its value
+local json_name = {}
+for i = 1, #REGISTRY do
+  json_name[REGISTRY[i].id] = '"' .. REGISTRY[i].name .. '":{"value":'
+end
+
+-- the read of a migrated state: one HMGET of the marks, totals and newest fields, one of the
+-- tiles the windows' edges need
+local function read_running(state, t, head)
+  local names, plans, bounds = {}, {}, {}
+  for _, f in ipairs(REGISTRY) do
+    local hi = math.floor(t / f.g)
+    local lo = hi - f.w / f.g
+    bounds[f.id] = lo
+    if additive_fn[f.id] then
+      plans[f.id] = plan_total(f.id, head[read_at[f.id].r], lo, hi, names)
+    elseif f.fn == 'min' or f.fn == 'max' then
+      local plan = { first = #names + 1 }
+      for k = lo, hi do names[#names + 1] = tile_field(f.id, k) end
+      plan.last = #names
+      plans[f.id] = plan
+    end
+  end
+  local values = #names > 0 and hmget_all(state, names) or {}
+  local out = {}
+  for _, f in ipairs(REGISTRY) do
+    local at, plan, lo = read_at[f.id], plans[f.id], bounds[f.id]
+    local value
+    if additive_fn[f.id] then
+      local total = 0
+      if plan then
+        local sum = 0
+        for j = plan.first, plan.last do
+          if values[j] then sum = sum + tonumber(values[j]) end
+        end
+        total = plan.total + plan.sign * sum
+      end
+      if f.fn == 'count_distinct' then value = int_text(total) else value = fixed_to_text(total, f.scale) end
+    elseif f.fn == 'min' or f.fn == 'max' then
+      local best, besttext = nil, nil
+      for j = plan.first, plan.last do
+        local text = values[j]
+        if text then
+          local v = tonumber(text)
+          if best == nil or (f.fn == 'min' and v < best) or (f.fn == 'max' and v > best) then best = v; besttext = text end
+        end
+      end
+      value = besttext or 'null'
+    else
+      value = 'null'
+      local text = head[at.l]
+      if text then
+        local ms, _, candidate = parse_last(text)
+        if ms <= t and math.floor(ms / f.g) >= lo then value = cjson.encode(candidate) end
+      end
+    end
+    local latest = 'null'
+    local ms = tonumber(head[at.e] or '')
+    if ms and ms <= t and math.floor(ms / f.g) >= lo then latest = int_text(ms) end
+    out[#out + 1] = json_name[f.id] .. value .. ',"latest_event_ms":' .. latest .. '}'
+  end
+  local sources = {}
+  for _, source in ipairs(SOURCES) do
+    local text = head[source_at[source]]
+    if text then
+      local p, o, ing = string.match(text, SOURCE_VALUE_PATTERN)
+      local partition = string.match(p or '', PARTITION_KEY_PATTERN) or '-1'
+      sources[#sources + 1] = source_json[source] .. partition .. ',"offset":' .. o .. ',"applied_ingest_ms":' .. ing .. '}'
+    end
+  end
+  return '{"present":true,"as_of_ms":' .. int_text(t)
+    .. ',"features":{' .. table.concat(out, ',') .. '},"sources":{' .. table.concat(sources, ',') .. '}}'
+end
+
+--[[
+  READ_FUNCTION  KEYS: state   ARGV: [as_of_ms]  (default: the server's clock; decimal digits up to
+  MAX_AS_OF_MS, anything else answers the error INVALID_AS_OF_MS_ERROR)
+  Returns JSON: {"present":bool,"as_of_ms":t,"features":{name:{"value":v,"latest_event_ms":ms|null}},
+                 "sources":{source:{"partition":p,"offset":o,"applied_ingest_ms":ms}}}
+]]
+local function read(keys, args)
+  local state = keys[READ_KEY_STATE]
+  local t
+  local as_of = args[READ_ARG_AS_OF_MS]
+  if as_of == nil then
+    local now = redis.call('TIME')
+    t = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  else
+    -- digits only: tonumber alone would take '0x10', 'inf', 'nan', '1e30', ' 5' and '-1'
+    if not string.match(as_of, AS_OF_MS_PATTERN) or #as_of > MAX_AS_OF_DIGITS then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
+    t = tonumber(as_of)
+    if t > MAX_AS_OF_MS then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
+  end
+  local head = redis.call('HMGET', state, FIELD_LAYOUT, unpack(read_fields))
+  if head[1] then return read_running(state, t, head) end
+  -- no layout mark: a hash of store protocol 2 not written since the upgrade, or no state at all
+  return read_scan(t, redis.call('HGETALL', state))
 end
 
 redis.register_function(APPLY_FUNCTION, apply)

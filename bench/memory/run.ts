@@ -1,0 +1,91 @@
+/**
+ * The memory benchmark: Redis memory per daily-active user and Redis CPU per applied event
+ * and per read, on a private redis-server with Redis's default encodings. Not a test: it
+ * prints figures and writes bench/results/memory-<date>[-<label>].json with the machine.
+ *
+ * The state is built through the sidecar's own code (BatchProcessor + FeatureWriter + the
+ * Redis functions), users sending 1,728 events a day over 6 evening hours for 8 simulated
+ * days (bench/pipeline/dau-memory.ts). Memory is MEMORY USAGE of every key of the users
+ * (exact); CPU figures come from INFO of the private server and are noisy on a shared machine.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
+import { STORE_PROTOCOL_VERSION } from '../../sidecar/src/store/index.ts';
+import { simulateDauMemory } from '../pipeline/dau-memory.ts';
+import { describeMachine, machineBusySeconds } from '../pipeline/machine.ts';
+import { startRedisServer } from '../serving/redis-process.ts';
+
+const USAGE = `memory benchmark (not a test): prints figures, writes bench/results/memory-<date>[-<label>].json
+  --users N        simulated daily-active users (default 100)
+  --days N         simulated days (default 8)
+  --events N       events per user per day (default 1728 = 120K/s * 86400 / 6M DAU)
+  --own-title-share X  share of plays of a user's own few titles (default 0.9)
+  --label L        suffix of the results file`;
+
+const { values } = parseArgs({
+  options: { users: { type: 'string' }, days: { type: 'string' }, events: { type: 'string' }, 'own-title-share': { type: 'string' }, label: { type: 'string' }, help: { type: 'boolean' } },
+});
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const num = (text: string | undefined, fallback: number): number => {
+  const n = text === undefined ? fallback : Number(text);
+  if (!Number.isFinite(n) || n < 0) {
+    console.error(`bad number ${text}\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
+};
+
+const server = await startRedisServer();
+const redis = new Redis(server.url);
+try {
+  const machine = await describeMachine(redis);
+  const busy0 = machineBusySeconds();
+  const wall0 = Date.now();
+  const registry = loadFeatureRegistry('dbt_project');
+  const result = await simulateDauMemory({
+    redis,
+    registry,
+    keyPrefix: 'mem',
+    seed: 7,
+    users: num(values.users, 100),
+    days: num(values.days, 8),
+    eventsPerUserDay: num(values.events, 1_728),
+    activeHours: 6,
+    ownTitleShare: num(values['own-title-share'], 0.9),
+    onDay: (day, m) =>
+      console.log(
+        `day ${day}: ${(m.bytesPerUser / 1000).toFixed(1)} KB/user (state hash ${(m.stateBytesPerUser / 1000).toFixed(1)} KB; dedup ${(m.dedupBytesPerUser / 1000).toFixed(1)} KB; ${m.keysPerUser.toFixed(1)} keys), ` +
+          `Redis ${m.redisCpuMicrosPerEvent} µs/event, ${m.redisCommandsPerEvent} commands/event`,
+      ),
+  });
+  const busy1 = machineBusySeconds();
+  const wallS = (Date.now() - wall0) / 1000;
+  const last = result.byDay[result.byDay.length - 1];
+  const otherBusyCores = busy0 !== null && busy1 !== null ? Math.round(((busy1 - busy0) / wallS - result.cpuSeconds / wallS) * 100) / 100 : null;
+  const summary = {
+    storeProtocolVersion: STORE_PROTOCOL_VERSION,
+    kbPerDailyActiveUser: last ? Math.round(last.bytesPerUser / 10) / 100 : null,
+    stateKbPerDailyActiveUser: last ? Math.round(last.stateBytesPerUser / 10) / 100 : null,
+    dedupKbPerDailyActiveUser: last ? Math.round(last.dedupBytesPerUser / 10) / 100 : null,
+    redisCpuMicrosPerEventDays2to8: result.byDay.slice(1).map((d) => d.redisCpuMicrosPerEvent),
+    redisCpuMicrosPerRead: result.reads.redisCpuMicrosPerRead,
+    harnessEventsPerCpuSecond: Math.round(result.events / result.cpuSeconds),
+    otherBusyCores,
+  };
+  console.log(
+    `memory per daily-active user: ${summary.kbPerDailyActiveUser} KB; Redis CPU per read ${summary.redisCpuMicrosPerRead} µs (HGETALL of the state ${result.reads.redisCpuMicrosPerHgetall} µs); harness ${summary.harnessEventsPerCpuSecond} events/CPU-s; other busy cores ${otherBusyCores}`,
+  );
+  const date = new Date().toISOString().slice(0, 10);
+  mkdirSync('bench/results', { recursive: true });
+  const file = `bench/results/memory-${date}${values.label ? `-${values.label}` : ''}.json`;
+  writeFileSync(file, `${JSON.stringify({ command: `npx tsx bench/memory/run.ts ${process.argv.slice(2).join(' ')}`.trim(), machine, summary, result }, null, 2)}\n`);
+  console.log(`wrote ${file}`);
+} finally {
+  redis.disconnect();
+  await server.stop();
+}
