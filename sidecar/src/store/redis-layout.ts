@@ -34,6 +34,17 @@
  *   <prefix>:wm                  HASH  "<source>:<partition>" -> partition watermark (ms): every
  *                                      record ingested into the partition before it is applied
  *   <prefix>:registry            STRING the version id of the loaded feature registry (FeatureRegistry.version)
+ *
+ * Versioned keyspaces (docs/lifecycle.md): the state of one registry version lives under
+ * {@link versionPrefix}, so every key above exists once per version, `<prefix>:v:<version>:{<user_id>}`
+ * and so on (still one hash tag per user, so one Cluster slot holds all versions of a user). The
+ * deletion tombstone stays under the base prefix: one tombstone covers every version. Shared,
+ * under the base prefix:
+ *
+ *   <prefix>:active              STRING the version readers follow (the alias)
+ *   <prefix>:versions            HASH  version -> JSON record of its lifecycle state
+ *   <prefix>:audit               STREAM one entry per lifecycle operation (who, what, when, versions)
+ *   <prefix>:v:<version>:bootstrap HASH progress and cut offsets of the version's bootstrap
  */
 import { createHash, hash } from 'node:crypto';
 import { SOURCES, type Source } from '../events/index.ts';
@@ -67,6 +78,27 @@ export function tombstoneKey(prefix: string, userId: string): string {
  */
 export function userKeys(prefix: string, userId: string): string[] {
   return [userStateKey(prefix, userId), ...SOURCES.map((source) => userDedupKey(prefix, userId, source)), ...SOURCES.map((source) => legacyDedupKey(prefix, userId, source))];
+}
+
+/** The keyspace prefix of one registry version: pass it wherever a `prefix` names the state of that version. */
+export function versionPrefix(prefix: string, version: string): string {
+  return `${prefix}:v:${version}`;
+}
+
+export function activeVersionKey(prefix: string): string {
+  return `${prefix}:active`;
+}
+
+export function versionCatalogKey(prefix: string): string {
+  return `${prefix}:versions`;
+}
+
+export function lifecycleAuditKey(prefix: string): string {
+  return `${prefix}:audit`;
+}
+
+export function bootstrapKey(prefix: string, version: string): string {
+  return `${versionPrefix(prefix, version)}:bootstrap`;
 }
 
 export function watermarkKey(prefix: string): string {
