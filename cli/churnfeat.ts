@@ -25,6 +25,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ c
   loadgen: { summary: 'a deterministic, realistic event stream to Kafka and/or an NDJSON file', load: () => import('./commands/loadgen.ts') },
   parity: { summary: 'the online/offline parity job (exit 1: unexplained mismatches)', load: () => import('./commands/parity.ts') },
   'dead-letters': { summary: 'inspect the dead-letter topic, or replay selected dead letters after a fix (audited, once each)', load: () => import('./commands/dead-letters.ts') },
+  version: { summary: 'the lifecycle of registry versions: list | status | cutover | rollback | retire | gc | diff | audit', load: () => import('./commands/version.ts') },
   delete: { summary: 'GDPR/CCPA erasure: request | status | run | verify (every store, 72 h SLA)', load: () => import('./commands/delete.ts') },
   demo: { summary: 'the whole pipeline end to end on the local stack, then parity', load: () => import('./commands/demo.ts') },
 };
@@ -44,7 +45,7 @@ Options come from flags, else CHURNFEAT_* environment variables, else their defa
 }
 
 /** Error codes of a service that could not start (a dependency unreachable): exit 1, one line, no stack. */
-const START_FAILURES: ReadonlySet<string> = new Set(['redis_unavailable', 'kafka_unavailable']);
+const START_FAILURES: ReadonlySet<string> = new Set(['redis_unavailable', 'kafka_unavailable', 'version_refused']);
 
 /** The smallest Node major the project runs on (package.json engines). */
 export const MIN_NODE_MAJOR = 24;

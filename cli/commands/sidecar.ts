@@ -14,7 +14,7 @@ export const command: Command = {
     await sidecar.start();
     say(
       'sidecar',
-      `consuming ${Object.values(sidecar.topics.sources).join(', ')} as group ${sidecar.options.groupId}; ${sidecar.registry.features.length} features (registry ${sidecar.registry.version})`,
+      `consuming ${Object.values(sidecar.topics.sources).join(', ')} as group ${sidecar.groupId}; ${sidecar.registry.features.length} features (registry ${sidecar.registry.version}, ${sidecar.versionState})`,
     );
     const server = startMetricsServer(sidecar.options.metricsPort, sidecar.metrics.registry);
     return untilSignal(

@@ -33,6 +33,8 @@ export interface ParityOptions {
   redisTlsCa: string;
   /** The online store's key prefix. */
   keyPrefix: string;
+  /** The registry version whose online state is compared; '' = the active one (the alias). The result is recorded in its catalog record. */
+  version: string;
   /** Topic namespace (lake manifests and committed offsets are per topic). */
   topicNamespace: string;
   /**
@@ -89,6 +91,14 @@ export const PARITY_OPTIONS = {
   redisUrl: COMMON_OPTIONS.redisUrl,
   ...REDIS_SECURITY_OPTIONS,
   keyPrefix: COMMON_OPTIONS.keyPrefix,
+  version: defineOption<string>({
+    kind: 'string',
+    description: "the registry version whose online state is compared; '' = the active one. The result (passed/failed) is recorded in its catalog record, which `churnfeat version cutover` checks",
+    default: '',
+    env: ['CHURNFEAT_PARITY_VERSION'],
+    schema: { type: 'string', pattern: '^[A-Za-z0-9_.-]{0,64}$' },
+    placeholder: 'VERSION',
+  }),
   topicNamespace: COMMON_OPTIONS.topicNamespace,
   brokers: COMMON_OPTIONS.brokers,
   ...KAFKA_SECURITY_OPTIONS,
@@ -178,6 +188,7 @@ export function parityOptionsFrom(overrides: Partial<ParityFlatOptions> = {}, en
     redisUrl: flat.redisUrl,
     redisTlsCa: flat.redisTlsCa,
     keyPrefix: flat.keyPrefix,
+    version: flat.version,
     topicNamespace: flat.topicNamespace,
     kafka: flat.committedOffsets ? { ...pickKafkaConnection(flat), groupId: flat.sidecarGroup } : null,
     lake: flat.lake === '' ? null : { uri: flat.lake, s3Endpoint: flat.s3Endpoint === '' ? null : flat.s3Endpoint },

@@ -1,10 +1,12 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Redis } from 'ioredis';
 import { createRedisClient } from '../../sidecar/src/config/index.ts';
 import { SOURCES, type Source } from '../../sidecar/src/events/index.ts';
 import { formatDuration, loadFeatureRegistry, type CompiledFeature } from '../../sidecar/src/features/index.ts';
 import { topicNames } from '../../sidecar/src/kafka/index.ts';
-import type { UserStateRead } from '../../sidecar/src/store/index.ts';
+import { readRecord, recordParity, type UserStateRead } from '../../sidecar/src/store/index.ts';
 import type { FeatureValue } from '../../sidecar/src/windows/index.ts';
 import { classifyMismatch, MISMATCH_CLASSES, type MismatchClass } from './classify.ts';
 import { compileOfflineSql, dbtBuildFeatureEvents, parseCompiled, type OfflineSql } from './dbt.ts';
@@ -101,6 +103,7 @@ export async function runParity(overrides: Partial<ParityOptions> = {}): Promise
     const snapshot = await takeOnlineSnapshot({
       redis,
       keyPrefix: options.keyPrefix,
+      version: options.version,
       registry,
       users: sample.users,
       asOfMs,
@@ -240,11 +243,30 @@ export async function runParity(overrides: Partial<ParityOptions> = {}): Promise
     await mkdir(outDir, { recursive: true });
     await writeFile(result.reports.json, `${JSON.stringify(result, null, 2)}\n`);
     await writeFile(result.reports.html, renderParityHtml(result));
+    await recordVersionParity(redis, result);
     return result;
   } finally {
     redis.disconnect();
     await warehouse.close();
   }
+}
+
+/**
+ * Records the result in the compared version's catalog record (docs/lifecycle.md), which
+ * `churnfeat version cutover` checks. It passes only when offline ran the same registry
+ * version as the online state read: otherwise dbt computed other definitions.
+ */
+async function recordVersionParity(redis: Redis, result: ParityResult): Promise<void> {
+  const version = result.registry.onlineVersion;
+  if ((await readRecord(redis, result.keyPrefix, version)) === null) return;
+  const passed = result.exitCode === 0 && result.registry.same;
+  await recordParity(
+    redis,
+    result.keyPrefix,
+    version,
+    { passed, mismatches: result.totals.unexplained, sampleSize: result.sample.sampled, asOf: result.asOf, at: result.finishedAt },
+    `parity ${userInfo().username}@${hostname()}`,
+  );
 }
 
 /** One line per outcome, for logs and the demo. */

@@ -1,10 +1,10 @@
 import { logLevel } from 'kafkajs';
-import { createKafkaClient, type KafkaConnection } from '../../sidecar/src/config/index.ts';
+import { createKafkaClient, sidecarGroupFor, type KafkaConnection } from '../../sidecar/src/config/index.ts';
 import type { Redis } from 'ioredis';
 import { SOURCES, type Source } from '../../sidecar/src/events/index.ts';
 import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { topicNames } from '../../sidecar/src/kafka/index.ts';
-import { FeatureReader, registryKey, type UserStateRead } from '../../sidecar/src/store/index.ts';
+import { FeatureReader, readActiveVersion, registryKey, versionPrefix, type UserStateRead } from '../../sidecar/src/store/index.ts';
 
 /** Where the sidecar's consumer group stood: "<source>:<partition>" -> next offset to process. */
 export type CommittedOffsets = Map<string, number>;
@@ -15,7 +15,7 @@ export interface OnlineSnapshot {
   /** Wall-clock time the reads started and ended. */
   readStartedMs: number;
   readEndedMs: number;
-  /** Version id of the registry the online store runs (under <prefix>:registry). */
+  /** Version id of the registry whose online state was read (the one asked for, else the active one). */
   onlineVersion: string;
   /** The sidecar group's committed offsets, fetched before the reads; null when not fetched. */
   committed: CommittedOffsets | null;
@@ -25,10 +25,12 @@ export interface OnlineSnapshot {
 export interface SnapshotOptions {
   redis: Redis;
   keyPrefix: string;
+  /** The version to read; '' = the active one (the alias). */
+  version?: string;
   registry: FeatureRegistry;
   users: readonly string[];
   asOfMs: number;
-  /** The sidecar's consumer group; when given, its committed offsets bound what was processed. */
+  /** The sidecar's consumer group ('' = the version's own, churnfeat-sidecar-<version>); when given, its committed offsets bound what was processed. */
   kafka: (KafkaConnection & { topicNamespace: string; groupId: string }) | null;
   chunkSize?: number;
 }
@@ -53,13 +55,15 @@ async function committedOffsets(kafka: NonNullable<SnapshotOptions['kafka']>): P
 
 /**
  * Snapshots the online reads of `users` at `asOfMs` through the serving read function of
- * the registry the store actually runs. The sidecar's committed offsets are fetched first:
+ * the version compared (asked for, else the active one), from that version's keyspace. The sidecar's committed offsets are fetched first:
  * every record below them was processed before any read started.
  */
 export async function takeOnlineSnapshot(options: SnapshotOptions): Promise<OnlineSnapshot> {
-  const onlineVersion = await options.redis.get(registryKey(options.keyPrefix));
-  if (onlineVersion === null) throw new Error(`no online feature store under key prefix "${options.keyPrefix}" (${registryKey(options.keyPrefix)} is missing)`);
-  const committed = options.kafka ? await committedOffsets(options.kafka) : null;
+  const onlineVersion = options.version || (await readActiveVersion(options.redis, options.keyPrefix));
+  if (!onlineVersion) throw new Error(`no online feature store under key prefix "${options.keyPrefix}" (no active version: no sidecar has started with this prefix)`);
+  const marker = registryKey(versionPrefix(options.keyPrefix, onlineVersion));
+  if ((await options.redis.get(marker)) !== onlineVersion) throw new Error(`no online state of version ${onlineVersion} under key prefix "${options.keyPrefix}" (${marker} is missing)`);
+  const committed = options.kafka ? await committedOffsets({ ...options.kafka, groupId: sidecarGroupFor(options.kafka.groupId, onlineVersion) }) : null;
   const reader = new FeatureReader(options.redis, { ...options.registry, version: onlineVersion }, options.keyPrefix);
   const reads = new Map<string, UserStateRead>();
   const readStartedMs = Date.now();

@@ -56,6 +56,11 @@ export const SCHEMAS = {
   logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
 } as const;
 
+/** The sidecar's consumer group: the one set, else `churnfeat-sidecar-<registry version>` (each version consumes the topics on its own). */
+export function sidecarGroupFor(groupId: string, registryVersion: string): string {
+  return groupId === '' ? `churnfeat-sidecar-${registryVersion}` : groupId;
+}
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 /** Options several services share: each default and env name is written once, here. */
@@ -100,10 +105,10 @@ export const COMMON_OPTIONS = {
   }),
   sidecarGroupId: defineOption<string>({
     kind: 'string',
-    description: "the sidecar's consumer group",
-    default: 'churnfeat-sidecar',
+    description: "the sidecar's consumer group; '' = churnfeat-sidecar-<registry version>, one group per version, so versions run side by side (docs/lifecycle.md)",
+    default: '',
     env: ['CHURNFEAT_GROUP_ID'],
-    schema: SCHEMAS.nonEmpty,
+    schema: { type: 'string' },
   }),
   maxPayloadBytes: defineOption<number>({
     kind: 'integer',

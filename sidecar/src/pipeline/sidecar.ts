@@ -1,11 +1,12 @@
+import { hostname } from 'node:os';
 import { logLevel, type Admin, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { SOURCES, type Source } from '../events/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
-import { createKafkaClient, createRedisClient, kafkaSecrets, redactSecrets, redactUrl, type SidecarOptions } from '../config/index.ts';
+import { createKafkaClient, createRedisClient, kafkaSecrets, redactSecrets, redactUrl, sidecarGroupFor, type SidecarOptions } from '../config/index.ts';
 import { ensureTopics, topicNames, type TopicNames } from '../kafka/index.ts';
 import { PipelineMetrics } from '../metrics/index.ts';
-import { FeatureWriter, loadFunctionLibrary } from '../store/index.ts';
+import { FeatureWriter, LifecycleRefusal, loadFunctionLibrary, readRecord, registerVersion, type VersionState } from '../store/index.ts';
 import { dataQualityTopic, QualityMonitor } from '../quality/index.ts';
 import { WindowOperators } from '../windows/index.ts';
 import { ChurnfeatError, type ErrorCode } from '../errors.ts';
@@ -39,6 +40,10 @@ export class Sidecar {
   readonly metrics = new PipelineMetrics();
   readonly topics: TopicNames;
   readonly registry: FeatureRegistry;
+  /** The consumer group: `--group`, else one per registry version (`churnfeat-sidecar-<version>`). */
+  readonly groupId: string;
+  /** The catalog state of this sidecar's version, as the last check found it (docs/lifecycle.md). */
+  versionState: VersionState | null = null;
   private readonly kafka: Kafka;
   private readonly redis: Redis;
   private consumer: Consumer | null = null;
@@ -73,6 +78,7 @@ export class Sidecar {
   ) {
     this.registry = registry ?? loadFeatureRegistry(options.dbtProjectDir);
     this.topics = topicNames(options.topicNamespace);
+    this.groupId = sidecarGroupFor(options.groupId, this.registry.version);
     for (const source of SOURCES) this.sourceOfTopic.set(this.topics.sources[source], source);
     this.kafka = createKafkaClient(options, {
       clientId: options.clientId,
@@ -116,6 +122,12 @@ export class Sidecar {
       throw new ChurnfeatError('redis_unavailable', `cannot reach Redis at ${redactUrl(this.options.redisUrl)}: ${redactSecrets((error as Error).message)}`, { cause: error, retryable: true });
     }
     await loadFunctionLibrary(this.redis, this.registry, this.options.keyPrefix);
+    // Registered before anything is consumed: a retired version refuses here (exit 1), a new one is shadow unless it is the first.
+    const { record } = await registerVersion(this.redis, this.options.keyPrefix, this.registry, this.actor()).catch((error: unknown) => {
+      this.redis.disconnect();
+      throw error;
+    });
+    this.versionState = record.state;
     const operators = new WindowOperators(this.registry);
     this.writer = new FeatureWriter(this.redis, operators, {
       prefix: this.options.keyPrefix,
@@ -154,7 +166,7 @@ export class Sidecar {
       this.quality,
     );
     this.consumer = this.kafka.consumer({
-      groupId: this.options.groupId,
+      groupId: this.groupId,
       sessionTimeout: SESSION_TIMEOUT_MS,
       heartbeatInterval: 1_000,
       rebalanceTimeout: 20_000,
@@ -193,10 +205,37 @@ export class Sidecar {
       if (state === 'reloaded') this.onReloaded('the registry check');
       if (state === 'foreign')
         this.recordError('registry_foreign', `${this.options.keyPrefix}:registry names another registry version whose library is loaded; this sidecar writes registry ${this.registry.version}`);
+      await this.checkVersion();
     } catch {
       // Redis unreachable: the ioredis error handler has recorded it; the next tick tries again.
     }
+    if (!this.running) return;
     await this.publishWatermarks().catch(() => undefined);
+  }
+
+  /** Who this sidecar is in the lifecycle audit. */
+  private actor(): string {
+    return `sidecar ${this.options.clientId}@${hostname()}`;
+  }
+
+  /**
+   * The version's catalog record, once a second: a record lost with Redis is registered again;
+   * a version retired by `churnfeat version retire` stops this sidecar for good (exit 1), so
+   * nothing writes the keys GC is about to remove.
+   */
+  private async checkVersion(): Promise<void> {
+    const record = await readRecord(this.redis, this.options.keyPrefix, this.registry.version);
+    if (record === null) {
+      this.versionState = (await registerVersion(this.redis, this.options.keyPrefix, this.registry, this.actor())).record.state;
+      return;
+    }
+    this.versionState = record.state;
+    if ((record.state === 'retired' || record.state === 'collected') && this.running) {
+      const error = new LifecycleRefusal(`registry version ${this.registry.version} was retired at ${record.retiredAt}: this sidecar stops writing it`);
+      this.recordError('version_refused', error.message);
+      this.running = false;
+      this.reportFatal(error);
+    }
   }
 
   /**
@@ -272,7 +311,7 @@ export class Sidecar {
     const confirmed = now - this.confirmedAtMs <= SESSION_TIMEOUT_MS;
     const entries: Array<{ source: Source; partition: number; watermarkMs: number }> = [];
     const subscribed = this.subscribedSources().map((s) => this.topics.sources[s]);
-    const committed = await this.admin.fetchOffsets({ groupId: this.options.groupId, topics: subscribed });
+    const committed = await this.admin.fetchOffsets({ groupId: this.groupId, topics: subscribed });
     for (const { topic, partitions } of committed) {
       const source = this.sourceOfTopic.get(topic) as Source;
       const highs = new Map((await this.admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));

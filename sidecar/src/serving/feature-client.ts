@@ -1,46 +1,15 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import { COMMON_OPTIONS, createRedisClient } from '../config/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
-import { FeatureReader, functionNames, userStateKey, type UserStateRead } from '../store/index.ts';
+import type { UserStateRead } from '../store/index.ts';
 import { buildUserFeatures, type UserFeatures } from './feature-view.ts';
+import type { StateReader } from './redis-state-reader.ts';
 import { ServingError } from './serving-error.ts';
 import { isValidUserId, USER_ID_PATTERN } from './user-id.ts';
-import { WatermarkCache, type WatermarkSnapshot } from './watermarks.ts';
+import { fixedVersion, VersionResolver, type ServedVersion, type VersionSource } from './version-resolver.ts';
+import type { WatermarkSnapshot } from './watermarks.ts';
 
-/** Where raw user state comes from: the Redis read function, or a fake in unit tests. */
-export interface StateReader {
-  read(userId: string, asOfMs?: number): Promise<UserStateRead>;
-  readMany(userIds: readonly string[], asOfMs?: number): Promise<UserStateRead[]>;
-}
-
-/**
- * The Redis read path: FCALL_RO cf_read_<registry version> on the user's one state key, so one
- * round trip per user and one slot per call (runs unchanged on Redis Cluster). Batches are
- * pipelined; a single read skips the pipeline object, which is measurably cheaper.
- */
-export class RedisStateReader implements StateReader {
-  private readonly batch: FeatureReader;
-  private readonly readFn: string;
-
-  constructor(
-    private readonly redis: Redis,
-    registry: FeatureRegistry,
-    private readonly prefix: string,
-  ) {
-    this.batch = new FeatureReader(redis, registry, prefix);
-    this.readFn = functionNames(registry.version).read;
-  }
-
-  async read(userId: string, asOfMs?: number): Promise<UserStateRead> {
-    const key = userStateKey(this.prefix, userId);
-    const reply = asOfMs === undefined ? await this.redis.call('FCALL_RO', this.readFn, 1, key) : await this.redis.call('FCALL_RO', this.readFn, 1, key, String(asOfMs));
-    return JSON.parse(String(reply)) as UserStateRead;
-  }
-
-  readMany(userIds: readonly string[], asOfMs?: number): Promise<UserStateRead[]> {
-    return this.batch.readMany(userIds, asOfMs);
-  }
-}
+export { RedisStateReader, type StateReader } from './redis-state-reader.ts';
 
 /** Maps a Redis failure to a ServingError; "function not found" means another registry is live. */
 export function toServingError(error: unknown, version: string): ServingError {
@@ -53,11 +22,17 @@ export function toServingError(error: unknown, version: string): ServingError {
 }
 
 export interface FeatureClientOptions {
-  /** Where raw state is read; build one with RedisStateReader. */
-  reader: StateReader;
+  /** The registry the client was started with (the HTTP schemas list its features). */
   registry: FeatureRegistry;
-  /** The partition watermarks; the client only reads snapshots from it. */
-  watermarks: { snapshot(): WatermarkSnapshot };
+  /**
+   * Which version answers each request: a VersionResolver follows the alias. Without it the
+   * client serves `registry`'s version only, read by `reader` with `watermarks`.
+   */
+  versions?: VersionSource;
+  /** Where raw state of `registry`'s version is read (when no `versions`); build one with RedisStateReader. */
+  reader?: StateReader;
+  /** The partition watermarks of that version; the client only reads snapshots from it. */
+  watermarks?: { snapshot(): WatermarkSnapshot };
   /** Largest batch getMany accepts. Default: 500. */
   maxBatch?: number;
   /** Clock for staleness. Default: Date.now. */
@@ -80,27 +55,44 @@ export const DEFAULT_MAX_BATCH = 500;
 export class FeatureClient {
   readonly registry: FeatureRegistry;
   readonly maxBatch: number;
-  private readonly reader: StateReader;
-  private readonly watermarks: { snapshot(): WatermarkSnapshot };
+  readonly versions: VersionSource;
   private readonly clock: () => number;
 
   constructor(options: FeatureClientOptions) {
     this.registry = options.registry;
-    this.reader = options.reader;
-    this.watermarks = options.watermarks;
+    if (options.versions) this.versions = options.versions;
+    else if (options.reader && options.watermarks)
+      this.versions = fixedVersion({ version: options.registry.version, registry: options.registry, reader: options.reader, watermarks: options.watermarks });
+    else throw new TypeError('FeatureClient needs `versions`, or `reader` and `watermarks`');
     this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
     this.clock = options.clock ?? Date.now;
   }
 
+  /**
+   * Resolves the version once, then reads: a read whose function is gone (the alias moved and
+   * the old version's library was removed) resolves again at once and is tried once more.
+   */
+  private async readFrom<T>(read: (served: ServedVersion) => Promise<T>): Promise<{ served: ServedVersion; result: T }> {
+    let served: ServedVersion | null = null;
+    try {
+      served = await this.versions.resolve();
+      return { served, result: await read(served) };
+    } catch (error) {
+      if (served === null || !/function not found/i.test(error instanceof Error ? error.message : '')) throw toServingError(error, served?.version ?? this.registry.version);
+      this.versions.invalidate();
+      try {
+        const again = await this.versions.resolve();
+        return { served: again, result: await read(again) };
+      } catch (retryError) {
+        throw toServingError(retryError, served.version);
+      }
+    }
+  }
+
   async get(userId: string, options: ReadOptions = {}): Promise<UserFeatures> {
     checkUserId(userId, 'userId');
-    let read: UserStateRead;
-    try {
-      read = await this.reader.read(userId, options.asOfMs);
-    } catch (error) {
-      throw toServingError(error, this.registry.version);
-    }
-    return buildUserFeatures(userId, read, this.registry, this.watermarks.snapshot(), this.clock());
+    const { served, result } = await this.readFrom((version) => version.reader.read(userId, options.asOfMs));
+    return buildUserFeatures(userId, result, served.registry, served.watermarks.snapshot(), this.clock());
   }
 
   /** Reads many users in one pipelined round trip; answers in request order (duplicates allowed). */
@@ -108,15 +100,11 @@ export class FeatureClient {
     if (userIds.length === 0) throw new ServingError('invalid_batch', 'user_ids must not be empty');
     if (userIds.length > this.maxBatch) throw new ServingError('invalid_batch', `user_ids has ${userIds.length} items; the limit is ${this.maxBatch}`);
     userIds.forEach((id, index) => checkUserId(id, `user_ids[${index}]`));
-    let reads: UserStateRead[];
-    try {
-      reads = await this.reader.readMany(userIds, options.asOfMs);
-    } catch (error) {
-      throw toServingError(error, this.registry.version);
-    }
-    const snapshot = this.watermarks.snapshot();
+    // One resolution for the whole batch: every answer comes from the same version.
+    const { served, result: reads } = await this.readFrom((version): Promise<UserStateRead[]> => version.reader.readMany(userIds, options.asOfMs));
+    const snapshot = served.watermarks.snapshot();
     const now = this.clock();
-    return reads.map((read, index) => buildUserFeatures(userIds[index] as string, read, this.registry, snapshot, now));
+    return reads.map((read, index) => buildUserFeatures(userIds[index] as string, read, served.registry, snapshot, now));
   }
 }
 
@@ -148,39 +136,39 @@ export interface ConnectOptions {
   dbtProjectDir?: string;
   /** Watermark refresh period. Default: 500 ms. */
   watermarkRefreshMs?: number;
+  /** How long a resolution of the active version is reused, ms. Default: 1 000 (DEFAULT_ALIAS_CACHE_MS). */
+  aliasCacheMs?: number;
   maxBatch?: number;
   /** Extra ioredis options (merged over READ_PATH_REDIS_OPTIONS). */
   redisOptions?: RedisOptions;
 }
 
-/** A FeatureClient with its own Redis connection and watermark cache; `close()` releases both. */
+/** A FeatureClient with its own Redis connection and version resolver (with the watermark caches); `close()` releases both. */
 export interface ConnectedFeatureClient {
   client: FeatureClient;
   redis: Redis;
-  watermarks: WatermarkCache;
+  versions: VersionResolver;
+  /** The watermarks of the version served now. */
+  watermarks: { snapshot(): WatermarkSnapshot };
   close(): Promise<void>;
 }
 
-/** Connects to Redis, loads the watermarks once and returns a ready client. */
+/** Connects to Redis, resolves the active version (loading its watermarks) and returns a ready client that follows the alias. */
 export async function connectFeatureClient(options: ConnectOptions = {}): Promise<ConnectedFeatureClient> {
   const registry = options.registry ?? loadFeatureRegistry(options.dbtProjectDir ?? 'dbt_project');
   const prefix = options.prefix ?? COMMON_OPTIONS.keyPrefix.default;
   const redis = createRedisClient({ redisUrl: options.redisUrl ?? COMMON_OPTIONS.redisUrl.default, redisTlsCa: options.redisTlsCa }, { ...READ_PATH_REDIS_OPTIONS, ...options.redisOptions });
   await redis.connect();
-  const watermarks = new WatermarkCache(redis, prefix, { refreshMs: options.watermarkRefreshMs ?? 500 });
-  await watermarks.start();
-  const client = new FeatureClient({
-    reader: new RedisStateReader(redis, registry, prefix),
-    registry,
-    watermarks,
-    maxBatch: options.maxBatch,
-  });
+  const versions = new VersionResolver(redis, prefix, registry, { aliasCacheMs: options.aliasCacheMs, watermarkRefreshMs: options.watermarkRefreshMs ?? 500 });
+  await versions.resolve();
+  const client = new FeatureClient({ versions, registry, maxBatch: options.maxBatch });
   return {
     client,
     redis,
-    watermarks,
+    versions,
+    watermarks: { snapshot: () => (versions.current() as ServedVersion).watermarks.snapshot() },
     close: async () => {
-      watermarks.stop();
+      versions.stop();
       await redis.quit().catch(() => redis.disconnect());
     },
   };

@@ -36,6 +36,8 @@ export interface FeatureValue {
 /** Every feature of one user, read in one Redis round trip. */
 export interface UserFeatures {
   user_id: string;
+  /** The registry version that answered (the active one when the read was resolved); every value of the answer is from it. */
+  version: string;
   /** `missing` for unknown users, `stale` when any feature is stale, else `present`. */
   status: FeatureStatus;
   /** The instant the windows were evaluated at (ISO 8601; the Redis server clock unless asked otherwise). */
@@ -84,5 +86,5 @@ export function buildUserFeatures(userId: string, read: UserStateRead, registry:
       freshness_slo_ms: feature.freshnessSloMs,
     };
   }
-  return { user_id: userId, status: overall, as_of: isoFromMs(read.as_of_ms), as_of_ms: read.as_of_ms, features };
+  return { user_id: userId, version: registry.version, status: overall, as_of: isoFromMs(read.as_of_ms), as_of_ms: read.as_of_ms, features };
 }

@@ -58,16 +58,21 @@ export function userFeaturesSchema(registry: FeatureRegistry) {
   return {
     type: 'object',
     additionalProperties: false,
-    required: ['user_id', 'status', 'as_of', 'as_of_ms', 'features'],
+    required: ['user_id', 'version', 'status', 'as_of', 'as_of_ms', 'features'],
     properties: {
       user_id: userIdSchema,
+      version: {
+        type: 'string',
+        description: 'The registry version that answered: the active one (docs/lifecycle.md). Every value of one answer, and of one batch, comes from this one version.',
+        examples: [registry.version],
+      },
       status: { type: 'string', enum: [...FEATURE_STATUSES], description: 'missing for unknown users, stale when any feature is stale, else present.' },
       as_of: { type: 'string', format: 'date-time', description: 'Instant the windows were evaluated at (Redis server clock).' },
       as_of_ms: { type: 'integer' },
       features: {
         type: 'object',
-        additionalProperties: false,
-        required: names,
+        description: `The features of the answering version. Listed: those of registry ${registry.version}, which the service started with; another active version answers with its own features (same shape).`,
+        additionalProperties: featureValueSchema,
         properties: Object.fromEntries(names.map((name) => [name, featureValueSchema])),
       },
     },

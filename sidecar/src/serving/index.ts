@@ -15,3 +15,6 @@ export * from './serving-service.ts';
 export * from './ops-scrape.ts';
 export * from './ops-data.ts';
 export * from './ops-page.ts';
+export * from './redis-state-reader.ts';
+export * from './version-resolver.ts';
+export * from './ops-versions.ts';

@@ -79,7 +79,8 @@ export function openApiDocument(registry: FeatureRegistry, maxBatch: number): Re
         'Churn features of a user, read from the online store in one Redis round trip: value, event time of the newest counted event, ' +
         'partition watermark, staleness and a status per feature. Unknown users get defaults with status "missing". ' +
         'Every error is {"error", "message"} (components.responses); a path asked with a method it does not list answers 405 with an allow header, ' +
-        'an unknown path 404. The info.version is the feature registry version id. See docs/serving.md.',
+        'an unknown path 404. The info.version is the feature registry version id the service started with; each answer names the version that ' +
+        'served it (`version`): the active one, which the service follows (docs/lifecycle.md). See docs/serving.md.',
     },
     paths: {
       '/v1/features/{userId}': {

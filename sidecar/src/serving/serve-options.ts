@@ -21,6 +21,13 @@ export const SERVE_OPTIONS = {
     default: 500,
     schema: { type: 'integer', minimum: 50, maximum: 60_000 },
   }),
+  aliasCacheMs: defineOption<number>({
+    kind: 'integer',
+    description: 'how long the active version (the alias, docs/lifecycle.md) is reused before it is read again, ms; after a cutover answers move within this',
+    default: 1_000,
+    env: ['CHURNFEAT_SERVE_ALIAS_CACHE_MS'],
+    schema: { type: 'integer', minimum: 0, maximum: 60_000 },
+  }),
   readyMaxWatermarkAgeMs: defineOption<number>({
     kind: 'integer',
     description: '/readyz fails when a partition watermark is older than this, ms; 0 disables',

@@ -1,14 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import { createRedisClient } from '../config/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
-import { FeatureClient, READ_PATH_REDIS_OPTIONS, RedisStateReader } from './feature-client.ts';
+import { FeatureClient, READ_PATH_REDIS_OPTIONS } from './feature-client.ts';
 import { buildServingApp, registerAdminRoutes } from './http-server.ts';
 import { defaultOpsProviders, registerParityGauges, withProviders, type OpsDataProvider } from './ops-data.ts';
 import { registerOpsRoutes } from './ops-page.ts';
+import { versionsOpsProvider } from './ops-versions.ts';
 import { ReadinessProbe } from './readiness.ts';
 import { resolveServeOptions, type ServeOptions } from './serve-options.ts';
 import { ServingMetrics } from './serving-metrics.ts';
-import { WatermarkCache } from './watermarks.ts';
+import { VersionResolver } from './version-resolver.ts';
+import { WatermarkSnapshot } from './watermarks.ts';
 
 /** A running serving service: the fastify app, its address, and how to stop it. */
 export interface ServingService {
@@ -35,11 +37,13 @@ export async function startServingService(
   const redis = createRedisClient(options, { ...READ_PATH_REDIS_OPTIONS, commandTimeout: options.redisCommandTimeoutMs });
   redis.on('error', () => undefined); // reported through /readyz and the store error counter
   await redis.connect().catch(() => undefined);
-  const watermarks = new WatermarkCache(redis, options.keyPrefix, { refreshMs: options.watermarkRefreshMs });
-  await watermarks.start();
-  const client = new FeatureClient({ reader: new RedisStateReader(redis, features, options.keyPrefix), registry: features, watermarks, maxBatch: options.maxBatch });
+  const versions = new VersionResolver(redis, options.keyPrefix, features, { aliasCacheMs: options.aliasCacheMs, watermarkRefreshMs: options.watermarkRefreshMs });
+  // Redis down at start: the first request or readiness check resolves the version.
+  await versions.resolve().catch(() => undefined);
+  const watermarks = { snapshot: () => versions.current()?.watermarks.snapshot() ?? WatermarkSnapshot.empty() };
+  const client = new FeatureClient({ versions, registry: features, maxBatch: options.maxBatch });
   const metrics = new ServingMetrics({ watermarks });
-  const readiness = new ReadinessProbe({ redis, registry: features, prefix: options.keyPrefix, watermarks, maxWatermarkAgeMs: options.readyMaxWatermarkAgeMs });
+  const readiness = new ReadinessProbe({ redis, registry: features, prefix: options.keyPrefix, versions, watermarks, maxWatermarkAgeMs: options.readyMaxWatermarkAgeMs });
   const app = buildServingApp({
     client,
     readiness,
@@ -55,7 +59,7 @@ export async function startServingService(
     routes: [
       (scope) =>
         registerOpsRoutes(scope, {
-          providers: withProviders(defaultOpsProviders({ registry: features, watermarks, reportsDir: options.opsReportsDir }), extra.opsProviders ?? []),
+          providers: withProviders(defaultOpsProviders({ registry: features, watermarks, reportsDir: options.opsReportsDir }), [versionsOpsProvider(redis, options.keyPrefix), ...(extra.opsProviders ?? [])]),
           scrapeUrls: options.opsScrapeUrls,
           reportsDir: options.opsReportsDir,
         }),
@@ -70,7 +74,7 @@ export async function startServingService(
     metrics,
     close: async () => {
       await app.close();
-      watermarks.stop();
+      versions.stop();
       await redis.quit().catch(() => redis.disconnect());
     },
   };

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { FeatureRegistry } from '../features/index.ts';
-import { userStateKey, watermarkKey } from './redis-layout.ts';
+import { userStateKey, versionPrefix, watermarkKey } from './redis-layout.ts';
 import { encodeAsOfMs, functionNames, READ_KEYS } from './store-protocol.ts';
 
 /** The raw answer of the read function for one user (see lua/churnfeat.lua; modelled by store-model.ts). */
@@ -11,16 +11,23 @@ export interface UserStateRead {
   sources: Record<string, { partition: number; offset: number; applied_ingest_ms: number }>;
 }
 
-/** Reads feature values from the store: one FCALL per user, pipelined for batches. */
+/**
+ * Reads feature values of one registry version from the store: one FCALL per user, pipelined
+ * for batches. `prefix` is the base key prefix; the keys read are the version's keyspace
+ * (`versionPrefix(prefix, registry.version)`). To follow the alias, see serving/version-resolver.ts.
+ */
 export class FeatureReader {
   private readonly readFn: string;
+  /** `versionPrefix(prefix, registry.version)`. */
+  readonly keyspace: string;
 
   constructor(
     private readonly redis: Redis,
     readonly registry: FeatureRegistry,
-    private readonly prefix: string,
+    prefix: string,
   ) {
     this.readFn = functionNames(registry.version).read;
+    this.keyspace = versionPrefix(prefix, registry.version);
   }
 
   /** Reads many users in one round trip; `asOfMs` defaults to the Redis server's clock. */
@@ -28,8 +35,8 @@ export class FeatureReader {
     const asOf = asOfMs === undefined ? undefined : encodeAsOfMs(asOfMs);
     const pipeline = this.redis.pipeline();
     for (const userId of userIds) {
-      if (asOf === undefined) pipeline.call('FCALL_RO', this.readFn, READ_KEYS.length, userStateKey(this.prefix, userId));
-      else pipeline.call('FCALL_RO', this.readFn, READ_KEYS.length, userStateKey(this.prefix, userId), asOf);
+      if (asOf === undefined) pipeline.call('FCALL_RO', this.readFn, READ_KEYS.length, userStateKey(this.keyspace, userId));
+      else pipeline.call('FCALL_RO', this.readFn, READ_KEYS.length, userStateKey(this.keyspace, userId), asOf);
     }
     const results = (await pipeline.exec()) ?? [];
     return results.map(([error, reply]) => {
@@ -45,7 +52,7 @@ export class FeatureReader {
 
   /** Partition watermarks published by the sidecar: "<source>:<partition>" -> ms. */
   async watermarks(): Promise<Map<string, number>> {
-    const raw = await this.redis.hgetall(watermarkKey(this.prefix));
+    const raw = await this.redis.hgetall(watermarkKey(this.keyspace));
     return new Map(Object.entries(raw).map(([field, value]) => [field, Number(value)]));
   }
 }

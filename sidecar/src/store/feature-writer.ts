@@ -3,7 +3,7 @@ import { parseRfc3339Ms, type NormalizedEvent, type Source } from '../events/ind
 import { ChurnfeatError } from '../errors.ts';
 import { ensureRegistered, isFunctionMissing, loadFunctionLibrary, type RegistryState } from './function-library.ts';
 import type { WindowOp, WindowOperators } from '../windows/index.ts';
-import { dedupMember, partitionKey, tombstoneKey, userDedupKey, userStateKey, watermarkField, watermarkKey } from './redis-layout.ts';
+import { dedupMember, partitionKey, tombstoneKey, userDedupKey, userStateKey, versionPrefix, watermarkField, watermarkKey } from './redis-layout.ts';
 import { APPLY_KEYS, decodeVerdicts, encodeApplyArgs, encodeOp, functionNames, tombstoneOfReply, type ApplyCall, type ApplyEvent, type StoreVerdict } from './store-protocol.ts';
 
 /** A validated, timely, relevant event and where it came from in Kafka. */
@@ -17,6 +17,7 @@ export interface StoreRecord {
 }
 
 export interface FeatureWriterOptions {
+  /** The base key prefix: state goes to the registry version's keyspace under it (`versionPrefix`), the tombstone stays under it. */
   prefix: string;
   allowedLatenessMs: number;
   /** Extra time dedup entries are kept beyond the allowed lateness (ingest clocks disagree). */
@@ -95,6 +96,8 @@ export class FeatureWriter {
   /** State lives past the longest window; dedup entries only past the dedup horizon. */
   private readonly stateTtlMs: number;
   private readonly dedupTtlMs: number;
+  /** `versionPrefix(prefix, registry version)`: where this writer's state lives (docs/lifecycle.md). */
+  readonly keyspace: string;
 
   constructor(
     private readonly redis: Redis,
@@ -102,6 +105,7 @@ export class FeatureWriter {
     private readonly options: FeatureWriterOptions,
   ) {
     this.applyFn = functionNames(operators.registry.version).apply;
+    this.keyspace = versionPrefix(options.prefix, operators.registry.version);
     this.stateTtlMs = operators.stateTtlMs(options.allowedLatenessMs);
     this.dedupTtlMs = options.allowedLatenessMs + options.dedupMarginMs + 3_600_000;
   }
@@ -213,8 +217,8 @@ export class FeatureWriter {
 
   /** The FCALL of one apply call: its keys (state, dedup, tombstone) and arguments. */
   private pending(userId: string, source: Source, indexes: number[], call: ApplyCall): PendingCall {
-    const { prefix } = this.options;
-    const keys = [userStateKey(prefix, userId), userDedupKey(prefix, userId, source), tombstoneKey(prefix, userId)];
+    // One tombstone per user for every version: it stays under the base prefix.
+    const keys = [userStateKey(this.keyspace, userId), userDedupKey(this.keyspace, userId, source), tombstoneKey(this.options.prefix, userId)];
     return { userId, source, indexes, args: [APPLY_KEYS.length, ...keys, ...encodeApplyArgs(call)] };
   }
 
@@ -276,6 +280,6 @@ export class FeatureWriter {
     if (entries.length === 0) return;
     const flat: string[] = [];
     for (const entry of entries) flat.push(watermarkField(entry.source, entry.partition), String(entry.watermarkMs));
-    await this.redis.hset(watermarkKey(this.options.prefix), ...flat);
+    await this.redis.hset(watermarkKey(this.keyspace), ...flat);
   }
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Cluster, type Redis } from 'ioredis';
 import type { FeatureRegistry } from '../features/index.ts';
-import { registryKey } from './redis-layout.ts';
+import { registryKey, versionPrefix } from './redis-layout.ts';
 import { functionNames, renderLuaProtocol } from './store-protocol.ts';
 
 /** The Lua template: written against the constants of {@link renderLuaProtocol}, with no protocol letter of its own. */
@@ -41,11 +41,11 @@ export function masterNodes(redis: Redis): Redis[] {
   return client instanceof Cluster ? client.nodes('master') : [redis];
 }
 
-/** Loads (or replaces) the library for this registry (on every master of a Cluster) and records its version id under the prefix. */
+/** Loads (or replaces) the library for this registry (on every master of a Cluster) and records its version id in the version's keyspace under the prefix. */
 export async function loadFunctionLibrary(redis: Redis, registry: FeatureRegistry, prefix: string): Promise<void> {
   const library = renderFunctionLibrary(registry);
   await Promise.all(masterNodes(redis).map((node) => node.call('FUNCTION', 'LOAD', 'REPLACE', library)));
-  await redis.set(registryKey(prefix), registry.version);
+  await redis.set(registryKey(versionPrefix(prefix, registry.version)), registry.version);
 }
 
 /**
@@ -80,7 +80,7 @@ export type RegistryState = 'registered' | 'reloaded' | 'foreign';
  * left alone and reported as `foreign`, so two versions never take the key from each other.
  */
 export async function ensureRegistered(redis: Redis, registry: FeatureRegistry, prefix: string): Promise<RegistryState> {
-  const loaded = await redis.get(registryKey(prefix));
+  const loaded = await redis.get(registryKey(versionPrefix(prefix, registry.version)));
   if (loaded === registry.version && (await isLibraryLoaded(redis, registry.version))) return 'registered';
   if (loaded !== null && loaded !== registry.version && (await isLibraryLoaded(redis, loaded))) return 'foreign';
   await loadFunctionLibrary(redis, registry, prefix);

@@ -4,3 +4,6 @@ export * from './store-model.ts';
 export * from './function-library.ts';
 export * from './feature-writer.ts';
 export * from './feature-reader.ts';
+export * from './version-catalog.ts';
+export * from './version-gc.ts';
+export * from './version-diff.ts';

@@ -39,12 +39,13 @@
  * {@link versionPrefix}, so every key above exists once per version, `<prefix>:v:<version>:{<user_id>}`
  * and so on (still one hash tag per user, so one Cluster slot holds all versions of a user). The
  * deletion tombstone stays under the base prefix: one tombstone covers every version. Shared,
- * under the base prefix:
+ * under the base prefix, the three lifecycle keys in one hash tag, so a cutover's MULTI (alias
+ * and catalog together) runs in one Cluster slot (version-catalog.ts):
  *
- *   <prefix>:active              STRING the version readers follow (the alias)
- *   <prefix>:versions            HASH  version -> JSON record of its lifecycle state
- *   <prefix>:audit               STREAM one entry per lifecycle operation (who, what, when, versions)
- *   <prefix>:v:<version>:bootstrap HASH progress and cut offsets of the version's bootstrap
+ *   <prefix>:{lifecycle}:active     STRING the version readers follow (the alias)
+ *   <prefix>:{lifecycle}:versions   HASH  version -> JSON record of its lifecycle state and registry
+ *   <prefix>:{lifecycle}:audit      STREAM one entry per lifecycle operation (who, what, when, versions)
+ *   <prefix>:v:<version>:bootstrap  HASH progress and cut offsets of the version's bootstrap
  */
 import { createHash, hash } from 'node:crypto';
 import { SOURCES, type Source } from '../events/index.ts';
@@ -86,15 +87,15 @@ export function versionPrefix(prefix: string, version: string): string {
 }
 
 export function activeVersionKey(prefix: string): string {
-  return `${prefix}:active`;
+  return `${prefix}:{lifecycle}:active`;
 }
 
 export function versionCatalogKey(prefix: string): string {
-  return `${prefix}:versions`;
+  return `${prefix}:{lifecycle}:versions`;
 }
 
 export function lifecycleAuditKey(prefix: string): string {
-  return `${prefix}:audit`;
+  return `${prefix}:{lifecycle}:audit`;
 }
 
 export function bootstrapKey(prefix: string, version: string): string {

@@ -1,0 +1,42 @@
+import type { Redis } from 'ioredis';
+import type { FeatureRegistry } from '../features/index.ts';
+import { FeatureReader, functionNames, userStateKey, type UserStateRead } from '../store/index.ts';
+
+/** Where raw user state of one version comes from: the Redis read function, or a fake in unit tests. */
+export interface StateReader {
+  read(userId: string, asOfMs?: number): Promise<UserStateRead>;
+  readMany(userIds: readonly string[], asOfMs?: number): Promise<UserStateRead[]>;
+}
+
+/**
+ * The Redis read path of one registry version: FCALL_RO cf_read_<version> on the user's one
+ * state key in the version's keyspace (`versionPrefix(prefix, version)`), so one round trip per
+ * user and one slot per call (runs unchanged on Redis Cluster). Batches are pipelined; a single
+ * read skips the pipeline object, which is measurably cheaper.
+ */
+export class RedisStateReader implements StateReader {
+  private readonly batch: FeatureReader;
+  private readonly readFn: string;
+  /** The version's keyspace the keys are read from. */
+  readonly keyspace: string;
+
+  constructor(
+    private readonly redis: Redis,
+    registry: FeatureRegistry,
+    prefix: string,
+  ) {
+    this.batch = new FeatureReader(redis, registry, prefix);
+    this.keyspace = this.batch.keyspace;
+    this.readFn = functionNames(registry.version).read;
+  }
+
+  async read(userId: string, asOfMs?: number): Promise<UserStateRead> {
+    const key = userStateKey(this.keyspace, userId);
+    const reply = asOfMs === undefined ? await this.redis.call('FCALL_RO', this.readFn, 1, key) : await this.redis.call('FCALL_RO', this.readFn, 1, key, String(asOfMs));
+    return JSON.parse(String(reply)) as UserStateRead;
+  }
+
+  readMany(userIds: readonly string[], asOfMs?: number): Promise<UserStateRead[]> {
+    return this.batch.readMany(userIds, asOfMs);
+  }
+}
