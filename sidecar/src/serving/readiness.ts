@@ -88,7 +88,8 @@ export class ReadinessProbe {
     try {
       const loaded = await withTimeout(redis.get(key), timeoutMs, `GET ${key}`);
       if (loaded === served.version) registryCheck = { ok: true, detail: `registry ${served.version} loaded (the version served)` };
-      else registryCheck = { ok: false, detail: `no registry loaded under ${key} (no sidecar of version ${served.version} has started with this prefix)` };
+      else if (loaded === null) registryCheck = { ok: false, detail: `no registry loaded under ${key} (no sidecar of version ${served.version} has started with this prefix)` };
+      else registryCheck = { ok: false, detail: `${key} names registry ${loaded}, this service serves ${served.version}` };
     } catch (error) {
       registryCheck = { ok: false, detail: `cannot read ${key}: ${messageOf(error)}` };
     }

@@ -81,3 +81,24 @@ describe('churnfeat command line', () => {
     expect(stderr).toContain('env CHURNFEAT_REDIS_URL');
   });
 });
+
+describe('churnfeat version', () => {
+  it('exits 2 with the usage on a missing or unknown subcommand, a wrong number of arguments or a bad version id', async () => {
+    for (const argv of [['version'], ['version', 'promote', 'v1'], ['version', 'cutover'], ['version', 'diff', 'a'], ['version', 'rollback', 'v1'], ['version', 'gc', 'a b*']]) {
+      const result = await run(...argv);
+      expect(result.code, argv.join(' ')).toBe(2);
+      expect(result.stderr).toContain('usage: churnfeat version <subcommand>');
+    }
+    const bad = await run('version', 'list', '--gc-batch', '0');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('invalid option "gcBatch"');
+  });
+
+  it('lists its subcommands and options on --help', async () => {
+    const { code, stdout } = await run('version', '--help');
+    expect(code).toBe(0);
+    for (const sub of ['list', 'status VERSION', 'cutover VERSION', 'rollback', 'retire VERSION', 'gc VERSION', 'diff A B', 'audit']) expect(stdout).toContain(`  ${sub}`);
+    expect(stdout).toContain('--dry-run');
+    expect(stdout).toMatch(/--actor .*env CHURNFEAT_ACTOR/);
+  });
+});

@@ -38,11 +38,11 @@ describe('ReadinessProbe', () => {
     expect(report.checks.redis.detail).toContain('timed out after 50 ms');
   });
 
-  it('fails when no registry or another registry is loaded under the prefix', async () => {
-    expect((await probe(fakeRedis({ registry: null }), watermarks()).check()).checks.registry.detail).toContain('no registry loaded under cf:registry');
+  it("fails when the served version's registry is not loaded in its keyspace, or the marker names another", async () => {
+    expect((await probe(fakeRedis({ registry: null }), watermarks()).check()).checks.registry.detail).toContain('no registry loaded under cf:v:feedfacecafebeef:registry');
     const other = await probe(fakeRedis({ registry: '0123456789abcdef' }), watermarks()).check();
     expect(other.ready).toBe(false);
-    expect(other.checks.registry.detail).toBe('Redis holds registry 0123456789abcdef, this service serves feedfacecafebeef');
+    expect(other.checks.registry.detail).toBe('cf:v:feedfacecafebeef:registry names registry 0123456789abcdef, this service serves feedfacecafebeef');
   });
 
   it('fails when a source has no watermark or a partition watermark is older than the limit', async () => {

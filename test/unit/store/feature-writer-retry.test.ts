@@ -1,13 +1,15 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { ChurnfeatError } from '../../../sidecar/src/errors.ts';
-import { FeatureWriter, functionNames, registryKey, type StoreRecord, type WriteRetry } from '../../../sidecar/src/store/index.ts';
+import { FeatureWriter, functionNames, registryKey, userStateKey, versionPrefix, type StoreRecord, type WriteRetry } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 import { event } from '../../helpers/events.ts';
 import { fixtureRegistry } from '../../helpers/registry.ts';
 
 const HOUR = 3_600_000;
 const registry = fixtureRegistry();
+/** The registry version's keyspace the writer writes. */
+const V = versionPrefix('cf', registry.version);
 const operators = new WindowOperators(registry);
 
 /** What ioredis hands back for a Redis error reply. */
@@ -66,17 +68,17 @@ function writer(redis: Redis): FeatureWriter {
 
 describe('the feature writer while Redis is away', () => {
   it('loads this registry\'s library again on "Function not found" and retries only the calls that failed, at once', async () => {
-    const { redis, rounds, commands } = scriptedRedis([(args) => (args[3] === 'cf:{u1}' ? applied(args) : [new ReplyError('ERR Function not found'), null])]);
+    const { redis, rounds, commands } = scriptedRedis([(args) => (args[3] === userStateKey(V, 'u1') ? applied(args) : [new ReplyError('ERR Function not found'), null])]);
     const retries: WriteRetry[] = [];
     let reloads = 0;
     const verdicts = await writer(redis).write([record('u1', 1), record('u2', 2)], { onRetry: (r) => void retries.push(r), onReload: () => (reloads += 1) });
     expect(verdicts).toEqual(['applied', 'applied']);
-    expect(rounds.map((calls) => calls.map((c) => c[3]))).toEqual([['cf:{u1}', 'cf:{u2}'], ['cf:{u2}']]);
+    expect(rounds.map((calls) => calls.map((c) => c[3]))).toEqual([[userStateKey(V, 'u1'), userStateKey(V, 'u2')], [userStateKey(V, 'u2')]]);
     expect(retries.map((r) => [r.reason, r.delayMs])).toEqual([['library_missing', 0]]);
     expect(reloads).toBe(1);
     expect(commands[0]?.slice(0, 3)).toEqual(['FUNCTION', 'LOAD', 'REPLACE']);
     expect(String(commands[0]?.[3])).toContain(`#!lua name=${functionNames(registry.version).library}`);
-    expect(commands[1]).toEqual(['SET', registryKey('cf'), registry.version]);
+    expect(commands[1]).toEqual(['SET', registryKey(versionPrefix('cf', registry.version)), registry.version]);
   });
 
   it('waits with capped exponential backoff and jitter while Redis cannot be reached, then goes on', async () => {

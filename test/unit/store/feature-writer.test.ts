@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { encodePruneSpec, FeatureWriter, functionNames, partitionKey, tombstoneKey, userDedupKey, userStateKey, type StoreRecord } from '../../../sidecar/src/store/index.ts';
+import { encodePruneSpec, FeatureWriter, functionNames, partitionKey, tombstoneKey, userDedupKey, userStateKey, versionPrefix, type StoreRecord } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 import { event } from '../../helpers/events.ts';
 import { fixtureRegistry } from '../../helpers/registry.ts';
@@ -8,6 +8,8 @@ import { fixtureRegistry } from '../../helpers/registry.ts';
 const HOUR = 3_600_000;
 const registry = fixtureRegistry();
 const operators = new WindowOperators(registry);
+/** The registry version's keyspace: state and dedup keys live there, the tombstone under the base prefix. */
+const V = versionPrefix('cf', registry.version);
 
 /**
  * A Redis stand-in that records the pipelined calls and answers "applied" for every event, or,
@@ -50,9 +52,9 @@ describe('the feature writer', () => {
     expect(verdicts).toEqual(['applied', 'applied', 'applied', 'applied']);
     const fn = functionNames(registry.version).apply;
     expect(calls.map((c) => c.slice(0, 6))).toEqual([
-      ['FCALL', fn, 3, userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'client'), tombstoneKey('cf', 'u1')],
-      ['FCALL', fn, 3, userStateKey('cf', 'u2'), userDedupKey('cf', 'u2', 'client'), tombstoneKey('cf', 'u2')],
-      ['FCALL', fn, 3, userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'billing'), tombstoneKey('cf', 'u1')],
+      ['FCALL', fn, 3, userStateKey(V, 'u1'), userDedupKey(V, 'u1', 'client'), tombstoneKey('cf', 'u1')],
+      ['FCALL', fn, 3, userStateKey(V, 'u2'), userDedupKey(V, 'u2', 'client'), tombstoneKey('cf', 'u2')],
+      ['FCALL', fn, 3, userStateKey(V, 'u1'), userDedupKey(V, 'u1', 'billing'), tombstoneKey('cf', 'u1')],
     ]);
     const first = calls[0] as Array<string | number>;
     expect(first[10]).toBe(2);
@@ -70,7 +72,7 @@ describe('the feature writer', () => {
     expect(verdicts).toEqual(['deleted', 'applied', 'applied', 'deleted']);
     expect(calls).toHaveLength(3);
     const again = calls[2] as Array<string | number>;
-    expect(again.slice(3, 6)).toEqual([userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'client'), tombstoneKey('cf', 'u1')]);
+    expect(again.slice(3, 6)).toEqual([userStateKey(V, 'u1'), userDedupKey(V, 'u1', 'client'), tombstoneKey('cf', 'u1')]);
     expect([again[10], again[11], again[14]]).toEqual([1, String(t), '3']);
   });
 
@@ -81,9 +83,9 @@ describe('the feature writer', () => {
     await writer.write([record('u1', 'client', t, 1), record('u1', 'billing', t + 26 * HOUR, 1), record('u2', 'client', t + 10 * 24 * HOUR, 2), record('u1', 'client', t - 5_000, 3)]);
     const before = (call: Array<string | number>) => [call[3], call[4], call[7], call[8]];
     expect(calls.map(before)).toEqual([
-      [userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'client'), Math.floor((t - 25 * HOUR) / 1000), encodePruneSpec(operators.tileBounds(t))],
-      [userStateKey('cf', 'u1'), userDedupKey('cf', 'u1', 'billing'), Math.floor((t + HOUR) / 1000), encodePruneSpec(operators.tileBounds(t + 26 * HOUR))],
-      [userStateKey('cf', 'u2'), userDedupKey('cf', 'u2', 'client'), Math.floor((t + 9 * 24 * HOUR - HOUR) / 1000), encodePruneSpec(operators.tileBounds(t + 10 * 24 * HOUR))],
+      [userStateKey(V, 'u1'), userDedupKey(V, 'u1', 'client'), Math.floor((t - 25 * HOUR) / 1000), encodePruneSpec(operators.tileBounds(t))],
+      [userStateKey(V, 'u1'), userDedupKey(V, 'u1', 'billing'), Math.floor((t + HOUR) / 1000), encodePruneSpec(operators.tileBounds(t + 26 * HOUR))],
+      [userStateKey(V, 'u2'), userDedupKey(V, 'u2', 'client'), Math.floor((t + 9 * 24 * HOUR - HOUR) / 1000), encodePruneSpec(operators.tileBounds(t + 10 * 24 * HOUR))],
     ]);
   });
 });
