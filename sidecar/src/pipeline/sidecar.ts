@@ -257,7 +257,8 @@ export class Sidecar {
   }
 
   private async onBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload, processor: BatchProcessor, consumer: Consumer): Promise<void> {
-    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    // A retired version writes nothing more, even before its process has stopped.
+    if (batch.messages.length === 0 || !isRunning() || isStale() || this.versionState === 'retired' || this.versionState === 'collected') return;
     const source = this.sourceOfTopic.get(batch.topic) as Source;
     const started = performance.now();
     const records: SourceRecord[] = batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value }));
