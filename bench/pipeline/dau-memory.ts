@@ -6,7 +6,7 @@ import { topicNames } from '../../sidecar/src/kafka/index.ts';
 import { EventStream, type StreamRecord } from '../../sidecar/src/loadgen/index.ts';
 import { PipelineMetrics } from '../../sidecar/src/metrics/index.ts';
 import { BatchProcessor, type SourceRecord } from '../../sidecar/src/pipeline/index.ts';
-import { FeatureReader, FeatureWriter, loadFunctionLibrary, userStateKey } from '../../sidecar/src/store/index.ts';
+import { FeatureReader, FeatureWriter, loadFunctionLibrary, userStateKey, versionPrefix } from '../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../sidecar/src/windows/index.ts';
 import { redisDelta, snapshot, userMemory, type UserMemory } from './redis-stats.ts';
 
@@ -127,7 +127,7 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < userIds.length; i += 20) {
       const pipe = redis.pipeline();
-      for (const user of userIds.slice(i, i + 20)) pipe.hgetall(userStateKey(keyPrefix, user));
+      for (const user of userIds.slice(i, i + 20)) pipe.hgetall(userStateKey(versionPrefix(keyPrefix, registry.version), user));
       await pipe.exec();
     }
   }

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { padToSize, prng, uuid } from '../../sidecar/src/loadgen/index.ts';
 import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
 import type { TopicNames } from '../../sidecar/src/kafka/index.ts';
-import { latestEventField, userStateKey } from '../../sidecar/src/store/redis-layout.ts';
+import { latestEventField, userStateKey, versionPrefix } from '../../sidecar/src/store/redis-layout.ts';
 
 export interface ProbeOptions {
   producer: Producer;
@@ -77,7 +77,7 @@ export class FreshnessProbe {
       attributes: { error_code: 'E1001', content_id: 'title-1', platform: 'web' },
     };
     const value = padToSize(event, this.options.size, this.rand);
-    this.outstanding.set(n, { key: userStateKey(this.options.keyPrefix, user), sentMs });
+    this.outstanding.set(n, { key: userStateKey(versionPrefix(this.options.keyPrefix, this.options.registry.version), user), sentMs });
     try {
       await this.options.producer.send({ topic: this.options.topics.sources.client, acks: -1, messages: [{ key: user, value, timestamp: String(sentMs) }] });
     } catch {

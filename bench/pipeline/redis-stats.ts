@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { activeVersionKey, lifecycleAuditKey, versionCatalogKey } from '../../sidecar/src/store/redis-layout.ts';
 
 /** `INFO <section>` as key -> value. */
 export async function info(redis: Redis, section: string): Promise<Map<string, string>> {
@@ -134,9 +135,11 @@ function tagOf(key: string): string | null {
  */
 export async function userMemory(redis: Redis, prefix: string, sample = 2_000, includeUser: (user: string) => boolean = () => true): Promise<UserMemory> {
   const byUser = new Map<string, string[]>();
+  // the version catalog, alias and audit (one hash tag of their own) are no user's
+  const lifecycle = new Set([activeVersionKey(prefix), versionCatalogKey(prefix), lifecycleAuditKey(prefix)]);
   for (const key of await scanKeys(redis, prefix)) {
     const tag = tagOf(key);
-    if (tag === null || !includeUser(tag)) continue;
+    if (tag === null || lifecycle.has(key) || !includeUser(tag)) continue;
     let list = byUser.get(tag);
     if (!list) byUser.set(tag, (list = []));
     list.push(key);

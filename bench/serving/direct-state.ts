@@ -35,7 +35,7 @@ export function directState(writer: FeatureWriter, features: readonly ReadFeatur
   return { fields, dedup };
 }
 
-/** Queues the writes of one user's state on a pipeline; the TTLs are FeatureWriter's (state, dedup sets). */
+/** Queues the writes of one user's state on a pipeline; the TTLs are FeatureWriter's (state, dedup sets). `prefix`: the version's keyspace (versionPrefix), as FeatureWriter writes it. */
 export function queueDirectState(pipeline: ReturnType<Redis['pipeline']>, prefix: string, userId: string, state: DirectState, ttl: { stateMs: number; dedupMs: number }): void {
   const stateKey = userStateKey(prefix, userId);
   const flat: string[] = [];

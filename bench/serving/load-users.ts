@@ -7,7 +7,7 @@
 import type { Redis } from 'ioredis';
 import { SOURCES, type Source } from '../../sidecar/src/events/index.ts';
 import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
-import { FeatureWriter, userDedupKey, userStateKey, type StoreRecord } from '../../sidecar/src/store/index.ts';
+import { FeatureWriter, userDedupKey, userStateKey, versionPrefix, type StoreRecord } from '../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../sidecar/src/windows/index.ts';
 import { directState, queueDirectState } from './direct-state.ts';
 import { benchUserId, userEvents } from './user-profile.ts';
@@ -94,7 +94,7 @@ export async function loadUsers(options: LoadOptions): Promise<{ events: number 
         // The prune bound FeatureWriter derives for one call: the newest ingest time among the user's records of that source.
         const pipeline = options.redis.pipeline();
         perUser.forEach((records, index) => {
-          queueDirectState(pipeline, options.prefix, benchUserId(from + index), directState(writer, options.registry.features, records), ttl);
+          queueDirectState(pipeline, versionPrefix(options.prefix, options.registry.version), benchUserId(from + index), directState(writer, options.registry.features, records), ttl);
         });
         const results = (await pipeline.exec()) ?? [];
         const failed = results.find(([error]) => error);
@@ -132,7 +132,7 @@ export async function verifyDirectLoad(options: Omit<LoadOptions, 'mode' | 'pref
     await loadUsers({ ...options, prefix: viaApply, mode: 'apply', chunk: 100 });
     await loadUsers({ ...options, prefix: viaDirect, mode: 'direct', chunk: 100 });
     for (let user = options.from ?? 0; user < (options.from ?? 0) + options.users; user++) {
-      const [a, d] = [await dump(options.redis, viaApply, benchUserId(user)), await dump(options.redis, viaDirect, benchUserId(user))];
+      const [a, d] = [await dump(options.redis, versionPrefix(viaApply, options.registry.version), benchUserId(user)), await dump(options.redis, versionPrefix(viaDirect, options.registry.version), benchUserId(user))];
       if (a !== d) throw new Error(`direct load differs from cf_apply for ${benchUserId(user)}:\n--- cf_apply\n${a}\n--- direct\n${d}`);
     }
   } finally {

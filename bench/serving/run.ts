@@ -27,7 +27,7 @@ import { Redis } from 'ioredis';
 import { SOURCES } from '../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { connectFeatureClient } from '../../sidecar/src/serving/index.ts';
-import { DEDUP_MEMBER_BYTES, loadFunctionLibrary, userDedupKey, userStateKey } from '../../sidecar/src/store/index.ts';
+import { DEDUP_MEMBER_BYTES, loadFunctionLibrary, userDedupKey, userStateKey, versionPrefix } from '../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../sidecar/src/windows/index.ts';
 import { KeepAliveClient } from './http-client.ts';
 import { closedLoop, openLoop, type LatencySummary } from './load-drivers.ts';
@@ -113,9 +113,9 @@ function layoutDoc(): string {
     .trim();
 }
 
-async function describeUser(redis: Redis, userId: string): Promise<string[]> {
+async function describeUser(redis: Redis, keyspace: string, userId: string): Promise<string[]> {
   const lines: string[] = [];
-  const keys = [userStateKey(PREFIX, userId), ...SOURCES.map((s) => userDedupKey(PREFIX, userId, s))];
+  const keys = [userStateKey(keyspace, userId), ...SOURCES.map((s) => userDedupKey(keyspace, userId, s))];
   for (const key of keys) {
     const type = await redis.type(key);
     if (type === 'none') continue;
@@ -263,12 +263,13 @@ async function main(): Promise<void> {
     for (let i = 0; i < sample; i++) {
       const user = benchUserId(i * sampleRng);
       const pipe = admin.pipeline();
-      pipe.call('MEMORY', 'USAGE', userStateKey(PREFIX, user), 'SAMPLES', '0');
-      pipe.hlen(userStateKey(PREFIX, user));
+      const keyspace = versionPrefix(PREFIX, registry.version);
+      pipe.call('MEMORY', 'USAGE', userStateKey(keyspace, user), 'SAMPLES', '0');
+      pipe.hlen(userStateKey(keyspace, user));
       for (const s of SOURCES) {
-        pipe.call('MEMORY', 'USAGE', userDedupKey(PREFIX, user, s), 'SAMPLES', '0');
+        pipe.call('MEMORY', 'USAGE', userDedupKey(keyspace, user, s), 'SAMPLES', '0');
         // members: the packed bytes of the dedup hash's tiles over the member width
-        pipe.eval(DEDUP_BYTES_LUA, 1, userDedupKey(PREFIX, user, s));
+        pipe.eval(DEDUP_BYTES_LUA, 1, userDedupKey(keyspace, user, s));
       }
       const results = ((await pipe.exec()) ?? []).map(([, value]) => Number(value ?? 0));
       stateBytes += results[0] ?? 0;
@@ -301,7 +302,7 @@ async function main(): Promise<void> {
     // 3. Key layout.
     say('\nRedis key layout (sidecar/src/store/redis-layout.ts):');
     for (const line of layoutDoc().split('\n')) say(`  ${line}`);
-    const example = await describeUser(admin, benchUserId(1));
+    const example = await describeUser(admin, versionPrefix(PREFIX, registry.version), benchUserId(1));
     say('example user:');
     for (const line of example) say(line);
 

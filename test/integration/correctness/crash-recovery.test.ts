@@ -4,7 +4,7 @@ import { SOURCES, type Source } from '../../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { generateWorkload, prng } from '../../../sidecar/src/loadgen/workload.ts';
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
-import { FeatureReader, partitionKey, sourceField, userStateKey } from '../../../sidecar/src/store/index.ts';
+import { FeatureReader, partitionKey, sourceField, userStateKey, versionPrefix } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 import { type ChildSidecar, spawnSidecar, type Totals } from '../../helpers/cli.ts';
 import { createTestTopics, kafkaClient, produceWorkload, readTopic, testAdmin, waitForGroupCaughtUp } from '../../helpers/kafka.ts';
@@ -35,7 +35,7 @@ async function snapshot(ns: TestNamespace, redis: Redis, users: readonly string[
   }
   const applied: Applied = new Map();
   const pipeline = redis.pipeline();
-  for (const user of users) pipeline.hmget(userStateKey(ns.options.keyPrefix, user), ...SOURCES.map((s) => sourceField(s)));
+  for (const user of users) pipeline.hmget(userStateKey(versionPrefix(ns.options.keyPrefix, registry.version), user), ...SOURCES.map((s) => sourceField(s)));
   const replies = (await pipeline.exec()) ?? [];
   users.forEach((user, i) => {
     const values = (replies[i]?.[1] ?? []) as Array<string | null>;

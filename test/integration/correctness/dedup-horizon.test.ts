@@ -14,7 +14,8 @@ async function store(pruneAboveFields = 256) {
   await loadFunctionLibrary(redis, registry, prefix);
   const writer = new FeatureWriter(redis, operators, { prefix, allowedLatenessMs: ALLOWED_LATENESS_MS, dedupMarginMs: DEDUP_MARGIN_MS, pruneAboveFields });
   const reader = new FeatureReader(redis, registry, prefix);
-  return { redis, prefix, writer, reader };
+  // the keys the writer writes: its registry version's keyspace
+  return { redis, prefix: writer.keyspace, writer, reader };
 }
 
 function record(spec: EventSpec, offset: number): PositionedRecord {

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEvent } from '../../../sidecar/src/events/index.ts';
-import { decodeRunning, encodeRunning, FeatureReader, runningField, tileField, userStateKey } from '../../../sidecar/src/store/index.ts';
+import { decodeRunning, encodeRunning, FeatureReader, runningField, tileField, userStateKey, versionPrefix } from '../../../sidecar/src/store/index.ts';
 import { tileIndex } from '../../../sidecar/src/windows/index.ts';
 import { compileOfflineSql, runParity, type ParityResult } from '../../../parity/src/index.ts';
 import { renderInChromium } from '../../helpers/browser.ts';
@@ -68,7 +68,7 @@ describe('online/offline parity job', () => {
     const field = tileField(feature.id, tileIndex(pipeline.asOfMs, feature.granularityMs) - 2);
     // the tile gains 7 behind the apply function's back, and so does the running total the read sums it from (store protocol 3)
     const corrupt = async (delta: number): Promise<void> => {
-      const key = userStateKey(pipeline.stacks.healthy.keyPrefix, user);
+      const key = userStateKey(versionPrefix(pipeline.stacks.healthy.keyPrefix, pipeline.registry.version), user);
       await redis.hincrby(key, field, delta);
       const running = decodeRunning((await redis.hget(key, runningField(feature.id))) ?? '');
       if (running) await redis.hset(key, runningField(feature.id), encodeRunning({ ...running, total: running.total + delta }));

@@ -4,7 +4,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseEvent, SOURCES } from '../../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { startServingService, type ServingService } from '../../../sidecar/src/serving/index.ts';
-import { FeatureWriter, loadFunctionLibrary, registryKey, watermarkKey, type StoreRecord } from '../../../sidecar/src/store/index.ts';
+import { FeatureWriter, loadFunctionLibrary, registryKey, versionPrefix, watermarkKey, type StoreRecord } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 import { privateRedis } from '../../helpers/redis.ts';
 import { REDIS_URL } from '../../helpers/stack.ts';
@@ -141,11 +141,13 @@ describe('the serving HTTP service against Redis', () => {
 
     await publishWatermarks(redis, prefix, Date.now());
     await waitFor('readyz 200 again', async () => (await http(service, 'GET', '/readyz')).status === 200);
-    await redis.set(registryKey(prefix), '0000000000000000');
+    // the version's registry marker (its keyspace, docs/lifecycle.md) names another registry
+    const keyspace = versionPrefix(prefix, registry.version);
+    await redis.set(registryKey(keyspace), '0000000000000000');
     const mismatch = await http(service, 'GET', '/readyz');
     expect(mismatch.status).toBe(503);
-    expect(mismatch.json.reasons).toEqual([`registry: Redis holds registry 0000000000000000, this service serves ${registry.version}`]);
-    await redis.del(watermarkKey(prefix));
+    expect(mismatch.json.reasons).toEqual([`registry: ${registryKey(keyspace)} names registry 0000000000000000, this service serves ${registry.version}`]);
+    await redis.del(watermarkKey(keyspace));
   });
 
   it('turns /readyz to 503 and reads to 503 store_unavailable when its Redis goes down, while /healthz stays 200', async () => {

@@ -37,6 +37,7 @@ import {
   STATE_LAYOUT,
   applyOp,
   userStateKey,
+  versionPrefix,
   APPLY_KEYS,
   type ApplyCall,
   type ApplyEvent,
@@ -387,7 +388,9 @@ describe('the online store against the executable spec of the window semantics',
         await writer.write(events.map((event, offset) => ({ event, topic: `t.${event.source}`, partition: 0, offset: String(offset), ops: operators.opsFor(event) })));
         const asOf = Math.max(...events.map((e) => e.ingestMs)) + delay;
         const read = await new FeatureReader(redis, REGISTRY, prefix).read('u1', asOf);
-        await redis.del(userStateKey(prefix, 'u1'), ...SOURCES.map((s) => userDedupKey(prefix, 'u1', s)));
+        // the writer wrote the registry version's keyspace
+        const keyspace = versionPrefix(prefix, REGISTRY.version);
+        await redis.del(userStateKey(keyspace, 'u1'), ...SOURCES.map((s) => userDedupKey(keyspace, 'u1', s)));
         for (const f of FEATURES) {
           const spec = evaluateFeature(f, events, asOf);
           expect(read.features[f.name], `${f.name} at round ${round}`).toEqual({ value: spec.value, latest_event_ms: spec.latestEventMs });

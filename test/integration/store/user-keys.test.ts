@@ -23,10 +23,12 @@ describe('userKeys', () => {
       offset,
     }));
     expect(await writeDirect(writer, operators, [records], (source) => `keys.${source}`)).toEqual(['applied', 'applied', 'applied']);
-    const written = await redis.keys(`${prefix}:{u-keys}*`);
+    // the writer writes its registry version's keyspace
+    const keyspace = writer.keyspace;
+    const written = await redis.keys(`${keyspace}:{u-keys}*`);
     expect(written.length).toBe(4);
-    expect(userKeys(prefix, 'u-keys')).toEqual(expect.arrayContaining(written));
-    await redis.del(...userKeys(prefix, 'u-keys'));
-    expect(await redis.keys(`${prefix}:{u-keys}*`)).toEqual([]);
+    expect(userKeys(keyspace, 'u-keys')).toEqual(expect.arrayContaining(written));
+    await redis.del(...userKeys(keyspace, 'u-keys'));
+    expect(await redis.keys(`${keyspace}:{u-keys}*`)).toEqual([]);
   });
 });
