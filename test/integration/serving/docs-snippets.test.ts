@@ -11,7 +11,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { COMMON_OPTIONS } from '../../../sidecar/src/config/index.ts';
 import { parseEvent, SOURCES } from '../../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
-import { FeatureWriter, loadFunctionLibrary, type StoreRecord } from '../../../sidecar/src/store/index.ts';
+import { FeatureWriter, loadFunctionLibrary, registerVersion, type StoreRecord } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 import { privateRedis } from '../../helpers/redis.ts';
 
@@ -33,6 +33,8 @@ async function storeWithState(users: readonly string[]): Promise<{ port: string 
   const redis = new Redis(own.url);
   onTestFinished(() => redis.disconnect());
   await loadFunctionLibrary(redis, registry, PREFIX);
+  // as a sidecar's start does: the first version registered is the active one (the alias)
+  await registerVersion(redis, PREFIX, registry, 'docs-snippets test');
   const writer = new FeatureWriter(redis, operators, { prefix: PREFIX, allowedLatenessMs: 86_400_000, dedupMarginMs: 3_600_000, pruneAboveFields: 256 });
   const now = Date.now();
   const records: StoreRecord[] = users.map((userId, index) => {
@@ -66,11 +68,11 @@ describe('the snippets of docs/serving.md, run as printed', () => {
     expect(PREFIX).toBe('cf');
     for (const text of [sh, python]) {
       expect(text).toContain('16379');
-      expect(text).toContain('cf:registry');
+      expect(text).toContain('cf:{lifecycle}:active');
     }
   });
 
-  it('runs the redis-cli snippet: the version id, the JSON read of u-123, the watermarks', async () => {
+  it('runs the redis-cli snippet: the active version id, the JSON read of u-123 from that version, its watermarks', async () => {
     const [sh] = snippets('sh', 'redis-cli');
     const { port } = await storeWithState(['u-123']);
     const { stdout } = await execa('bash', ['-euo', 'pipefail', '-c', (sh as string).replaceAll(LOCAL_PORT, port)], { timeout: 30_000 });
@@ -86,11 +88,12 @@ describe('the snippets of docs/serving.md, run as printed', () => {
     const [python] = snippets('python', 'import redis');
     const { port } = await storeWithState(['u-1', 'u-2']);
     const { stdout } = await execa('.venv/tools/bin/python', ['-c', (python as string).replaceAll(LOCAL_PORT, port)], { timeout: 30_000 });
-    const out = JSON.parse(stdout) as { reads: Array<{ present: boolean; features: Record<string, { value: unknown }> }>; watermarks: Record<string, number> };
+    const out = JSON.parse(stdout) as { version: string; reads: Array<{ present: boolean; features: Record<string, { value: unknown }> }>; watermarks: Record<string, number> };
     expect(out.reads.map((r) => [r.present, r.features.errors_last_10m?.value])).toEqual([
       [true, 1],
       [true, 1],
     ]);
     expect(Object.keys(out.watermarks).sort()).toEqual(SOURCES.map((s) => `${s}:0`).sort());
+    expect(out.version).toBe(registry.version);
   });
 });
