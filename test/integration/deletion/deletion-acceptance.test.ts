@@ -45,7 +45,7 @@ import {
 import { generateWorkload, type WorkloadRecord } from '../../../sidecar/src/loadgen/workload.ts';
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { startServingService } from '../../../sidecar/src/serving/index.ts';
-import { FeatureReader, tombstoneKey } from '../../../sidecar/src/store/index.ts';
+import { activeVersionKey, FeatureReader, lifecycleAuditKey, tombstoneKey, versionCatalogKey, versionPrefix } from '../../../sidecar/src/store/index.ts';
 import { conformanceRegistry, tempDir } from '../../helpers/consumers.ts';
 import { queryDuckDb, runDbt } from '../../helpers/dbt.ts';
 import { validBytes } from '../../helpers/events.ts';
@@ -66,10 +66,17 @@ const TOKEN = 'deletion-test-admin-token-0123456789';
  */
 async function dumpKeys(redis: ReturnType<typeof testRedis>, prefix: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
+  // The users' keys: the tombstones under the base prefix, the state in the registry version's keyspace (docs/lifecycle.md).
+  for (const base of [prefix, versionPrefix(prefix, conformanceRegistry.version)]) await dumpUserKeys(redis, base, out);
+  return out;
+}
+
+async function dumpUserKeys(redis: ReturnType<typeof testRedis>, prefix: string, out: Map<string, string>): Promise<void> {
+  const lifecycle = new Set([activeVersionKey(prefix), versionCatalogKey(prefix), lifecycleAuditKey(prefix)]);
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:{*`, 'COUNT', 1000);
-    for (const key of keys) {
+    for (const key of keys.filter((k) => !lifecycle.has(k))) {
       const type = await redis.type(key);
       const content =
         type === 'hash'
@@ -83,7 +90,6 @@ async function dumpKeys(redis: ReturnType<typeof testRedis>, prefix: string): Pr
     }
     cursor = next;
   } while (cursor !== '0');
-  return out;
 }
 
 const userOfKey = (key: string): string => /^:\{([^}]+)\}/.exec(key)?.[1] as string;
