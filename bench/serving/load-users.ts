@@ -132,7 +132,10 @@ export async function verifyDirectLoad(options: Omit<LoadOptions, 'mode' | 'pref
     await loadUsers({ ...options, prefix: viaApply, mode: 'apply', chunk: 100 });
     await loadUsers({ ...options, prefix: viaDirect, mode: 'direct', chunk: 100 });
     for (let user = options.from ?? 0; user < (options.from ?? 0) + options.users; user++) {
-      const [a, d] = [await dump(options.redis, versionPrefix(viaApply, options.registry.version), benchUserId(user)), await dump(options.redis, versionPrefix(viaDirect, options.registry.version), benchUserId(user))];
+      const [a, d] = [
+        await dump(options.redis, versionPrefix(viaApply, options.registry.version), benchUserId(user)),
+        await dump(options.redis, versionPrefix(viaDirect, options.registry.version), benchUserId(user)),
+      ];
       if (a !== d) throw new Error(`direct load differs from cf_apply for ${benchUserId(user)}:\n--- cf_apply\n${a}\n--- direct\n${d}`);
     }
   } finally {

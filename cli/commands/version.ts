@@ -43,9 +43,20 @@ export const VERSION_OPTIONS = {
     env: ['CHURNFEAT_ACTOR'],
     schema: { type: 'string', maxLength: 200 },
   }),
-  dryRun: defineOption<boolean>({ kind: 'boolean', description: 'cutover, rollback, retire, gc: check and say what would happen, change nothing (audited as dry-run)', default: false, schema: SCHEMAS.boolean }),
+  dryRun: defineOption<boolean>({
+    kind: 'boolean',
+    description: 'cutover, rollback, retire, gc: check and say what would happen, change nothing (audited as dry-run)',
+    default: false,
+    schema: SCHEMAS.boolean,
+  }),
   gcBatch: defineOption<number>({ kind: 'integer', description: 'gc: keys per UNLINK batch', default: 500, env: ['CHURNFEAT_GC_BATCH'], schema: { type: 'integer', minimum: 1, maximum: 10_000 } }),
-  gcPauseMs: defineOption<number>({ kind: 'integer', description: 'gc: pause after each batch, ms (Redis serves others in between)', default: 5, env: ['CHURNFEAT_GC_PAUSE_MS'], schema: { type: 'integer', minimum: 0, maximum: 10_000 } }),
+  gcPauseMs: defineOption<number>({
+    kind: 'integer',
+    description: 'gc: pause after each batch, ms (Redis serves others in between)',
+    default: 5,
+    env: ['CHURNFEAT_GC_PAUSE_MS'],
+    schema: { type: 'integer', minimum: 0, maximum: 10_000 },
+  }),
   gcIdleMs: defineOption<number>({
     kind: 'integer',
     description: "gc: refuse while the version's watermarks were written within this, ms (its sidecar still runs); 0 = no check",
@@ -74,7 +85,12 @@ type Subcommand = keyof typeof SUBCOMMANDS;
 
 function usageText(): string {
   const rows = Object.entries(SUBCOMMANDS).map(([name, { args, about }]) => `  ${[name, ...args].join(' ').padEnd(18)}${about}`);
-  return tableUsage('version <subcommand> [ARGS] [options]', `The lifecycle of the registry versions' online state (docs/lifecycle.md).\n\nsubcommands:\n${rows.join('\n')}`, VERSION_OPTIONS, 'Exit 0 done, 1 refused (the reason is printed) or failed, 2 bad command line.\n');
+  return tableUsage(
+    'version <subcommand> [ARGS] [options]',
+    `The lifecycle of the registry versions' online state (docs/lifecycle.md).\n\nsubcommands:\n${rows.join('\n')}`,
+    VERSION_OPTIONS,
+    'Exit 0 done, 1 refused (the reason is printed) or failed, 2 bad command line.\n',
+  );
 }
 
 const VERSION_ID = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -126,7 +142,10 @@ async function list(redis: Redis, options: VersionOptions): Promise<number> {
     return EXIT.ok;
   }
   if (sorted.length === 0) out(`no version registered under prefix ${options.keyPrefix}`);
-  for (const r of sorted) out(`${r.version === active ? '*' : ' '} ${r.version}  ${r.state.padEnd(9)} ${String(r.registry.features.length).padStart(3)} features  ${parityText(r)}${r.version === back ? '  (rollback target)' : ''}`);
+  for (const r of sorted)
+    out(
+      `${r.version === active ? '*' : ' '} ${r.version}  ${r.state.padEnd(9)} ${String(r.registry.features.length).padStart(3)} features  ${parityText(r)}${r.version === back ? '  (rollback target)' : ''}`,
+    );
   return EXIT.ok;
 }
 

@@ -59,7 +59,10 @@ export async function startServingService(
     routes: [
       (scope) =>
         registerOpsRoutes(scope, {
-          providers: withProviders(defaultOpsProviders({ registry: features, watermarks, reportsDir: options.opsReportsDir }), [versionsOpsProvider(redis, options.keyPrefix), ...(extra.opsProviders ?? [])]),
+          providers: withProviders(defaultOpsProviders({ registry: features, watermarks, reportsDir: options.opsReportsDir }), [
+            versionsOpsProvider(redis, options.keyPrefix),
+            ...(extra.opsProviders ?? []),
+          ]),
           scrapeUrls: options.opsScrapeUrls,
           reportsDir: options.opsReportsDir,
         }),

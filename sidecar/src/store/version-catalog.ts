@@ -230,8 +230,11 @@ export function planCutover(view: CatalogView, target: string, bootstrap: Bootst
   if (record.state === 'retired' || record.state === 'collected') throw new LifecycleRefusal(`version ${target} is ${record.state}: its keys are not written any more`);
   if (record.parity === null) throw new LifecycleRefusal(`version ${target} has no parity result: run \`churnfeat parity --version ${target}\` first`);
   if (!record.parity.passed)
-    throw new LifecycleRefusal(`version ${target} failed parity (${record.parity.mismatches} unexplained mismatches of ${record.parity.sampleSize} users at ${record.parity.at}): fix and run parity again`);
-  if (bootstrap !== null && bootstrap !== 'complete') throw new LifecycleRefusal(`version ${target}'s bootstrap is ${bootstrap}, not complete: resume \`churnfeat bootstrap\` and wait for it to finish`);
+    throw new LifecycleRefusal(
+      `version ${target} failed parity (${record.parity.mismatches} unexplained mismatches of ${record.parity.sampleSize} users at ${record.parity.at}): fix and run parity again`,
+    );
+  if (bootstrap !== null && bootstrap !== 'complete')
+    throw new LifecycleRefusal(`version ${target}'s bootstrap is ${bootstrap}, not complete: resume \`churnfeat bootstrap\` and wait for it to finish`);
   const records: VersionRecord[] = [{ ...record, state: 'active', previous: view.active, activatedAt: at }];
   if (view.active !== null) {
     const old = view.records.get(view.active);

@@ -73,7 +73,14 @@ function compare(name: string, inA: boolean, inB: boolean, reads: Array<[UserSta
  * instant through each version's own read function: per feature, how many users are equal,
  * different or have state in one version only, and the largest absolute difference.
  */
-export async function diffVersions(redis: Redis, prefix: string, a: { version: string; registry: FeatureRegistry }, b: { version: string; registry: FeatureRegistry }, sample: number, asOfMs?: number): Promise<VersionDiff> {
+export async function diffVersions(
+  redis: Redis,
+  prefix: string,
+  a: { version: string; registry: FeatureRegistry },
+  b: { version: string; registry: FeatureRegistry },
+  sample: number,
+  asOfMs?: number,
+): Promise<VersionDiff> {
   const half = Math.max(1, Math.ceil(sample / 2));
   const drawn = new Set([...(await sampleVersionUsers(redis, prefix, a.version, half)), ...(await sampleVersionUsers(redis, prefix, b.version, sample))]);
   const users = [...drawn].slice(0, sample);

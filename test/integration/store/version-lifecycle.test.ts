@@ -126,7 +126,11 @@ describe('the version lifecycle under live load', () => {
         if (single.status === 200) answers.push((await single.json()) as UserFeatures);
         else errors.push(`GET ${user}: ${single.status} ${await single.text()}`);
         if (i % 4 === 0) {
-          const batch = await fetch(`${service.url}/v1/features:batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user_ids: polledUsers.slice(0, 12) }) });
+          const batch = await fetch(`${service.url}/v1/features:batch`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ user_ids: polledUsers.slice(0, 12) }),
+          });
           if (batch.status !== 200) errors.push(`batch: ${batch.status} ${await batch.text()}`);
           else {
             const { results } = (await batch.json()) as { results: UserFeatures[] };
@@ -153,7 +157,13 @@ describe('the version lifecycle under live load', () => {
     const v2Online = await onlineReads(new FeatureReader(redis, v2, prefix), polledUsers, asOf);
     const mismatches = diffReads(referenceV2(polledUsers, asOf), v2Online, ['reference', 'v2']);
     expect(mismatches).toEqual([]);
-    await recordParity(redis, prefix, v2.version, { passed: mismatches.length === 0, mismatches: mismatches.length, sampleSize: polledUsers.length, asOf: new Date(asOf).toISOString(), at: new Date().toISOString() }, 'lifecycle-test');
+    await recordParity(
+      redis,
+      prefix,
+      v2.version,
+      { passed: mismatches.length === 0, mismatches: mismatches.length, sampleSize: polledUsers.length, asOf: new Date(asOf).toISOString(), at: new Date().toISOString() },
+      'lifecycle-test',
+    );
 
     // A dry run changes nothing; the cutover moves every reader to v2 within the alias cache time.
     expect(await version(prefix, 'cutover', v2.version, '--dry-run')).toBe(0);
@@ -181,11 +191,15 @@ describe('the version lifecycle under live load', () => {
     expect(fatal?.message).toContain('retired');
     await s2.stop();
     sidecars.splice(sidecars.indexOf(s2), 1);
-    await waitFor('v2 watermarks to be older than the GC idle limit', async () => {
-      const marks = Object.values(await redis.hgetall(watermarkKey(versionPrefix(prefix, v2.version)))).map(Number);
-      const [seconds] = await redis.time();
-      return Number(seconds) * 1000 - Math.max(...marks) > 1_500;
-    }, { timeoutMs: 15_000, intervalMs: 100 });
+    await waitFor(
+      'v2 watermarks to be older than the GC idle limit',
+      async () => {
+        const marks = Object.values(await redis.hgetall(watermarkKey(versionPrefix(prefix, v2.version)))).map(Number);
+        const [seconds] = await redis.time();
+        return Number(seconds) * 1000 - Math.max(...marks) > 1_500;
+      },
+      { timeoutMs: 15_000, intervalMs: 100 },
+    );
     await redis.set(tombstoneKey(prefix, 'someone'), '1');
     const v1Before = await countVersionKeys(redis, prefix, v1.version);
     const v2Before = await countVersionKeys(redis, prefix, v2.version);
@@ -234,6 +248,8 @@ describe('the version lifecycle under live load', () => {
       'gc:dry-run',
       'gc:done',
     ]);
-    console.info(`version lifecycle: ${answers.length} answers (${answers.filter((a) => a.version === v2.version).length} from v2), ${live.length} live records during the steps, v2 GC removed ${v2Before.keys} keys of ${v2Before.users} users`);
+    console.info(
+      `version lifecycle: ${answers.length} answers (${answers.filter((a) => a.version === v2.version).length} from v2), ${live.length} live records during the steps, v2 GC removed ${v2Before.keys} keys of ${v2Before.users} users`,
+    );
   });
 });

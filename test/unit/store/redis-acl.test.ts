@@ -52,7 +52,7 @@ function recordingRedis(names: Set<string>): Redis {
 }
 
 describe('the Redis ACL users and the version catalog', () => {
-  it("grant the sidecar user every command its start and its once-a-second check send to the catalog (registration, audit)", async () => {
+  it('grant the sidecar user every command its start and its once-a-second check send to the catalog (registration, audit)', async () => {
     const names = new Set<string>();
     const redis = recordingRedis(names);
     await registerVersion(redis, 'cf', fixtureRegistry(), 'test');

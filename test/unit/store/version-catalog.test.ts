@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { checkGc, LifecycleRefusal, planCutover, planRetire, planRollback, rollbackTarget, runtimeRegistry, type CatalogView, type VersionRecord, type VersionState } from '../../../sidecar/src/store/index.ts';
+import {
+  checkGc,
+  LifecycleRefusal,
+  planCutover,
+  planRetire,
+  planRollback,
+  rollbackTarget,
+  runtimeRegistry,
+  type CatalogView,
+  type VersionRecord,
+  type VersionState,
+} from '../../../sidecar/src/store/index.ts';
 import { fixtureRegistry } from '../../helpers/registry.ts';
 
 const AT = '2026-12-01T12:00:00.000Z';
@@ -57,8 +68,10 @@ describe('the version catalog state machine', () => {
 
   it('refuses a cutover without parity, with failed parity, with an unfinished bootstrap, to a retired version, or to the active one, saying why', () => {
     expect(refusal(() => planCutover(view('v1', record('v1', 'active'), record('v2', 'shadow')), 'v2', null, AT))).toContain('has no parity result: run `churnfeat parity --version v2`');
-    expect(refusal(() => planCutover(view('v1', record('v1', 'active'), record('v2', 'shadow', { parity: failed })), 'v2', null, AT))).toContain('failed parity (7 unexplained mismatches of 500 users');
-    expect(refusal(() => planCutover(view('v1', record('v1', 'active'), record('v2', 'shadow', { parity: passed })), 'v2', 'loading', AT))).toContain("bootstrap is loading, not complete");
+    expect(refusal(() => planCutover(view('v1', record('v1', 'active'), record('v2', 'shadow', { parity: failed })), 'v2', null, AT))).toContain(
+      'failed parity (7 unexplained mismatches of 500 users',
+    );
+    expect(refusal(() => planCutover(view('v1', record('v1', 'active'), record('v2', 'shadow', { parity: passed })), 'v2', 'loading', AT))).toContain('bootstrap is loading, not complete');
     expect(refusal(() => planCutover(view('v1', record('v1', 'active'), record('v2', 'retired', { parity: passed })), 'v2', null, AT))).toContain('is retired');
     expect(refusal(() => planCutover(view('v1', record('v1', 'active')), 'v1', null, AT))).toContain('already active');
     expect(refusal(() => planCutover(view('v1', record('v1', 'active')), 'v9', null, AT))).toContain('not in the catalog (known: v1)');
