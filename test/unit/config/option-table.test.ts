@@ -10,6 +10,7 @@ import {
   describeOptions,
   loadOptions,
   optionsFromEnv,
+  sidecarGroupFor,
   readArgOptions,
   readEnvOptions,
   resolveOptions,
@@ -75,6 +76,13 @@ describe('the option table', () => {
     for (const table of [SIDECAR_OPTIONS, LAKE_WRITER_OPTIONS, CANARY_OPTIONS, PARITY_OPTIONS]) expect(table.brokers).toBe(COMMON_OPTIONS.brokers);
     expect(SIDECAR_OPTIONS.maxPayloadBytes).toBe(LAKE_WRITER_OPTIONS.maxPayloadBytes);
     expect(DEFAULT_OPTIONS.groupId).toBe(defaultParityOptions({}).kafka?.groupId);
+  });
+
+  it("derives the sidecar's consumer group from the registry version unless one is set, so two versions consume side by side", () => {
+    expect(DEFAULT_OPTIONS.groupId).toBe('');
+    expect(sidecarGroupFor('', 'aaaa')).toBe('churnfeat-sidecar-aaaa');
+    expect(sidecarGroupFor('', 'bbbb')).not.toBe(sidecarGroupFor('', 'aaaa'));
+    expect(sidecarGroupFor('my-group', 'aaaa')).toBe('my-group');
   });
 
   it('writes the stack ports as defaults in one place only', () => {

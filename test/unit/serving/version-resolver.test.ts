@@ -23,6 +23,8 @@ function fakeRedis(state: { alias: string | null; catalog: Record<string, string
 
 const startup = servingRegistry();
 const other = { ...startup, version: '0123456789abcdef', features: startup.features.slice(0, 2) };
+/** The catalog holding `other`'s record. */
+const withOther = (): Record<string, string> => ({ [other.version]: JSON.stringify({ version: other.version, registry: other }) });
 
 describe('the version resolver', () => {
   it("serves the start-up registry's version before any alias exists", async () => {
@@ -33,7 +35,7 @@ describe('the version resolver', () => {
   });
 
   it("follows the alias to another version with that version's registry from its catalog record", async () => {
-    const { redis } = fakeRedis({ alias: other.version, catalog: { [other.version]: JSON.stringify({ version: other.version, registry: other }) } });
+    const { redis } = fakeRedis({ alias: other.version, catalog: withOther() });
     const resolver = new VersionResolver(redis, 'cf', startup);
     const served = await resolver.resolve();
     expect(served.version).toBe(other.version);
@@ -42,7 +44,7 @@ describe('the version resolver', () => {
   });
 
   it('reads the alias once per cache period, shares one GET between concurrent requests, and moves after the period', async () => {
-    const state = { alias: startup.version as string | null, catalog: { [other.version]: JSON.stringify({ version: other.version, registry: other }) } };
+    const state = { alias: startup.version as string | null, catalog: withOther() };
     const { redis, calls } = fakeRedis(state);
     let now = 0;
     const resolver = new VersionResolver(redis, 'cf', startup, { aliasCacheMs: 1_000, clock: () => now });
@@ -57,7 +59,7 @@ describe('the version resolver', () => {
   });
 
   it('answers a batch entirely from one version and names it in every answer', async () => {
-    const { redis } = fakeRedis({ alias: other.version, catalog: { [other.version]: JSON.stringify({ version: other.version, registry: other }) } });
+    const { redis } = fakeRedis({ alias: other.version, catalog: withOther() });
     const resolver = new VersionResolver(redis, 'cf', startup);
     const served = await resolver.resolve();
     const reads: string[] = [];
