@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEvent } from '../../../sidecar/src/events/index.ts';
-import { decodeRunning, encodeRunning, FeatureReader, runningField, tileField, userStateKey, versionPrefix } from '../../../sidecar/src/store/index.ts';
+import { decodeRunning, encodeRunning, FeatureReader, readRecord, runningField, tileField, userStateKey, versionPrefix } from '../../../sidecar/src/store/index.ts';
 import { tileIndex } from '../../../sidecar/src/windows/index.ts';
 import { compileOfflineSql, runParity, type ParityResult } from '../../../parity/src/index.ts';
 import { renderInChromium } from '../../helpers/browser.ts';
@@ -38,6 +38,10 @@ describe('online/offline parity job', () => {
     expect(healthy.registry.same).toBe(true);
     expect(healthy.snapshot.committedOffsets).toBe(true);
     expect(healthy.snapshot.lakeManifests).toBe(true);
+    // The result is recorded in the version's catalog record: what `churnfeat version cutover` checks (docs/lifecycle.md).
+    const catalogRedis = new Redis(REDIS_URL);
+    const record = await readRecord(catalogRedis, pipeline.stacks.healthy.keyPrefix, pipeline.registry.version).finally(() => catalogRedis.disconnect());
+    expect(record?.parity).toMatchObject({ passed: true, mismatches: 0, sampleSize: healthy.sample.sampled, asOf: healthy.asOf });
     expect(healthy.sample.sampled).toBe(120);
     expect(healthy.sample.strata.map((s) => s.name)).toEqual(['rare', 'light', 'regular', 'active']);
     expect(healthy.sample.strata.every((s) => s.sampled === 30)).toBe(true);
@@ -80,6 +84,7 @@ describe('online/offline parity job', () => {
       expect(result.totals.unexplained).toBe(1);
       expect(result.mismatches).toMatchObject([{ userId: user, feature: feature.name, class: 'unexplained', field: 'value' }]);
       expect(Number(result.mismatches[0]!.online.value) - Number(result.mismatches[0]!.offline.value)).toBe(7);
+      expect((await readRecord(redis, pipeline.stacks.healthy.keyPrefix, pipeline.registry.version))?.parity).toMatchObject({ passed: false, mismatches: 1 });
       // The threshold tolerates that many unexplained mismatches.
       const tolerated = await runParity(parityOptionsFor(pipeline, pipeline.stacks.healthy, { users: 120, offlineSqlFile, threshold: 1, outDir: join('reports', 'test', 'parity', 'corrupted') }));
       expect(tolerated.exitCode).toBe(0);

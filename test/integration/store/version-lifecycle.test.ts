@@ -191,6 +191,8 @@ describe('the version lifecycle under live load', () => {
     expect(fatal?.message).toContain('retired');
     await s2.stop();
     sidecars.splice(sidecars.indexOf(s2), 1);
+    // A retired version's sidecar refuses to start again (the CLI exits 1 with one line).
+    await expect(new Sidecar({ ...ns.options, groupId: `${ns.id}-v2b`, clientId: `${ns.id}-v2b` }, v2).start()).rejects.toMatchObject({ code: 'version_refused' });
     await waitFor(
       'v2 watermarks to be older than the GC idle limit',
       async () => {
