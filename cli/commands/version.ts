@@ -72,7 +72,7 @@ type VersionOptions = ReturnType<typeof loadOptions<typeof VERSION_OPTIONS>>;
 /** Each subcommand: its positional arguments and what it does. */
 const SUBCOMMANDS = {
   list: { args: [], about: 'every version in the catalog: state, parity, the active one and the rollback target' },
-  status: { args: ['VERSION'], about: "one version's record (parity, bootstrap, keys) without its registry" },
+  status: { args: ['VERSION'], about: "one version's record (state, parity, bootstrap, features) without its registry" },
   cutover: { args: ['VERSION'], about: 'atomic alias switch to VERSION; refused unless its parity passed and its bootstrap (if any) is complete' },
   rollback: { args: [], about: 'the alias back to the previous version (kept written as standby)' },
   retire: { args: ['VERSION'], about: 'stop writing a shadow or standby version (its sidecar exits); then gc' },
@@ -150,15 +150,11 @@ async function list(redis: Redis, options: VersionOptions): Promise<number> {
 }
 
 async function status(redis: Redis, options: VersionOptions, version: string): Promise<number> {
-  const [active, records, bootstrap, keys] = await Promise.all([
-    readActiveVersion(redis, options.keyPrefix),
-    readCatalog(redis, options.keyPrefix),
-    readBootstrapState(redis, options.keyPrefix, version),
-    countVersionKeys(redis, options.keyPrefix, version),
-  ]);
+  // No key count here: that is a SCAN of the whole keyspace (`gc --dry-run` does it).
+  const [active, records, bootstrap] = await Promise.all([readActiveVersion(redis, options.keyPrefix), readCatalog(redis, options.keyPrefix), readBootstrapState(redis, options.keyPrefix, version)]);
   const record = records.get(version);
   if (!record) throw new LifecycleRefusal(`version ${version} is not in the catalog (known: ${[...records.keys()].join(', ') || 'none'})`);
-  const summary = { ...summaryOf(record, active, rollbackTarget({ active, records })), bootstrap, keys: keys.keys, users: keys.users };
+  const summary = { ...summaryOf(record, active, rollbackTarget({ active, records })), bootstrap };
   if (options.json) out(JSON.stringify(summary, null, 2));
   else for (const [key, value] of Object.entries(summary)) out(`${key.padEnd(16)} ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}`);
   return EXIT.ok;

@@ -211,6 +211,8 @@ export interface TransitionPlan {
   records: VersionRecord[];
   alias?: string;
   detail: string;
+  /** The versions the audit entry names, when the plan found them (rollback: from, to). */
+  versions?: Record<string, string>;
 }
 
 function need(view: CatalogView, version: string): VersionRecord {
@@ -240,7 +242,7 @@ export function planCutover(view: CatalogView, target: string, bootstrap: Bootst
     const old = view.records.get(view.active);
     if (old) records.push({ ...old, state: 'standby' });
   }
-  return { records, alias: target, detail: `alias ${view.active ?? '(none)'} -> ${target}` };
+  return { records, alias: target, detail: `alias ${view.active ?? '(none)'} -> ${target}`, versions: { from: view.active ?? '', to: target } };
 }
 
 /** Rollback: the alias goes back to the active version's `previous`, which must still be written (standby). */
@@ -257,6 +259,7 @@ export function planRollback(view: CatalogView, at: string): TransitionPlan {
     ],
     alias: target.version,
     detail: `alias ${active.version} -> ${target.version} (rollback)`,
+    versions: { from: active.version, to: target.version },
   };
 }
 
@@ -329,7 +332,7 @@ export async function runTransition(
 ): Promise<TransitionPlan> {
   try {
     const result = await transact(redis, prefix, plan, { dryRun: step.dryRun });
-    await appendAudit(redis, prefix, { actor: step.actor, action: step.action, versions: step.versions, outcome: step.dryRun ? 'dry-run' : 'done', detail: result.detail });
+    await appendAudit(redis, prefix, { actor: step.actor, action: step.action, versions: result.versions ?? step.versions, outcome: step.dryRun ? 'dry-run' : 'done', detail: result.detail });
     return result;
   } catch (error) {
     if (error instanceof LifecycleRefusal) await appendAudit(redis, prefix, { actor: step.actor, action: step.action, versions: step.versions, outcome: 'refused', detail: error.message });

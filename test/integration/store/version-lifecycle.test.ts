@@ -236,7 +236,10 @@ describe('the version lifecycle under live load', () => {
     expect(fromV2, 'answers from v2 for users where the versions differ').toBeGreaterThan(0);
 
     // The audit lists every step, refusals and dry runs included.
-    const steps = (await readAudit(redis, prefix)).map((e) => `${e.action}:${e.outcome}`);
+    const audit = await readAudit(redis, prefix);
+    expect(audit.find((e) => e.action === 'rollback')).toMatchObject({ actor: 'lifecycle-test', versions: { from: v2.version, to: v1.version } });
+    expect(audit.find((e) => e.action === 'cutover' && e.outcome === 'done')?.versions).toEqual({ from: v1.version, to: v2.version });
+    const steps = audit.map((e) => `${e.action}:${e.outcome}`);
     expect(steps).toEqual([
       'register:done',
       'register:done',
