@@ -15,3 +15,4 @@ export * from './serving-service.ts';
 export * from './ops-scrape.ts';
 export * from './ops-data.ts';
 export * from './ops-page.ts';
+export * from './explain-route.ts';

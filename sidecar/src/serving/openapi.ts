@@ -1,4 +1,5 @@
 import type { FeatureRegistry } from '../features/index.ts';
+import { explainQuerySchema, explainResponseSchema } from './explain-route.ts';
 import { HTTP_ERRORS, type HttpErrorKind } from './http-errors.ts';
 import { batchRequestSchema, batchResponseSchema, errorSchema, healthSchema, readinessSchema, userFeaturesSchema, userIdSchema } from './http-schemas.ts';
 
@@ -98,6 +99,21 @@ export function openApiDocument(registry: FeatureRegistry, maxBatch: number): Re
           responses: {
             200: json(batchResponseSchema(registry), 'One result per requested id, in request order.'),
             ...errorRefs(...ANY_REQUEST, 'PayloadTooLarge', 'UnsupportedMediaType', 'Unavailable'),
+          },
+        },
+      },
+      '/v1/users/{userId}/explain': {
+        get: {
+          operationId: 'explainUserFeatures',
+          summary: 'What produced each served value: tiles, running total and edge tiles, window, applied offsets, watermarks, registry version; recomputed and compared',
+          parameters: [
+            { name: 'userId', in: 'path', required: true, schema: userIdSchema },
+            { name: 'feature', in: 'query', required: false, schema: explainQuerySchema(registry).properties.feature },
+            { name: 'as_of', in: 'query', required: false, schema: explainQuerySchema(registry).properties.as_of },
+          ],
+          responses: {
+            200: json(explainResponseSchema, 'The explanation; `consistent` is false (and each feature says why) when a recomputed value differs from the served one.'),
+            ...errorRefs(...ANY_REQUEST, 'Unavailable'),
           },
         },
       },

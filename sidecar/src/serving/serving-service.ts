@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { createRedisClient } from '../config/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
+import { explainUser } from '../store/index.ts';
 import { FeatureClient, READ_PATH_REDIS_OPTIONS, RedisStateReader } from './feature-client.ts';
 import { buildServingApp, registerAdminRoutes } from './http-server.ts';
 import { defaultOpsProviders, registerParityGauges, withProviders, type OpsDataProvider } from './ops-data.ts';
@@ -44,6 +45,7 @@ export async function startServingService(
     client,
     readiness,
     metrics,
+    explain: (request) => explainUser(redis, features, options.keyPrefix, request),
     logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
     admin: {
       token: options.adminToken,
