@@ -1,10 +1,9 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormatsPlugin, { type FormatsPlugin } from 'ajv-formats';
+import type { ErrorObject } from 'ajv';
+import { loadEventContracts, type CompiledVersion, type EventContracts } from './contract-set.ts';
 import { eventKeyOf } from './event-key.ts';
 import type { NormalizedEvent } from './normalized-event.ts';
 import type { InvalidReason } from './reason-codes.ts';
-import { ENVELOPE_SCHEMA, SOURCE_SCHEMAS } from './schemas.ts';
-import { isKnownEventType, SOURCES, type Source } from './sources.ts';
+import type { Source } from './sources.ts';
 import { parseRfc3339Ms } from './timestamp.ts';
 
 /** Bounds on a payload checked before any schema work. */
@@ -13,10 +12,12 @@ export interface ParseLimits {
   maxBytes?: number;
   /** Deepest accepted nesting of objects and arrays; the top-level object is level 1. Default 8. */
   maxDepth?: number;
+  /** The listed schema versions to validate with (contract-set.ts). Default: the repository's contracts/events. */
+  contracts?: EventContracts;
 }
 
 /** The limits of docs/feature-semantics.md, section 1. */
-export const DEFAULT_PARSE_LIMITS = { maxBytes: 65_536, maxDepth: 8 } as const satisfies Required<ParseLimits>;
+export const DEFAULT_PARSE_LIMITS = { maxBytes: 65_536, maxDepth: 8 } as const satisfies Required<Omit<ParseLimits, 'contracts'>>;
 
 /** The verdict of `parseEvent`: a normalized event, or why the record is invalid. */
 export type ParseResult = { ok: true; event: NormalizedEvent } | { ok: false; reason: InvalidReason; detail: string };
@@ -32,29 +33,8 @@ interface RawEvent {
   attributes: Record<string, unknown>;
 }
 
-// ajv-formats is CommonJS with `exports.default`; Node's ESM loader hands back
-// `module.exports` (the plugin itself), while its typings describe the namespace.
-const addFormats = ((addFormatsPlugin as unknown as { default?: unknown }).default ?? addFormatsPlugin) as FormatsPlugin;
-
-/** One validator per source, compiled once at module load (a broken contract fails start-up). */
-const VALIDATORS: Readonly<Record<Source, ValidateFunction>> = (() => {
-  const ajv = new Ajv({
-    allErrors: false,
-    strict: true,
-    // error_code is `["string", "integer"]`.
-    allowUnionTypes: true,
-    coerceTypes: false,
-    useDefaults: false,
-    removeAdditional: false,
-  });
-  // 'fast' (one regex) rather than 'full': parseRfc3339Ms checks the calendar afterwards,
-  // and full mode costs about a microsecond per event.
-  addFormats(ajv, { mode: 'fast', formats: ['date-time'], keywords: false });
-  ajv.addSchema(ENVELOPE_SCHEMA);
-  const compiled = {} as Record<Source, ValidateFunction>;
-  for (const source of SOURCES) compiled[source] = ajv.compile(SOURCE_SCHEMAS[source]);
-  return compiled;
-})();
+/** Every listed version of the repository's contracts, compiled once at module load (a broken contract fails start-up). */
+const DEFAULT_CONTRACTS: EventContracts = loadEventContracts();
 
 const MAX_DETAIL = 200;
 // ignoreBOM keeps a leading U+FEFF in the text, so JSON.parse rejects it: producers must not
@@ -116,19 +96,19 @@ function parseOrThrow(source: Source, value: Buffer | Uint8Array | null | undefi
   if (walked === FORBIDDEN) return invalid('forbidden_key', `forbidden key at ${pointer(walkFailPath.reverse())}`);
 
   const obj = parsed as Record<string, unknown>;
+  const versions = (limits?.contracts ?? DEFAULT_CONTRACTS)[source];
   const eventType = obj['event_type'];
-  if (typeof eventType === 'string' && !isKnownEventType(source, eventType)) {
+  if (typeof eventType === 'string' && !versions.some((v) => v.eventTypes.has(eventType))) {
     return invalid('unknown_event_type', `unknown event_type ${JSON.stringify(eventType.slice(0, 100))} for source ${source}`);
   }
 
-  const validate = VALIDATORS[source];
-  if (!validate(obj)) {
-    const first = validate.errors?.[0];
-    const detail = first === undefined ? 'does not match the schema' : describeAjvError(first);
+  const rejected = firstAccepting(versions, obj);
+  if (rejected !== null) {
+    const first = rejected[0]?.error;
     // A timestamp that is not an RFC 3339 date-time with a zone is the `timestamps` step of
     // docs/feature-semantics.md even when the schema's format check is what caught it.
     const onTimestamp = first !== undefined && first.keyword === 'format' && (first.instancePath === '/event_ts' || first.instancePath === '/ingest_ts');
-    return invalid(onTimestamp ? 'invalid_timestamp' : 'schema_violation', detail);
+    return invalid(onTimestamp ? 'invalid_timestamp' : 'schema_violation', describeRejection(rejected));
   }
   if (walkSawNonFinite) {
     // JSON.parse turns 1e400 into Infinity; it would poison a sum and print as null.
@@ -235,6 +215,27 @@ function pointer(path: readonly string[]): string {
 
 function badTimestamp(field: string, value: string): ParseResult {
   return invalid('invalid_timestamp', `/${field} is not an RFC 3339 date-time: ${JSON.stringify(value.slice(0, 100))}`);
+}
+
+/**
+ * Tries the versions newest first; null when one accepts `obj`, else each version's first
+ * error, newest first. The newest version decides on its own for events it accepts (the hot
+ * path: one validator call).
+ */
+function firstAccepting(versions: readonly CompiledVersion[], obj: object): Array<{ version: number; error: ErrorObject | undefined }> | null {
+  const rejected: Array<{ version: number; error: ErrorObject | undefined }> = [];
+  for (const v of versions) {
+    if (v.validate(obj)) return null;
+    rejected.push({ version: v.version, error: v.validate.errors?.[0] });
+  }
+  return rejected;
+}
+
+/** The detail of an event no version accepts: the one error, or which versions were tried and why each said no. */
+function describeRejection(rejected: ReadonlyArray<{ version: number; error: ErrorObject | undefined }>): string {
+  const why = (error: ErrorObject | undefined): string => (error === undefined ? 'does not match the schema' : describeAjvError(error));
+  if (rejected.length === 1) return why(rejected[0]?.error);
+  return `matches no listed version (tried ${rejected.map((r) => `v${r.version}`).join(', ')}): ${rejected.map((r) => `v${r.version}: ${why(r.error)}`).join('; ')}`;
 }
 
 /** ajv's error as `instancePath message`; an error on the whole event is the message alone. */

@@ -1,6 +1,6 @@
 import { logLevel, type Admin, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import { SOURCES, type Source } from '../events/index.ts';
+import { SOURCES, type EventContracts, type Source } from '../events/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
 import { createKafkaClient, createRedisClient, kafkaSecrets, redactSecrets, redactUrl, type SidecarOptions } from '../config/index.ts';
 import { ensureTopics, topicNames, type TopicNames } from '../kafka/index.ts';
@@ -70,6 +70,8 @@ export class Sidecar {
   constructor(
     readonly options: SidecarOptions,
     registry?: FeatureRegistry,
+    /** `contracts`: the listed schema versions to validate with (default: the repository's contracts/events). */
+    private readonly extra: { contracts?: EventContracts } = {},
   ) {
     this.registry = registry ?? loadFeatureRegistry(options.dbtProjectDir);
     this.topics = topicNames(options.topicNamespace);
@@ -150,6 +152,7 @@ export class Sidecar {
       {
         allowedLatenessMs: this.registry.policies.allowedLatenessMs,
         maxPayloadBytes: this.options.maxPayloadBytes,
+        ...(this.extra.contracts ? { contracts: this.extra.contracts } : {}),
       },
       this.quality,
     );
