@@ -5,8 +5,8 @@ import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts'
 import { createKafkaClient, createRedisClient, kafkaSecrets, redactSecrets, redactUrl, type SidecarOptions } from '../config/index.ts';
 import { ensureTopics, topicNames, type TopicNames } from '../kafka/index.ts';
 import { PipelineMetrics } from '../metrics/index.ts';
-import { FeatureWriter, loadFunctionLibrary } from '../store/index.ts';
-import { dataQualityTopic, QualityMonitor } from '../quality/index.ts';
+import { FeatureWriter, loadFunctionLibrary, qualityHistoryKey } from '../store/index.ts';
+import { dataQualityTopic, QualityMonitor, RedisHistoryStore } from '../quality/index.ts';
 import { WindowOperators } from '../windows/index.ts';
 import { ChurnfeatError, type ErrorCode } from '../errors.ts';
 import { kafkaLogCreator, logger } from '../logging.ts';
@@ -141,7 +141,7 @@ export class Sidecar {
     if (this.options.qualityDetector) {
       const topic = dataQualityTopic(this.options.topicNamespace);
       await QualityMonitor.ensureTopic(this.admin, topic);
-      this.quality = new QualityMonitor(this.producer, this.metrics.registry, { topic });
+      this.quality = new QualityMonitor(this.producer, this.metrics.registry, { topic, history: new RedisHistoryStore(this.redis, qualityHistoryKey(this.options.keyPrefix)) });
     }
     const processor = new BatchProcessor(
       operators,
@@ -298,6 +298,7 @@ export class Sidecar {
     if (this.ticker) clearInterval(this.ticker);
     await this.consumer?.disconnect().catch(() => undefined);
     await this.quality?.flush();
+    await this.quality?.persist();
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
     this.redis.disconnect();
