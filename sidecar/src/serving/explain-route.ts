@@ -4,6 +4,7 @@ import { parseInstant, type ExplainRequest, type StateExplanation } from '../sto
 import { toServingError } from './feature-client.ts';
 import { errorSchema, userIdSchema } from './http-schemas.ts';
 import { ServingError } from './serving-error.ts';
+import type { ServingMetrics } from './serving-metrics.ts';
 
 /** Builds the explanation of one user's served values (store/state-explainer.ts explainUser, bound to the service's Redis and prefix). */
 export type Explainer = (request: ExplainRequest) => Promise<StateExplanation>;
@@ -58,18 +59,21 @@ export function parseAsOfParameter(text: string): number {
  * served value (docs/data-quality.md, "Explain"). A read-only route: the state is read in one
  * transaction, nothing is written.
  */
-export function registerExplainRoute(app: FastifyInstance, registry: FeatureRegistry, explain: Explainer): void {
+export function registerExplainRoute(app: FastifyInstance, registry: FeatureRegistry, explain: Explainer, metrics?: Pick<ServingMetrics, 'explained'>): void {
   app.get<{ Params: { userId: string }; Querystring: { feature?: string; as_of?: string } }>(
     '/v1/users/:userId/explain',
     { schema: { params: { type: 'object', required: ['userId'], properties: { userId: userIdSchema } }, querystring: explainQuerySchema(registry), response: { 400: errorSchema, 503: errorSchema } } },
     async (request) => {
       const { feature, as_of: asOf } = request.query;
       const asOfMs = asOf === undefined ? undefined : parseAsOfParameter(asOf);
+      let answer: StateExplanation;
       try {
-        return await explain({ userId: request.params.userId, ...(asOfMs === undefined ? {} : { asOfMs }), ...(feature === undefined ? {} : { features: [feature] }) });
+        answer = await explain({ userId: request.params.userId, ...(asOfMs === undefined ? {} : { asOfMs }), ...(feature === undefined ? {} : { features: [feature] }) });
       } catch (error) {
         throw toServingError(error, registry.version);
       }
+      metrics?.explained.inc({ consistent: String(answer.consistent) });
+      return answer;
     },
   );
 }

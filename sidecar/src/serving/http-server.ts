@@ -186,9 +186,9 @@ export function buildServingApp(options: ServingAppOptions): FastifyInstance {
     return reply.type(metrics.registry.contentType).send(body);
   });
 
-  if (options.explain) registerExplainRoute(app, registry, options.explain);
+  if (options.explain) registerExplainRoute(app, registry, options.explain, metrics);
 
-  const document = openApiDocument(registry, client.maxBatch);
+  const document = openApiDocument(registry, client.maxBatch, { explain: options.explain !== undefined });
   app.get('/openapi.json', async () => document);
 
   for (const register of options.routes ?? []) register(app);
