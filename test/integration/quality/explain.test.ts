@@ -11,6 +11,7 @@ import { LocalLakeStorage } from '../../../sidecar/src/lake/index.ts';
 import { startServingService } from '../../../sidecar/src/serving/index.ts';
 import { explainUser, FeatureReader } from '../../../sidecar/src/store/index.ts';
 import { churnfeatArgs } from '../../helpers/cli.ts';
+import { runDbt } from '../../helpers/dbt.ts';
 import { conformanceRegistry as registry, startLakeWriter, startSidecar, tempDir } from '../../helpers/consumers.ts';
 import { createTestTopics, sendOne, testAdmin, testProducer } from '../../helpers/kafka.ts';
 import { highWatermarks, waitUntilLanded } from '../../helpers/lake.ts';
@@ -75,7 +76,10 @@ describe('explain a served value', () => {
     expect(clientSource!.offset).toBeGreaterThanOrEqual(Number(sent[2]!.offset));
     expect(clientSource!.watermark_ms).not.toBeNull();
 
-    const offline = await explainOffline({ storage, registry, userId: user, asOfMs: online.as_of_ms, online });
+    // dbt's tiles of the same lake, as the nightly build makes them
+    const duckdbPath = `${root}/warehouse.duckdb`;
+    await runDbt(['run', '--select', '+fct_feature_tiles'], { duckdbPath, lakeRoot: root });
+    const offline = await explainOffline({ storage, registry, userId: user, asOfMs: online.as_of_ms, online, warehousePath: duckdbPath });
     expect(offline.equal_to_online).toBe(true);
     const behind = offline.features.find((f) => f.feature === 'errors_last_10m')!;
     expect(behind.value).toBe(3);
@@ -84,6 +88,9 @@ describe('explain a served value', () => {
     expect(new Set(behind.rows.map((r) => r.object))).toEqual(new Set(offline.objects.map((o) => o.key)));
     expect(offline.objects.every((o) => o.key.startsWith('events/source=client/') && o.indexed)).toBe(true);
     expect(offline.features.find((f) => f.feature === 'watch_time_last_24h')?.rows.map((r) => r.event_id)).toEqual(['hb-1']);
+    expect(behind.dbt_error).toBeUndefined();
+    expect(behind.dbt_tiles?.reduce((n, t) => n + Number(t.applied_event_count), 0)).toBe(3);
+    expect(behind.dbt_tiles?.every((t) => t.user_id === user && t.feature_name === 'errors_last_10m')).toBe(true);
 
     // the HTTP endpoint: the same explanation, and 4xx naming the parameter
     const service = await startServingService({ redisUrl: REDIS_URL, keyPrefix: ns.options.keyPrefix, host: '127.0.0.1', port: 0, logLevel: 'silent' }, registry);
@@ -108,7 +115,10 @@ describe('explain a served value', () => {
     expect(cli.exitCode, cli.stderr).toBe(0);
     const printed = JSON.parse(cli.stdout);
     expect(printed.online.consistent).toBe(true);
-    expect(printed.offline.features.find((f: { feature: string }) => f.feature === 'errors_last_10m').rows).toHaveLength(3);
+    const printedErrors = printed.offline.features.find((f: { feature: string }) => f.feature === 'errors_last_10m');
+    expect(printedErrors.rows).toHaveLength(3);
+    expect(printedErrors.dbt_tiles).toBeNull();
+    expect(printedErrors.dbt_error).toMatch(/no-warehouse\.duckdb|not exist|No such file/i);
     const usage = await execa('node', churnfeatArgs('explain', user, '--as-of', 'soon'), { env, reject: false });
     expect(usage.exitCode).toBe(2);
     expect(usage.stderr).toMatch(/as-of|asOf/);
