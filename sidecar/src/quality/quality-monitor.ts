@@ -1,4 +1,5 @@
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import type { Admin, Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
@@ -30,6 +31,9 @@ export function deadLetterObservation(source: string, kafkaTimestamp: string, in
   return { source, kind: 'invalid', eventType: null, platform: null, eventMs: ms, arrivalMs: ms, input };
 }
 
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
 /** Where the detector's seasonal history survives a restart (see {@link RedisHistoryStore}). */
 export interface HistoryStore {
   load(): Promise<HistorySnapshot | null>;
@@ -52,11 +56,12 @@ export class RedisHistoryStore implements HistoryStore {
 
   async load(): Promise<HistorySnapshot | null> {
     const body = await this.redis.getBuffer(this.key);
-    return body === null ? null : (JSON.parse(gunzipSync(body).toString('utf8')) as HistorySnapshot);
+    return body === null ? null : (JSON.parse((await gunzipAsync(body)).toString('utf8')) as HistorySnapshot);
   }
 
   async save(snapshot: HistorySnapshot): Promise<void> {
-    await this.redis.set(this.key, gzipSync(JSON.stringify(snapshot)));
+    // compressed on libuv's thread pool: the sidecar's loop only pays for the JSON text
+    await this.redis.set(this.key, await gzipAsync(JSON.stringify(snapshot)));
   }
 }
 
@@ -64,6 +69,8 @@ export interface QualityMonitorOptions {
   topic: string;
   /** Where the seasonal history is saved (each hour of the detector's clock and at shutdown) and restored from (on assignment). Default: none, a restart starts cold. */
   history?: HistoryStore;
+  /** Wall-clock ms between two hourly saves at least: a backlog runs through event-time hours in seconds. Default 300000 (5 min). */
+  minSaveIntervalMs?: number;
   /** Records waiting for the topic beyond this many are dropped (and counted). Default 1000. */
   maxQueued?: number;
   detector?: Partial<VolumeDetectorOptions>;
@@ -82,6 +89,7 @@ export class QualityMonitor implements BatchObserver {
   private sending: Promise<void> | null = null;
   private lastClockMinute = -1;
   private lastSavedHour = -1;
+  private lastSaveWallMs = 0;
   private lastErrorLog = 0;
   private restoring: Promise<void> | null = null;
   private restored = false;
@@ -126,8 +134,12 @@ export class QualityMonitor implements BatchObserver {
         for (const [source, count] of this.detector.coldSeries()) this.metrics.coldStart.set({ source }, count);
         const hour = Math.floor(minute / 60);
         // each hour of clock closes an hour of every series: that is when the history grows
-        if (this.options.history && hour !== this.lastSavedHour && this.restoring === null) {
-          if (this.lastSavedHour >= 0) void this.saveHistory();
+        if (this.options.history && hour !== this.lastSavedHour && this.restored) {
+          const now = Date.now();
+          if (this.lastSavedHour >= 0 && now - this.lastSaveWallMs >= (this.options.minSaveIntervalMs ?? 300_000)) {
+            this.lastSaveWallMs = now;
+            void this.saveHistory();
+          }
           this.lastSavedHour = hour;
         }
       }
@@ -136,7 +148,11 @@ export class QualityMonitor implements BatchObserver {
     }
   }
 
-  /** Takes the saved history (once, on the first assignment): the series judge at once instead of a week of cold start. */
+  /**
+   * Takes the saved history (on the first assignment; after a failure, again on the next):
+   * the series judge at once instead of a week of cold start. Until it succeeded nothing is
+   * saved, so a failed restore never overwrites the saved history with a cold one.
+   */
   private async restoreHistory(store: HistoryStore): Promise<void> {
     try {
       const snapshot = await store.load();
@@ -153,7 +169,8 @@ export class QualityMonitor implements BatchObserver {
   /** Saves the history in the background (never more than one save at a time); resolves when that save is done. */
   private saveHistory(): Promise<void> {
     const store = this.options.history;
-    if (!store) return Promise.resolve();
+    // never before the saved history was taken: a cold history would overwrite it
+    if (!store || !this.restored) return Promise.resolve();
     if (this.saving) return this.saving;
     const saving = (async () => {
       try {

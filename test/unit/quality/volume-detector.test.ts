@@ -156,3 +156,30 @@ describe('VolumeDetector history across a restart', () => {
     expect(other.restore(snapshot)).toBe(0);
   });
 });
+
+describe('QualityMonitor history', () => {
+  it('never saves before the saved history was restored, so a failed restore cannot overwrite it with a cold one', async () => {
+    const saved: unknown[] = [];
+    let fail = true;
+    const store = {
+      load: async () => {
+        if (fail) throw new Error('redis away');
+        return null;
+      },
+      save: async (snapshot: unknown) => void saved.push(snapshot),
+    };
+    const registry = new Registry();
+    const monitor = new QualityMonitor(null, registry, { topic: 'unused', history: store, minSaveIntervalMs: 0 });
+    monitor.onAssignment({ t: [0] }, () => 'client');
+    await monitor.ready();
+    await monitor.persist();
+    expect(saved).toEqual([]);
+    const errors = await registry.getSingleMetric('churnfeat_quality_detector_errors_total')?.get();
+    expect(errors?.values.find((v) => v.labels.stage === 'history')?.value).toBe(1);
+    fail = false;
+    monitor.onAssignment({ t: [0] }, () => 'client');
+    await monitor.ready();
+    await monitor.persist();
+    expect(saved).toHaveLength(1);
+  });
+});
