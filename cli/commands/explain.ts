@@ -7,11 +7,12 @@
  * differs from the served one.
  */
 import { EXPLAIN_OPTIONS, explainOffline, type OfflineExplanation } from '../../sidecar/src/audit/index.ts';
-import { createRedisClient, loadOptions } from '../../sidecar/src/config/index.ts';
+import { createRedisClient, loadOptions, redactUrl } from '../../sidecar/src/config/index.ts';
 import { UsageError } from '../../sidecar/src/config/option-table.ts';
 import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { lakeStorageFromUri } from '../../sidecar/src/lake/index.ts';
-import { isValidUserId } from '../../sidecar/src/serving/index.ts';
+import { ChurnfeatError } from '../../sidecar/src/errors.ts';
+import { isValidUserId, toServingError } from '../../sidecar/src/serving/index.ts';
 import { explainUser, parseInstant, type StateExplanation } from '../../sidecar/src/store/index.ts';
 import { EXIT, tableUsage, type Command } from '../command.ts';
 
@@ -63,10 +64,21 @@ export const command: Command = {
     const asOfMs = options.asOf === '' ? undefined : parseInstant(options.asOf);
     if (asOfMs === null) throw new UsageError('--as-of must be an RFC 3339 time with a zone or epoch milliseconds');
     const features = options.feature === '' ? undefined : [options.feature];
-    const redis = createRedisClient(options);
+    // one attempt, then a one-line error (exit 1), rather than the client's reconnect loop
+    const redis = createRedisClient(options, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    let lastError = '';
+    redis.on('error', (error: Error) => {
+      lastError = error.message;
+    });
     let online: StateExplanation;
     try {
-      online = await explainUser(redis, registry, options.keyPrefix, { userId, ...(asOfMs === undefined ? {} : { asOfMs }), ...(features ? { features } : {}) });
+      await redis.connect().catch((error: unknown) => {
+        throw new ChurnfeatError('redis_unavailable', `Redis ${redactUrl(options.redisUrl)}: ${lastError || (error instanceof Error ? error.message : String(error))}`, { cause: error });
+      });
+      online = await explainUser(redis, registry, options.keyPrefix, { userId, ...(asOfMs === undefined ? {} : { asOfMs }), ...(features ? { features } : {}) }).catch((error: unknown) => {
+        // "function not found": no sidecar of this registry loaded its functions into this Redis
+        throw new ChurnfeatError('redis_unavailable', toServingError(error, registry.version).message, { cause: error });
+      });
     } finally {
       await redis.quit().catch(() => redis.disconnect());
     }

@@ -119,6 +119,11 @@ describe('explain a served value', () => {
     expect(printedErrors.rows).toHaveLength(3);
     expect(printedErrors.dbt_tiles).toBeNull();
     expect(printedErrors.dbt_error).toMatch(/no-warehouse\.duckdb|not exist|No such file/i);
+    // Redis away: one line, exit 1, no stack and no reconnect loop (there were both)
+    const away = await execa('node', churnfeatArgs('explain', user, '--redis-url', 'redis://127.0.0.1:1'), { env, reject: false, timeout: 20_000 });
+    expect(away.exitCode).toBe(1);
+    expect(away.stderr.trim()).toMatch(/^churnfeat explain: redis_unavailable: Redis redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/);
+    expect(away.stderr.trim().split('\n')).toHaveLength(1);
     const usage = await execa('node', churnfeatArgs('explain', user, '--as-of', 'soon'), { env, reject: false });
     expect(usage.exitCode).toBe(2);
     expect(usage.stderr).toMatch(/as-of|asOf/);
