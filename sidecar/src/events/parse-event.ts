@@ -20,7 +20,14 @@ export interface ParseLimits {
 export const DEFAULT_PARSE_LIMITS = { maxBytes: 65_536, maxDepth: 8 } as const satisfies Required<Omit<ParseLimits, 'contracts'>>;
 
 /** The verdict of `parseEvent`: a normalized event, or why the record is invalid. */
-export type ParseResult = { ok: true; event: NormalizedEvent } | { ok: false; reason: InvalidReason; detail: string };
+export type ParseResult =
+  | {
+      ok: true;
+      event: NormalizedEvent;
+      /** Set when an older listed version accepted the event (the newest did not): which one. */
+      olderSchemaVersion?: number;
+    }
+  | { ok: false; reason: InvalidReason; detail: string };
 
 /** The raw event once the source schema accepted it. */
 interface RawEvent {
@@ -97,18 +104,18 @@ function parseOrThrow(source: Source, value: Buffer | Uint8Array | null | undefi
 
   const obj = parsed as Record<string, unknown>;
   const versions = (limits?.contracts ?? DEFAULT_CONTRACTS)[source];
+  const newest = versions[0] as CompiledVersion;
   const eventType = obj['event_type'];
-  if (typeof eventType === 'string' && !versions.some((v) => v.eventTypes.has(eventType))) {
+  if (typeof eventType === 'string' && !newest.eventTypes.has(eventType) && !versions.some((v) => v.eventTypes.has(eventType))) {
     return invalid('unknown_event_type', `unknown event_type ${JSON.stringify(eventType.slice(0, 100))} for source ${source}`);
   }
 
-  const rejected = firstAccepting(versions, obj);
-  if (rejected !== null) {
-    const first = rejected[0]?.error;
-    // A timestamp that is not an RFC 3339 date-time with a zone is the `timestamps` step of
-    // docs/feature-semantics.md even when the schema's format check is what caught it.
-    const onTimestamp = first !== undefined && first.keyword === 'format' && (first.instancePath === '/event_ts' || first.instancePath === '/ingest_ts');
-    return invalid(onTimestamp ? 'invalid_timestamp' : 'schema_violation', describeRejection(rejected));
+  // The newest version first, on its own: the hot path is one validator call, no allocation.
+  let olderVersion: number | undefined;
+  if (!newest.validate(obj)) {
+    const older = olderAccepting(versions, obj);
+    if (typeof older === 'number') olderVersion = older;
+    else return rejectedEvent(older);
   }
   if (walkSawNonFinite) {
     // JSON.parse turns 1e400 into Infinity; it would poison a sum and print as null.
@@ -121,7 +128,7 @@ function parseOrThrow(source: Source, value: Buffer | Uint8Array | null | undefi
   const ingestMs = parseRfc3339Ms(raw.ingest_ts);
   if (Number.isNaN(ingestMs)) return badTimestamp('ingest_ts', raw.ingest_ts);
 
-  return {
+  const result: Extract<ParseResult, { ok: true }> = {
     ok: true,
     event: {
       source,
@@ -137,6 +144,8 @@ function parseOrThrow(source: Source, value: Buffer | Uint8Array | null | undefi
       attributes: raw.attributes,
     },
   };
+  if (olderVersion !== undefined) result.olderSchemaVersion = olderVersion;
+  return result;
 }
 
 const OK = 0;
@@ -218,17 +227,25 @@ function badTimestamp(field: string, value: string): ParseResult {
 }
 
 /**
- * Tries the versions newest first; null when one accepts `obj`, else each version's first
- * error, newest first. The newest version decides on its own for events it accepts (the hot
- * path: one validator call).
+ * After the newest version rejected `obj`: the first older listed version (newest to oldest)
+ * that accepts it, or every version's first error, newest first, when none does.
  */
-function firstAccepting(versions: readonly CompiledVersion[], obj: object): Array<{ version: number; error: ErrorObject | undefined }> | null {
+function olderAccepting(versions: readonly CompiledVersion[], obj: object): number | Array<{ version: number; error: ErrorObject | undefined }> {
   const rejected: Array<{ version: number; error: ErrorObject | undefined }> = [];
   for (const v of versions) {
-    if (v.validate(obj)) return null;
+    if (rejected.length > 0 && v.validate(obj)) return v.version;
     rejected.push({ version: v.version, error: v.validate.errors?.[0] });
   }
   return rejected;
+}
+
+/** The verdict of an event no listed version accepts. */
+function rejectedEvent(rejected: ReadonlyArray<{ version: number; error: ErrorObject | undefined }>): ParseResult {
+  const first = rejected[0]?.error;
+  // A timestamp that is not an RFC 3339 date-time with a zone is the `timestamps` step of
+  // docs/feature-semantics.md even when the schema's format check is what caught it.
+  const onTimestamp = first !== undefined && first.keyword === 'format' && (first.instancePath === '/event_ts' || first.instancePath === '/ingest_ts');
+  return invalid(onTimestamp ? 'invalid_timestamp' : 'schema_violation', describeRejection(rejected));
 }
 
 /** The detail of an event no version accepts: the one error, or which versions were tried and why each said no. */

@@ -70,6 +70,7 @@ export class BatchProcessor {
         deadLetters.push({ key: record.key, value: record.value, headers: header(record, { 'churnfeat.reason': parsed.reason, 'churnfeat.detail': parsed.detail.slice(0, 500) }) });
         continue;
       }
+      if (parsed.olderSchemaVersion !== undefined) this.metrics.olderSchemaVersion.inc({ source, version: String(parsed.olderSchemaVersion) });
       const event = parsed.event;
       if (!this.operators.isRelevant(event)) {
         counts.irrelevant += 1;

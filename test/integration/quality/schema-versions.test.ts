@@ -43,6 +43,9 @@ describe('listed schema versions', () => {
     });
     const totals = await sidecar.metrics.totals();
     expect([totals.applied, totals.invalid]).toEqual([2, 1]);
+    // which version it took: what says when v1 can be dropped from the list
+    const older = await sidecar.metrics.registry.getSingleMetric('churnfeat_older_schema_version_records_total')?.get();
+    expect(older?.values.map((v) => [v.labels, v.value])).toEqual([[{ source: 'client', version: '1' }, 1]]);
 
     const redis = testRedis();
     onTestFinished(() => redis.quit().then(() => undefined));

@@ -23,10 +23,13 @@ describe('the parser and the listed schema versions', () => {
     const parsed = parseEvent('client', oldError(), { contracts });
     expect(parsed.ok).toBe(true);
     if (parsed.ok) expect(parsed.event.attributes).toEqual({ code: 'E_DRM_401' });
+    expect(parsed).toMatchObject({ olderSchemaVersion: 1 });
   });
 
   it('accepts an event of the newest version with the newest schema', () => {
-    expect(parseEvent('client', newError(), { contracts }).ok).toBe(true);
+    const parsed = parseEvent('client', newError(), { contracts });
+    expect(parsed.ok).toBe(true);
+    expect(parsed).not.toHaveProperty('olderSchemaVersion');
   });
 
   it('dead-letters an event valid in no listed version, saying which versions it tried and why each refused', () => {
