@@ -35,6 +35,15 @@ async function drops(registry: Registry): Promise<number> {
 const assignment = { 'client-topic': [0] };
 const sourceOf = (topic: string) => (topic === 'client-topic' ? 'client' : undefined);
 
+/** A monitor as a sidecar starts it: assigned (the history is restored), then fed the stream from `fromMs` to `untilMs`. */
+async function startMonitor(store: RedisHistoryStore, registry: Registry, fromMs: number, untilMs: number): Promise<QualityMonitor> {
+  const monitor = new QualityMonitor(null, registry, { topic: 'unused', history: store });
+  monitor.onAssignment(assignment, sourceOf);
+  await monitor.ready();
+  feed(monitor, fromMs, untilMs);
+  return monitor;
+}
+
 describe('detector history in Redis', () => {
   it('a restarted detector restores its seasonal history and still detects an injected drop', async () => {
     const ns = testNamespace();
@@ -43,19 +52,13 @@ describe('detector history in Redis', () => {
     onTestFinished(() => redis.quit().then(() => undefined));
     const store = new RedisHistoryStore(redis, qualityHistoryKey(ns.options.keyPrefix));
 
-    const first = new QualityMonitor(null, new Registry(), { topic: 'unused', history: store });
-    first.onAssignment(assignment, sourceOf);
-    await first.ready();
-    feed(first, START, RESTART);
+    const first = await startMonitor(store, new Registry(), START, RESTART);
     await first.persist();
     const saved = await redis.strlen(qualityHistoryKey(ns.options.keyPrefix));
     expect(saved).toBeGreaterThan(1_000);
 
     const registry = new Registry();
-    const restarted = new QualityMonitor(null, registry, { topic: 'unused', history: store });
-    restarted.onAssignment(assignment, sourceOf);
-    await restarted.ready();
-    feed(restarted, RESTART, DROP + 30 * MINUTE);
+    await startMonitor(store, registry, RESTART, DROP + 30 * MINUTE);
     expect(await drops(registry)).toBeGreaterThan(0);
     const errors = await registry.getSingleMetric('churnfeat_quality_detector_errors_total')?.get();
     expect(errors?.values.find((v) => v.labels.stage === 'history')?.value).toBe(0);
@@ -63,10 +66,7 @@ describe('detector history in Redis', () => {
     // the control: without the key, the same restart is a cold start and sees nothing
     await redis.del(qualityHistoryKey(ns.options.keyPrefix));
     const coldRegistry = new Registry();
-    const cold = new QualityMonitor(null, coldRegistry, { topic: 'unused', history: store });
-    cold.onAssignment(assignment, sourceOf);
-    await cold.ready();
-    feed(cold, RESTART, DROP + 30 * MINUTE);
+    await startMonitor(store, coldRegistry, RESTART, DROP + 30 * MINUTE);
     expect(await drops(coldRegistry)).toBe(0);
   });
 });
