@@ -26,6 +26,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ c
   parity: { summary: 'the online/offline parity job (exit 1: unexplained mismatches)', load: () => import('./commands/parity.ts') },
   'dead-letters': { summary: 'inspect the dead-letter topic, or replay selected dead letters after a fix (audited, once each)', load: () => import('./commands/dead-letters.ts') },
   version: { summary: 'the lifecycle of registry versions: list | status | cutover | rollback | retire | gc | diff | audit', load: () => import('./commands/version.ts') },
+  explain: { summary: 'what produced a served feature value: tiles, offsets, watermarks, registry version; --offline: the lake rows', load: () => import('./commands/explain.ts') },
   delete: { summary: 'GDPR/CCPA erasure: request | status | run | verify (every store, 72 h SLA)', load: () => import('./commands/delete.ts') },
   demo: { summary: 'the whole pipeline end to end on the local stack, then parity', load: () => import('./commands/demo.ts') },
 };

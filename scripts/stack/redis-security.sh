@@ -11,8 +11,9 @@ set -euo pipefail
 # watermark hash, plus the commands its Lua calls (ACLs apply inside functions too).
 SIDECAR_COMMANDS="+ping +info +select +client|setname +fcall +fcall_ro +function|load +function|list
   +get +set +exists +hset +hsetnx +hget +hmget +hgetall +hdel +hlen +hincrby +pexpire +zadd +zremrangebyscore +time +xadd"
-# Serving: the read function and the read-only keys it and /readyz touch.
-SERVING_COMMANDS="+ping +info +select +client|setname +fcall_ro +get +exists +hget +hmget +hgetall +hlen +time"
+# Serving: the read function and the read-only keys it and /readyz touch; MULTI/EXEC for the
+# explain endpoint (the state hash and the read in one transaction, no write).
+SERVING_COMMANDS="+ping +info +select +client|setname +fcall_ro +get +exists +hget +hmget +hgetall +hlen +time +multi +exec"
 
 sha256() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 

@@ -1,10 +1,9 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormatsPlugin, { type FormatsPlugin } from 'ajv-formats';
+import type { ErrorObject } from 'ajv';
+import { loadEventContracts, type CompiledVersion, type EventContracts } from './contract-set.ts';
 import { eventKeyOf } from './event-key.ts';
 import type { NormalizedEvent } from './normalized-event.ts';
 import type { InvalidReason } from './reason-codes.ts';
-import { ENVELOPE_SCHEMA, SOURCE_SCHEMAS } from './schemas.ts';
-import { isKnownEventType, SOURCES, type Source } from './sources.ts';
+import type { Source } from './sources.ts';
 import { parseRfc3339Ms } from './timestamp.ts';
 
 /** Bounds on a payload checked before any schema work. */
@@ -13,13 +12,22 @@ export interface ParseLimits {
   maxBytes?: number;
   /** Deepest accepted nesting of objects and arrays; the top-level object is level 1. Default 8. */
   maxDepth?: number;
+  /** The listed schema versions to validate with (contract-set.ts). Default: the repository's contracts/events. */
+  contracts?: EventContracts;
 }
 
 /** The limits of docs/feature-semantics.md, section 1. */
-export const DEFAULT_PARSE_LIMITS = { maxBytes: 65_536, maxDepth: 8 } as const satisfies Required<ParseLimits>;
+export const DEFAULT_PARSE_LIMITS = { maxBytes: 65_536, maxDepth: 8 } as const satisfies Required<Omit<ParseLimits, 'contracts'>>;
 
 /** The verdict of `parseEvent`: a normalized event, or why the record is invalid. */
-export type ParseResult = { ok: true; event: NormalizedEvent } | { ok: false; reason: InvalidReason; detail: string };
+export type ParseResult =
+  | {
+      ok: true;
+      event: NormalizedEvent;
+      /** Set when an older listed version accepted the event (the newest did not): which one. */
+      olderSchemaVersion?: number;
+    }
+  | { ok: false; reason: InvalidReason; detail: string };
 
 /** The raw event once the source schema accepted it. */
 interface RawEvent {
@@ -32,29 +40,8 @@ interface RawEvent {
   attributes: Record<string, unknown>;
 }
 
-// ajv-formats is CommonJS with `exports.default`; Node's ESM loader hands back
-// `module.exports` (the plugin itself), while its typings describe the namespace.
-const addFormats = ((addFormatsPlugin as unknown as { default?: unknown }).default ?? addFormatsPlugin) as FormatsPlugin;
-
-/** One validator per source, compiled once at module load (a broken contract fails start-up). */
-const VALIDATORS: Readonly<Record<Source, ValidateFunction>> = (() => {
-  const ajv = new Ajv({
-    allErrors: false,
-    strict: true,
-    // error_code is `["string", "integer"]`.
-    allowUnionTypes: true,
-    coerceTypes: false,
-    useDefaults: false,
-    removeAdditional: false,
-  });
-  // 'fast' (one regex) rather than 'full': parseRfc3339Ms checks the calendar afterwards,
-  // and full mode costs about a microsecond per event.
-  addFormats(ajv, { mode: 'fast', formats: ['date-time'], keywords: false });
-  ajv.addSchema(ENVELOPE_SCHEMA);
-  const compiled = {} as Record<Source, ValidateFunction>;
-  for (const source of SOURCES) compiled[source] = ajv.compile(SOURCE_SCHEMAS[source]);
-  return compiled;
-})();
+/** Every listed version of the repository's contracts, compiled once at module load (a broken contract fails start-up). */
+const DEFAULT_CONTRACTS: EventContracts = loadEventContracts();
 
 const MAX_DETAIL = 200;
 // ignoreBOM keeps a leading U+FEFF in the text, so JSON.parse rejects it: producers must not
@@ -116,19 +103,19 @@ function parseOrThrow(source: Source, value: Buffer | Uint8Array | null | undefi
   if (walked === FORBIDDEN) return invalid('forbidden_key', `forbidden key at ${pointer(walkFailPath.reverse())}`);
 
   const obj = parsed as Record<string, unknown>;
+  const versions = (limits?.contracts ?? DEFAULT_CONTRACTS)[source];
+  const newest = versions[0] as CompiledVersion;
   const eventType = obj['event_type'];
-  if (typeof eventType === 'string' && !isKnownEventType(source, eventType)) {
+  if (typeof eventType === 'string' && !newest.eventTypes.has(eventType) && !versions.some((v) => v.eventTypes.has(eventType))) {
     return invalid('unknown_event_type', `unknown event_type ${JSON.stringify(eventType.slice(0, 100))} for source ${source}`);
   }
 
-  const validate = VALIDATORS[source];
-  if (!validate(obj)) {
-    const first = validate.errors?.[0];
-    const detail = first === undefined ? 'does not match the schema' : describeAjvError(first);
-    // A timestamp that is not an RFC 3339 date-time with a zone is the `timestamps` step of
-    // docs/feature-semantics.md even when the schema's format check is what caught it.
-    const onTimestamp = first !== undefined && first.keyword === 'format' && (first.instancePath === '/event_ts' || first.instancePath === '/ingest_ts');
-    return invalid(onTimestamp ? 'invalid_timestamp' : 'schema_violation', detail);
+  // The newest version first, on its own: the hot path is one validator call, no allocation.
+  let olderVersion: number | undefined;
+  if (!newest.validate(obj)) {
+    const older = olderAccepting(versions, obj);
+    if (typeof older === 'number') olderVersion = older;
+    else return rejectedEvent(older);
   }
   if (walkSawNonFinite) {
     // JSON.parse turns 1e400 into Infinity; it would poison a sum and print as null.
@@ -141,7 +128,7 @@ function parseOrThrow(source: Source, value: Buffer | Uint8Array | null | undefi
   const ingestMs = parseRfc3339Ms(raw.ingest_ts);
   if (Number.isNaN(ingestMs)) return badTimestamp('ingest_ts', raw.ingest_ts);
 
-  return {
+  const result: Extract<ParseResult, { ok: true }> = {
     ok: true,
     event: {
       source,
@@ -157,6 +144,8 @@ function parseOrThrow(source: Source, value: Buffer | Uint8Array | null | undefi
       attributes: raw.attributes,
     },
   };
+  if (olderVersion !== undefined) result.olderSchemaVersion = olderVersion;
+  return result;
 }
 
 const OK = 0;
@@ -235,6 +224,35 @@ function pointer(path: readonly string[]): string {
 
 function badTimestamp(field: string, value: string): ParseResult {
   return invalid('invalid_timestamp', `/${field} is not an RFC 3339 date-time: ${JSON.stringify(value.slice(0, 100))}`);
+}
+
+/**
+ * After the newest version rejected `obj`: the first older listed version (newest to oldest)
+ * that accepts it, or every version's first error, newest first, when none does.
+ */
+function olderAccepting(versions: readonly CompiledVersion[], obj: object): number | Array<{ version: number; error: ErrorObject | undefined }> {
+  const rejected: Array<{ version: number; error: ErrorObject | undefined }> = [];
+  for (const v of versions) {
+    if (rejected.length > 0 && v.validate(obj)) return v.version;
+    rejected.push({ version: v.version, error: v.validate.errors?.[0] });
+  }
+  return rejected;
+}
+
+/** The verdict of an event no listed version accepts. */
+function rejectedEvent(rejected: ReadonlyArray<{ version: number; error: ErrorObject | undefined }>): ParseResult {
+  const first = rejected[0]?.error;
+  // A timestamp that is not an RFC 3339 date-time with a zone is the `timestamps` step of
+  // docs/feature-semantics.md even when the schema's format check is what caught it.
+  const onTimestamp = first !== undefined && first.keyword === 'format' && (first.instancePath === '/event_ts' || first.instancePath === '/ingest_ts');
+  return invalid(onTimestamp ? 'invalid_timestamp' : 'schema_violation', describeRejection(rejected));
+}
+
+/** The detail of an event no version accepts: the one error, or which versions were tried and why each said no. */
+function describeRejection(rejected: ReadonlyArray<{ version: number; error: ErrorObject | undefined }>): string {
+  const why = (error: ErrorObject | undefined): string => (error === undefined ? 'does not match the schema' : describeAjvError(error));
+  if (rejected.length === 1) return why(rejected[0]?.error);
+  return `matches no listed version (tried ${rejected.map((r) => `v${r.version}`).join(', ')}): ${rejected.map((r) => `v${r.version}: ${why(r.error)}`).join('; ')}`;
 }
 
 /** ajv's error as `instancePath message`; an error on the whole event is the message alone. */

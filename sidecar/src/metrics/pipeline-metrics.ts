@@ -16,6 +16,12 @@ export class PipelineMetrics {
   readonly consumed = new Counter({ name: 'churnfeat_records_consumed_total', help: 'Records read from source topics.', labelNames: ['source'], registers: [this.registry] });
   readonly verdicts = new Counter({ name: 'churnfeat_records_total', help: 'Records by verdict; sums to consumed.', labelNames: ['source', 'verdict'], registers: [this.registry] });
   readonly invalid = new Counter({ name: 'churnfeat_invalid_records_total', help: 'Dead-lettered records by reason code.', labelNames: ['source', 'reason'], registers: [this.registry] });
+  readonly olderSchemaVersion = new Counter({
+    name: 'churnfeat_older_schema_version_records_total',
+    help: 'Valid records that only an older listed schema version accepted (the newest did not), by that version: zero for a while means the version can be dropped from contracts/events/versions.json.',
+    labelNames: ['source', 'version'],
+    registers: [this.registry],
+  });
   readonly eventToReadable = new Histogram({
     name: 'churnfeat_event_to_readable_seconds',
     help: 'Event time to readable in Redis.',

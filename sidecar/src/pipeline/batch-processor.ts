@@ -1,5 +1,5 @@
 import type { Producer } from 'kafkajs';
-import { parseEvent, type Source } from '../events/index.ts';
+import { parseEvent, type EventContracts, type Source } from '../events/index.ts';
 import type { PipelineMetrics, RecordVerdict } from '../metrics/index.ts';
 import type { FeatureWriter, StoreRecord, WriteControl } from '../store/index.ts';
 import type { WindowOperators } from '../windows/index.ts';
@@ -19,6 +19,8 @@ export interface SourceRecord {
 export interface BatchProcessorOptions {
   allowedLatenessMs: number;
   maxPayloadBytes: number;
+  /** The listed schema versions events are validated with (events/contract-set.ts); default: the repository's contracts. */
+  contracts?: EventContracts;
 }
 
 /** Where each record of a batch went; sums to the batch size. */
@@ -60,7 +62,7 @@ export class BatchProcessor {
     const toStore: StoreRecord[] = [];
     const seen: Observation[] | null = this.observer ? [] : null;
     for (const record of records) {
-      const parsed = parseEvent(source, record.value, { maxBytes: this.options.maxPayloadBytes });
+      const parsed = parseEvent(source, record.value, { maxBytes: this.options.maxPayloadBytes, ...(this.options.contracts ? { contracts: this.options.contracts } : {}) });
       if (!parsed.ok) {
         counts.invalid += 1;
         this.metrics.invalid.inc({ source, reason: parsed.reason });
@@ -68,6 +70,7 @@ export class BatchProcessor {
         deadLetters.push({ key: record.key, value: record.value, headers: header(record, { 'churnfeat.reason': parsed.reason, 'churnfeat.detail': parsed.detail.slice(0, 500) }) });
         continue;
       }
+      if (parsed.olderSchemaVersion !== undefined) this.metrics.olderSchemaVersion.inc({ source, version: String(parsed.olderSchemaVersion) });
       const event = parsed.event;
       if (!this.operators.isRelevant(event)) {
         counts.irrelevant += 1;

@@ -1,13 +1,13 @@
 import { hostname } from 'node:os';
 import { logLevel, type Admin, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import { SOURCES, type Source } from '../events/index.ts';
+import { SOURCES, type EventContracts, type Source } from '../events/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
 import { createKafkaClient, createRedisClient, kafkaSecrets, redactSecrets, redactUrl, sidecarGroupFor, type SidecarOptions } from '../config/index.ts';
 import { ensureTopics, topicNames, type TopicNames } from '../kafka/index.ts';
 import { PipelineMetrics } from '../metrics/index.ts';
-import { FeatureWriter, LifecycleRefusal, loadFunctionLibrary, readRecord, registerVersion, type VersionState } from '../store/index.ts';
-import { dataQualityTopic, QualityMonitor } from '../quality/index.ts';
+import { FeatureWriter, LifecycleRefusal, loadFunctionLibrary, qualityHistoryKey, readRecord, registerVersion, type VersionState } from '../store/index.ts';
+import { dataQualityTopic, QualityMonitor, RedisHistoryStore } from '../quality/index.ts';
 import { WindowOperators } from '../windows/index.ts';
 import { ChurnfeatError, type ErrorCode } from '../errors.ts';
 import { kafkaLogCreator, logger } from '../logging.ts';
@@ -75,6 +75,8 @@ export class Sidecar {
   constructor(
     readonly options: SidecarOptions,
     registry?: FeatureRegistry,
+    /** `contracts`: the listed schema versions to validate with (default: the repository's contracts/events). */
+    private readonly extra: { contracts?: EventContracts } = {},
   ) {
     this.registry = registry ?? loadFeatureRegistry(options.dbtProjectDir);
     this.topics = topicNames(options.topicNamespace);
@@ -151,7 +153,7 @@ export class Sidecar {
     if (this.options.qualityDetector) {
       const topic = dataQualityTopic(this.options.topicNamespace);
       await QualityMonitor.ensureTopic(this.admin, topic);
-      this.quality = new QualityMonitor(this.producer, this.metrics.registry, { topic });
+      this.quality = new QualityMonitor(this.producer, this.metrics.registry, { topic, history: new RedisHistoryStore(this.redis, qualityHistoryKey(this.options.keyPrefix)) });
     }
     const processor = new BatchProcessor(
       operators,
@@ -162,6 +164,7 @@ export class Sidecar {
       {
         allowedLatenessMs: this.registry.policies.allowedLatenessMs,
         maxPayloadBytes: this.options.maxPayloadBytes,
+        ...(this.extra.contracts ? { contracts: this.extra.contracts } : {}),
       },
       this.quality,
     );
@@ -335,6 +338,7 @@ export class Sidecar {
     if (this.ticker) clearInterval(this.ticker);
     await this.consumer?.disconnect().catch(() => undefined);
     await this.quality?.flush();
+    await this.quality?.persist();
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
     this.redis.disconnect();

@@ -1,45 +1,14 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
-import addFormatsPlugin, { type FormatsPlugin } from 'ajv-formats';
-import { ENVELOPE_SCHEMA, SOURCES, type Source } from '../events/index.ts';
+import type { AnySchemaObject, ValidateFunction } from 'ajv';
+import { compileEventSchema, readVersionManifest, schemaEventTypes, SOURCES, type ListedVersion, type Source } from '../events/index.ts';
 
 /** One listed version of a source's event schema (contracts/events/versions.json). */
-export interface ContractVersion {
-  version: number;
-  /** File in contracts/events/, relative to it. */
-  schema: string;
-  /** This version rejects events the previous one accepted; needs `migration`. */
-  breaking?: boolean;
-  /** What producers and consumers must do across a breaking version. */
-  migration?: string;
-  note?: string;
-}
+export type ContractVersion = ListedVersion;
 
 export type ContractManifest = Record<Source, ContractVersion[]>;
 
 /** Reads the versions manifest of a contracts/events folder. */
 export function loadContractManifest(dir = 'contracts/events'): ContractManifest {
-  const raw = JSON.parse(readFileSync(join(dir, 'versions.json'), 'utf8')) as Record<string, unknown>;
-  const out = {} as ContractManifest;
-  for (const source of SOURCES) out[source] = (raw[source] ?? []) as ContractVersion[];
-  return out;
-}
-
-// ajv-formats is CommonJS with `exports.default` (as in parse-event.ts).
-const addFormats = ((addFormatsPlugin as unknown as { default?: unknown }).default ?? addFormatsPlugin) as FormatsPlugin;
-
-function compile(schema: AnySchemaObject): ValidateFunction {
-  // The parser's settings (sidecar/src/events/parse-event.ts), one instance per schema: versions share $ids.
-  const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, coerceTypes: false, useDefaults: false, removeAdditional: false });
-  addFormats(ajv, { mode: 'fast', formats: ['date-time'], keywords: false });
-  ajv.addSchema(ENVELOPE_SCHEMA);
-  return ajv.compile(schema);
-}
-
-function eventTypes(schema: AnySchemaObject): string[] {
-  const branches = (schema['allOf'] ?? []) as Array<{ properties?: { event_type?: { enum?: string[] } } }>;
-  return branches.flatMap((b) => b.properties?.event_type?.enum ?? []);
+  return readVersionManifest(dir);
 }
 
 /**
@@ -62,7 +31,7 @@ export function checkContractEvolution(manifest: ContractManifest, loadSchema: (
     const compiled: Array<{ v: ContractVersion; schema: AnySchemaObject; validate: ValidateFunction } | null> = versions.map((v) => {
       try {
         const schema = loadSchema(v.schema);
-        return { v, schema, validate: compile(schema) };
+        return { v, schema, validate: compileEventSchema(schema) };
       } catch (error) {
         problems.push(`${source} v${v.version} (${v.schema}): does not compile: ${(error as Error).message}`);
         return null;
@@ -78,8 +47,8 @@ export function checkContractEvolution(manifest: ContractManifest, loadSchema: (
       const after = compiled[i];
       if (!before || !after || after.v.breaking) continue;
       const label = `${source} v${before.v.version} -> v${after.v.version}`;
-      const kept = new Set(eventTypes(after.schema));
-      const dropped = eventTypes(before.schema).filter((t) => !kept.has(t));
+      const kept = new Set(schemaEventTypes(after.schema));
+      const dropped = schemaEventTypes(before.schema).filter((t) => !kept.has(t));
       if (dropped.length > 0) problems.push(`${label}: drops event type(s) ${dropped.join(', ')} (mark the version breaking, with a migration note)`);
       const rejected = corpus[source].filter((e) => before.validate(e) && !after.validate(e));
       if (rejected.length > 0) {

@@ -26,7 +26,7 @@ export class QualityMetrics {
     });
     this.errors = new Counter({
       name: 'churnfeat_quality_detector_errors_total',
-      help: 'Failures of the anomaly detector (stage observe: counting or judging; publish: the data-quality topic). The pipeline goes on without it.',
+      help: 'Failures of the anomaly detector (stage observe: counting or judging; publish: the data-quality topic; history: saving or restoring the seasonal history). The pipeline goes on without it.',
       labelNames: ['stage'],
       registers,
     });
@@ -43,6 +43,6 @@ export class QualityMetrics {
       help: 'Data-quality records dropped because the publish queue was full (the topic unreachable for long).',
       registers,
     });
-    for (const stage of ['observe', 'publish']) this.errors.inc({ stage }, 0);
+    for (const stage of ['observe', 'publish', 'history']) this.errors.inc({ stage }, 0);
   }
 }

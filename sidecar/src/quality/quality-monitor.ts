@@ -1,10 +1,13 @@
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
+import type { Redis } from 'ioredis';
 import type { Admin, Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { NormalizedEvent } from '../events/index.ts';
 import { ensureTopic } from '../kafka/index.ts';
 import { logger } from '../logging.ts';
 import { QualityMetrics } from './quality-metrics.ts';
-import { VolumeDetector, type Detection, type Observation, type VolumeDetectorOptions } from './volume-detector.ts';
+import { VolumeDetector, type Detection, type HistorySnapshot, type Observation, type VolumeDetectorOptions } from './volume-detector.ts';
 
 /** What the batch processor hands over after each batch. Never throws, never waits. */
 export interface BatchObserver {
@@ -28,8 +31,46 @@ export function deadLetterObservation(source: string, kafkaTimestamp: string, in
   return { source, kind: 'invalid', eventType: null, platform: null, eventMs: ms, arrivalMs: ms, input };
 }
 
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/** Where the detector's seasonal history survives a restart (see {@link RedisHistoryStore}). */
+export interface HistoryStore {
+  load(): Promise<HistorySnapshot | null>;
+  save(snapshot: HistorySnapshot): Promise<void>;
+}
+
+/**
+ * The history snapshot in one Redis string, gzip-compressed JSON (about 10 bytes per learnt
+ * hour; the snapshot is bounded by MAX_SNAPSHOT_SERIES series of at most historyWeeks + 1
+ * weeks of hours). The key (redis-layout.ts qualityHistoryKey) is shared by the instances of
+ * a sidecar group: counts are per partition, so any instance's history serves all; the last
+ * writer wins. No TTL: a stopped group finds its history when it comes back, and a history
+ * older than historyWeeks + 1 weeks simply ages out of the baseline.
+ */
+export class RedisHistoryStore implements HistoryStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+  ) {}
+
+  async load(): Promise<HistorySnapshot | null> {
+    const body = await this.redis.getBuffer(this.key);
+    return body === null ? null : (JSON.parse((await gunzipAsync(body)).toString('utf8')) as HistorySnapshot);
+  }
+
+  async save(snapshot: HistorySnapshot): Promise<void> {
+    // compressed on libuv's thread pool: the sidecar's loop only pays for the JSON text
+    await this.redis.set(this.key, await gzipAsync(JSON.stringify(snapshot)));
+  }
+}
+
 export interface QualityMonitorOptions {
   topic: string;
+  /** Where the seasonal history is saved (each hour of the detector's clock and at shutdown) and restored from (on assignment). Default: none, a restart starts cold. */
+  history?: HistoryStore;
+  /** Wall-clock ms between two hourly saves at least: a backlog runs through event-time hours in seconds. Default 300000 (5 min). */
+  minSaveIntervalMs?: number;
   /** Records waiting for the topic beyond this many are dropped (and counted). Default 1000. */
   maxQueued?: number;
   detector?: Partial<VolumeDetectorOptions>;
@@ -47,7 +88,12 @@ export class QualityMonitor implements BatchObserver {
   private readonly queue: Detection[] = [];
   private sending: Promise<void> | null = null;
   private lastClockMinute = -1;
+  private lastSavedHour = -1;
+  private lastSaveWallMs = 0;
   private lastErrorLog = 0;
+  private restoring: Promise<void> | null = null;
+  private restored = false;
+  private saving: Promise<void> | null = null;
 
   constructor(
     private readonly producer: Producer | null,
@@ -65,6 +111,7 @@ export class QualityMonitor implements BatchObserver {
 
   /** The group gave this instance `assignment` (topic -> partitions): expectations follow its share of the traffic. */
   onAssignment(assignment: Record<string, number[]>, sourceOf: (topic: string) => string | undefined): void {
+    if (!this.restored && this.options.history) this.restoring ??= this.restoreHistory(this.options.history);
     try {
       for (const [topic, partitions] of Object.entries(assignment)) {
         const source = sourceOf(topic);
@@ -85,13 +132,60 @@ export class QualityMonitor implements BatchObserver {
         this.metrics.clock.set(clock / 1000);
         this.metrics.coldStart.reset();
         for (const [source, count] of this.detector.coldSeries()) this.metrics.coldStart.set({ source }, count);
+        const hour = Math.floor(minute / 60);
+        // each hour of clock closes an hour of every series: that is when the history grows
+        if (this.options.history && hour !== this.lastSavedHour && this.restored) {
+          const now = Date.now();
+          if (this.lastSavedHour >= 0 && now - this.lastSaveWallMs >= (this.options.minSaveIntervalMs ?? 300_000)) {
+            this.lastSaveWallMs = now;
+            void this.saveHistory();
+          }
+          this.lastSavedHour = hour;
+        }
       }
     } catch (error) {
       this.fail('observe', error);
     }
   }
 
-  private fail(stage: 'observe' | 'publish', error: unknown): void {
+  /**
+   * Takes the saved history (on the first assignment; after a failure, again on the next):
+   * the series judge at once instead of a week of cold start. Until it succeeded nothing is
+   * saved, so a failed restore never overwrites the saved history with a cold one.
+   */
+  private async restoreHistory(store: HistoryStore): Promise<void> {
+    try {
+      const snapshot = await store.load();
+      const hours = snapshot === null ? 0 : this.detector.restore(snapshot);
+      this.restored = true;
+      logger.info({ code: 'quality_history_restored', hours, series: snapshot?.series.length ?? 0 }, `anomaly detector: restored ${hours} learnt hour(s) of seasonal history`);
+    } catch (error) {
+      this.fail('history', error);
+    } finally {
+      this.restoring = null;
+    }
+  }
+
+  /** Saves the history in the background (never more than one save at a time); resolves when that save is done. */
+  private saveHistory(): Promise<void> {
+    const store = this.options.history;
+    // never before the saved history was taken: a cold history would overwrite it
+    if (!store || !this.restored) return Promise.resolve();
+    if (this.saving) return this.saving;
+    const saving = (async () => {
+      try {
+        await store.save(this.detector.snapshot());
+      } catch (error) {
+        this.fail('history', error);
+      }
+    })().finally(() => {
+      this.saving = null;
+    });
+    this.saving = saving;
+    return saving;
+  }
+
+  private fail(stage: 'observe' | 'publish' | 'history', error: unknown): void {
     this.metrics.errors.inc({ stage });
     const now = Date.now();
     if (now - this.lastErrorLog > 60_000) {
@@ -140,5 +234,17 @@ export class QualityMonitor implements BatchObserver {
   /** Waits for the records queued so far to be sent (shutdown, tests). */
   async flush(): Promise<void> {
     while (this.sending) await this.sending;
+  }
+
+  /** Waits for a restore in flight (tests). */
+  async ready(): Promise<void> {
+    if (this.restoring) await this.restoring;
+  }
+
+  /** Saves the history now and waits for it (shutdown): a restart then starts where this one stopped. */
+  async persist(): Promise<void> {
+    if (this.restoring) await this.restoring;
+    while (this.saving) await this.saving;
+    await this.saveHistory();
   }
 }

@@ -5,6 +5,8 @@ const HOURS_PER_WEEK = 168;
 /** MAD times this estimates a standard deviation (normal consistency constant). */
 const MAD_TO_SIGMA = 1.4826;
 
+const SERIES_KINDS: ReadonlySet<string> = new Set(['volume', 'source_total', 'duplicates', 'late', 'dead_letters']);
+
 /** What the detector looks for; one Prometheus alert and one runbook section each (docs/data-quality.md). */
 export const ANOMALY_KINDS = ['drop', 'spike', 'silent_source', 'duplicate_storm', 'late_surge', 'dead_letter_surge'] as const;
 export type AnomalyKind = (typeof ANOMALY_KINDS)[number];
@@ -137,6 +139,24 @@ interface Verdict {
   baseline: Baseline;
 }
 
+/** One learnt hour of a series in a snapshot: [absolute hour since the epoch, median, MAD, excess], per partition. */
+export type HistoryHour = [hour: number, median: number, mad: number, excess: number];
+
+/**
+ * The detector's learnt seasonal history (the only state a restart must not lose; open
+ * minutes and firing detections are rebuilt within minutes), per series. Counts are per
+ * partition, so a snapshot taken by one instance serves any other of the group.
+ */
+export interface HistorySnapshot {
+  schema: 'churnfeat.quality_history.v1';
+  /** The detector's clock when it was taken (ms). */
+  taken_at_ms: number;
+  series: Array<{ where: SeriesWhere; hours: HistoryHour[] }>;
+}
+
+/** A snapshot holds at most this many series (the busiest-named first are not preferred: series order), each at most (historyWeeks + 1) weeks of hours. */
+export const MAX_SNAPSHOT_SERIES = 500;
+
 /** One counted series: open minute buckets, the last closed minutes, and the hour-of-week history. */
 class Series {
   readonly open = new Map<number, number>();
@@ -157,6 +177,18 @@ class Series {
   excludeBefore = -Infinity;
   lastAnomalousMinute = -Infinity;
   private readonly baselineCache = new Map<number, Baseline | null>();
+
+  /** Takes past hours from a snapshot; hours the series learnt itself are kept. */
+  restore(hours: readonly HistoryHour[]): number {
+    let taken = 0;
+    for (const [hour, mid, mad, excess] of hours) {
+      if (this.history.has(hour) || ![hour, mid, mad, excess].every(Number.isFinite)) continue;
+      this.history.set(hour, { median: mid, mad, excess });
+      taken += 1;
+    }
+    this.baselineCache.clear();
+    return taken;
+  }
 
   constructor(
     readonly id: string,
@@ -289,6 +321,38 @@ export class VolumeDetector {
     const out = new Map<string, number>();
     for (const s of this.series.values()) if (s.cold) out.set(s.where.source, (out.get(s.where.source) ?? 0) + 1);
     return out;
+  }
+
+  /**
+   * The learnt history of every series (bounded: {@link MAX_SNAPSHOT_SERIES} series, each the
+   * hours of the last historyWeeks + 1 weeks the detector keeps anyway), for persistence.
+   */
+  snapshot(): HistorySnapshot {
+    const series: HistorySnapshot['series'] = [];
+    for (const s of this.series.values()) {
+      if (s.history.size === 0) continue;
+      if (series.length >= MAX_SNAPSHOT_SERIES) break;
+      const hours = [...s.history.entries()].sort(([a], [b]) => a - b).map(([hour, h]): HistoryHour => [hour, h.median, h.mad, h.excess]);
+      series.push({ where: { ...s.where }, hours });
+    }
+    return { schema: 'churnfeat.quality_history.v1', taken_at_ms: Number.isFinite(this.maxArrivalMs) ? this.maxArrivalMs : 0, series };
+  }
+
+  /**
+   * Takes the history of a snapshot (after a restart, or when another instance's partitions
+   * are assigned here): series the detector has not learnt an hour of get it, so they judge at
+   * once instead of a week of cold start. Hours a series learnt itself win. Hours older than
+   * the kept history are dropped at the next hour close. Returns the hours taken.
+   */
+  restore(snapshot: HistorySnapshot): number {
+    if (snapshot?.schema !== 'churnfeat.quality_history.v1' || !Array.isArray(snapshot.series)) return 0;
+    let taken = 0;
+    for (const { where, hours } of snapshot.series.slice(0, MAX_SNAPSHOT_SERIES)) {
+      if (!SERIES_KINDS.has(where?.series) || !Array.isArray(hours)) continue;
+      const s = this.get(where.series, String(where.source), String(where.event_type), String(where.platform));
+      taken += s.restore(hours.slice(-(this.options.historyWeeks + 1) * HOURS_PER_WEEK));
+    }
+    return taken;
   }
 
   /** Currently firing detections, by series. */

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { registerExplainRoute, type Explainer } from './explain-route.ts';
 import type { FeatureClient } from './feature-client.ts';
 import { clientErrorHandler, errorBody, HTTP_ERRORS, kindOfError, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_URL_BYTES, type HttpErrorKind } from './http-errors.ts';
 import { batchRequestSchema, batchResponseSchema, errorSchema, healthSchema, readinessSchema, userFeaturesSchema, userIdSchema } from './http-schemas.ts';
@@ -24,6 +25,8 @@ export interface ServingAppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Admin routes (none today; a later deletion endpoint goes here). Default: none. */
   admin?: AdminSurface;
+  /** "Explain this value" (GET /v1/users/:userId/explain, explain-route.ts). Default: the route is absent. */
+  explain?: Explainer;
   /** More read-only routes (the operations page, ops-page.ts). Default: none. */
   routes?: Array<(app: FastifyInstance) => void>;
 }
@@ -32,6 +35,7 @@ export interface ServingAppOptions {
 const SERVING_ERROR_STATUS = {
   invalid_user_id: [400, 'bad_request'],
   invalid_batch: [400, 'bad_request'],
+  invalid_parameter: [400, 'bad_request'],
   store_unavailable: [503, 'store_unavailable'],
   registry_mismatch: [503, 'registry_mismatch'],
 } as const;
@@ -70,6 +74,7 @@ function requireToken(token: string) {
 
 /**
  * The serving HTTP API (fastify): GET /v1/features/:userId, POST /v1/features:batch,
+ * GET /v1/users/:userId/explain (when an explainer is given),
  * /healthz, /readyz, /metrics, /openapi.json, and the admin routes when a token is set.
  * Requests are validated by fastify's ajv against http-schemas.ts. Every error, fastify's
  * and Node's own included, answers `{error, message}` without quoting the request
@@ -181,7 +186,9 @@ export function buildServingApp(options: ServingAppOptions): FastifyInstance {
     return reply.type(metrics.registry.contentType).send(body);
   });
 
-  const document = openApiDocument(registry, client.maxBatch);
+  if (options.explain) registerExplainRoute(app, registry, options.explain, metrics);
+
+  const document = openApiDocument(registry, client.maxBatch, { explain: options.explain !== undefined });
   app.get('/openapi.json', async () => document);
 
   for (const register of options.routes ?? []) register(app);

@@ -18,3 +18,4 @@ export * from './ops-page.ts';
 export * from './redis-state-reader.ts';
 export * from './version-resolver.ts';
 export * from './ops-versions.ts';
+export * from './explain-route.ts';

@@ -1,4 +1,5 @@
 import type { FeatureRegistry } from '../features/index.ts';
+import { explainQuerySchema, explainResponseSchema } from './explain-route.ts';
 import { HTTP_ERRORS, type HttpErrorKind } from './http-errors.ts';
 import { batchRequestSchema, batchResponseSchema, errorSchema, healthSchema, readinessSchema, userFeaturesSchema, userIdSchema } from './http-schemas.ts';
 
@@ -66,10 +67,29 @@ const ANY_REQUEST: ErrorResponseName[] = ['BadRequest', 'RequestTimeout', 'UriTo
  * status in `x-status`); each operation refers to those it can answer. 404 (no such path) and
  * 405 (a listed path with a method it does not list) belong to no operation.
  */
-export function openApiDocument(registry: FeatureRegistry, maxBatch: number): Record<string, unknown> {
+export function openApiDocument(registry: FeatureRegistry, maxBatch: number, routes: { explain?: boolean } = {}): Record<string, unknown> {
   const responses = Object.fromEntries(
     Object.entries(ERROR_RESPONSES).map(([name, r]) => [name, { ...json(errorSchema, r.description), 'x-status': r.status, ...('headers' in r ? { headers: r.headers } : {}) }]),
   );
+  const explain = routes.explain
+    ? {
+        '/v1/users/{userId}/explain': {
+          get: {
+            operationId: 'explainUserFeatures',
+            summary: 'What produced each served value: tiles, running total and edge tiles, window, applied offsets, watermarks, registry version; recomputed and compared',
+            parameters: [
+              { name: 'userId', in: 'path', required: true, schema: userIdSchema },
+              { name: 'feature', in: 'query', required: false, schema: explainQuerySchema(registry).properties.feature },
+              { name: 'as_of', in: 'query', required: false, schema: explainQuerySchema(registry).properties.as_of },
+            ],
+            responses: {
+              200: json(explainResponseSchema, 'The explanation; `consistent` is false (and each feature says why) when a recomputed value differs from the served one.'),
+              ...errorRefs(...ANY_REQUEST, 'Unavailable'),
+            },
+          },
+        },
+      }
+    : {};
   return {
     openapi: '3.1.0',
     info: {
@@ -102,6 +122,7 @@ export function openApiDocument(registry: FeatureRegistry, maxBatch: number): Re
           },
         },
       },
+      ...explain,
       '/healthz': { get: { operationId: 'healthz', summary: 'The process is up (liveness)', responses: { 200: json(healthSchema, 'Up.'), ...errorRefs(...ANY_REQUEST) } } },
       '/readyz': {
         get: {

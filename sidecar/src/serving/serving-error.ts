@@ -4,6 +4,8 @@ export const SERVING_ERROR_CODES = [
   'invalid_user_id',
   /** A batch is empty or longer than the limit. */
   'invalid_batch',
+  /** A query parameter is malformed or unknown (the message names it). */
+  'invalid_parameter',
   /** Redis did not answer (connection refused, timeout, closed). */
   'store_unavailable',
   /** The read function of this registry is not loaded in Redis (another registry is live). */

@@ -33,6 +33,12 @@ export class ServingMetrics {
     labelNames: ['code'],
     registers: [this.registry],
   });
+  readonly explained = new Counter({
+    name: 'churnfeat_explain_requests_total',
+    help: 'Explanations answered by GET /v1/users/{id}/explain, by whether every value recomputed from its tiles equals the served one (consistent="false": a store bug, docs/data-quality.md).',
+    labelNames: ['consistent'],
+    registers: [this.registry],
+  });
   readonly watermarkAge: Gauge<'source' | 'partition'>;
   readonly ready = new Gauge({
     name: 'churnfeat_serving_ready',

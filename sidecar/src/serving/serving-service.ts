@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { createRedisClient } from '../config/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
+import { explainUser, versionPrefix } from '../store/index.ts';
 import { FeatureClient, READ_PATH_REDIS_OPTIONS } from './feature-client.ts';
 import { buildServingApp, registerAdminRoutes } from './http-server.ts';
 import { defaultOpsProviders, registerParityGauges, withProviders, type OpsDataProvider } from './ops-data.ts';
@@ -48,6 +49,11 @@ export async function startServingService(
     client,
     readiness,
     metrics,
+    explain: async (request) => {
+      // the version readers follow right now, like the read path (one version per answer)
+      const served = await versions.resolve();
+      return explainUser(redis, served.registry, versionPrefix(options.keyPrefix, served.version), request, served.version);
+    },
     logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
     admin: {
       token: options.adminToken,

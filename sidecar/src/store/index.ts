@@ -7,3 +7,5 @@ export * from './feature-reader.ts';
 export * from './version-catalog.ts';
 export * from './version-gc.ts';
 export * from './version-diff.ts';
+export * from './state-explanation.ts';
+export * from './state-explainer.ts';

@@ -34,6 +34,8 @@
  *   <prefix>:wm                  HASH  "<source>:<partition>" -> partition watermark (ms): every
  *                                      record ingested into the partition before it is applied
  *   <prefix>:registry            STRING the version id of the loaded feature registry (FeatureRegistry.version)
+ *   <prefix>:quality:history     STRING the volume detector's seasonal history, gzip JSON (sidecar/src/quality,
+ *                                      RedisHistoryStore): not per registry version, shared by the group
  *
  * Versioned keyspaces (docs/lifecycle.md): the state of one registry version lives under
  * {@link versionPrefix}, so every key above exists once per version, `<prefix>:v:<version>:{<user_id>}`
@@ -108,6 +110,11 @@ export function watermarkKey(prefix: string): string {
 
 export function registryKey(prefix: string): string {
   return `${prefix}:registry`;
+}
+
+/** The anomaly detector's seasonal history snapshot (quality-monitor.ts RedisHistoryStore); under the base prefix. */
+export function qualityHistoryKey(prefix: string): string {
+  return `${prefix}:quality:history`;
 }
 
 export function watermarkField(source: Source, partition: number): string {

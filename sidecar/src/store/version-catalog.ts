@@ -107,6 +107,19 @@ export function readActiveVersion(redis: Redis, prefix: string): Promise<string 
   return redis.get(activeVersionKey(prefix));
 }
 
+/**
+ * The version readers follow and its registry: the alias's version with its catalog record's
+ * registry (or `startup` itself when that is the version), or `startup` before any version
+ * registered. For one-shot tools; the serving process caches this in serving/version-resolver.ts.
+ */
+export async function resolveActiveVersion(redis: Redis, prefix: string, startup: FeatureRegistry): Promise<{ version: string; registry: FeatureRegistry }> {
+  const version = (await readActiveVersion(redis, prefix)) ?? startup.version;
+  if (version === startup.version) return { version, registry: startup };
+  const record = await readRecord(redis, prefix, version);
+  if (record === null) throw new LifecycleRefusal(`the alias names version ${version}, which has no catalog record: its registry is unknown`);
+  return { version, registry: record.registry };
+}
+
 export async function readBootstrapState(redis: Redis, prefix: string, version: string): Promise<BootstrapState> {
   const state = await redis.hget(bootstrapKey(prefix, version), 'state');
   return state === null ? null : state === 'complete' ? 'complete' : 'loading';

@@ -109,3 +109,77 @@ describe('QualityMonitor', () => {
     expect(errors?.values.find((v) => v.labels.stage === 'observe')?.value).toBe(1);
   });
 });
+
+describe('VolumeDetector history across a restart', () => {
+  const DROP = NIGHT;
+  /** Feeds the stream from `fromMs` to `untilMs` into the detector. */
+  function feed(detector: VolumeDetector, fromMs: number, untilMs: number, anomalies: InjectedAnomaly[] = []): void {
+    for (const { minuteMs, observations } of syntheticStream(STREAM, anomalies)) {
+      if (minuteMs >= untilMs) break;
+      if (minuteMs >= fromMs) detector.observe(observations);
+    }
+  }
+  const restartAt = DROP - 2 * 60 * MINUTE;
+  const drop = [anomaly('drop', 'client', 'playback_start', '*', DROP, 30)];
+
+  it('a detector restarted from the snapshot of the one before still detects an injected drop; one restarted without it is cold', () => {
+    const before = new VolumeDetector(() => undefined);
+    feed(before, START, restartAt);
+    // what a restart keeps: the snapshot as it went through JSON (Redis holds it as gzip JSON)
+    const snapshot = JSON.parse(JSON.stringify(before.snapshot()));
+    expect(snapshot.series.length).toBeGreaterThan(40);
+
+    const restored: Detection[] = [];
+    const after = new VolumeDetector((d) => restored.push(d));
+    expect(after.restore(snapshot)).toBeGreaterThan(0);
+    feed(after, restartAt, DROP + 60 * MINUTE, drop);
+    const fired = firing(restored);
+    expect(fired.map((d) => [d.kind, d.where.event_type])).toContainEqual(['drop', 'playback_start']);
+    expect(Date.parse(fired[0]!.detected_at) - DROP).toBeLessThanOrEqual(5 * MINUTE);
+    expect(restored.filter((d) => d.kind === 'cold_start')).toEqual([]);
+
+    const cold: Detection[] = [];
+    const fresh = new VolumeDetector((d) => cold.push(d));
+    feed(fresh, restartAt, DROP + 60 * MINUTE, drop);
+    expect(firing(cold)).toEqual([]);
+    expect(cold.some((d) => d.kind === 'cold_start')).toBe(true);
+  });
+
+  it('keeps a snapshot bounded: at most historyWeeks + 1 weeks of hours per series, hours it learnt itself win, junk is ignored', () => {
+    const detector = new VolumeDetector(() => undefined, { historyWeeks: 1 });
+    feed(detector, START, START + 2 * WEEK - 60 * MINUTE);
+    const snapshot = detector.snapshot();
+    for (const s of snapshot.series) expect(s.hours.length).toBeLessThanOrEqual(2 * 168);
+    const other = new VolumeDetector(() => undefined, { historyWeeks: 1 });
+    expect(other.restore({ ...snapshot, schema: 'something.else' } as never)).toBe(0);
+    expect(other.restore(snapshot)).toBe(snapshot.series.reduce((n, s) => n + s.hours.length, 0));
+    expect(other.restore(snapshot)).toBe(0);
+  });
+});
+
+describe('QualityMonitor history', () => {
+  it('never saves before the saved history was restored, so a failed restore cannot overwrite it with a cold one', async () => {
+    const saved: unknown[] = [];
+    let fail = true;
+    const store = {
+      load: async () => {
+        if (fail) throw new Error('redis away');
+        return null;
+      },
+      save: async (snapshot: unknown) => void saved.push(snapshot),
+    };
+    const registry = new Registry();
+    const monitor = new QualityMonitor(null, registry, { topic: 'unused', history: store, minSaveIntervalMs: 0 });
+    monitor.onAssignment({ t: [0] }, () => 'client');
+    await monitor.ready();
+    await monitor.persist();
+    expect(saved).toEqual([]);
+    const errors = await registry.getSingleMetric('churnfeat_quality_detector_errors_total')?.get();
+    expect(errors?.values.find((v) => v.labels.stage === 'history')?.value).toBe(1);
+    fail = false;
+    monitor.onAssignment({ t: [0] }, () => 'client');
+    await monitor.ready();
+    await monitor.persist();
+    expect(saved).toHaveLength(1);
+  });
+});

@@ -1,0 +1,2 @@
+export * from './offline-explanation.ts';
+export * from './explain-options.ts';
