@@ -34,7 +34,7 @@ export class RedisStateReader implements StateReader {
   async read(userId: string, asOfMs?: number): Promise<UserStateRead> {
     const key = userStateKey(this.prefix, userId);
     const reply = asOfMs === undefined ? await this.redis.call('FCALL_RO', this.readFn, 1, key) : await this.redis.call('FCALL_RO', this.readFn, 1, key, String(asOfMs));
-    return JSON.parse(String(reply)) as UserStateRead;
+    return this.batch.decode(reply);
   }
 
   readMany(userIds: readonly string[], asOfMs?: number): Promise<UserStateRead[]> {

@@ -1,19 +1,17 @@
 import type { Redis } from 'ioredis';
 import type { FeatureRegistry } from '../features/index.ts';
 import { userStateKey, watermarkKey } from './redis-layout.ts';
+import { replyDecoder, type UserStateRead } from './store-model.ts';
 import { encodeAsOfMs, functionNames, READ_KEYS } from './store-protocol.ts';
 
-/** The raw answer of the read function for one user (see lua/churnfeat.lua; modelled by store-model.ts). */
-export interface UserStateRead {
-  present: boolean;
-  as_of_ms: number;
-  features: Record<string, { value: number | string | null; latest_event_ms: number | null }>;
-  sources: Record<string, { partition: number; offset: number; applied_ingest_ms: number }>;
-}
-
-/** Reads feature values from the store: one FCALL per user, pipelined for batches. */
+/**
+ * Reads feature values from the store: one FCALL_RO per user (pipelined for batches) returns
+ * the raw fields of one snapshot of the user's hash; the answer is built here with the model.
+ */
 export class FeatureReader {
   private readonly readFn: string;
+  /** Builds a read's answer from a reply of the read function. */
+  readonly decode: (reply: unknown) => UserStateRead;
 
   constructor(
     private readonly redis: Redis,
@@ -21,6 +19,7 @@ export class FeatureReader {
     private readonly prefix: string,
   ) {
     this.readFn = functionNames(registry.version).read;
+    this.decode = replyDecoder(registry.features);
   }
 
   /** Reads many users in one round trip; `asOfMs` defaults to the Redis server's clock. */
@@ -34,7 +33,7 @@ export class FeatureReader {
     const results = (await pipeline.exec()) ?? [];
     return results.map(([error, reply]) => {
       if (error) throw error;
-      return JSON.parse(String(reply)) as UserStateRead;
+      return this.decode(reply);
     });
   }
 

@@ -49,6 +49,10 @@
  * and event times in different tiles are one event, as offline). When a bucket is written its
  * entries whose tile lies wholly below the prune bound go, once its first entry has (the bound
  * the entries' scores had in protocol 2); a bucket left empty is deleted.
+ *
+ * The read function (store protocol 6) returns raw fields of one snapshot of the state hash,
+ * not JSON ({@link READ_REPLY}); the reader builds the answer with the model (store-model.ts
+ * `readReply`). The state and dedup hashes are the same as in protocol 5.
  */
 import { SOURCES, type Source } from '../events/index.ts';
 import { STORE_PROTOCOL_VERSION } from '../features/index.ts';
@@ -236,6 +240,41 @@ export function encodeAsOfMs(ms: number): string {
   const text = Number.isSafeInteger(ms) ? String(ms) : '';
   if (parseAsOfMs(text) === null) throw new RangeError(`as_of_ms must be an integer from 0 to ${MAX_AS_OF_MS}, got ${ms}`);
   return text;
+}
+
+/**
+ * Tags of the read function's reply, its first element. The reply carries raw fields; the
+ * answer is built by the reader with the TypeScript model (store-model.ts `readReply`):
+ *   { 'r', as_of_ms, head, names, values }   a state of the current layout: `head` is the
+ *       HMGET of {@link readHeadFields} (nil for a missing field), `names` the tiles the
+ *       windows' edges need and `values` their HMGET
+ *   { 's', as_of_ms, all }                    no layout mark (a protocol 2 hash, or no state):
+ *       `all` is HGETALL, field, value, field, value, ...
+ */
+export const READ_REPLY = { running: 'r', scan: 's' } as const;
+
+/** What the read needs to know of a feature to name its head fields. */
+export type ReadHeadFeature = { readonly id: string; readonly aggregation: string };
+
+/** Whether a feature keeps a running total (r:): its tiles add up. */
+export function isAdditive(aggregation: string): boolean {
+  return aggregation === 'count' || aggregation === 'sum' || aggregation === 'count_distinct';
+}
+
+/**
+ * The fields of the read's first HMGET, in reply order: the layout mark, then per feature
+ * e:, l: (last) and r: (additive), then each source's position s:. Rendered into the
+ * function library as READ_HEAD, so the Lua and the reader agree on the order.
+ */
+export function readHeadFields(features: readonly ReadHeadFeature[]): string[] {
+  const names: string[] = [FIELD_PREFIX.layout];
+  for (const f of features) {
+    names.push(latestEventField(f.id));
+    if (f.aggregation === 'last') names.push(lastField(f.id));
+    if (isAdditive(f.aggregation)) names.push(runningField(f.id));
+  }
+  for (const source of SOURCES) names.push(sourceField(source));
+  return names;
 }
 
 /** Field of one tile of a feature. */
@@ -465,9 +504,6 @@ export function renderLuaProtocol(): string {
     luaLocals([
       ['FIELD_TILE', FIELD_PREFIX.tile],
       ['FIELD_DISTINCT', FIELD_PREFIX.distinct],
-      ['FIELD_LAST', FIELD_PREFIX.last],
-      ['FIELD_LATEST_EVENT', FIELD_PREFIX.latestEvent],
-      ['FIELD_SOURCE', FIELD_PREFIX.source],
       ['FIELD_PRUNE_MARK', FIELD_PREFIX.pruneMark],
       ['FIELD_RUNNING', FIELD_PREFIX.running],
       ['FIELD_LAYOUT', FIELD_PREFIX.layout],
@@ -480,7 +516,6 @@ export function renderLuaProtocol(): string {
       ['DISTINCT_FIELD_PATTERN', `^${FIELD_PREFIX.distinct}${sep}([^${sep}]+)${sep}`],
       ['LAST_VALUE_PATTERN', `^(%d+)${bar}(%d+)${bar}(.*)$`],
       ['SOURCE_VALUE_PATTERN', `^(.*)${bar}(%d+)${bar}(%d+)$`],
-      ['PARTITION_KEY_PATTERN', `${sep}(%d+)$`],
       ['VALUE_SEPARATOR', VALUE_SEPARATOR],
       ['TTL_PATTERN', '^(%d+)/(%d+)$'],
       ['PRUNE_SPEC_PATTERN', '([^=,]+)=(%d+)'],
@@ -496,7 +531,6 @@ export function renderLuaProtocol(): string {
       ['DEDUP_STAMP_AHEAD', DEDUP_STAMP_AHEAD],
       ['BAD_DEDUP_MEMBER_ERROR', BAD_DEDUP_MEMBER_ERROR],
     ]),
-    `local SOURCES = { ${SOURCES.map(luaString).join(', ')} }`,
     '-- verdicts',
     luaLocals(Object.entries(VERDICT).map(([name, letter]) => [`VERDICT_${name.toUpperCase()}`, letter])),
     luaLocals([['TOMBSTONE_REPLY', TOMBSTONE_REPLY]]),
@@ -518,6 +552,8 @@ export function renderLuaProtocol(): string {
       ['MAX_AS_OF_DIGITS', MAX_AS_OF_DIGITS],
       ['MAX_AS_OF_MS', MAX_AS_OF_MS],
       ['INVALID_AS_OF_MS_ERROR', INVALID_AS_OF_MS_ERROR],
+      ['READ_REPLY_RUNNING', READ_REPLY.running],
+      ['READ_REPLY_SCAN', READ_REPLY.scan],
     ]),
     '',
   ].join('\n');

@@ -52,6 +52,7 @@ const PINNED_LUA_SHA256: Readonly<Record<number, string>> = {
   3: 'a3a24d7d56eeecc11d81dfea3208866ed3126dec782ce90ed554c8dfc2b86ade',
   4: 'a235b982e8537307f46b387fffbe9441f182cff3823d37f0225c5327c7217ecd',
   5: '3a8184c184dd486a88ae05c5c892fdeb299a4260e571ad9b9001b777c7736186',
+  6: '93865a95b0fbf64dd435d457eb95bb6c601531d29b4f7bf4fcef5c5056186053',
 };
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
