@@ -14,7 +14,8 @@ export interface StateReader {
 }
 
 /**
- * The Redis read path: FCALL_RO cf_read_<registry version> on the user's one state key, so one
+ * The Redis read path: FCALL_RO cf_fields_<registry version> on the user's one state key (the
+ * raw fields of one snapshot; the answer is built here with the store model), so one
  * round trip per user and one slot per call (runs unchanged on Redis Cluster). Batches are
  * pipelined; a single read skips the pipeline object, which is measurably cheaper.
  */
@@ -28,7 +29,7 @@ export class RedisStateReader implements StateReader {
     private readonly prefix: string,
   ) {
     this.batch = new FeatureReader(redis, registry, prefix);
-    this.readFn = functionNames(registry.version).read;
+    this.readFn = functionNames(registry.version).fields;
   }
 
   async read(userId: string, asOfMs?: number): Promise<UserStateRead> {

@@ -18,7 +18,7 @@ export class FeatureReader {
     readonly registry: FeatureRegistry,
     private readonly prefix: string,
   ) {
-    this.readFn = functionNames(registry.version).read;
+    this.readFn = functionNames(registry.version).fields;
     this.decode = replyDecoder(registry.features);
   }
 

@@ -27,6 +27,7 @@ export function renderFunctionLibrary(registry: FeatureRegistry): string {
     `-- rendered from the feature registry ${registry.version}`,
     `local APPLY_FUNCTION = ${luaString(names.apply)}`,
     `local READ_FUNCTION = ${luaString(names.read)}`,
+    `local FIELDS_FUNCTION = ${luaString(names.fields)}`,
     `local REGISTRY = {\n  ${entries.join(',\n  ')}\n}`,
     `local READ_HEAD = { ${readHeadFields(registry.features).map(luaString).join(', ')} }`,
     '',

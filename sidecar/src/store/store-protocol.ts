@@ -50,9 +50,11 @@
  * entries whose tile lies wholly below the prune bound go, once its first entry has (the bound
  * the entries' scores had in protocol 2); a bucket left empty is deleted.
  *
- * The read function (store protocol 6) returns raw fields of one snapshot of the state hash,
- * not JSON ({@link READ_REPLY}); the reader builds the answer with the model (store-model.ts
- * `readReply`). The state and dedup hashes are the same as in protocol 5.
+ * Store protocol 6 adds the fields function (`cf_fields_<version>`): the raw fields of one
+ * snapshot of the state hash a read needs ({@link READ_REPLY}), from which the reader builds
+ * the answer with the model (store-model.ts `readReply`); the serving path uses it. The read
+ * function (`cf_read_<version>`) still answers JSON, for tools outside the project. The
+ * state and dedup hashes are the same as in protocol 5.
  */
 import { SOURCES, type Source } from '../events/index.ts';
 import { STORE_PROTOCOL_VERSION } from '../features/index.ts';
@@ -243,7 +245,7 @@ export function encodeAsOfMs(ms: number): string {
 }
 
 /**
- * Tags of the read function's reply, its first element. The reply carries raw fields; the
+ * Tags of the fields function's reply, its first element. The reply carries raw fields; the
  * answer is built by the reader with the TypeScript model (store-model.ts `readReply`):
  *   { 'r', as_of_ms, head, names, values }   a state of the current layout: `head` is the
  *       HMGET of {@link readHeadFields} (nil for a missing field), `names` the tiles the
@@ -468,8 +470,8 @@ export function decodeVerdicts(reply: string): StoreVerdict[] {
  * Redis function names for a registry version id. The version id hashes SEMANTICS_VERSION,
  * which holds {@link STORE_PROTOCOL_VERSION}, so the names change with the protocol too.
  */
-export function functionNames(registryVersion: string): { library: string; apply: string; read: string } {
-  return { library: `churnfeat_${registryVersion}`, apply: `cf_apply_${registryVersion}`, read: `cf_read_${registryVersion}` };
+export function functionNames(registryVersion: string): { library: string; apply: string; read: string; fields: string } {
+  return { library: `churnfeat_${registryVersion}`, apply: `cf_apply_${registryVersion}`, read: `cf_read_${registryVersion}`, fields: `cf_fields_${registryVersion}` };
 }
 
 function luaString(text: string): string {
@@ -504,6 +506,9 @@ export function renderLuaProtocol(): string {
     luaLocals([
       ['FIELD_TILE', FIELD_PREFIX.tile],
       ['FIELD_DISTINCT', FIELD_PREFIX.distinct],
+      ['FIELD_LAST', FIELD_PREFIX.last],
+      ['FIELD_LATEST_EVENT', FIELD_PREFIX.latestEvent],
+      ['FIELD_SOURCE', FIELD_PREFIX.source],
       ['FIELD_PRUNE_MARK', FIELD_PREFIX.pruneMark],
       ['FIELD_RUNNING', FIELD_PREFIX.running],
       ['FIELD_LAYOUT', FIELD_PREFIX.layout],
@@ -516,6 +521,7 @@ export function renderLuaProtocol(): string {
       ['DISTINCT_FIELD_PATTERN', `^${FIELD_PREFIX.distinct}${sep}([^${sep}]+)${sep}`],
       ['LAST_VALUE_PATTERN', `^(%d+)${bar}(%d+)${bar}(.*)$`],
       ['SOURCE_VALUE_PATTERN', `^(.*)${bar}(%d+)${bar}(%d+)$`],
+      ['PARTITION_KEY_PATTERN', `${sep}(%d+)$`],
       ['VALUE_SEPARATOR', VALUE_SEPARATOR],
       ['TTL_PATTERN', '^(%d+)/(%d+)$'],
       ['PRUNE_SPEC_PATTERN', '([^=,]+)=(%d+)'],
@@ -531,6 +537,7 @@ export function renderLuaProtocol(): string {
       ['DEDUP_STAMP_AHEAD', DEDUP_STAMP_AHEAD],
       ['BAD_DEDUP_MEMBER_ERROR', BAD_DEDUP_MEMBER_ERROR],
     ]),
+    `local SOURCES = { ${SOURCES.map(luaString).join(', ')} }`,
     '-- verdicts',
     luaLocals(Object.entries(VERDICT).map(([name, letter]) => [`VERDICT_${name.toUpperCase()}`, letter])),
     luaLocals([['TOMBSTONE_REPLY', TOMBSTONE_REPLY]]),

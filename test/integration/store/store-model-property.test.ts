@@ -3,8 +3,8 @@
  * real functions on redis-server, on random inputs:
  * - read: malformed as_of_ms arguments are refused alike (never read as 0 or as infinity);
  * - read: random state hashes (every field kind of the grammar, fields of unknown features,
- *   the prune mark) read at random times: the fields FCALL_RO returns, built into the answer,
- *   equal readState of the whole hash (the function returns every field the read needs);
+ *   the prune mark) read at random times: the fields function's raw fields built into the
+ *   answer, and the read function's JSON, equal readState of the whole hash;
  * - apply: random sequences of apply calls (replays, duplicates, moved partitions, prunes),
  *   FCALL vs applyCall, comparing verdicts, the state hash and the dedup hash;
  * - the window semantics: random events written through the FeatureWriter and read through
@@ -136,7 +136,12 @@ const fieldArb: fc.Arbitrary<[string, string]> = fc.oneof(
 const decodeRead = replyDecoder(FEATURES);
 
 async function fcallRead(redis: ReturnType<typeof testRedis>, key: string, asOfMs: number): Promise<UserStateRead> {
-  return decodeRead(await redis.call('FCALL_RO', NAMES.read, 1, key, String(asOfMs)));
+  return decodeRead(await redis.call('FCALL_RO', NAMES.fields, 1, key, String(asOfMs)));
+}
+
+/** The JSON answer of the read function (built in Lua, for tools outside the project). */
+async function fcallReadJson(redis: ReturnType<typeof testRedis>, key: string, asOfMs: number): Promise<UserStateRead> {
+  return JSON.parse(String(await redis.call('FCALL_RO', NAMES.read, 1, key, String(asOfMs)))) as UserStateRead;
 }
 
 async function cleanup(redis: ReturnType<typeof testRedis>, keys: readonly string[]): Promise<void> {
@@ -214,7 +219,11 @@ describe('the TypeScript model of the Redis Functions', () => {
             // with the layout mark the read takes the running totals, without it it scans the hash (store protocol 2)
             const fields = new Map(marked ? [...entries, ['v', STATE_LAYOUT] as [string, string]] : entries);
             if (fields.size > 0) await redis.hset(key, Object.fromEntries(fields));
-            for (const asOf of times) expect(await fcallRead(redis, key, asOf)).toEqual(readState(FEATURES, fields, asOf));
+            for (const asOf of times) {
+              const expected = readState(FEATURES, fields, asOf);
+              expect(await fcallRead(redis, key, asOf)).toEqual(expected);
+              expect(await fcallReadJson(redis, key, asOf)).toEqual(expected);
+            }
           },
         ),
         { numRuns: 300 },
@@ -265,6 +274,7 @@ describe('the TypeScript model of the Redis Functions', () => {
           await redis.hset(key, Object.fromEntries(fields));
           const read = await fcallRead(redis, key, asOf);
           expect(read).toEqual(readState(FEATURES, fields, asOf));
+          expect(await fcallReadJson(redis, key, asOf)).toEqual(read);
           for (const f of additive) expect(read.features[f.name]?.value, f.name).toBe(expected[f.name]);
         }),
         { numRuns: 300 },
@@ -286,12 +296,18 @@ describe('the TypeScript model of the Redis Functions', () => {
       fc.string({ unit: 'binary-ascii', maxLength: 20 }),
       fc.double().map(String),
     );
-    const fcall = async (asOf: string): Promise<ReadAnswer> => {
+    const call = async (fn: string, decode: (reply: unknown) => UserStateRead, asOf: string): Promise<ReadAnswer> => {
       try {
-        return { ok: true, read: decodeRead(await redis.call('FCALL_RO', NAMES.read, 1, key, asOf)) };
+        return { ok: true, read: decode(await redis.call('FCALL_RO', fn, 1, key, asOf)) };
       } catch (error) {
         return { ok: false, error: (error as Error).message };
       }
+    };
+    // both functions: the fields the serving path reads, and the JSON answer
+    const fcall = async (asOf: string): Promise<ReadAnswer> => {
+      const fields = await call(NAMES.fields, decodeRead, asOf);
+      expect(await call(NAMES.read, (reply) => JSON.parse(String(reply)) as UserStateRead, asOf)).toEqual(fields);
+      return fields;
     };
     try {
       await redis.hset(key, { [`t:cnt:${Math.floor(BASE / SECOND)}`]: '3', [`e:cnt`]: String(BASE) });

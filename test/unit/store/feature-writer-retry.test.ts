@@ -82,7 +82,14 @@ describe('the feature writer while Redis is away', () => {
   it('keeps the verdicts of the pipelines that ran when a later pipeline of the same batch fails, and retries only that one and the ones not sent', async () => {
     const down = new Error('Connection is closed.');
     const { redis, rounds } = scriptedRedis([applied, down]);
-    const capped = new FeatureWriter(redis, operators, { prefix: 'cf', allowedLatenessMs: 24 * HOUR, dedupMarginMs: HOUR, pruneAboveFields: 256, backoff: { baseMs: 2, maxMs: 8 }, maxCallsPerPipeline: 2 });
+    const capped = new FeatureWriter(redis, operators, {
+      prefix: 'cf',
+      allowedLatenessMs: 24 * HOUR,
+      dedupMarginMs: HOUR,
+      pruneAboveFields: 256,
+      backoff: { baseMs: 2, maxMs: 8 },
+      maxCallsPerPipeline: 2,
+    });
     const verdicts = await capped.write([record('u1', 1), record('u2', 2), record('u3', 3), record('u4', 4), record('u5', 5)]);
     expect(verdicts).toEqual(Array(5).fill('applied'));
     expect(rounds.map((calls) => calls.map((c) => c[3]))).toEqual([['cf:{u1}', 'cf:{u2}'], ['cf:{u3}', 'cf:{u4}'], ['cf:{u3}', 'cf:{u4}'], ['cf:{u5}']]);

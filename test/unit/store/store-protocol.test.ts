@@ -52,7 +52,7 @@ const PINNED_LUA_SHA256: Readonly<Record<number, string>> = {
   3: 'a3a24d7d56eeecc11d81dfea3208866ed3126dec782ce90ed554c8dfc2b86ade',
   4: 'a235b982e8537307f46b387fffbe9441f182cff3823d37f0225c5327c7217ecd',
   5: '3a8184c184dd486a88ae05c5c892fdeb299a4260e571ad9b9001b777c7736186',
-  6: '93865a95b0fbf64dd435d457eb95bb6c601531d29b4f7bf4fcef5c5056186053',
+  6: '5a3abbe11ea54f6fed8a8fc2f0d2081e885b4244c80def3f25af5851ab03b7cd',
 };
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -70,7 +70,7 @@ describe('the store protocol', () => {
   });
 
   it('names the library and both functions after the one registry version id, which hashes the store protocol version', () => {
-    expect(functionNames('abc123')).toEqual({ library: 'churnfeat_abc123', apply: 'cf_apply_abc123', read: 'cf_read_abc123' });
+    expect(functionNames('abc123')).toEqual({ library: 'churnfeat_abc123', apply: 'cf_apply_abc123', read: 'cf_read_abc123', fields: 'cf_fields_abc123' });
     expect(SEMANTICS_VERSION).toContain(`s${STORE_PROTOCOL_VERSION}`);
     expect(compileRegistry('dbt_project').semanticsVersion).toBe(SEMANTICS_VERSION);
     const source = renderFunctionLibrary(FIXTURE);

@@ -415,30 +415,27 @@ local function apply(keys, args)
   return table.concat(verdicts)
 end
 
--- the head's position of each additive feature's running total (READ_HEAD: the layout mark,
--- then per feature e:, l:, r:, then the sources' s:; rendered from store-protocol.ts)
+-- the head's position of each field (READ_HEAD: the layout mark, then per feature e:, l:, r:,
+-- then the sources' s:; rendered from store-protocol.ts)
 local head_at = {}
 for i = 1, #READ_HEAD do head_at[READ_HEAD[i]] = i end
-local running_at = {}
-for i = 1, #REGISTRY do
-  local f = REGISTRY[i]
-  if additive_fn[f.id] then running_at[f.id] = head_at[running_field(f.id)] end
-end
 
 -- appends to names the tiles a feature's window sum needs: the tiles at the edges of its
--- running total (base..lo-1, hi+1..top) or the window's own tiles when those are fewer;
--- none when no stored tile can be in the window (the reader's windowTotal takes the same branch)
+-- running total (base..lo-1, hi+1..top) or the window's own tiles when those are fewer (the
+-- reader's windowTotal takes the same branch). Returns the total the tiles correct and the sign
+-- they count with (total, -1) or (0, 1); nil when no stored tile can be in the window.
 local function edge_tiles(id, text, lo, hi, names)
-  if not text then return end
-  local base, _, top = parse_running(text)
+  if not text then return nil end
+  local base, total, top = parse_running(text)
   local upper = math.min(hi, top)
-  if upper < lo then return end
+  if upper < lo then return nil end
   if lo >= base and (lo - base) + (top - upper) < upper - lo + 1 then
     for k = base, lo - 1 do names[#names + 1] = tile_field(id, k) end
     for k = upper + 1, top do names[#names + 1] = tile_field(id, k) end
-  else
-    for k = lo, upper do names[#names + 1] = tile_field(id, k) end
+    return total, -1
   end
+  for k = lo, upper do names[#names + 1] = tile_field(id, k) end
+  return 0, 1
 end
 
 -- HMGET of any number of fields (in slices of 1000)
@@ -455,47 +452,233 @@ local function hmget_all(state, names)
   return values
 end
 
---[[
-  READ_FUNCTION  KEYS: state   ARGV: [as_of_ms]  (default: the server's clock; decimal digits up to
-  MAX_AS_OF_MS, anything else answers the error INVALID_AS_OF_MS_ERROR)
-  Returns the raw fields a read at as_of_ms needs, one consistent snapshot of the user's hash:
-    { READ_REPLY_RUNNING, as_of_ms, head, names, values }  head: HMGET of READ_HEAD (the layout
-        mark first); names: the tiles the windows' edges need (min / max: the window's tiles);
-        values: their HMGET
-    { READ_REPLY_SCAN, as_of_ms, all }  no layout mark (a hash of store protocol 2 not written
-        since the upgrade, or no state at all): HGETALL
-  The reader builds the answer from them with the TypeScript model (store-model.ts readReply):
-  number formatting and JSON text cost Redis ~25 us per read in Lua.
-]]
-local function read(keys, args)
-  local state = keys[READ_KEY_STATE]
-  local t
+-- the read's instant: ARGV as_of_ms, or the server's clock; nil for a malformed argument
+local function read_time(args)
   local as_of = args[READ_ARG_AS_OF_MS]
   if as_of == nil then
     local now = redis.call('TIME')
-    t = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-  else
-    -- digits only: tonumber alone would take '0x10', 'inf', 'nan', '1e30', ' 5' and '-1'
-    if not string.match(as_of, AS_OF_MS_PATTERN) or #as_of > MAX_AS_OF_DIGITS then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
-    t = tonumber(as_of)
-    if t > MAX_AS_OF_MS then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
+    return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
   end
-  local head = redis.call('HMGET', state, unpack(READ_HEAD))
-  if not head[1] then return { READ_REPLY_SCAN, t, redis.call('HGETALL', state) } end
+  -- digits only: tonumber alone would take '0x10', 'inf', 'nan', '1e30', ' 5' and '-1'
+  if not string.match(as_of, AS_OF_MS_PATTERN) or #as_of > MAX_AS_OF_DIGITS then return nil end
+  local t = tonumber(as_of)
+  if t > MAX_AS_OF_MS then return nil end
+  return t
+end
+
+-- the tiles a read at t needs beyond the head: edges of the running totals, min / max windows
+local function tile_names(t, head)
   local names = {}
   for i = 1, #REGISTRY do
     local f = REGISTRY[i]
     local hi = math.floor(t / f.g)
     local lo = hi - f.w / f.g
     if additive_fn[f.id] then
-      edge_tiles(f.id, head[running_at[f.id]], lo, hi, names)
+      edge_tiles(f.id, head[head_at[running_field(f.id)]], lo, hi, names)
     elseif f.fn == 'min' or f.fn == 'max' then
       for k = lo, hi do names[#names + 1] = tile_field(f.id, k) end
     end
   end
+  return names
+end
+
+--[[
+  FIELDS_FUNCTION  KEYS: state   ARGV: [as_of_ms]  (as READ_FUNCTION)
+  The serving path's read: the raw fields a read at as_of_ms needs, one consistent snapshot of
+  the user's hash, without the number formatting and JSON text that cost Redis ~25 us in Lua:
+    { READ_REPLY_RUNNING, as_of_ms, head, names, values }  head: HMGET of READ_HEAD (the layout
+        mark first); names: the tiles the windows' edges need (min / max: the window's tiles);
+        values: their HMGET
+    { READ_REPLY_SCAN, as_of_ms, all }  no layout mark (a hash of store protocol 2 not written
+        since the upgrade, or no state at all): HGETALL
+  The reader builds the answer from them with the TypeScript model (store-model.ts readReply).
+]]
+local function fields(keys, args)
+  local state = keys[READ_KEY_STATE]
+  local t = read_time(args)
+  if t == nil then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
+  local head = redis.call('HMGET', state, unpack(READ_HEAD))
+  if not head[1] then return { READ_REPLY_SCAN, t, redis.call('HGETALL', state) } end
+  local names = tile_names(t, head)
+  return { READ_REPLY_RUNNING, t, head, names, #names > 0 and hmget_all(state, names) or {} }
+end
+
+local function fixed_to_text(total, scale)
+  if scale == 0 then return int_text(total) end
+  local sign = ''
+  if total < 0 then sign = '-'; total = -total end
+  local unit = 10 ^ scale
+  local whole = math.floor(total / unit)
+  local frac = total - whole * unit
+  return sign .. string.format('%d', whole) .. '.' .. string.format('%0' .. scale .. 'd', frac)
+end
+
+-- the read of store protocol 2: one pass over the whole hash (a state not yet migrated)
+local function read_scan(t, all)
+  local acc = {}
+  for _, f in ipairs(REGISTRY) do
+    local hi = math.floor(t / f.g)
+    acc[f.id] = { f = f, hi = hi, lo = hi - f.w / f.g, total = 0, n = 0, best = nil, besttext = nil, latest = nil, last = nil }
+  end
+  local sources = {}
+  for j = 1, #all, 2 do
+    local field, value = all[j], all[j + 1]
+    local kind = string.sub(field, 1, 1)
+    if kind == FIELD_TILE then
+      local id, idx = string.match(field, TILE_FIELD_PATTERN)
+      local a = acc[id]
+      idx = tonumber(idx)
+      if a and idx >= a.lo and idx <= a.hi then
+        local fn = a.f.fn
+        if fn == 'min' or fn == 'max' then
+          local v = tonumber(value)
+          if a.best == nil or (fn == 'min' and v < a.best) or (fn == 'max' and v > a.best) then
+            a.best = v; a.besttext = value
+          end
+        else
+          a.total = a.total + tonumber(value)
+        end
+      end
+    elseif kind == FIELD_DISTINCT then
+      local id = string.match(field, DISTINCT_FIELD_PATTERN)
+      local a = acc[id]
+      local idx = tonumber(value)
+      if a and idx >= a.lo and idx <= a.hi then a.n = a.n + 1 end
+    elseif kind == FIELD_LATEST_EVENT then
+      local a = acc[string.sub(field, FIELD_NAME_START)]
+      local ms = tonumber(value)
+      if a and ms <= t and math.floor(ms / a.f.g) >= a.lo then a.latest = ms end
+    elseif kind == FIELD_LAST then
+      local a = acc[string.sub(field, FIELD_NAME_START)]
+      if a then
+        local ms, _, text = parse_last(value)
+        if ms <= t and math.floor(ms / a.f.g) >= a.lo then a.last = text end
+      end
+    elseif kind == FIELD_SOURCE then
+      local p, o, ing = string.match(value, SOURCE_VALUE_PATTERN)
+      local partition = string.match(p or '', PARTITION_KEY_PATTERN) or '-1'
+      sources[#sources + 1] = cjson.encode(string.sub(field, FIELD_NAME_START)) .. ':{"partition":' .. partition
+        .. ',"offset":' .. o .. ',"applied_ingest_ms":' .. ing .. '}'
+    end
+  end
+  local out = {}
+  for _, f in ipairs(REGISTRY) do
+    local a = acc[f.id]
+    local value
+    if f.fn == 'count' or f.fn == 'sum' then
+      value = fixed_to_text(a.total, f.scale)
+    elseif f.fn == 'count_distinct' then
+      value = string.format('%d', a.n)
+    elseif f.fn == 'min' or f.fn == 'max' then
+      value = a.besttext or 'null'
+    else
+      value = a.last and cjson.encode(a.last) or 'null'
+    end
+    local latest = a.latest and string.format('%d', a.latest) or 'null'
+    out[#out + 1] = '"' .. f.name .. '":{"value":' .. value .. ',"latest_event_ms":' .. latest .. '}'
+  end
+  return '{"present":' .. tostring(#all > 0) .. ',"as_of_ms":' .. string.format('%d', t)
+    .. ',"features":{' .. table.concat(out, ',') .. '},"sources":{' .. table.concat(sources, ',') .. '}}'
+end
+
+
+-- per feature: the JSON text before its value; per source, before its partition
+local json_name = {}
+for i = 1, #REGISTRY do
+  json_name[REGISTRY[i].id] = '"' .. REGISTRY[i].name .. '":{"value":'
+end
+local source_json = {}
+for i = 1, #SOURCES do
+  source_json[SOURCES[i]] = '"' .. SOURCES[i] .. '":{"partition":'
+end
+
+-- the JSON read of a migrated state: the head, one HMGET of the tiles the windows' edges need
+local function read_running(state, t, head)
+  local names, plans, bounds = {}, {}, {}
+  for _, f in ipairs(REGISTRY) do
+    local hi = math.floor(t / f.g)
+    local lo = hi - f.w / f.g
+    bounds[f.id] = lo
+    if additive_fn[f.id] then
+      local first = #names + 1
+      local total, sign = edge_tiles(f.id, head[head_at[running_field(f.id)]], lo, hi, names)
+      if total then plans[f.id] = { total = total, sign = sign, first = first, last = #names } end
+    elseif f.fn == 'min' or f.fn == 'max' then
+      local plan = { first = #names + 1 }
+      for k = lo, hi do names[#names + 1] = tile_field(f.id, k) end
+      plan.last = #names
+      plans[f.id] = plan
+    end
+  end
   local values = #names > 0 and hmget_all(state, names) or {}
-  return { READ_REPLY_RUNNING, t, head, names, values }
+  local out = {}
+  for _, f in ipairs(REGISTRY) do
+    local plan, lo = plans[f.id], bounds[f.id]
+    local value
+    if additive_fn[f.id] then
+      local total = 0
+      if plan then
+        local sum = 0
+        for j = plan.first, plan.last do
+          if values[j] then sum = sum + tonumber(values[j]) end
+        end
+        total = plan.total + plan.sign * sum
+      end
+      if f.fn == 'count_distinct' then value = int_text(total) else value = fixed_to_text(total, f.scale) end
+    elseif f.fn == 'min' or f.fn == 'max' then
+      local best, besttext = nil, nil
+      for j = plan.first, plan.last do
+        local text = values[j]
+        if text then
+          local v = tonumber(text)
+          if best == nil or (f.fn == 'min' and v < best) or (f.fn == 'max' and v > best) then best = v; besttext = text end
+        end
+      end
+      value = besttext or 'null'
+    else
+      value = 'null'
+      local text = head[head_at[FIELD_LAST .. FIELD_SEPARATOR .. f.id]]
+      if text then
+        local ms, _, candidate = parse_last(text)
+        if ms <= t and math.floor(ms / f.g) >= lo then value = cjson.encode(candidate) end
+      end
+    end
+    local latest = 'null'
+    local ms = tonumber(head[head_at[FIELD_LATEST_EVENT .. FIELD_SEPARATOR .. f.id]] or '')
+    if ms and ms <= t and math.floor(ms / f.g) >= lo then latest = int_text(ms) end
+    out[#out + 1] = json_name[f.id] .. value .. ',"latest_event_ms":' .. latest .. '}'
+  end
+  local sources = {}
+  for _, source in ipairs(SOURCES) do
+    local text = head[head_at[FIELD_SOURCE .. FIELD_SEPARATOR .. source]]
+    if text then
+      local p, o, ing = string.match(text, SOURCE_VALUE_PATTERN)
+      local partition = string.match(p or '', PARTITION_KEY_PATTERN) or '-1'
+      sources[#sources + 1] = source_json[source] .. partition .. ',"offset":' .. o .. ',"applied_ingest_ms":' .. ing .. '}'
+    end
+  end
+  return '{"present":true,"as_of_ms":' .. int_text(t)
+    .. ',"features":{' .. table.concat(out, ',') .. '},"sources":{' .. table.concat(sources, ',') .. '}}'
+end
+
+--[[
+  READ_FUNCTION  KEYS: state   ARGV: [as_of_ms]  (default: the server's clock; decimal digits up to
+  MAX_AS_OF_MS, anything else answers the error INVALID_AS_OF_MS_ERROR)
+  Returns JSON: {"present":bool,"as_of_ms":t,"features":{name:{"value":v,"latest_event_ms":ms|null}},
+                 "sources":{source:{"partition":p,"offset":o,"applied_ingest_ms":ms}}}
+  The answer built in Lua, for tools and readers outside the project (redis-cli, the Flink peer's
+  Dump); the serving path calls FIELDS_FUNCTION and builds the same answer in TypeScript.
+]]
+local function read(keys, args)
+  local state = keys[READ_KEY_STATE]
+  local t = read_time(args)
+  if t == nil then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
+  local head = redis.call('HMGET', state, unpack(READ_HEAD))
+  if head[1] then return read_running(state, t, head) end
+  -- no layout mark: a hash of store protocol 2 not written since the upgrade, or no state at all
+  return read_scan(t, redis.call('HGETALL', state))
 end
 
 redis.register_function(APPLY_FUNCTION, apply)
 redis.register_function{ function_name = READ_FUNCTION, callback = read, flags = { 'no-writes' } }
+redis.register_function{ function_name = FIELDS_FUNCTION, callback = fields, flags = { 'no-writes' } }
