@@ -79,12 +79,14 @@ try {
     redisCpuMicrosPerJsonRead: result.reads.redisCpuMicrosPerJsonRead,
     redisCpuMicrosPerHgetOfOneField: result.reads.redisCpuMicrosPerHget,
     readCommandstats: result.reads.commandstats,
+    applyCommandstatsLastDay: last?.commandsPerEvent ?? null,
     harnessEventsPerCpuSecond: Math.round(result.events / result.cpuSeconds),
     otherBusyCores,
   };
   console.log(
     `memory per daily-active user: ${summary.kbPerDailyActiveUser} KB; Redis CPU per read (cf_fields) ${summary.redisCpuMicrosPerRead} µs (JSON read cf_read ${result.reads.redisCpuMicrosPerJsonRead} µs; HGETALL of the state ${result.reads.redisCpuMicrosPerHgetall} µs; HGET of one field ${result.reads.redisCpuMicrosPerHget} µs; inside commands per read: ${JSON.stringify(result.reads.commandstats)}); harness ${summary.harnessEventsPerCpuSecond} events/CPU-s; other busy cores ${otherBusyCores}`,
   );
+  console.log(`apply profile of the last day, per applied event (calls, wall-clock µs inside): ${JSON.stringify(summary.applyCommandstatsLastDay)}`);
   const date = new Date().toISOString().slice(0, 10);
   mkdirSync('bench/results', { recursive: true });
   const file = `bench/results/memory-${date}${values.label ? `-${values.label}` : ''}.json`;

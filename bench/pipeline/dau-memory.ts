@@ -58,7 +58,16 @@ export interface DauMemoryResult {
    * the cost of the apply function on state of realistic size (hashes of ~250 fields,
    * dedup sets of ~1,700 members), which a short throughput run with fresh users does not see.
    */
-  byDay: Array<{ day: number; redisCpuMicrosPerEvent: number; redisCommandsPerEvent: number; redisCallsPerEvent: number } & UserMemory>;
+  byDay: Array<
+    {
+      day: number;
+      redisCpuMicrosPerEvent: number;
+      redisCommandsPerEvent: number;
+      redisCallsPerEvent: number;
+      /** INFO commandstats per applied event: calls and wall-clock µs inside each command (FCALL includes the commands it runs). */
+      commandsPerEvent: Record<string, { calls: number; micros: number }>;
+    } & UserMemory
+  >;
 }
 
 /**
@@ -97,6 +106,7 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
   for (let day = 0; day < options.days; day++) {
     const from = start + day * DAY + (24 * HOUR - span);
     const before = await snapshot(redis);
+    const usecBefore = await commandMicros(redis);
     const eventsBefore = events;
     for (let i = 0; i < perDay; i += 1_000) {
       const chunk: StreamRecord[] = [];
@@ -109,14 +119,22 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
         if (records.length > 0) await processor.process(source, records);
       }
     }
+    const usecDay = await commandMicros(redis);
     const redisDay = redisDelta(before, await snapshot(redis));
     const dayEvents = events - eventsBefore;
+    const commandsPerEvent: Record<string, { calls: number; micros: number }> = {};
+    for (const [command, calls] of Object.entries(redisDay.byCommand)) {
+      if (command === 'info') continue;
+      const micros = (usecDay.get(command) ?? 0) - (usecBefore.get(command) ?? 0);
+      commandsPerEvent[command] = { calls: Math.round((calls * 1000) / dayEvents) / 1000, micros: Math.round((micros * 100) / dayEvents) / 100 };
+    }
     const memory = await userMemory(redis, keyPrefix, options.users);
     byDay.push({
       day: day + 1,
       redisCpuMicrosPerEvent: Math.round((redisDay.cpuSeconds * 1e8) / dayEvents) / 100,
       redisCommandsPerEvent: Math.round((redisDay.allCalls * 100) / dayEvents) / 100,
       redisCallsPerEvent: Math.round((redisDay.topLevelCalls * 1000) / dayEvents) / 1000,
+      commandsPerEvent,
       ...memory,
     });
     options.onDay?.(day + 1, byDay[byDay.length - 1] as DauMemoryResult['byDay'][number]);
