@@ -47,8 +47,9 @@
  * (dedupStamp). A member is found only at a multiple of the entry width, so membership is
  * exact for the members stored, and independent of event_ts (two records with one event_id
  * and event times in different tiles are one event, as offline). When a bucket is written its
- * entries whose tile lies wholly below the prune bound go, once its first entry has (the bound
- * the entries' scores had in protocol 2); a bucket left empty is deleted.
+ * expired prefix goes: the entries from the front whose tile lies wholly below the prune bound
+ * (the bound the entries' scores had in protocol 2), up to the first that does not (protocol 6;
+ * protocol 5 removed every expired entry once the first was); a bucket left empty is deleted.
  *
  * Store protocol 6 adds the fields function (`cf_fields_<version>`): the raw fields of one
  * snapshot of the state hash a read needs ({@link READ_REPLY}), from which the reader builds
@@ -164,9 +165,10 @@ export function dedupBucketHas(packed: Buffer, member: Buffer): boolean {
 }
 
 /**
- * A packed (non-empty) bucket without its entries whose tile lies wholly below the prune bound
- * (seconds), looked for only when the first entry (usually the oldest: entries are appended)
- * is expired, so a write does not walk the bucket every time.
+ * A packed (non-empty) bucket without its expired prefix: the entries from the first whose tile
+ * lies wholly below the prune bound (seconds) up to the first that does not. Entries are
+ * appended, so the oldest come first; an expired entry behind a live one (a late event's) stays
+ * until it reaches the front, which only keeps dedup stricter. A write scans only the prefix.
  */
 export function pruneDedupBucket(packed: Buffer, pruneBeforeS: number): Buffer {
   const bound = boundTile(pruneBeforeS);
@@ -174,10 +176,9 @@ export function pruneDedupBucket(packed: Buffer, pruneBeforeS: number): Buffer {
     const behind = mod(bound - packed.readUInt16BE(at + DEDUP_MEMBER_BYTES), DEDUP_STAMP_MODULUS);
     return behind >= 1 && behind < DEDUP_STAMP_MODULUS / 2;
   };
-  if (!expired(0)) return packed;
-  const kept: Buffer[] = [];
-  for (let at = 0; at + DEDUP_ENTRY_BYTES <= packed.length; at += DEDUP_ENTRY_BYTES) if (!expired(at)) kept.push(packed.subarray(at, at + DEDUP_ENTRY_BYTES));
-  return Buffer.concat(kept);
+  let cut = 0;
+  while (cut + DEDUP_ENTRY_BYTES <= packed.length && expired(cut)) cut += DEDUP_ENTRY_BYTES;
+  return cut === 0 ? packed : packed.subarray(cut);
 }
 
 /** The members of a packed dedup bucket, as hex. */

@@ -52,7 +52,7 @@ const PINNED_LUA_SHA256: Readonly<Record<number, string>> = {
   3: 'a3a24d7d56eeecc11d81dfea3208866ed3126dec782ce90ed554c8dfc2b86ade',
   4: 'a235b982e8537307f46b387fffbe9441f182cff3823d37f0225c5327c7217ecd',
   5: '3a8184c184dd486a88ae05c5c892fdeb299a4260e571ad9b9001b777c7736186',
-  6: '5a3abbe11ea54f6fed8a8fc2f0d2081e885b4244c80def3f25af5851ab03b7cd',
+  6: 'fcbe8fd06eb1afd8f364cac96e2dd7ce974cac30079c160e1848c895107595c5',
 };
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
