@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { STORE_PROTOCOL_VERSION } from '../../sidecar/src/store/index.ts';
 import { simulateDauMemory } from '../pipeline/dau-memory.ts';
+import { writeReport } from '../report/svg.ts';
 import { describeMachine, machineBusySeconds } from '../pipeline/machine.ts';
 import { startRedisServer } from '../serving/redis-process.ts';
 
@@ -74,17 +75,46 @@ try {
     dedupKbPerDailyActiveUser: last ? Math.round(last.dedupBytesPerUser / 10) / 100 : null,
     redisCpuMicrosPerEventDays2to8: result.byDay.slice(1).map((d) => d.redisCpuMicrosPerEvent),
     redisCpuMicrosPerRead: result.reads.redisCpuMicrosPerRead,
+    redisCpuMicrosPerHgetallOfState: result.reads.redisCpuMicrosPerHgetall,
+    redisCpuMicrosPerJsonRead: result.reads.redisCpuMicrosPerJsonRead,
+    redisCpuMicrosPerHgetOfOneField: result.reads.redisCpuMicrosPerHget,
+    readCommandstats: result.reads.commandstats,
+    applyCommandstatsLastDay: last?.commandsPerEvent ?? null,
     harnessEventsPerCpuSecond: Math.round(result.events / result.cpuSeconds),
     otherBusyCores,
   };
   console.log(
-    `memory per daily-active user: ${summary.kbPerDailyActiveUser} KB; Redis CPU per read ${summary.redisCpuMicrosPerRead} µs (HGETALL of the state ${result.reads.redisCpuMicrosPerHgetall} µs); harness ${summary.harnessEventsPerCpuSecond} events/CPU-s; other busy cores ${otherBusyCores}`,
+    `memory per daily-active user: ${summary.kbPerDailyActiveUser} KB; Redis CPU per read (cf_fields) ${summary.redisCpuMicrosPerRead} µs (JSON read cf_read ${result.reads.redisCpuMicrosPerJsonRead} µs; HGETALL of the state ${result.reads.redisCpuMicrosPerHgetall} µs; HGET of one field ${result.reads.redisCpuMicrosPerHget} µs; inside commands per read: ${JSON.stringify(result.reads.commandstats)}); harness ${summary.harnessEventsPerCpuSecond} events/CPU-s; other busy cores ${otherBusyCores}`,
   );
+  console.log(`apply profile of the last day, per applied event (calls, wall-clock µs inside): ${JSON.stringify(summary.applyCommandstatsLastDay)}`);
   const date = new Date().toISOString().slice(0, 10);
   mkdirSync('bench/results', { recursive: true });
   const file = `bench/results/memory-${date}${values.label ? `-${values.label}` : ''}.json`;
   writeFileSync(file, `${JSON.stringify({ command: `npx tsx bench/memory/run.ts ${process.argv.slice(2).join(' ')}`.trim(), machine, summary, result }, null, 2)}\n`);
-  console.log(`wrote ${file}`);
+  const days = result.byDay.map((d) => `day ${d.day}`);
+  const svg = writeReport(file, [
+    {
+      title: `Redis memory per daily-active user by day (store protocol ${STORE_PROTOCOL_VERSION})`,
+      yLabel: 'KB per user',
+      xLabels: days,
+      kind: 'bars',
+      series: [
+        { name: 'state hash', values: result.byDay.map((d) => d.stateBytesPerUser / 1000) },
+        { name: 'dedup', values: result.byDay.map((d) => d.dedupBytesPerUser / 1000) },
+        { name: 'all keys', values: result.byDay.map((d) => d.bytesPerUser / 1000) },
+      ],
+      target: { value: 16, label: 'target 16 KB' },
+    },
+    {
+      title: `Redis CPU per applied event by day (other busy cores ${otherBusyCores ?? 'n/a'})`,
+      yLabel: 'µs per event',
+      xLabels: days,
+      kind: 'lines',
+      series: [{ name: 'Redis µs/event', values: result.byDay.map((d) => d.redisCpuMicrosPerEvent) }],
+      target: { value: 5, label: 'target 5 µs' },
+    },
+  ]);
+  console.log(`wrote ${file} and ${svg}`);
 } finally {
   redis.disconnect();
   await server.stop();

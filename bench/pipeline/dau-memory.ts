@@ -6,9 +6,9 @@ import { topicNames } from '../../sidecar/src/kafka/index.ts';
 import { EventStream, type StreamRecord } from '../../sidecar/src/loadgen/index.ts';
 import { PipelineMetrics } from '../../sidecar/src/metrics/index.ts';
 import { BatchProcessor, type SourceRecord } from '../../sidecar/src/pipeline/index.ts';
-import { FeatureReader, FeatureWriter, loadFunctionLibrary, userStateKey, versionPrefix } from '../../sidecar/src/store/index.ts';
+import { FeatureReader, FeatureWriter, functionNames, loadFunctionLibrary, userStateKey, versionPrefix } from '../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../sidecar/src/windows/index.ts';
-import { redisDelta, snapshot, userMemory, type UserMemory } from './redis-stats.ts';
+import { commandMicros, redisDelta, snapshot, userMemory, type UserMemory } from './redis-stats.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -42,13 +42,32 @@ export interface DauMemoryResult {
    * users' state at the end of the simulation: Redis CPU per read, which sizes Redis for
    * the scoring service's 20K reads/s.
    */
-  reads: { count: number; redisCpuMicrosPerRead: number; redisCpuMicrosPerHgetall: number };
+  reads: {
+    count: number;
+    redisCpuMicrosPerRead: number;
+    redisCpuMicrosPerHgetall: number;
+    /** The same reads by the read function that builds the JSON answer in Lua (cf_read, the serving path's read of store protocol 5). */
+    redisCpuMicrosPerJsonRead: number;
+    /** The floor of any read: HGET of one field (the layout mark) of the same users, pipelined alike. */
+    redisCpuMicrosPerHget: number;
+    /** INFO commandstats per read: the microseconds inside each command (FCALL_RO includes its HMGETs) and the calls. */
+    commandstats: Record<string, { microsPerRead: number; callsPerRead: number }>;
+  };
   /**
    * Memory at the end of each simulated day, and what Redis spent per event that day:
    * the cost of the apply function on state of realistic size (hashes of ~250 fields,
    * dedup sets of ~1,700 members), which a short throughput run with fresh users does not see.
    */
-  byDay: Array<{ day: number; redisCpuMicrosPerEvent: number; redisCommandsPerEvent: number; redisCallsPerEvent: number } & UserMemory>;
+  byDay: Array<
+    {
+      day: number;
+      redisCpuMicrosPerEvent: number;
+      redisCommandsPerEvent: number;
+      redisCallsPerEvent: number;
+      /** INFO commandstats per applied event: calls and wall-clock µs inside each command (FCALL includes the commands it runs). */
+      commandsPerEvent: Record<string, { calls: number; micros: number }>;
+    } & UserMemory
+  >;
 }
 
 /**
@@ -87,6 +106,7 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
   for (let day = 0; day < options.days; day++) {
     const from = start + day * DAY + (24 * HOUR - span);
     const before = await snapshot(redis);
+    const usecBefore = await commandMicros(redis);
     const eventsBefore = events;
     for (let i = 0; i < perDay; i += 1_000) {
       const chunk: StreamRecord[] = [];
@@ -99,14 +119,22 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
         if (records.length > 0) await processor.process(source, records);
       }
     }
+    const usecDay = await commandMicros(redis);
     const redisDay = redisDelta(before, await snapshot(redis));
     const dayEvents = events - eventsBefore;
+    const commandsPerEvent: Record<string, { calls: number; micros: number }> = {};
+    for (const [command, calls] of Object.entries(redisDay.byCommand)) {
+      if (command === 'info') continue;
+      const micros = (usecDay.get(command) ?? 0) - (usecBefore.get(command) ?? 0);
+      commandsPerEvent[command] = { calls: Math.round((calls * 1000) / dayEvents) / 1000, micros: Math.round((micros * 100) / dayEvents) / 100 };
+    }
     const memory = await userMemory(redis, keyPrefix, options.users);
     byDay.push({
       day: day + 1,
       redisCpuMicrosPerEvent: Math.round((redisDay.cpuSeconds * 1e8) / dayEvents) / 100,
       redisCommandsPerEvent: Math.round((redisDay.allCalls * 100) / dayEvents) / 100,
       redisCallsPerEvent: Math.round((redisDay.topLevelCalls * 1000) / dayEvents) / 1000,
+      commandsPerEvent,
       ...memory,
     });
     options.onDay?.(day + 1, byDay[byDay.length - 1] as DauMemoryResult['byDay'][number]);
@@ -117,11 +145,19 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
   const asOf = start + options.days * DAY;
   const rounds = Math.max(1, Math.ceil(5_000 / userIds.length));
   const readBefore = await snapshot(redis);
+  const usecBefore = await commandMicros(redis);
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < userIds.length; i += 20) await reader.readMany(userIds.slice(i, i + 20), asOf);
   }
+  const usecAfter = await commandMicros(redis);
   const readDelta = redisDelta(readBefore, await snapshot(redis));
   const reads = rounds * userIds.length;
+  const commandstats: DauMemoryResult['reads']['commandstats'] = {};
+  for (const [command, calls] of Object.entries(readDelta.byCommand)) {
+    if (command === 'info') continue;
+    const micros = (usecAfter.get(command) ?? 0) - (usecBefore.get(command) ?? 0);
+    commandstats[command] = { microsPerRead: Math.round((micros * 100) / reads) / 100, callsPerRead: Math.round((calls * 100) / reads) / 100 };
+  }
   // The same state fetched raw (what a reader that aggregates in the serving process would ask for).
   const rawBefore = await snapshot(redis);
   for (let round = 0; round < rounds; round++) {
@@ -132,6 +168,25 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
     }
   }
   const rawDelta = redisDelta(rawBefore, await snapshot(redis));
+  const jsonRead = functionNames(registry.version).read;
+  const jsonBefore = await snapshot(redis);
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < userIds.length; i += 20) {
+      const pipe = redis.pipeline();
+      for (const user of userIds.slice(i, i + 20)) pipe.call('FCALL_RO', jsonRead, 1, userStateKey(keyPrefix, user), String(asOf));
+      await pipe.exec();
+    }
+  }
+  const jsonDelta = redisDelta(jsonBefore, await snapshot(redis));
+  const hgetBefore = await snapshot(redis);
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < userIds.length; i += 20) {
+      const pipe = redis.pipeline();
+      for (const user of userIds.slice(i, i + 20)) pipe.hget(userStateKey(keyPrefix, user), 'v');
+      await pipe.exec();
+    }
+  }
+  const hgetDelta = redisDelta(hgetBefore, await snapshot(redis));
   return {
     users: options.users,
     days: options.days,
@@ -140,7 +195,14 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
     ownTitleShare: options.ownTitleShare,
     events,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    reads: { count: reads, redisCpuMicrosPerRead: Math.round((readDelta.cpuSeconds * 1e8) / reads) / 100, redisCpuMicrosPerHgetall: Math.round((rawDelta.cpuSeconds * 1e8) / reads) / 100 },
+    reads: {
+      count: reads,
+      redisCpuMicrosPerRead: Math.round((readDelta.cpuSeconds * 1e8) / reads) / 100,
+      redisCpuMicrosPerHgetall: Math.round((rawDelta.cpuSeconds * 1e8) / reads) / 100,
+      redisCpuMicrosPerJsonRead: Math.round((jsonDelta.cpuSeconds * 1e8) / reads) / 100,
+      redisCpuMicrosPerHget: Math.round((hgetDelta.cpuSeconds * 1e8) / reads) / 100,
+      commandstats,
+    },
     byDay,
   };
 }

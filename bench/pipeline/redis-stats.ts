@@ -22,6 +22,16 @@ export async function commandCalls(redis: Redis): Promise<Map<string, number>> {
   return out;
 }
 
+/** Microseconds spent per command from `INFO commandstats` (a function's time includes the commands it ran). */
+export async function commandMicros(redis: Redis): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const [key, value] of await info(redis, 'commandstats')) {
+    const usec = /(?:^|,)usec=(\d+)/.exec(value);
+    if (key.startsWith('cmdstat_') && usec) out.set(key.slice('cmdstat_'.length), Number(usec[1]));
+  }
+  return out;
+}
+
 /** Redis server CPU seconds (user + system, all threads). */
 export async function serverCpuSeconds(redis: Redis): Promise<number> {
   const cpu = await info(redis, 'cpu');

@@ -21,6 +21,8 @@ export interface IngestWorkerOptions {
   eventsPerSecond: number;
   /** One pipelined write every tick: Redis runs a pipeline's calls back to back, so bigger ticks mean longer read stalls. */
   tickMs: number;
+  /** Most apply calls per pipeline (FeatureWriterOptions.maxCallsPerPipeline). */
+  maxCallsPerPipeline: number;
   allowedLatenessMs: number;
 }
 
@@ -28,7 +30,13 @@ const options = JSON.parse(process.argv[2] ?? '{}') as IngestWorkerOptions;
 const registry = loadFeatureRegistry('dbt_project');
 const operators = new WindowOperators(registry);
 const redis = new Redis(options.redisUrl);
-const writer = new FeatureWriter(redis, operators, { prefix: options.prefix, allowedLatenessMs: options.allowedLatenessMs, dedupMarginMs: 3_600_000, pruneAboveFields: 256 });
+const writer = new FeatureWriter(redis, operators, {
+  prefix: options.prefix,
+  allowedLatenessMs: options.allowedLatenessMs,
+  dedupMarginMs: 3_600_000,
+  pruneAboveFields: 256,
+  maxCallsPerPipeline: options.maxCallsPerPipeline,
+});
 const rand = prng(7);
 // Above every offset the bulk load used, so these records are never judged replays.
 let offset = 1_000_000_000_000n;

@@ -12,6 +12,8 @@
  *   --http-batch-rate batch requests/s of the fixed-rate HTTP batch phase (100)
  *   --batch-size (50) --ingest-rate background events/s (2000) --ingest-tick-ms one pipelined write
  *   per tick (10; Redis runs a pipeline back to back, so a bigger tick stalls reads longer)
+ *   --ingest-pipeline-calls most apply calls per pipeline (the FeatureWriter's default, 64; a
+ *   tick's write of more users goes in several pipelines, one after the other)
  *   --out (bench/results/serving-<date>.json)
  *   --redis-url (default: start a private redis-server on a free port) --skip-http
  *   --load direct|apply (direct): `apply` loads every user through FCALL cf_apply (about
@@ -27,8 +29,9 @@ import { Redis } from 'ioredis';
 import { SOURCES } from '../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { connectFeatureClient } from '../../sidecar/src/serving/index.ts';
-import { DEDUP_MEMBER_BYTES, loadFunctionLibrary, userDedupKey, userStateKey, versionPrefix } from '../../sidecar/src/store/index.ts';
+import { DEDUP_MEMBER_BYTES, DEFAULT_MAX_CALLS_PER_PIPELINE, loadFunctionLibrary, userDedupKey, userStateKey, versionPrefix } from '../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../sidecar/src/windows/index.ts';
+import { writeReport } from '../report/svg.ts';
 import { KeepAliveClient } from './http-client.ts';
 import { closedLoop, openLoop, type LatencySummary } from './load-drivers.ts';
 import { loadUsers, verifyDirectLoad } from './load-users.ts';
@@ -74,6 +77,7 @@ const config = {
   batchSize: Math.floor(num('batch-size', 50)),
   ingestRate: num('ingest-rate', 2_000),
   ingestTickMs: num('ingest-tick-ms', 10),
+  ingestPipelineCalls: Math.floor(num('ingest-pipeline-calls', DEFAULT_MAX_CALLS_PER_PIPELINE)),
   skipHttp: args['skip-http'] === 'true',
   load: (args.load ?? 'direct') as 'direct' | 'apply',
 };
@@ -309,7 +313,17 @@ async function main(): Promise<void> {
     // 4. Background ingestion.
     const ingest = fork(
       new URL('./ingest-worker.ts', import.meta.url),
-      [JSON.stringify({ redisUrl, prefix: PREFIX, users: config.users, eventsPerSecond: config.ingestRate, tickMs: config.ingestTickMs, allowedLatenessMs: ALLOWED_LATENESS_MS })],
+      [
+        JSON.stringify({
+          redisUrl,
+          prefix: PREFIX,
+          users: config.users,
+          eventsPerSecond: config.ingestRate,
+          tickMs: config.ingestTickMs,
+          maxCallsPerPipeline: config.ingestPipelineCalls,
+          allowedLatenessMs: ALLOWED_LATENESS_MS,
+        }),
+      ],
       { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
     );
     children.push(ingest);
@@ -326,7 +340,9 @@ async function main(): Promise<void> {
     const checkIngest = (): void => {
       if (ingestDied) throw new Error(ingestDied);
     };
-    say(`\nbackground ingestion: ${config.ingestRate} events/s through cf_apply, one pipeline every ${config.ingestTickMs} ms; watermarks published every second`);
+    say(
+      `\nbackground ingestion: ${config.ingestRate} events/s through cf_apply, one write every ${config.ingestTickMs} ms in pipelines of at most ${config.ingestPipelineCalls} calls; watermarks published every second`,
+    );
     say(`  ${PREFIX}:wm  HASH  ${JSON.stringify(await admin.hgetall(`${PREFIX}:wm`)).slice(0, 100)}...`);
     await admin.call('CONFIG', 'RESETSTAT');
 
@@ -428,13 +444,44 @@ async function main(): Promise<void> {
       redis_path: redisPath,
       http,
       redis_server: redisStats,
-      ingestion: { target_events_per_s: config.ingestRate, achieved_events_per_s: Math.round(ingested.events / ingested.seconds) },
+      ingestion: {
+        tick_ms: config.ingestTickMs,
+        max_calls_per_pipeline: config.ingestPipelineCalls,
+        target_events_per_s: config.ingestRate,
+        achieved_events_per_s: Math.round(ingested.events / ingested.seconds),
+      },
       targets,
       key_layout_example: example,
     };
     mkdirSync(dirname(outFile), { recursive: true });
     writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
-    say(`\nresults written to ${outFile}`);
+    const phases: Array<[string, PhaseResult]> = [
+      ...Object.entries(redisPath).map(([name, phase]): [string, PhaseResult] => [`redis ${name}`, phase]),
+      ...Object.entries(http).map(([name, phase]): [string, PhaseResult] => [`http ${name}`, phase]),
+    ];
+    // short x labels: "redis @20000", "http batch @100"
+    const label = (name: string): string => name.replace(/_/g, ' ').replace('single ', '').replace('fixed rate', '@rate').replace('fixed ', '@');
+    const svg = writeReport(outFile, [
+      {
+        title: `Read latency while ingesting ${config.ingestRate}/s (writes of ${Math.round((config.ingestRate * config.ingestTickMs) / 1000)} events, pipelines of ${config.ingestPipelineCalls})`,
+        yLabel: 'ms',
+        xLabels: phases.map(([name]) => label(name)),
+        kind: 'bars',
+        series: [
+          { name: 'p50', values: phases.map(([, phase]) => phase.p50_ms) },
+          { name: 'p99', values: phases.map(([, phase]) => phase.p99_ms) },
+        ],
+        target: { value: 2, label: 'Redis path p99 target 2 ms' },
+      },
+      {
+        title: 'CPU µs per request (Redis)',
+        yLabel: 'µs per request',
+        xLabels: phases.map(([name]) => label(name)),
+        kind: 'bars',
+        series: [{ name: 'Redis', values: phases.map(([, phase]) => phase.cpu_us_per_request.redis ?? null) }],
+      },
+    ]);
+    say(`\nresults written to ${outFile} and ${svg}`);
   } finally {
     for (const child of children) if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
     admin.disconnect();

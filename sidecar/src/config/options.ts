@@ -22,6 +22,13 @@ export const SIDECAR_OPTIONS = {
     default: 256,
     schema: { type: 'integer', minimum: 16 },
   }),
+  redisMaxCallsPerPipeline: defineOption<number>({
+    kind: 'integer',
+    description: "most apply calls (one per user and source) in one Redis pipeline; a batch's calls go in pipelines of this many, one after the other, so reads are served between them",
+    default: 64,
+    env: ['CHURNFEAT_REDIS_MAX_CALLS_PER_PIPELINE'],
+    schema: { type: 'integer', minimum: 1, maximum: 100_000 },
+  }),
   partitionsConsumedConcurrently: defineOption<number>({
     kind: 'integer',
     description: 'partitions processed in parallel by one sidecar',

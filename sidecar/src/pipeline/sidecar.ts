@@ -136,6 +136,7 @@ export class Sidecar {
       allowedLatenessMs: this.registry.policies.allowedLatenessMs,
       dedupMarginMs: this.registry.policies.dedupMarginMs,
       pruneAboveFields: this.options.pruneAboveFields,
+      maxCallsPerPipeline: this.options.redisMaxCallsPerPipeline,
     });
     this.admin = this.kafka.admin();
     try {

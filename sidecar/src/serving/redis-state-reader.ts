@@ -9,9 +9,9 @@ export interface StateReader {
 }
 
 /**
- * The Redis read path of one registry version: FCALL_RO cf_read_<version> on the user's one
- * state key in the version's keyspace (`versionPrefix(prefix, version)`), so one round trip per
- * user and one slot per call (runs unchanged on Redis Cluster). Batches are pipelined; a single
+ * The Redis read path of one registry version: FCALL_RO cf_fields_<version> on the user's one
+ * state key in the version's keyspace (`versionPrefix(prefix, version)`): the raw fields of one
+ * snapshot, the answer built here with the store model; one round trip per user and one slot per call (runs unchanged on Redis Cluster). Batches are pipelined; a single
  * read skips the pipeline object, which is measurably cheaper.
  */
 export class RedisStateReader implements StateReader {
@@ -27,13 +27,13 @@ export class RedisStateReader implements StateReader {
   ) {
     this.batch = new FeatureReader(redis, registry, prefix);
     this.keyspace = this.batch.keyspace;
-    this.readFn = functionNames(registry.version).read;
+    this.readFn = functionNames(registry.version).fields;
   }
 
   async read(userId: string, asOfMs?: number): Promise<UserStateRead> {
     const key = userStateKey(this.keyspace, userId);
     const reply = asOfMs === undefined ? await this.redis.call('FCALL_RO', this.readFn, 1, key) : await this.redis.call('FCALL_RO', this.readFn, 1, key, String(asOfMs));
-    return JSON.parse(String(reply)) as UserStateRead;
+    return this.batch.decode(reply);
   }
 
   readMany(userIds: readonly string[], asOfMs?: number): Promise<UserStateRead[]> {

@@ -1,23 +1,20 @@
 import type { Redis } from 'ioredis';
 import type { FeatureRegistry } from '../features/index.ts';
 import { userStateKey, versionPrefix, watermarkKey } from './redis-layout.ts';
+import { replyDecoder, type UserStateRead } from './store-model.ts';
 import { encodeAsOfMs, functionNames, READ_KEYS } from './store-protocol.ts';
 
-/** The raw answer of the read function for one user (see lua/churnfeat.lua; modelled by store-model.ts). */
-export interface UserStateRead {
-  present: boolean;
-  as_of_ms: number;
-  features: Record<string, { value: number | string | null; latest_event_ms: number | null }>;
-  sources: Record<string, { partition: number; offset: number; applied_ingest_ms: number }>;
-}
-
 /**
- * Reads feature values of one registry version from the store: one FCALL per user, pipelined
- * for batches. `prefix` is the base key prefix; the keys read are the version's keyspace
- * (`versionPrefix(prefix, registry.version)`). To follow the alias, see serving/version-resolver.ts.
+ * Reads feature values of one registry version from the store: one FCALL_RO per user
+ * (pipelined for batches) returns the raw fields of one snapshot of the user's hash; the answer
+ * is built here with the model. `prefix` is the base key prefix; the keys read are the
+ * version's keyspace (`versionPrefix(prefix, registry.version)`). To follow the alias, see
+ * serving/version-resolver.ts.
  */
 export class FeatureReader {
   private readonly readFn: string;
+  /** Builds a read's answer from a reply of the read function. */
+  readonly decode: (reply: unknown) => UserStateRead;
   /** `versionPrefix(prefix, registry.version)`. */
   readonly keyspace: string;
 
@@ -26,7 +23,8 @@ export class FeatureReader {
     readonly registry: FeatureRegistry,
     prefix: string,
   ) {
-    this.readFn = functionNames(registry.version).read;
+    this.readFn = functionNames(registry.version).fields;
+    this.decode = replyDecoder(registry.features);
     this.keyspace = versionPrefix(prefix, registry.version);
   }
 
@@ -41,7 +39,7 @@ export class FeatureReader {
     const results = (await pipeline.exec()) ?? [];
     return results.map(([error, reply]) => {
       if (error) throw error;
-      return JSON.parse(String(reply)) as UserStateRead;
+      return this.decode(reply);
     });
   }
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Cluster, type Redis } from 'ioredis';
 import type { FeatureRegistry } from '../features/index.ts';
 import { registryKey, versionPrefix } from './redis-layout.ts';
-import { functionNames, renderLuaProtocol } from './store-protocol.ts';
+import { functionNames, readHeadFields, renderLuaProtocol } from './store-protocol.ts';
 
 /** The Lua template: written against the constants of {@link renderLuaProtocol}, with no protocol letter of its own. */
 export const LUA_TEMPLATE = readFileSync(new URL('./lua/churnfeat.lua', import.meta.url), 'utf8');
@@ -13,7 +13,8 @@ function luaString(text: string): string {
 
 /**
  * Renders the Redis Function library for a registry: the library name, the protocol
- * constants, the function names and the features the read path needs, then the template.
+ * constants, the function names, the features the read path needs and the fields of the read's
+ * first HMGET (READ_HEAD, in the order the reader decodes them), then the template.
  */
 export function renderFunctionLibrary(registry: FeatureRegistry): string {
   const names = functionNames(registry.version);
@@ -26,7 +27,9 @@ export function renderFunctionLibrary(registry: FeatureRegistry): string {
     `-- rendered from the feature registry ${registry.version}`,
     `local APPLY_FUNCTION = ${luaString(names.apply)}`,
     `local READ_FUNCTION = ${luaString(names.read)}`,
+    `local FIELDS_FUNCTION = ${luaString(names.fields)}`,
     `local REGISTRY = {\n  ${entries.join(',\n  ')}\n}`,
+    `local READ_HEAD = { ${readHeadFields(registry.features).map(luaString).join(', ')} }`,
     '',
     LUA_TEMPLATE,
   ].join('\n');

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { FeatureRegistry } from '../features/index.ts';
-import type { UserStateRead } from './feature-reader.ts';
+import type { UserStateRead } from './store-model.ts';
 import { userStateKey, watermarkKey } from './redis-layout.ts';
 import { explainState, type StateExplanation } from './state-explanation.ts';
 import { encodeAsOfMs, functionNames, READ_KEYS } from './store-protocol.ts';

@@ -13,7 +13,7 @@
  */
 import { isSource, type Source } from '../events/index.ts';
 import type { CompiledFeature } from '../features/index.ts';
-import type { UserStateRead } from './feature-reader.ts';
+import type { UserStateRead } from './store-model.ts';
 import {
   MAX_AS_OF_MS,
   decodeLast,

@@ -9,7 +9,6 @@
 import { SOURCES } from '../events/index.ts';
 import type { CompiledFeature } from '../features/index.ts';
 import type { FeatureValue } from '../windows/index.ts';
-import type { UserStateRead } from './feature-reader.ts';
 import {
   decodeLast,
   decodeSourceState,
@@ -21,6 +20,8 @@ import {
   parseAsOfMs,
   parseDistinctFeatureId,
   parseTileField,
+  READ_REPLY,
+  readHeadFields,
   PRUNE_REGROWTH_FIELDS,
   decodeRunning,
   encodeRunning,
@@ -39,6 +40,14 @@ import {
   type OpTriple,
   type StoreVerdict,
 } from './store-protocol.ts';
+
+/** The answer of a read for one user (built by {@link readReply} from the read function's raw fields). */
+export interface UserStateRead {
+  present: boolean;
+  as_of_ms: number;
+  features: Record<string, { value: number | string | null; latest_event_ms: number | null }>;
+  sources: Record<string, { partition: number; offset: number; applied_ingest_ms: number }>;
+}
 
 /** What the read of one feature needs to know about it. */
 export type ReadFeature = Pick<CompiledFeature, 'id' | 'name' | 'aggregation' | 'granularityMs' | 'windowMs' | 'scale'>;
@@ -443,4 +452,38 @@ export type ReadAnswer = { ok: true; read: UserStateRead } | { ok: false; error:
 export function readStateArg(features: readonly ReadFeature[], fields: ReadonlyMap<string, string>, asOfArg: string): ReadAnswer {
   const asOfMs = parseAsOfMs(asOfArg);
   return asOfMs === null ? { ok: false, error: INVALID_AS_OF_MS_ERROR } : { ok: true, read: readState(features, fields, asOfMs) };
+}
+
+/**
+ * Decodes the reply of the read function (see READ_REPLY in store-protocol.ts) into the read's
+ * answer: the raw fields it returned, one snapshot of the user's hash, go through
+ * {@link readState}. `headFields` is `readHeadFields(features)`, computed once per registry.
+ */
+export function readReply(features: readonly ReadFeature[], headFields: readonly string[], reply: unknown): UserStateRead {
+  if (!Array.isArray(reply) || typeof reply[1] !== 'number') throw new Error(`unexpected reply of the read function: ${JSON.stringify(reply)}`);
+  const [kind, asOfMs] = reply as [unknown, number];
+  const fields = new Map<string, string>();
+  if (kind === READ_REPLY.running) {
+    const [, , head, names, values] = reply as [unknown, number, Array<string | null>, string[], Array<string | null>];
+    for (let i = 0; i < headFields.length; i++) {
+      const value = head[i];
+      if (value !== null && value !== undefined) fields.set(headFields[i] as string, value);
+    }
+    for (let i = 0; i < names.length; i++) {
+      const value = values[i];
+      if (value !== null && value !== undefined) fields.set(names[i] as string, value);
+    }
+  } else if (kind === READ_REPLY.scan) {
+    const all = reply[2] as string[];
+    for (let i = 0; i + 1 < all.length; i += 2) fields.set(all[i] as string, all[i + 1] as string);
+  } else {
+    throw new Error(`unexpected reply of the read function: ${JSON.stringify(reply)}`);
+  }
+  return readState(features, fields, asOfMs);
+}
+
+/** The reply decoder of one registry's read function: {@link readReply} with its head fields computed once. */
+export function replyDecoder(features: readonly ReadFeature[]): (reply: unknown) => UserStateRead {
+  const headFields = readHeadFields(features);
+  return (reply) => readReply(features, headFields, reply);
 }

@@ -47,8 +47,15 @@
  * (dedupStamp). A member is found only at a multiple of the entry width, so membership is
  * exact for the members stored, and independent of event_ts (two records with one event_id
  * and event times in different tiles are one event, as offline). When a bucket is written its
- * entries whose tile lies wholly below the prune bound go, once its first entry has (the bound
- * the entries' scores had in protocol 2); a bucket left empty is deleted.
+ * expired prefix goes: the entries from the front whose tile lies wholly below the prune bound
+ * (the bound the entries' scores had in protocol 2), up to the first that does not (protocol 6;
+ * protocol 5 removed every expired entry once the first was); a bucket left empty is deleted.
+ *
+ * Store protocol 6 adds the fields function (`cf_fields_<version>`): the raw fields of one
+ * snapshot of the state hash a read needs ({@link READ_REPLY}), from which the reader builds
+ * the answer with the model (store-model.ts `readReply`); the serving path uses it. The read
+ * function (`cf_read_<version>`) still answers JSON, for tools outside the project. The
+ * state and dedup hashes are the same as in protocol 5.
  */
 import { SOURCES, type Source } from '../events/index.ts';
 import { STORE_PROTOCOL_VERSION } from '../features/index.ts';
@@ -158,9 +165,10 @@ export function dedupBucketHas(packed: Buffer, member: Buffer): boolean {
 }
 
 /**
- * A packed (non-empty) bucket without its entries whose tile lies wholly below the prune bound
- * (seconds), looked for only when the first entry (usually the oldest: entries are appended)
- * is expired, so a write does not walk the bucket every time.
+ * A packed (non-empty) bucket without its expired prefix: the entries from the first whose tile
+ * lies wholly below the prune bound (seconds) up to the first that does not. Entries are
+ * appended, so the oldest come first; an expired entry behind a live one (a late event's) stays
+ * until it reaches the front, which only keeps dedup stricter. A write scans only the prefix.
  */
 export function pruneDedupBucket(packed: Buffer, pruneBeforeS: number): Buffer {
   const bound = boundTile(pruneBeforeS);
@@ -168,10 +176,9 @@ export function pruneDedupBucket(packed: Buffer, pruneBeforeS: number): Buffer {
     const behind = mod(bound - packed.readUInt16BE(at + DEDUP_MEMBER_BYTES), DEDUP_STAMP_MODULUS);
     return behind >= 1 && behind < DEDUP_STAMP_MODULUS / 2;
   };
-  if (!expired(0)) return packed;
-  const kept: Buffer[] = [];
-  for (let at = 0; at + DEDUP_ENTRY_BYTES <= packed.length; at += DEDUP_ENTRY_BYTES) if (!expired(at)) kept.push(packed.subarray(at, at + DEDUP_ENTRY_BYTES));
-  return Buffer.concat(kept);
+  let cut = 0;
+  while (cut + DEDUP_ENTRY_BYTES <= packed.length && expired(cut)) cut += DEDUP_ENTRY_BYTES;
+  return cut === 0 ? packed : packed.subarray(cut);
 }
 
 /** The members of a packed dedup bucket, as hex. */
@@ -236,6 +243,41 @@ export function encodeAsOfMs(ms: number): string {
   const text = Number.isSafeInteger(ms) ? String(ms) : '';
   if (parseAsOfMs(text) === null) throw new RangeError(`as_of_ms must be an integer from 0 to ${MAX_AS_OF_MS}, got ${ms}`);
   return text;
+}
+
+/**
+ * Tags of the fields function's reply, its first element. The reply carries raw fields; the
+ * answer is built by the reader with the TypeScript model (store-model.ts `readReply`):
+ *   { 'r', as_of_ms, head, names, values }   a state of the current layout: `head` is the
+ *       HMGET of {@link readHeadFields} (nil for a missing field), `names` the tiles the
+ *       windows' edges need and `values` their HMGET
+ *   { 's', as_of_ms, all }                    no layout mark (a protocol 2 hash, or no state):
+ *       `all` is HGETALL, field, value, field, value, ...
+ */
+export const READ_REPLY = { running: 'r', scan: 's' } as const;
+
+/** What the read needs to know of a feature to name its head fields. */
+export type ReadHeadFeature = { readonly id: string; readonly aggregation: string };
+
+/** Whether a feature keeps a running total (r:): its tiles add up. */
+export function isAdditive(aggregation: string): boolean {
+  return aggregation === 'count' || aggregation === 'sum' || aggregation === 'count_distinct';
+}
+
+/**
+ * The fields of the read's first HMGET, in reply order: the layout mark, then per feature
+ * e:, l: (last) and r: (additive), then each source's position s:. Rendered into the
+ * function library as READ_HEAD, so the Lua and the reader agree on the order.
+ */
+export function readHeadFields(features: readonly ReadHeadFeature[]): string[] {
+  const names: string[] = [FIELD_PREFIX.layout];
+  for (const f of features) {
+    names.push(latestEventField(f.id));
+    if (f.aggregation === 'last') names.push(lastField(f.id));
+    if (isAdditive(f.aggregation)) names.push(runningField(f.id));
+  }
+  for (const source of SOURCES) names.push(sourceField(source));
+  return names;
 }
 
 /** Field of one tile of a feature. */
@@ -429,8 +471,8 @@ export function decodeVerdicts(reply: string): StoreVerdict[] {
  * Redis function names for a registry version id. The version id hashes SEMANTICS_VERSION,
  * which holds {@link STORE_PROTOCOL_VERSION}, so the names change with the protocol too.
  */
-export function functionNames(registryVersion: string): { library: string; apply: string; read: string } {
-  return { library: `churnfeat_${registryVersion}`, apply: `cf_apply_${registryVersion}`, read: `cf_read_${registryVersion}` };
+export function functionNames(registryVersion: string): { library: string; apply: string; read: string; fields: string } {
+  return { library: `churnfeat_${registryVersion}`, apply: `cf_apply_${registryVersion}`, read: `cf_read_${registryVersion}`, fields: `cf_fields_${registryVersion}` };
 }
 
 function luaString(text: string): string {
@@ -518,6 +560,8 @@ export function renderLuaProtocol(): string {
       ['MAX_AS_OF_DIGITS', MAX_AS_OF_DIGITS],
       ['MAX_AS_OF_MS', MAX_AS_OF_MS],
       ['INVALID_AS_OF_MS_ERROR', INVALID_AS_OF_MS_ERROR],
+      ['READ_REPLY_RUNNING', READ_REPLY.running],
+      ['READ_REPLY_SCAN', READ_REPLY.scan],
     ]),
     '',
   ].join('\n');

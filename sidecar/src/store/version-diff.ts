@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { FeatureRegistry } from '../features/index.ts';
-import { FeatureReader, type UserStateRead } from './feature-reader.ts';
+import { FeatureReader } from './feature-reader.ts';
+import type { UserStateRead } from './store-model.ts';
 import { versionPrefix } from './redis-layout.ts';
 import { globLiteral, userOfStateKey } from './version-gc.ts';
 import { masterNodes } from './function-library.ts';

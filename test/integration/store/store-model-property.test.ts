@@ -3,7 +3,8 @@
  * real functions on redis-server, on random inputs:
  * - read: malformed as_of_ms arguments are refused alike (never read as 0 or as infinity);
  * - read: random state hashes (every field kind of the grammar, fields of unknown features,
- *   the prune mark) read at random times, FCALL_RO vs readState;
+ *   the prune mark) read at random times: the fields function's raw fields built into the
+ *   answer, and the read function's JSON, equal readState of the whole hash;
  * - apply: random sequences of apply calls (replays, duplicates, moved partitions, prunes),
  *   FCALL vs applyCall, comparing verdicts, the state hash and the dedup hash;
  * - the window semantics: random events written through the FeatureWriter and read through
@@ -29,6 +30,7 @@ import {
   MAX_AS_OF_MS,
   readState,
   readStateArg,
+  replyDecoder,
   sourceField,
   tombstoneKey,
   userDedupKey,
@@ -131,7 +133,15 @@ const fieldArb: fc.Arbitrary<[string, string]> = fc.oneof(
   fc.tuple(fc.integer({ min: 0, max: 99 }), fc.nat({ max: 10 })).map(([t, v]): [string, string] => [`t:gone:${t}`, String(v)]),
 );
 
+/** The read function's raw fields of one snapshot, built into the answer as the FeatureReader does. */
+const decodeRead = replyDecoder(FEATURES);
+
 async function fcallRead(redis: ReturnType<typeof testRedis>, key: string, asOfMs: number): Promise<UserStateRead> {
+  return decodeRead(await redis.call('FCALL_RO', NAMES.fields, 1, key, String(asOfMs)));
+}
+
+/** The JSON answer of the read function (built in Lua, for tools outside the project). */
+async function fcallReadJson(redis: ReturnType<typeof testRedis>, key: string, asOfMs: number): Promise<UserStateRead> {
   return JSON.parse(String(await redis.call('FCALL_RO', NAMES.read, 1, key, String(asOfMs)))) as UserStateRead;
 }
 
@@ -210,9 +220,64 @@ describe('the TypeScript model of the Redis Functions', () => {
             // with the layout mark the read takes the running totals, without it it scans the hash (store protocol 2)
             const fields = new Map(marked ? [...entries, ['v', STATE_LAYOUT] as [string, string]] : entries);
             if (fields.size > 0) await redis.hset(key, Object.fromEntries(fields));
-            for (const asOf of times) expect(await fcallRead(redis, key, asOf)).toEqual(readState(FEATURES, fields, asOf));
+            for (const asOf of times) {
+              const expected = readState(FEATURES, fields, asOf);
+              expect(await fcallRead(redis, key, asOf)).toEqual(expected);
+              expect(await fcallReadJson(redis, key, asOf)).toEqual(expected);
+            }
           },
         ),
+        { numRuns: 300 },
+      );
+    } finally {
+      await cleanup(redis, [key]);
+    }
+  });
+
+  it('returns every tile at the edges of a running total that the read needs: the window sum of coherent totals, as summing the window tiles gives', async () => {
+    const redis = testRedis();
+    await loadFunctionLibrary(redis, REGISTRY, 'storemodel');
+    const key = userStateKey(`sm${randomBytes(3).toString('hex')}`, 'u1');
+    const additive = FEATURES.filter((f) => f.aggregation === 'count' || f.aggregation === 'sum');
+    // per additive feature: the read's window [lo, hi] at asOf, a running total whose base and top
+    // lie a few tiles around it (the edge branch of the read) and every tile base..top stored
+    const stateArb = fc.tuple(
+      fc.integer({ min: BASE - 10 * SECOND, max: BASE + 10 * SECOND }),
+      fc.array(fc.tuple(fc.integer({ min: -3, max: 3 }), fc.integer({ min: -3, max: 3 }), fc.array(fc.integer({ min: 0, max: 50 }), { minLength: 20, maxLength: 20 })), {
+        minLength: additive.length,
+        maxLength: additive.length,
+      }),
+    );
+    try {
+      await fc.assert(
+        fc.asyncProperty(stateArb, async ([asOf, perFeature]) => {
+          await redis.del(key);
+          const fields = new Map<string, string>([['v', STATE_LAYOUT]]);
+          const expected: Record<string, number> = {};
+          additive.forEach((f, i) => {
+            const [baseShift, topShift, values] = perFeature[i] as [number, number, number[]];
+            const hi = Math.floor(asOf / f.granularityMs);
+            const lo = hi - f.windowMs / f.granularityMs;
+            const base = lo + baseShift;
+            const top = Math.max(base, hi + topShift);
+            let total = 0;
+            let inWindow = 0;
+            for (let k = base; k <= top; k++) {
+              const v = values[(k - base) % values.length] as number;
+              if (v === 0) continue;
+              fields.set(`t:${f.id}:${k}`, String(v));
+              total += v;
+              if (k >= lo && k <= hi) inWindow += v;
+            }
+            fields.set(`r:${f.id}`, `${base}|${total}|${top}`);
+            expected[f.name] = inWindow / 10 ** f.scale;
+          });
+          await redis.hset(key, Object.fromEntries(fields));
+          const read = await fcallRead(redis, key, asOf);
+          expect(read).toEqual(readState(FEATURES, fields, asOf));
+          expect(await fcallReadJson(redis, key, asOf)).toEqual(read);
+          for (const f of additive) expect(read.features[f.name]?.value, f.name).toBe(expected[f.name]);
+        }),
         { numRuns: 300 },
       );
     } finally {
@@ -232,12 +297,18 @@ describe('the TypeScript model of the Redis Functions', () => {
       fc.string({ unit: 'binary-ascii', maxLength: 20 }),
       fc.double().map(String),
     );
-    const fcall = async (asOf: string): Promise<ReadAnswer> => {
+    const call = async (fn: string, decode: (reply: unknown) => UserStateRead, asOf: string): Promise<ReadAnswer> => {
       try {
-        return { ok: true, read: JSON.parse(String(await redis.call('FCALL_RO', NAMES.read, 1, key, asOf))) as UserStateRead };
+        return { ok: true, read: decode(await redis.call('FCALL_RO', fn, 1, key, asOf)) };
       } catch (error) {
         return { ok: false, error: (error as Error).message };
       }
+    };
+    // both functions: the fields the serving path reads, and the JSON answer
+    const fcall = async (asOf: string): Promise<ReadAnswer> => {
+      const fields = await call(NAMES.fields, decodeRead, asOf);
+      expect(await call(NAMES.read, (reply) => JSON.parse(String(reply)) as UserStateRead, asOf)).toEqual(fields);
+      return fields;
     };
     try {
       await redis.hset(key, { [`t:cnt:${Math.floor(BASE / SECOND)}`]: '3', [`e:cnt`]: String(BASE) });

@@ -81,6 +81,22 @@ describe('the feature writer while Redis is away', () => {
     expect(commands[1]).toEqual(['SET', registryKey(versionPrefix('cf', registry.version)), registry.version]);
   });
 
+  it('keeps the verdicts of the pipelines that ran when a later pipeline of the same batch fails, and retries only that one and the ones not sent', async () => {
+    const down = new Error('Connection is closed.');
+    const { redis, rounds } = scriptedRedis([applied, down]);
+    const capped = new FeatureWriter(redis, operators, {
+      prefix: 'cf',
+      allowedLatenessMs: 24 * HOUR,
+      dedupMarginMs: HOUR,
+      pruneAboveFields: 256,
+      backoff: { baseMs: 2, maxMs: 8 },
+      maxCallsPerPipeline: 2,
+    });
+    const verdicts = await capped.write([record('u1', 1), record('u2', 2), record('u3', 3), record('u4', 4), record('u5', 5)]);
+    expect(verdicts).toEqual(Array(5).fill('applied'));
+    expect(rounds.map((calls) => calls.map((c) => c[3]))).toEqual([['u1', 'u2'], ['u3', 'u4'], ['u3', 'u4'], ['u5']].map((users) => users.map((user) => userStateKey(V, user))));
+  });
+
   it('waits with capped exponential backoff and jitter while Redis cannot be reached, then goes on', async () => {
     const down = new Error('Connection is closed.');
     const { redis } = scriptedRedis([down, down, down, down, down]);

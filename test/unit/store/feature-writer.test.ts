@@ -88,4 +88,33 @@ describe('the feature writer', () => {
       [userStateKey(V, 'u2'), userDedupKey(V, 'u2', 'client'), Math.floor((t + 9 * 24 * HOUR - HOUR) / 1000), encodePruneSpec(operators.tileBounds(t + 10 * 24 * HOUR))],
     ]);
   });
+
+  it('sends a batch of many users in pipelines of at most maxCallsPerPipeline calls, one after the other, and keeps every verdict', async () => {
+    const { redis, calls } = recordingRedis();
+    const sizes: number[] = [];
+    let pending = 0;
+    const counting = {
+      pipeline: () => {
+        const inner = redis.pipeline();
+        return {
+          call(...args: Array<string | number>) {
+            pending += 1;
+            inner.call(...(args as [string]));
+            return this;
+          },
+          async exec() {
+            sizes.push(pending);
+            pending = 0;
+            return inner.exec();
+          },
+        };
+      },
+    } as unknown as Redis;
+    const writer = new FeatureWriter(counting, operators, { prefix: 'cf', allowedLatenessMs: 24 * HOUR, dedupMarginMs: HOUR, pruneAboveFields: 256, maxCallsPerPipeline: 2 });
+    const t = Date.parse('2024-05-01T00:00:00Z');
+    const verdicts = await writer.write(['u1', 'u2', 'u3', 'u4', 'u5'].map((user, i) => record(user, 'client', t, 10 + i)));
+    expect(sizes).toEqual([2, 2, 1]);
+    expect(verdicts).toEqual(['applied', 'applied', 'applied', 'applied', 'applied']);
+    expect(calls.map((c) => c[3])).toEqual(['u1', 'u2', 'u3', 'u4', 'u5'].map((user) => userStateKey(V, user)));
+  });
 });

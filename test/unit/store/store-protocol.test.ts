@@ -52,6 +52,7 @@ const PINNED_LUA_SHA256: Readonly<Record<number, string>> = {
   3: 'a3a24d7d56eeecc11d81dfea3208866ed3126dec782ce90ed554c8dfc2b86ade',
   4: 'a235b982e8537307f46b387fffbe9441f182cff3823d37f0225c5327c7217ecd',
   5: '3a8184c184dd486a88ae05c5c892fdeb299a4260e571ad9b9001b777c7736186',
+  6: 'fcbe8fd06eb1afd8f364cac96e2dd7ce974cac30079c160e1848c895107595c5',
 };
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -69,7 +70,7 @@ describe('the store protocol', () => {
   });
 
   it('names the library and both functions after the one registry version id, which hashes the store protocol version', () => {
-    expect(functionNames('abc123')).toEqual({ library: 'churnfeat_abc123', apply: 'cf_apply_abc123', read: 'cf_read_abc123' });
+    expect(functionNames('abc123')).toEqual({ library: 'churnfeat_abc123', apply: 'cf_apply_abc123', read: 'cf_read_abc123', fields: 'cf_fields_abc123' });
     expect(SEMANTICS_VERSION).toContain(`s${STORE_PROTOCOL_VERSION}`);
     expect(compileRegistry('dbt_project').semanticsVersion).toBe(SEMANTICS_VERSION);
     const source = renderFunctionLibrary(FIXTURE);
