@@ -19,6 +19,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ c
   sidecar: { summary: 'the streaming sidecar: Kafka -> window operators -> Redis, until SIGTERM', load: () => import('./commands/sidecar.ts') },
   serve: { summary: 'the serving HTTP API over the online store, until SIGTERM', load: () => import('./commands/serve.ts') },
   'lake-writer': { summary: 'lands the raw source topics in the Parquet lake, until SIGTERM', load: () => import('./commands/lake-writer.ts') },
+  'lake-compact': { summary: 'compacts a closed day of the events lake into user-hash buckets (erasure rewrites one object per user and day)', load: () => import('./commands/lake-compact.ts') },
   'lake-setup': { summary: 'prepares the lake and applies its retention (S3 lifecycle or --prune)', load: () => import('./commands/lake-setup.ts') },
   canary: { summary: 'the freshness canary (probe events timed until readable); --once for one round', load: () => import('./commands/canary.ts') },
   compile: { summary: 'validates the feature definitions and prints the compiled registry', load: () => import('./commands/compile.ts') },

@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import type { LakeStorage } from '../lake/index.ts';
 import type { DeletionRegistry } from './deletion-registry.ts';
 import type { DeletionRecord, DeletionStore } from './deletion-request.ts';
-import { eraseFromLake, verifyLake, type ErasureTargets } from './lake-erasure.ts';
+import type { ErasureTargets } from './erased-rows.ts';
+import { eraseFromLake, verifyLake } from './lake-erasure.ts';
 import { eraseOnline, verifyOnline } from './online-erasure.ts';
 import { eraseFromWarehouse, verifyWarehouse, type WarehouseRunner } from './warehouse-erasure.ts';
 

@@ -6,6 +6,8 @@ export * from './deletion-registry.ts';
 export * from './deletion-request.ts';
 export * from './deletion-routes.ts';
 export * from './deletion-run.ts';
+export * from './erased-rows.ts';
+export * from './lake-compaction.ts';
 export * from './lake-erasure.ts';
 export * from './online-erasure.ts';
 export * from './warehouse-erasure.ts';
