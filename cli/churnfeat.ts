@@ -26,6 +26,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ c
   loadgen: { summary: 'a deterministic, realistic event stream to Kafka and/or an NDJSON file', load: () => import('./commands/loadgen.ts') },
   parity: { summary: 'the online/offline parity job (exit 1: unexplained mismatches)', load: () => import('./commands/parity.ts') },
   'dead-letters': { summary: 'inspect the dead-letter topic, or replay selected dead letters after a fix (audited, once each)', load: () => import('./commands/dead-letters.ts') },
+  topics: { summary: "apply: the raw topics' deletion-SLA retention (48 h, 6 h segments) on existing topics; --dry-run", load: () => import('./commands/topics.ts') },
   delete: { summary: 'GDPR/CCPA erasure: request | status | run | verify (every store, 72 h SLA)', load: () => import('./commands/delete.ts') },
   demo: { summary: 'the whole pipeline end to end on the local stack, then parity', load: () => import('./commands/demo.ts') },
 };

@@ -92,3 +92,13 @@ export const LAKE_COMPACT_OPTIONS = {
 } as const;
 
 export type LakeCompactOptions = OptionsOf<typeof LAKE_COMPACT_OPTIONS>;
+
+/** The options of `churnfeat topics apply` (docs/deletion.md, "Kafka"). */
+export const TOPICS_OPTIONS = {
+  brokers: COMMON_OPTIONS.brokers,
+  ...KAFKA_SECURITY_OPTIONS,
+  topicNamespace: COMMON_OPTIONS.topicNamespace,
+  dryRun: defineOption<boolean>({ kind: 'boolean', description: 'print what would change (the broker validates it) without altering anything', default: false, schema: SCHEMAS.boolean }),
+} as const;
+
+export type TopicsOptions = OptionsOf<typeof TOPICS_OPTIONS>;

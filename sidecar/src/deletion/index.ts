@@ -10,4 +10,5 @@ export * from './erased-rows.ts';
 export * from './lake-compaction.ts';
 export * from './lake-erasure.ts';
 export * from './online-erasure.ts';
+export * from './topic-retention.ts';
 export * from './warehouse-erasure.ts';
