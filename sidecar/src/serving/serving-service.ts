@@ -4,6 +4,7 @@ import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts'
 import { FeatureClient, READ_PATH_REDIS_OPTIONS, RedisStateReader } from './feature-client.ts';
 import { buildServingApp, registerAdminRoutes } from './http-server.ts';
 import { defaultOpsProviders, registerParityGauges, withProviders, type OpsDataProvider } from './ops-data.ts';
+import { OPS_OPENAPI_PATHS } from './openapi.ts';
 import { registerOpsRoutes } from './ops-page.ts';
 import { ReadinessProbe } from './readiness.ts';
 import { resolveServeOptions, type ServeOptions } from './serve-options.ts';
@@ -28,7 +29,7 @@ export interface ServingService {
 export async function startServingService(
   overrides: Partial<ServeOptions> = {},
   registry?: FeatureRegistry,
-  extra: { adminRoutes?: (scope: FastifyInstance) => void; opsProviders?: readonly OpsDataProvider[] } = {},
+  extra: { adminRoutes?: (scope: FastifyInstance) => void; adminOpenApi?: Record<string, unknown>; opsProviders?: readonly OpsDataProvider[] } = {},
 ): Promise<ServingService> {
   const options = resolveServeOptions(overrides);
   const features = registry ?? loadFeatureRegistry(options.dbtProjectDir);
@@ -51,7 +52,9 @@ export async function startServingService(
         registerAdminRoutes(scope);
         extra.adminRoutes?.(scope);
       },
+      ...(extra.adminOpenApi ? { openapi: extra.adminOpenApi } : {}),
     },
+    openapi: OPS_OPENAPI_PATHS,
     routes: [
       (scope) =>
         registerOpsRoutes(scope, {
