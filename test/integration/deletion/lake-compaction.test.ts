@@ -6,14 +6,16 @@
  * user and day.
  */
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { CreateBucketCommand, ListObjectVersionsCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { compactionAccounting, compactLakeDay, eraseFromLake, readCompactionManifest, userBucket, verifyLake } from '../../../sidecar/src/deletion/index.ts';
 import { SOURCES } from '../../../sidecar/src/events/index.ts';
-import { LocalLakeStorage, parseCompactedObjectKey, parseLakeObjectKey, type LakeStorage } from '../../../sidecar/src/lake/index.ts';
+import { LocalLakeStorage, parseCompactedObjectKey, parseLakeObjectKey, S3LakeStorage, type LakeStorage } from '../../../sidecar/src/lake/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
 import { tempDir } from '../../helpers/consumers.ts';
 import { queryDuckDb, runDbt } from '../../helpers/dbt.ts';
 import { writeHourlyLake } from '../../helpers/lake-objects.ts';
+import { S3_ENDPOINT, testNamespace } from '../../helpers/stack.ts';
 
 const DAY = 86_400_000;
 const BUCKETS = 8;
@@ -128,4 +130,32 @@ describe('bucketed lake compaction', () => {
       }
     }
   }, 600_000);
+
+  it('on S3 with versioning, leaves no old version of a compacted source, and an erasure none of the bucket it rewrote', async () => {
+    const bucket = `${testNamespace().id}-compact`.toLowerCase();
+    const lake = new S3LakeStorage({ bucket, prefix: 'raw/', endpoint: S3_ENDPOINT, forcePathStyle: true });
+    onTestFinished(() => lake.close());
+    await lake.client.send(new CreateBucketCommand({ Bucket: bucket }));
+    await lake.client.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+    const today = Date.parse(`${new Date().toISOString().slice(0, 10)}T00:00:00Z`);
+    const day = new Date(today - DAY).toISOString().slice(0, 10);
+    const workload = generateWorkload({ seed: 8, users: 20, eventsPerUser: 10, startMs: today - DAY, endMs: today - 60_000 });
+    const landed = await writeHourlyLake(lake, workload, { partitions: 2, recordsPerFlush: 40 });
+    const report = await compactLakeDay(lake, { source: 'client', date: day, buckets: 4 });
+    expect(report.objectsDeleted).toBeGreaterThan(0);
+    /** Versions and delete markers that still hold or hid data: every version but a current delete marker. */
+    const versions = async (): Promise<string[]> => {
+      const page = await lake.client.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: 'raw/events/' }));
+      return (page.Versions ?? []).filter((v) => !v.IsLatest).map((v) => String(v.Key));
+    };
+    expect(await versions()).toEqual([]);
+    expect((await keys(lake)).filter((k) => parseLakeObjectKey(k)?.date === day && parseLakeObjectKey(k)?.source === 'client')).toEqual([]);
+    const user = landed.rows.find((r) => r.source === 'client')?.user_id as string;
+    const erased = await eraseFromLake(lake, new Map([[user, today + DAY]]));
+    expect(erased.compactedRead).toBe(1);
+    expect(erased.versionsPurged).toBeGreaterThanOrEqual(1);
+    expect(await versions()).toEqual([]);
+    const verified = await verifyLake(lake, new Map([[user, today + DAY]]));
+    expect(verified).toMatchObject({ rowsLeft: 0, versionsLeft: 0 });
+  }, 120_000);
 });
