@@ -1,6 +1,10 @@
 """churnfeat_deletion_daily: finish every GDPR/CCPA erasure request in every store, daily.
 
-docs/deletion.md. Two tasks, both the `churnfeat delete` command of the checkout:
+docs/deletion.md. Three tasks, commands of the checkout:
+  compact `churnfeat lake-compact --day <data_interval_start>`: rewrites the closed day's
+          hourly events objects into user-hash buckets (idempotent, resumable; it drops the
+          rows of erased users), so the erasure that follows rewrites one object per user and
+          day; it runs first, never at the same time as the lake erasure;
   run     `churnfeat delete run --stores online,lake,warehouse`: drains the deletion topic into
           the registry, re-asserts the online tombstones, rewrites the lake objects that hold
           the open requests' users, deletes them from every warehouse table
@@ -36,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: How the erasure command is started from the repo root (env CHURNFEAT_DELETE_COMMAND).
 DEFAULT_DELETE_COMMAND = "node dist/cli/churnfeat.js delete"
+#: How the lake compaction is started from the repo root (env CHURNFEAT_LAKE_COMPACT_COMMAND).
+DEFAULT_COMPACT_COMMAND = "node dist/cli/churnfeat.js lake-compact"
 
 default_args = {
     "owner": "churnfeat-data-eng",
@@ -50,7 +56,17 @@ def delete_command(subcommand: str, *args: str) -> list[str]:
     return [*shlex.split(os.environ.get("CHURNFEAT_DELETE_COMMAND", DEFAULT_DELETE_COMMAND)), subcommand, *args]
 
 
+def compact_command(day: str) -> list[str]:
+    """The `churnfeat lake-compact --day <day>` argv (the command prefix from the environment)."""
+    return [*shlex.split(os.environ.get("CHURNFEAT_LAKE_COMPACT_COMMAND", DEFAULT_COMPACT_COMMAND)), "--day", day]
+
+
 def run_delete(subcommand: str, *args: str) -> tuple[int, str]:
+    """Runs `churnfeat delete <subcommand>` from the repo root; returns its exit code and output."""
+    return run_command(delete_command(subcommand, *args))
+
+
+def run_command(argv: list[str]) -> tuple[int, str]:
     """Runs the command from the repo root; returns its exit code and its output (stdout + stderr)."""
     import subprocess
 
@@ -61,9 +77,7 @@ def run_delete(subcommand: str, *args: str) -> tuple[int, str]:
         "CHURNFEAT_DUCKDB_PATH": str(settings.duckdb_path),
     }
     env.setdefault("CHURNFEAT_LAKE_URI", settings.lake_uri)
-    done = subprocess.run(
-        delete_command(subcommand, *args), cwd=settings.home, env=env, capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(argv, cwd=settings.home, env=env, capture_output=True, text=True, check=False)
     return done.returncode, done.stdout + done.stderr
 
 
@@ -79,6 +93,17 @@ def run_delete(subcommand: str, *args: str) -> tuple[int, str]:
     tags=["churnfeat", "gdpr"],
 )
 def churnfeat_deletion_daily() -> None:
+    @task
+    def compact(data_interval_start: datetime | None = None) -> None:
+        """Compacts the run's closed day of the lake into user-hash buckets; fails (and retries) on error."""
+        day = (data_interval_start or datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+        code, output = run_command(compact_command(day))
+        log.info("%s", output)
+        if code == 2:
+            raise AirflowFailException(f"churnfeat lake-compact --day {day}: bad configuration:\n{output[-4000:]}")
+        if code != 0:
+            raise AirflowException(f"churnfeat lake-compact --day {day} failed (exit {code}):\n{output[-4000:]}")
+
     @task
     def run() -> None:
         """Erases the open requests store by store; fails (and retries) when a store could not be done."""
@@ -99,7 +124,7 @@ def churnfeat_deletion_daily() -> None:
             raise AirflowFailException(f"LEFTOVERS of erased users found (exit {code}):\n{output[-4000:]}")
         log.info("%s", output)
 
-    run() >> verify()
+    compact() >> run() >> verify()
 
 
 churnfeat_deletion_daily()

@@ -19,6 +19,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ c
   sidecar: { summary: 'the streaming sidecar: Kafka -> window operators -> Redis, until SIGTERM', load: () => import('./commands/sidecar.ts') },
   serve: { summary: 'the serving HTTP API over the online store, until SIGTERM', load: () => import('./commands/serve.ts') },
   'lake-writer': { summary: 'lands the raw source topics in the Parquet lake, until SIGTERM', load: () => import('./commands/lake-writer.ts') },
+  'lake-compact': { summary: 'compacts a closed day of the events lake into user-hash buckets (erasure rewrites one object per user and day)', load: () => import('./commands/lake-compact.ts') },
   'lake-setup': { summary: 'prepares the lake and applies its retention (S3 lifecycle or --prune)', load: () => import('./commands/lake-setup.ts') },
   canary: { summary: 'the freshness canary (probe events timed until readable); --once for one round', load: () => import('./commands/canary.ts') },
   compile: { summary: 'validates the feature definitions and prints the compiled registry', load: () => import('./commands/compile.ts') },
@@ -27,6 +28,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ c
   'dead-letters': { summary: 'inspect the dead-letter topic, or replay selected dead letters after a fix (audited, once each)', load: () => import('./commands/dead-letters.ts') },
   version: { summary: 'the lifecycle of registry versions: list | status | cutover | rollback | retire | gc | diff | audit', load: () => import('./commands/version.ts') },
   explain: { summary: 'what produced a served feature value: tiles, offsets, watermarks, registry version; --offline: the lake rows', load: () => import('./commands/explain.ts') },
+  topics: { summary: "apply: the raw topics' deletion-SLA retention (48 h, 6 h segments) on existing topics; --dry-run", load: () => import('./commands/topics.ts') },
   delete: { summary: 'GDPR/CCPA erasure: request | status | run | verify (every store, 72 h SLA)', load: () => import('./commands/delete.ts') },
   demo: { summary: 'the whole pipeline end to end on the local stack, then parity', load: () => import('./commands/demo.ts') },
 };

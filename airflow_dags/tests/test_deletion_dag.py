@@ -16,10 +16,10 @@ def _dag():
     return DagBag(dag_folder=str(DAGS_DIR), include_examples=False).get_dag("churnfeat_deletion_daily")
 
 
-def test_the_deletion_dag_runs_the_erasure_then_the_verification_daily() -> None:
+def test_the_deletion_dag_compacts_the_closed_day_then_erases_then_verifies_daily() -> None:
     dag = _dag()
     assert dag.schedule_interval == "@daily"
-    assert [t.task_id for t in dag.topological_sort()] == ["run", "verify"]
+    assert [t.task_id for t in dag.topological_sort()] == ["compact", "run", "verify"]
 
 
 def _command(monkeypatch: pytest.MonkeyPatch, exit_code: int, text: str) -> None:
@@ -46,3 +46,15 @@ def test_a_store_left_open_fails_run_with_a_retry(monkeypatch: pytest.MonkeyPatc
 def test_a_clean_verification_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     _command(monkeypatch, 0, '{"lake": {"rowsLeft": 0}}')
     _dag().get_task("verify").python_callable()
+
+
+def test_compact_passes_the_data_interval_day_and_fails_on_a_bad_day(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    seen = tmp_path / "argv"
+    script = f"import sys; open({str(seen)!r}, 'w').write(' '.join(sys.argv[1:])); sys.exit(2)"
+    monkeypatch.setenv("CHURNFEAT_LAKE_COMPACT_COMMAND", f"{shlex.quote(sys.executable)} -c {shlex.quote(script)}")
+    compact = _dag().get_task("compact")
+    with pytest.raises(AirflowFailException, match="2026-11-30"):
+        compact.python_callable(data_interval_start=datetime(2026, 11, 30, tzinfo=UTC))
+    assert seen.read_text() == "--day 2026-11-30"

@@ -1,6 +1,6 @@
 /** `churnfeat serve`: the serving HTTP API until SIGTERM/SIGINT. */
 import { COMMON_OPTIONS, loadOptions } from '../../sidecar/src/config/index.ts';
-import { DeletionRegistry, deletionOpsProvider, registerDeletionGauges, registerDeletionRoutes } from '../../sidecar/src/deletion/index.ts';
+import { DELETION_OPENAPI_PATHS, DeletionRegistry, deletionOpsProvider, registerDeletionGauges, registerDeletionRoutes } from '../../sidecar/src/deletion/index.ts';
 import { lakeStorageFromUri } from '../../sidecar/src/lake/index.ts';
 import { SERVE_OPTIONS, startServingService } from '../../sidecar/src/serving/index.ts';
 import { say, tableUsage, untilSignal, type Command } from '../command.ts';
@@ -13,7 +13,11 @@ export const command: Command = {
   async run(argv) {
     const { lakeUri, s3Endpoint, ...options } = loadOptions(SERVE_COMMAND_OPTIONS, argv);
     const deletions = new DeletionRegistry(lakeStorageFromUri(lakeUri, { endpoint: s3Endpoint || undefined }));
-    const service = await startServingService(options, undefined, { adminRoutes: (scope) => registerDeletionRoutes(scope, deletions), opsProviders: [deletionOpsProvider(deletions)] });
+    const service = await startServingService(options, undefined, {
+      adminRoutes: (scope) => registerDeletionRoutes(scope, deletions),
+      adminOpenApi: DELETION_OPENAPI_PATHS,
+      opsProviders: [deletionOpsProvider(deletions)],
+    });
     registerDeletionGauges(service.metrics.registry, deletions);
     say('serve', `listening on ${service.url} (registry ${service.client.registry.version})`);
     return untilSignal('serve', () => service.close());

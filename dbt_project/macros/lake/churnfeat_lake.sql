@@ -106,18 +106,53 @@
     {%- set pattern = churnfeat_lake_root() ~ '/events/**/*.parquet' -%}
     {%- set file_count = run_query('select count(*) from glob(' ~ churnfeat_string_literal(pattern) ~ ')').columns[0].values()[0] -%}
     {%- do adapter.create_schema(api.Relation.create(database=target.database, schema=target.schema)) -%}
+    {%- set compaction_pattern = churnfeat_lake_root() ~ '/_compaction/events/**/*.json' -%}
+    {%- set compacted_count = run_query('select count(*) from glob(' ~ churnfeat_string_literal(compaction_pattern) ~ ')').columns[0].values()[0] -%}
     {%- if file_count > 0 -%}
-        {%- do log('churnfeat: lake ' ~ pattern ~ ' (' ~ file_count ~ ' files)', info=false) -%}
+        {#- Compacted days (docs/deletion.md, "Lake compaction"): a hour=all bucket object is
+            read only when its day's manifest lists it in objects, an hourly object only when
+            the manifest does not list it in landed; one manifest PUT swaps the copies. The
+            manifests are read at query time, inside the macro. -#}
+        {%- do log('churnfeat: lake ' ~ pattern ~ ' (' ~ file_count ~ ' files, ' ~ compacted_count ~ ' compacted days)', info=false) -%}
+        {%- set root = churnfeat_string_literal(churnfeat_lake_root() ~ '/') -%}
         {%- set body -%}
+{%- if compacted_count > 0 %}
+with
+
+manifests as (
+    select objects, landed
+    from read_json(
+        {{ churnfeat_string_literal(compaction_pattern) }},
+        format = 'auto',
+        columns = {
+            objects: 'STRUCT(object VARCHAR, bucket BIGINT, "rows" BIGINT)[]',
+            landed: 'STRUCT(object VARCHAR, topic VARCHAR, "partition" BIGINT, "first" VARCHAR, "last" VARCHAR, records BIGINT)[]'
+        }
+    )
+),
+
+retired_hourly as (
+    select {{ root }} || unnest(list_transform(landed, x -> x.object)) as filename from manifests
+),
+
+current_buckets as (
+    select {{ root }} || unnest(list_transform(objects, x -> x.object)) as filename from manifests
+)
+{% endif %}
 select
-    *,
+    * exclude (filename),
     {{ churnfeat_ms_to_timestamp('ingest_ms') }} as ingested_at
 from read_parquet(
     {{ churnfeat_string_literal(pattern) }},
+    filename = true,
     hive_partitioning = true,
     union_by_name = true,
     hive_types_autocast = false
 )
+{%- if compacted_count > 0 %}
+where filename not in (select filename from retired_hourly)
+    and (hour != 'all' or filename in (select filename from current_buckets))
+{%- endif %}
         {%- endset -%}
     {%- else -%}
         {%- do log('churnfeat: no lake file matches ' ~ pattern ~ '; the lake reads as empty', info=true) -%}

@@ -10,13 +10,21 @@
   mode: 'external_table' (default): an auto-refreshing external table over the stage;
         nothing is copied, queries read Parquet in S3 (partition pruning on lake_date).
         'snowpipe': a native table filled by a Snowpipe COPY (auto_ingest), faster to
-        query and clustered by ingest time; the lake stays the system of record.
+        query and clustered by ingest time; the lake stays the system of record. The table
+        is TRANSIENT (no Fail-safe, which nobody can purge) with DATA_RETENTION_TIME_IN_DAYS =
+        retention_days (0 or 1, the only values a transient table takes; default 1): a row
+        the daily erasure deletes is unreachable within 24 h, inside the 72 h SLA
+        (docs/deletion.md). The pipe loads the hourly objects only (hour=HH), never the
+        bucket objects of a compacted day (hour=all), which hold the same records again.
   dry_run (default true): only print the statements (works on any target: this is
         how the DDL is compiled and reviewed locally).
 -#}
-{% macro create_lake_stage(dry_run=true, stage_url=none, storage_integration=none, mode='external_table') %}
+{% macro create_lake_stage(dry_run=true, stage_url=none, storage_integration=none, mode='external_table', retention_days=1) %}
     {%- if mode not in ['external_table', 'snowpipe'] -%}
         {{ exceptions.raise_compiler_error("create_lake_stage: mode must be 'external_table' or 'snowpipe'") }}
+    {%- endif -%}
+    {%- if retention_days not in [0, 1] -%}
+        {{ exceptions.raise_compiler_error('create_lake_stage: retention_days must be 0 or 1 (a transient table keeps at most 1 day of Time Travel), got ' ~ retention_days) }}
     {%- endif -%}
     {%- if not dry_run and target.type != 'snowflake' -%}
         {{ exceptions.raise_compiler_error('create_lake_stage runs on Snowflake only (target type: ' ~ target.type ~ '); use dry_run: true to print it') }}
@@ -85,15 +93,16 @@
         {%- do select_lines.append('        to_timestamp_ntz($1:ingest_ms::bigint, 3)') -%}
         {%- do select_lines.append('        metadata$filename') -%}
         {%- do statements.append(
-            'create table if not exists ' ~ lake ~ '.events (\n' ~ (column_lines | join(',\n')) ~ '\n)\n'
-            ~ 'cluster by (to_date(ingested_at), source)') -%}
+            'create transient table if not exists ' ~ lake ~ '.events (\n' ~ (column_lines | join(',\n')) ~ '\n)\n'
+            ~ 'cluster by (to_date(ingested_at), source)\n'
+            ~ 'data_retention_time_in_days = ' ~ retention_days) -%}
         {#- A replay rewrites a file with the same content under the same name: COPY's load
             metadata skips a file it already loaded, and staging dedups records anyway. -#}
         {%- do statements.append(
             'create pipe if not exists ' ~ lake ~ '.events_pipe auto_ingest = true as\n'
             ~ 'copy into ' ~ lake ~ '.events\n'
             ~ 'from (\n    select\n' ~ (select_lines | join(',\n')) ~ '\n    from @' ~ lake ~ '.churnfeat_lake/events/\n)\n'
-            ~ "pattern = '.*[.]parquet'\n"
+            ~ "pattern = '.*/hour=[0-9][0-9]/[^/]*[.]parquet'\n"
             ~ 'file_format = (format_name = ' ~ lake ~ '.churnfeat_parquet)') -%}
     {%- endif -%}
 

@@ -1,5 +1,6 @@
 import { COMMON_OPTIONS, KAFKA_SECURITY_OPTIONS, REDIS_SECURITY_OPTIONS, defineOption, SCHEMAS, type OptionsOf } from '../config/index.ts';
 import { RAW_TOPIC_MAX_RECORD_LIFETIME_MS } from '../kafka/index.ts';
+import { DEFAULT_COMPACTION_BUCKETS } from './lake-compaction.ts';
 
 /** Margin of the tombstone beyond allowed lateness + the raw topics' longest record lifetime. */
 export const TOMBSTONE_MARGIN_MS = 24 * 3_600_000;
@@ -68,3 +69,36 @@ export const DELETION_OPTIONS = {
 } as const;
 
 export type DeletionOptions = OptionsOf<typeof DELETION_OPTIONS>;
+
+/** The options of `churnfeat lake-compact` (docs/deletion.md, "Lake compaction"). */
+export const LAKE_COMPACT_OPTIONS = {
+  lakeUri: COMMON_OPTIONS.lakeUri,
+  s3Endpoint: COMMON_OPTIONS.s3Endpoint,
+  day: defineOption<string>({
+    kind: 'string',
+    description: 'the closed UTC date to compact, YYYY-MM-DD (before today)',
+    default: '',
+    env: ['CHURNFEAT_LAKE_COMPACT_DAY'],
+    schema: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
+    placeholder: 'YYYY-MM-DD',
+  }),
+  buckets: defineOption<number>({
+    kind: 'integer',
+    description: 'user-hash buckets of a day compacted for the first time (a compacted day keeps its count)',
+    default: DEFAULT_COMPACTION_BUCKETS,
+    env: ['CHURNFEAT_LAKE_COMPACT_BUCKETS'],
+    schema: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+  }),
+} as const;
+
+export type LakeCompactOptions = OptionsOf<typeof LAKE_COMPACT_OPTIONS>;
+
+/** The options of `churnfeat topics apply` (docs/deletion.md, "Kafka"). */
+export const TOPICS_OPTIONS = {
+  brokers: COMMON_OPTIONS.brokers,
+  ...KAFKA_SECURITY_OPTIONS,
+  topicNamespace: COMMON_OPTIONS.topicNamespace,
+  dryRun: defineOption<boolean>({ kind: 'boolean', description: 'print what would change (the broker validates it) without altering anything', default: false, schema: SCHEMAS.boolean }),
+} as const;
+
+export type TopicsOptions = OptionsOf<typeof TOPICS_OPTIONS>;

@@ -29,26 +29,45 @@ export class DeletionRegistry {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  /** Registers a request; the same request id again is a no-op returning the first record. */
+  /**
+   * Registers a request; the same request id again is a no-op returning the first record. The
+   * record is created with a conditional write (`putIfAbsent`: S3 If-None-Match, a folder's
+   * link), so of two concurrent registrations of one id exactly one wins and the other gets the
+   * winner's record, or the conflict when it names another user. The open marker goes first: a
+   * crash between the two leaves a marker without a record, which `open()` skips and the
+   * retried registration completes.
+   */
   async register(request: Required<DeletionRequestInput>, intake: DeletionIntake): Promise<{ record: DeletionRecord; created: boolean }> {
-    const existing = await this.get(request.request_id);
-    if (existing) {
-      if (existing.user_id !== request.user_id) throw new DeletionConflictError(request.request_id);
-      return { record: existing, created: false };
-    }
+    const known = await this.get(request.request_id);
+    if (known) return this.existing(known, request);
     const record = newDeletionRecord(request, intake, this.clock());
     await this.storage.put(`${OPEN}${record.request_id}`, Buffer.alloc(0));
-    await this.save(record);
-    return { record, created: true };
+    if (await this.storage.putIfAbsent(this.key(record.request_id), this.body(record))) return { record, created: true };
+    const winner = await this.get(request.request_id);
+    if (winner === null) throw new Error(`deletion request ${request.request_id}: the conditional write lost, but no record is there`);
+    return this.existing(winner, request);
+  }
+
+  private existing(record: DeletionRecord, request: Required<DeletionRequestInput>): { record: DeletionRecord; created: boolean } {
+    if (record.user_id !== request.user_id) throw new DeletionConflictError(request.request_id);
+    return { record, created: false };
+  }
+
+  private key(requestId: string): string {
+    return `${REQUESTS}${requestId}.json`;
+  }
+
+  private body(record: DeletionRecord): Buffer {
+    return Buffer.from(`${JSON.stringify(record, null, 2)}\n`);
   }
 
   async get(requestId: string): Promise<DeletionRecord | null> {
-    const body = await this.storage.get(`${REQUESTS}${requestId}.json`);
+    const body = await this.storage.get(this.key(requestId));
     return body === null ? null : (JSON.parse(body.toString('utf8')) as DeletionRecord);
   }
 
   async save(record: DeletionRecord): Promise<void> {
-    await this.storage.put(`${REQUESTS}${record.request_id}.json`, Buffer.from(`${JSON.stringify(record, null, 2)}\n`));
+    await this.storage.put(this.key(record.request_id), this.body(record));
   }
 
   /** Requests with a store still open, oldest received first. */

@@ -1,9 +1,53 @@
 import type { FastifyInstance } from 'fastify';
 import { DeletionConflictError, type DeletionRegistry } from './deletion-registry.ts';
-import { parseDeletionRequest, REQUEST_ID_PATTERN, type DeletionRecord } from './deletion-request.ts';
+import { ANY_REQUEST, errorRefs, json } from '../serving/index.ts';
+import { DELETION_STORES, deletionRequestSchema, parseDeletionRequest, REQUEST_ID_PATTERN, type DeletionRecord } from './deletion-request.ts';
 
 /** The admin paths, under the serving API's /admin prefix (behind its bearer token). */
 export const DELETIONS_PATH = '/v1/deletions';
+
+/** What both admin routes answer about a request (`summary`). */
+const deletionSummarySchema = {
+  type: 'object',
+  required: ['request_id', 'created', 'received_at', 'deleted_before_ms', 'stores', 'closed_at'],
+  properties: {
+    request_id: { type: 'string', pattern: REQUEST_ID_PATTERN },
+    created: { type: 'boolean', description: 'true: registered by this call (202); false: registered before (200, the first record)' },
+    received_at: { type: 'string', format: 'date-time' },
+    deleted_before_ms: { type: 'integer', description: 'every record of the user with an event time before this (epoch ms) is erased' },
+    stores: { type: 'object', required: [...DELETION_STORES], properties: Object.fromEntries(DELETION_STORES.map((s) => [s, { enum: ['open', 'done'] }])) },
+    closed_at: { type: ['string', 'null'], format: 'date-time' },
+  },
+} as const;
+
+/**
+ * The OpenAPI paths of the admin deletion routes, below /admin (http-server.ts prefixes them and
+ * lists them only when the admin surface is on). Every admin request can answer 401.
+ */
+export const DELETION_OPENAPI_PATHS: Record<string, unknown> = {
+  [DELETIONS_PATH]: {
+    post: {
+      operationId: 'registerDeletion',
+      summary: 'Registers a GDPR/CCPA erasure request (docs/deletion.md); idempotent by request_id',
+      security: [{ adminToken: [] }],
+      requestBody: { required: true, content: { 'application/json': { schema: deletionRequestSchema } } },
+      responses: {
+        200: json(deletionSummarySchema, 'The same request_id was registered before for the same user: the first record, nothing changed.'),
+        202: json(deletionSummarySchema, 'Registered; `churnfeat delete run` erases the stores.'),
+        ...errorRefs(...ANY_REQUEST, 'Unauthorized', 'Conflict', 'PayloadTooLarge', 'UnsupportedMediaType'),
+      },
+    },
+  },
+  [`${DELETIONS_PATH}/{requestId}`]: {
+    get: {
+      operationId: 'getDeletion',
+      summary: 'The per-store status of an erasure request',
+      security: [{ adminToken: [] }],
+      parameters: [{ name: 'requestId', in: 'path', required: true, schema: { type: 'string', pattern: REQUEST_ID_PATTERN } }],
+      responses: { 200: json(deletionSummarySchema, 'The request.'), ...errorRefs(...ANY_REQUEST, 'Unauthorized', 'NotFound') },
+    },
+  },
+};
 
 function summary(record: DeletionRecord, created: boolean): Record<string, unknown> {
   return {

@@ -2,8 +2,9 @@ import type { Redis } from 'ioredis';
 import type { LakeStorage } from '../lake/index.ts';
 import type { DeletionRegistry } from './deletion-registry.ts';
 import type { DeletionRecord, DeletionStore } from './deletion-request.ts';
-import { eraseFromLake, verifyLake, type ErasureTargets } from './lake-erasure.ts';
-import { eraseOnline, verifyOnline } from './online-erasure.ts';
+import type { ErasureTargets } from './erased-rows.ts';
+import { eraseFromLake, verifyLake } from './lake-erasure.ts';
+import { eraseOnline, reassertTombstone, verifyOnline } from './online-erasure.ts';
 import { eraseFromWarehouse, verifyWarehouse, type WarehouseRunner } from './warehouse-erasure.ts';
 
 /** What a run or a verification touches; a store left out is not run. */
@@ -71,26 +72,35 @@ export async function runDeletions(context: DeletionContext, stores: readonly De
       // done ones get their tombstone back if Redis lost it
       const live = (await registry.all()).filter((r) => r.deleted_before_ms + horizonMs > now || r.stores.online.state === 'open');
       let reasserted = 0;
+      let reerased = 0;
       for (const record of live) {
         try {
-          const erased = await eraseOnline(redis, prefix, record.user_id, record.deleted_before_ms, horizonMs, clock());
           if (record.stores.online.state === 'done') {
-            reasserted += 1;
+            // Done before: the tombstone back if Redis lost it; the keys erased again only when
+            // they hold data from before the deletion (a replay after a restart), never a
+            // returning customer's.
+            if (await reassertTombstone(redis, prefix, record.user_id, record.deleted_before_ms, horizonMs, clock())) reasserted += 1;
+            if ((await verifyOnline(redis, prefix, record.user_id, record.deleted_before_ms)).leftovers.length > 0) {
+              await eraseOnline(redis, prefix, record.user_id, record.deleted_before_ms, horizonMs, clock());
+              reerased += 1;
+            }
             continue;
           }
+          const erased = await eraseOnline(redis, prefix, record.user_id, record.deleted_before_ms, horizonMs, clock());
           const check = await verifyOnline(redis, prefix, record.user_id, record.deleted_before_ms);
-          if (check.leftovers.length > 0) throw new Error(`SCAN ${check.pattern} still finds ${check.leftovers.length} keys holding data from before the deletion`);
+          const where = `the layout's keys of ${record.user_id} in ${check.keyspaces.length} keyspaces (${check.keyspaces.join(', ')})`;
+          if (check.leftovers.length > 0) throw new Error(`${where}: ${check.leftovers.length} keys still hold data from before the deletion`);
           await registry.markDone(
             record,
             'online',
-            `SCAN MATCH ${check.pattern}: 0 keys holding data from before the deletion (${check.keys.length} keys, deleted ${erased.keysDeleted}); tombstone ${erased.tombstone ? `set, expires ${new Date(erased.tombstone.expiresAtMs).toISOString()}` : 'not needed (horizon passed)'}`,
+            `${where}: 0 keys holding data from before the deletion (${check.keys.length} keys, deleted ${erased.keysDeleted}); tombstone ${erased.tombstone ? `set, expires ${new Date(erased.tombstone.expiresAtMs).toISOString()}` : 'not needed (horizon passed)'}`,
           );
           out.done.push(record.request_id);
         } catch (error) {
           await fail(out, record, 'online', error);
         }
       }
-      out.detail = { reasserted };
+      out.detail = { reasserted, reerased };
     });
   }
 

@@ -5,6 +5,9 @@
  *   dead_letter/source=<s>/date=<YYYY-MM-DD>/hour=<HH>/<topic>-<partition>-<first>-<last>.parquet
  *   _state/<topic>/partition=<p>.json          the lake writer's per-partition manifest
  *   _index/<object key minus .parquet>.users.json  the users one object holds (lake-index.ts)
+ *   events/source=<s>/date=<YYYY-MM-DD>/hour=all/bucket-<b>-of-<n>-g<gen>.parquet
+ *                                              a closed day compacted into user-hash buckets
+ *   _compaction/events/source=<s>/date=<YYYY-MM-DD>.json  that day's compaction manifest
  *
  * `first` and `last` are the smallest and largest Kafka offset in the file, zero-padded to
  * 20 digits so names sort by offset. date and hour are the UTC hour of the record's Kafka
@@ -88,4 +91,40 @@ export function objectIndexKey(objectKey: string): string {
 export function objectOfIndexKey(indexKey: string): string | null {
   if (!indexKey.startsWith(INDEX_PREFIX) || !indexKey.endsWith('.users.json')) return null;
   return `${indexKey.slice(INDEX_PREFIX.length, -'.users.json'.length)}.parquet`;
+}
+
+/** The `hour=` value of a compacted day's bucket objects (the hive keys stay the same for every reader). */
+export const COMPACTED_HOUR = 'all';
+
+/** Where the compaction manifests live (sidecar/src/deletion/lake-compaction.ts). */
+export const COMPACTION_PREFIX = '_compaction/';
+
+/** One bucket object of a compacted (kind, source, date). */
+export interface CompactedObjectName {
+  kind: LakeKind;
+  source: string;
+  date: string;
+  bucket: number;
+  buckets: number;
+  generation: number;
+}
+
+export function compactedObjectKey(name: CompactedObjectName): string {
+  const digits = String(name.buckets - 1).length;
+  const pad = (n: number): string => String(n).padStart(digits, '0');
+  return `${partitionPrefix(name.kind, name.source, name.date, COMPACTED_HOUR)}bucket-${pad(name.bucket)}-of-${name.buckets}-g${String(name.generation).padStart(6, '0')}.parquet`;
+}
+
+const COMPACTED_KEY = /^(events|dead_letter)\/source=([^/]+)\/date=(\d{4}-\d{2}-\d{2})\/hour=all\/bucket-(\d+)-of-(\d+)-g(\d{6})\.parquet$/;
+
+export function parseCompactedObjectKey(key: string): CompactedObjectName | null {
+  const match = COMPACTED_KEY.exec(key);
+  if (!match) return null;
+  const [, kind, source, date, bucket, buckets, generation] = match as unknown as string[];
+  return { kind: kind as LakeKind, source: source as string, date: date as string, bucket: Number(bucket), buckets: Number(buckets), generation: Number(generation) };
+}
+
+/** The compaction manifest of one (kind, source, date). */
+export function compactionManifestKey(kind: LakeKind, source: string, date: string): string {
+  return `${COMPACTION_PREFIX}${kind}/source=${source}/date=${date}.json`;
 }

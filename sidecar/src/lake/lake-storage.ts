@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import {
   CreateBucketCommand,
@@ -28,6 +28,11 @@ export interface LakeStorage {
   /** The lake root as a URI without credentials: `file:<path>` or `s3://bucket/prefix`. */
   readonly uri: string;
   put(key: string, body: Uint8Array): Promise<void>;
+  /**
+   * Creates the object only if no object has the key (atomic: of two concurrent calls exactly
+   * one wins); true when this call created it. S3: a conditional PutObject (If-None-Match: *).
+   */
+  putIfAbsent(key: string, body: Uint8Array): Promise<boolean>;
   /** The object's bytes, or null when there is none. */
   get(key: string): Promise<Buffer | null>;
   /** Every object whose key starts with `prefix`, sorted by key. Temporaries are not listed. */
@@ -68,6 +73,23 @@ export class LocalLakeStorage implements LakeStorage {
     const temporary = `${path}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`;
     await writeFile(temporary, body);
     await rename(temporary, path);
+  }
+
+  /** link(2) of a complete temporary file: atomic, fails with EEXIST when the key exists, and never shows half a file (an open with 'wx' would). */
+  async putIfAbsent(key: string, body: Uint8Array): Promise<boolean> {
+    const path = this.path(key);
+    await mkdir(dirname(path), { recursive: true });
+    const temporary = `${path}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`;
+    await writeFile(temporary, body);
+    try {
+      await link(temporary, path);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    } finally {
+      await unlink(temporary);
+    }
   }
 
   async get(key: string): Promise<Buffer | null> {
@@ -147,6 +169,18 @@ export class S3LakeStorage implements LakeStorage {
 
   async put(key: string, body: Uint8Array): Promise<void> {
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body }));
+  }
+
+  async putIfAbsent(key: string, body: Uint8Array): Promise<boolean> {
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body, IfNoneMatch: '*' }));
+      return true;
+    } catch (error) {
+      // 412: the key exists; 409 ConditionalRequestConflict: a concurrent conditional write won
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 412 || status === 409) return false;
+      throw error;
+    }
   }
 
   async get(key: string): Promise<Buffer | null> {

@@ -15,6 +15,15 @@ export interface AdminSurface {
   token: string;
   /** Registers the admin routes on a scope whose paths start with /admin. */
   routes(scope: FastifyInstance): void;
+  /** The OpenAPI `paths` of those routes, keyed by their path below /admin. Default: none. */
+  openapi?: Record<string, unknown>;
+}
+
+const REGISTERED = new WeakMap<FastifyInstance, Array<{ method: string; url: string }>>();
+
+/** Every route the app registered (method and fastify path), HEAD routes fastify adds for GET included. */
+export function registeredRoutes(app: FastifyInstance): ReadonlyArray<{ method: string; url: string }> {
+  return REGISTERED.get(app) ?? [];
 }
 
 export interface ServingAppOptions {
@@ -29,6 +38,8 @@ export interface ServingAppOptions {
   explain?: Explainer;
   /** More read-only routes (the operations page, ops-page.ts). Default: none. */
   routes?: Array<(app: FastifyInstance) => void>;
+  /** The OpenAPI `paths` of those routes. Default: none. */
+  openapi?: Record<string, unknown>;
 }
 
 /** HTTP status and stable code of a ServingError. */
@@ -53,9 +64,14 @@ function sendError(reply: FastifyReply, kind: HttpErrorKind): FastifyReply {
   return reply.code(HTTP_ERRORS[kind].status).type('application/json; charset=utf-8').send(errorBody(kind));
 }
 
-/** A route path of find-my-way ("/v1/features/:userId", "::" for a literal colon) as a regex over request paths. */
+/** A route path of find-my-way ("/v1/features/:userId", "::" for a literal colon, a trailing "*" wildcard) as a regex over request paths. */
 function routePattern(url: string): RegExp {
-  const parts = url.split('::').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+'));
+  const parts = url.split('::').map((part) =>
+    part
+      .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+      .replace(/:[A-Za-z0-9_]+/g, '[^/]+')
+      .replace(/\*/g, '.*'),
+  );
   return new RegExp(`^${parts.join(':')}$`);
 }
 
@@ -102,8 +118,11 @@ export function buildServingApp(options: ServingAppOptions): FastifyInstance {
 
   // Paths and their methods, for the 405 of a declared path asked with another method.
   const routes: Array<{ pattern: RegExp; methods: Set<string> }> = [];
+  const registered: Array<{ method: string; url: string }> = [];
+  REGISTERED.set(app, registered);
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) registered.push({ method, url: route.url });
     const pattern = routePattern(route.url);
     const known = routes.find((r) => r.pattern.source === pattern.source);
     if (known) for (const method of methods) known.methods.add(method);
@@ -188,13 +207,15 @@ export function buildServingApp(options: ServingAppOptions): FastifyInstance {
 
   if (options.explain) registerExplainRoute(app, registry, options.explain, metrics);
 
-  const document = openApiDocument(registry, client.maxBatch, { explain: options.explain !== undefined });
+  const admin = options.admin;
+  const adminOn = admin !== undefined && admin.token !== '';
+  const adminPaths = adminOn ? Object.fromEntries(Object.entries(admin.openapi ?? {}).map(([path, item]) => [`${ADMIN_PREFIX}${path}`, item])) : {};
+  const document = openApiDocument(registry, client.maxBatch, { explain: options.explain !== undefined }, { ...options.openapi, ...adminPaths });
   app.get('/openapi.json', async () => document);
 
   for (const register of options.routes ?? []) register(app);
 
-  const admin = options.admin;
-  if (admin && admin.token !== '') {
+  if (adminOn) {
     void app.register(
       async (scope) => {
         scope.addHook('onRequest', requireToken(admin.token));

@@ -3,7 +3,8 @@ import { explainQuerySchema, explainResponseSchema } from './explain-route.ts';
 import { HTTP_ERRORS, type HttpErrorKind } from './http-errors.ts';
 import { batchRequestSchema, batchResponseSchema, errorSchema, healthSchema, readinessSchema, userFeaturesSchema, userIdSchema } from './http-schemas.ts';
 
-const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
+/** A JSON response entry of an OpenAPI operation. */
+export const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
 const header = (description: string) => ({ description, schema: { type: 'string' } });
 
 /** The shared error answers: name in components.responses, status, description (and headers). */
@@ -18,6 +19,7 @@ const ERROR_RESPONSES = {
     headers: { 'www-authenticate': header('Bearer') },
   },
   NotFound: { status: 404, description: 'No route has this path (admin routes too, when no admin token is configured).' },
+  Conflict: { status: 409, description: 'The request contradicts what is already registered (an admin deletion request whose request_id is registered for another user).' },
   MethodNotAllowed: { status: 405, description: 'The path exists but does not answer this method.', headers: { allow: header('The methods the path answers, e.g. "GET, HEAD".') } },
   RequestTimeout: { status: 408, description: 'The request did not arrive in time.' },
   PayloadTooLarge: { status: 413, description: HTTP_ERRORS.payload_too_large.message },
@@ -32,7 +34,7 @@ const ERROR_RESPONSES = {
   },
 } as const;
 
-type ErrorResponseName = keyof typeof ERROR_RESPONSES;
+export type ErrorResponseName = keyof typeof ERROR_RESPONSES;
 
 /** The error kinds of http-errors.ts each shared response stands for (a unit test checks that every kind is covered). */
 export const ERROR_RESPONSE_OF_KIND: Readonly<Record<HttpErrorKind, ErrorResponseName>> = {
@@ -54,20 +56,39 @@ export const ERROR_RESPONSE_OF_KIND: Readonly<Record<HttpErrorKind, ErrorRespons
 };
 
 /** `responses` entries referring to shared error answers, keyed by status. */
-function errorRefs(...names: ErrorResponseName[]): Record<string, { $ref: string }> {
+export function errorRefs(...names: ErrorResponseName[]): Record<string, { $ref: string }> {
   return Object.fromEntries(names.map((name) => [String(ERROR_RESPONSES[name].status), { $ref: `#/components/responses/${name}` }]));
 }
 
+const text = (type: string, description: string) => ({ description, content: { [type]: { schema: { type: 'string' } } } });
+
+/** The paths of the operations page (ops-page.ts): HTML and its data for people, not an API; listed so the document names every route. */
+export const OPS_OPENAPI_PATHS = {
+  '/ops': { get: { operationId: 'opsPage', summary: 'The operations page (HTML)', responses: { 200: text('text/html', 'The page.') } } },
+  '/ops/data.json': { get: { operationId: 'opsData', summary: 'The sections the operations page shows', responses: { 200: json({ type: 'object' }, 'The data.') } } },
+  '/ops/assets/chart.umd.min.js': { get: { operationId: 'opsChartJs', summary: 'The chart library the page loads', responses: { 200: text('application/javascript', 'Chart.js.') } } },
+  '/ops/reports/{path}': {
+    get: {
+      operationId: 'opsReport',
+      summary: 'A file of the reports folder (parity and other job reports)',
+      parameters: [{ name: 'path', in: 'path', required: true, schema: { type: 'string' } }],
+      responses: { 200: { description: 'The file.' }, 404: { $ref: '#/components/responses/NotFound' } },
+    },
+  },
+} as const;
+
 /** What any request can answer before it reaches its route. */
-const ANY_REQUEST: ErrorResponseName[] = ['BadRequest', 'RequestTimeout', 'UriTooLong', 'HeadersTooLarge', 'Internal'];
+export const ANY_REQUEST: ErrorResponseName[] = ['BadRequest', 'RequestTimeout', 'UriTooLong', 'HeadersTooLarge', 'Internal'];
 
 /**
  * The OpenAPI 3.1 description of the serving API, built from the schemas fastify enforces
  * (served at GET /openapi.json). Every error answer is in components.responses (with its
  * status in `x-status`); each operation refers to those it can answer. 404 (no such path) and
- * 405 (a listed path with a method it does not list) belong to no operation.
+ * 405 (a listed path with a method it does not list) belong to no operation. `extraPaths` are
+ * the paths of the routes registered besides the fixed ones (the operations page, the admin
+ * surface's under /admin).
  */
-export function openApiDocument(registry: FeatureRegistry, maxBatch: number, routes: { explain?: boolean } = {}): Record<string, unknown> {
+export function openApiDocument(registry: FeatureRegistry, maxBatch: number, routes: { explain?: boolean } = {}, extraPaths: Record<string, unknown> = {}): Record<string, unknown> {
   const responses = Object.fromEntries(
     Object.entries(ERROR_RESPONSES).map(([name, r]) => [name, { ...json(errorSchema, r.description), 'x-status': r.status, ...('headers' in r ? { headers: r.headers } : {}) }]),
   );
@@ -139,7 +160,8 @@ export function openApiDocument(registry: FeatureRegistry, maxBatch: number, rou
         },
       },
       '/openapi.json': { get: { operationId: 'openapi', summary: 'This document', responses: { 200: json({ type: 'object' }, 'OpenAPI 3.1 document.'), ...errorRefs(...ANY_REQUEST) } } },
+      ...extraPaths,
     },
-    components: { responses },
+    components: { responses, securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'CHURNFEAT_ADMIN_TOKEN (admin routes only)' } } },
   };
 }

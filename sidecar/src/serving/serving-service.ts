@@ -5,6 +5,7 @@ import { explainUser, versionPrefix } from '../store/index.ts';
 import { FeatureClient, READ_PATH_REDIS_OPTIONS } from './feature-client.ts';
 import { buildServingApp, registerAdminRoutes } from './http-server.ts';
 import { defaultOpsProviders, registerParityGauges, withProviders, type OpsDataProvider } from './ops-data.ts';
+import { OPS_OPENAPI_PATHS } from './openapi.ts';
 import { registerOpsRoutes } from './ops-page.ts';
 import { versionsOpsProvider } from './ops-versions.ts';
 import { ReadinessProbe } from './readiness.ts';
@@ -31,7 +32,7 @@ export interface ServingService {
 export async function startServingService(
   overrides: Partial<ServeOptions> = {},
   registry?: FeatureRegistry,
-  extra: { adminRoutes?: (scope: FastifyInstance) => void; opsProviders?: readonly OpsDataProvider[] } = {},
+  extra: { adminRoutes?: (scope: FastifyInstance) => void; adminOpenApi?: Record<string, unknown>; opsProviders?: readonly OpsDataProvider[] } = {},
 ): Promise<ServingService> {
   const options = resolveServeOptions(overrides);
   const features = registry ?? loadFeatureRegistry(options.dbtProjectDir);
@@ -61,7 +62,9 @@ export async function startServingService(
         registerAdminRoutes(scope);
         extra.adminRoutes?.(scope);
       },
+      ...(extra.adminOpenApi ? { openapi: extra.adminOpenApi } : {}),
     },
+    openapi: OPS_OPENAPI_PATHS,
     routes: [
       (scope) =>
         registerOpsRoutes(scope, {
