@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import {
   CreateBucketCommand,
@@ -28,6 +28,11 @@ export interface LakeStorage {
   /** The lake root as a URI without credentials: `file:<path>` or `s3://bucket/prefix`. */
   readonly uri: string;
   put(key: string, body: Uint8Array): Promise<void>;
+  /**
+   * Creates the object only if no object has that key, atomically (the lake writer's
+   * fencing, lake-manifest.ts): true when this call created it, false when it existed.
+   */
+  putIfAbsent(key: string, body: Uint8Array): Promise<boolean>;
   /** The object's bytes, or null when there is none. */
   get(key: string): Promise<Buffer | null>;
   /** Every object whose key starts with `prefix`, sorted by key. Temporaries are not listed. */
@@ -68,6 +73,23 @@ export class LocalLakeStorage implements LakeStorage {
     const temporary = `${path}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`;
     await writeFile(temporary, body);
     await rename(temporary, path);
+  }
+
+  async putIfAbsent(key: string, body: Uint8Array): Promise<boolean> {
+    const path = this.path(key);
+    await mkdir(dirname(path), { recursive: true });
+    const temporary = `${path}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`;
+    await writeFile(temporary, body);
+    // link(2) fails when the name exists: create-only, and readers never see half a file.
+    try {
+      await link(temporary, path);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    } finally {
+      await rm(temporary, { force: true });
+    }
   }
 
   async get(key: string): Promise<Buffer | null> {
@@ -147,6 +169,18 @@ export class S3LakeStorage implements LakeStorage {
 
   async put(key: string, body: Uint8Array): Promise<void> {
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body }));
+  }
+
+  async putIfAbsent(key: string, body: Uint8Array): Promise<boolean> {
+    try {
+      // S3 conditional write (If-None-Match: *): 412 when the key exists.
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body, IfNoneMatch: '*' }));
+      return true;
+    } catch (error) {
+      const failure = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (failure.name === 'PreconditionFailed' || failure.$metadata?.httpStatusCode === 412) return false;
+      throw error;
+    }
   }
 
   async get(key: string): Promise<Buffer | null> {
