@@ -241,7 +241,7 @@ export class Sidecar {
       });
       const replicated = await this.replicaWait.confirm(mark);
       if (replicated.ok) break;
-      this.metrics.storeRetries.inc({ reason: 'replicas_behind' });
+      this.metrics.storeRetries.inc({ reason: replicated.kind });
       this.recordError('redis_replicas_behind', `batch of ${batch.topic}:${batch.partition} not committed: ${replicated.reason}; writing it again`);
       await heartbeat();
       if (!isRunning() || isStale()) return;
