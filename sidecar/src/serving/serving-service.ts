@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { createRedisClient } from '../config/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
-import { FeatureClient, READ_PATH_REDIS_OPTIONS, RedisStateReader } from './feature-client.ts';
+import { FeatureClient, READ_PATH_REDIS_OPTIONS, RedisStateReader, type StateReader } from './feature-client.ts';
 import { buildServingApp, registerAdminRoutes } from './http-server.ts';
 import { defaultOpsProviders, registerParityGauges, withProviders, type OpsDataProvider } from './ops-data.ts';
 import { registerOpsRoutes } from './ops-page.ts';
 import { ReadinessProbe } from './readiness.ts';
+import { ReplicaFallbackReader } from './replica-fallback.ts';
 import { resolveServeOptions, type ServeOptions } from './serve-options.ts';
 import { ServingMetrics } from './serving-metrics.ts';
 import { WatermarkCache } from './watermarks.ts';
@@ -32,14 +33,26 @@ export async function startServingService(
 ): Promise<ServingService> {
   const options = resolveServeOptions(overrides);
   const features = registry ?? loadFeatureRegistry(options.dbtProjectDir);
-  const redis = createRedisClient(options, { ...READ_PATH_REDIS_OPTIONS, commandTimeout: options.redisCommandTimeoutMs });
+  const redisOptions = { ...READ_PATH_REDIS_OPTIONS, commandTimeout: options.redisCommandTimeoutMs };
+  const redis = createRedisClient(options, redisOptions);
   redis.on('error', () => undefined); // reported through /readyz and the store error counter
   await redis.connect().catch(() => undefined);
-  const watermarks = new WatermarkCache(redis, options.keyPrefix, { refreshMs: options.watermarkRefreshMs });
+  // Replica reads through Sentinels fall back to the primary while no replica is reachable.
+  const primary = options.redisReadFrom === 'replica' && options.redisSentinels.length > 0 ? createRedisClient({ ...options, redisReadFrom: 'primary' }, redisOptions) : null;
+  primary?.on('error', () => undefined);
+  await primary?.connect().catch(() => undefined);
+  const watermarks = new WatermarkCache(primary ?? redis, options.keyPrefix, { refreshMs: options.watermarkRefreshMs });
   await watermarks.start();
-  const client = new FeatureClient({ reader: new RedisStateReader(redis, features, options.keyPrefix), registry: features, watermarks, maxBatch: options.maxBatch });
   const metrics = new ServingMetrics({ watermarks });
-  const readiness = new ReadinessProbe({ redis, registry: features, prefix: options.keyPrefix, watermarks, maxWatermarkAgeMs: options.readyMaxWatermarkAgeMs });
+  let reader: StateReader = new RedisStateReader(redis, features, options.keyPrefix);
+  if (primary) {
+    reader = new ReplicaFallbackReader({ reader, client: redis }, new RedisStateReader(primary, features, options.keyPrefix), {
+      fallingBack: (active) => metrics.replicaFallback.set(active ? 1 : 0),
+      fallbackRead: () => metrics.replicaFallbackReads.inc(),
+    });
+  }
+  const client = new FeatureClient({ reader, registry: features, watermarks, maxBatch: options.maxBatch });
+  const readiness = new ReadinessProbe({ redis: primary ?? redis, registry: features, prefix: options.keyPrefix, watermarks, maxWatermarkAgeMs: options.readyMaxWatermarkAgeMs });
   const app = buildServingApp({
     client,
     readiness,
@@ -72,6 +85,7 @@ export async function startServingService(
       await app.close();
       watermarks.stop();
       await redis.quit().catch(() => redis.disconnect());
+      await primary?.quit().catch(() => primary.disconnect());
     },
   };
 }
