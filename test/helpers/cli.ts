@@ -23,6 +23,8 @@ export interface ChildSidecar {
   pid: number;
   /** The process's own record counters, scraped from its /metrics endpoint (they die with it). */
   totals(): Promise<Totals>;
+  /** Its whole /metrics exposition. */
+  metricsText(): Promise<string>;
   /** Everything the process wrote to stdout and stderr. */
   output(): string;
   /** kill -9, and wait for the process to be gone. */
@@ -75,17 +77,20 @@ export async function spawnSidecar(ns: TestNamespace): Promise<ChildSidecar> {
   });
   const handle: ChildSidecar = {
     pid: child.pid as number,
-    async totals() {
+    async metricsText() {
       // A pooled keep-alive socket can be reset by the server just as it is reused (a process
       // woken from SIGSTOP closes its idle sockets at once): one fresh retry, then the error.
       for (let attempt = 1; ; attempt++) {
         try {
           const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { headers: { connection: 'close' } });
-          return parseTotals(await response.text());
+          return await response.text();
         } catch (error) {
           if (attempt >= 3 || gone) throw error;
         }
       }
+    },
+    async totals() {
+      return parseTotals(await handle.metricsText());
     },
     output: () => out,
     exited: () => gone,

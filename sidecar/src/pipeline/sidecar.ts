@@ -85,6 +85,8 @@ export class Sidecar {
       lazyConnect: true,
       maxRetriesPerRequest: 3,
       connectTimeout: 5_000,
+      // A blackholed link (no reset) would hang a write for the kernel's retransmission time.
+      commandTimeout: Math.max(options.redisWriteTimeoutMs, options.redisWaitTimeoutMs + 1_000),
       retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000) + Math.floor(Math.random() * 100),
     });
     this.replicaWait = new ReplicaWait(this.redis, options.redisWaitReplicas, options.redisWaitTimeoutMs);
