@@ -11,6 +11,7 @@ import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
 import type { RecordVerdict } from '../../sidecar/src/metrics/index.ts';
 import { FeatureReader, FeatureWriter, type StoreRecord, type StoreVerdict } from '../../sidecar/src/store/index.ts';
 import { evaluateFeature, judgeRecords, type WindowOperators } from '../../sidecar/src/windows/index.ts';
+import { unlinkPrefix } from './redis.ts';
 
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;
@@ -201,14 +202,7 @@ export async function compareWithReference(
 /** A Redis key prefix of its own; its keys are deleted when the test ends. */
 export function testPrefix(redis: Redis, label = 'p'): string {
   const prefix = `${label}${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-  onTestFinished(async () => {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  });
+  onTestFinished(() => unlinkPrefix(redis, prefix));
   return prefix;
 }
 
