@@ -62,11 +62,11 @@ test-integration: up build ## Start the stack (left running afterwards), then ru
 	echo "== node $$(node --version)"
 	vitest run --project integration
 
-test-ha: build ## Fault tests on a 3-broker Kafka, Redis Sentinel and Redis Cluster (scripts/stack/ha.sh starts them once; ~6 min)
+test-ha: build ## Fault tests on a 3-broker Kafka, Redis Sentinel and Redis Cluster, then the correctness tests on the Cluster (scripts/stack/ha.sh starts them once; ~10 min)
 	. $(STACK)/env.sh
 	$(STACK)/start.sh redis
 	echo "== node $$(node --version)"
-	vitest run --project ha
+	vitest run --project ha --project ha-cluster
 
 test-dbt: install ## Every offline check of the dbt project on throwaway data (build, values, incremental == full refresh, bad definitions)
 	dbt_project/scripts/check.sh

@@ -5,11 +5,13 @@ const haKafkaBase = Number(process.env.CHURNFEAT_HA_KAFKA_BASE_PORT ?? 19100);
 const haRedisBase = Number(process.env.CHURNFEAT_HA_REDIS_BASE_PORT ?? 16380);
 
 /**
- * Three groups a developer can run alone:
+ * Four groups a developer can run alone:
  *   npx vitest run --project unit          pure code, no services, seconds
  *   npx vitest run --project integration   real Kafka, Redis, DuckDB, dbt (stack must be up: make up)
  *   npx vitest run --project ha            fault tests on a 3-broker Kafka, Redis Sentinel and Redis
  *                                          Cluster (its global setup starts them once: make test-ha)
+ *   npx vitest run --project ha-cluster    the correctness tests with the Redis Cluster of ha.sh as their
+ *                                          Redis (make test-ha runs it after the ha project)
  */
 export default defineConfig({
   test: {
@@ -44,6 +46,25 @@ export default defineConfig({
             CHURNFEAT_HA_REDIS_BASE_PORT: String(haRedisBase),
           },
           include: ['test/ha/**/*.test.ts'],
+          globalSetup: ['test/ha/global-setup.ts'],
+          testTimeout: 240_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          // the correctness tests again, their Redis the 3-master Cluster of ha.sh (test/helpers/stack.ts REDIS_CLUSTER)
+          name: 'ha-cluster',
+          env: {
+            CHURNFEAT_LOG_LEVEL: process.env.CHURNFEAT_LOG_LEVEL ?? 'fatal',
+            CHURNFEAT_KAFKA_BROKERS: [1, 2, 3].map((i) => `127.0.0.1:${haKafkaBase + i}`).join(','),
+            CHURNFEAT_REDIS_URL: `redis://127.0.0.1:${haRedisBase + 6}`,
+            CHURNFEAT_REDIS_CLUSTER: 'true',
+            CHURNFEAT_HA_KAFKA_BASE_PORT: String(haKafkaBase),
+            CHURNFEAT_HA_REDIS_BASE_PORT: String(haRedisBase),
+          },
+          include: ['test/integration/correctness/**/*.test.ts'],
           globalSetup: ['test/ha/global-setup.ts'],
           testTimeout: 240_000,
           hookTimeout: 120_000,

@@ -5,7 +5,7 @@ import { SOURCES } from '../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { generateWorkload } from '../../sidecar/src/loadgen/workload.ts';
 import { Sidecar } from '../../sidecar/src/pipeline/index.ts';
-import { READ_PATH_REDIS_OPTIONS, RedisStateReader } from '../../sidecar/src/serving/index.ts';
+import { READ_PATH_REDIS_OPTIONS, RedisStateReader, startServingService, type ServingService } from '../../sidecar/src/serving/index.ts';
 import { FeatureReader } from '../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../sidecar/src/windows/index.ts';
 import { HA_SENTINEL_DATA, HA_SENTINEL_NAME, HA_SENTINELS, restartMissing, signalNode } from '../helpers/ha.ts';
@@ -156,5 +156,79 @@ describe('Redis Sentinel: primary killed under load', () => {
     expect(r.drift.missing).toBe(0);
     expect(r.usersWrong).toBe(0);
     expect(r.drift.doubleCounts).toBe(0);
+  });
+});
+
+/** Every user read through the service's HTTP API: the feature values of the 200s, and how many were not 200. */
+async function readAll(service: ServingService, users: readonly string[]): Promise<{ bodies: Map<string, string>; errors: number }> {
+  const bodies = new Map<string, string>();
+  let errors = 0;
+  for (const user of users) {
+    const response = await fetch(`${service.url}/v1/features/${encodeURIComponent(user)}`);
+    if (response.status !== 200) {
+      errors += 1;
+      continue;
+    }
+    const body = (await response.json()) as { features: Record<string, { value: unknown }> };
+    bodies.set(user, JSON.stringify(Object.entries(body.features).map(([name, f]) => [name, f.value])));
+  }
+  return { bodies, errors };
+}
+
+async function gauge(service: ServingService, name: 'replicaFallback' | 'replicaFallbackReads'): Promise<number> {
+  return (await service.metrics[name].get()).values[0]?.value ?? 0;
+}
+
+describe('serving with --redis-read-from replica through the Sentinels', () => {
+  it('reads from the primary while no replica is reachable (and says so in a metric), then from the replica again once one is back', async () => {
+    const topology = { redisUrl: 'redis://127.0.0.1:6379', redisSentinels: HA_SENTINELS, redisSentinelName: HA_SENTINEL_NAME };
+    const ns = testNamespace(topology);
+    await createTestTopics(ns);
+    const end = Math.floor(Date.now() / HOUR) * HOUR - HOUR;
+    const workload = generateWorkload({ seed: 8, users: 40, eventsPerUser: 10, startMs: end - 24 * HOUR, endMs: end, duplicateShare: 0 });
+    const users = [...new Set(workload.map((r) => r.key))].sort();
+    const sidecar = new Sidecar(ns.options, registry);
+    onTestFinished(() => sidecar.stop());
+    await sidecar.start();
+    await produceWorkload(ns, workload);
+    await waitForGroupCaughtUp(
+      ns.options.groupId,
+      SOURCES.map((s) => ns.topics.sources[s]),
+      120_000,
+    );
+    const service = await startServingService({ ...topology, redisReadFrom: 'replica', keyPrefix: ns.options.keyPrefix, port: 0, logLevel: 'silent', watermarkRefreshMs: 200 }, registry);
+    onTestFinished(() => service.close());
+    const healthy = await waitFor(
+      'every user to be readable from the replica',
+      async () => {
+        const r = await readAll(service, users);
+        return r.errors === 0 && r.bodies.size === users.length ? r : null;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(await gauge(service, 'replicaFallback')).toBe(0);
+
+    const replica = (await primaryNode()) === 'redis-primary' ? 'redis-replica' : 'redis-primary';
+    const killedAt = Date.now();
+    await signalNode(replica, 'SIGKILL');
+    const without = await readAll(service, users);
+    const withoutMs = Date.now() - killedAt;
+    expect(without.errors).toBe(0);
+    expect(without.bodies).toEqual(healthy.bodies);
+    expect(await gauge(service, 'replicaFallback')).toBe(1);
+    const fallbackReads = await gauge(service, 'replicaFallbackReads');
+    expect(fallbackReads).toBeGreaterThanOrEqual(users.length);
+
+    await restartMissing('sentinel'); // the replica comes back (empty, then synced from the primary)
+    await waitFor('reads to go to the replica again', async () => (await readAll(service, users)).errors === 0 && (await gauge(service, 'replicaFallback')) === 0, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+    const backMs = Date.now() - killedAt;
+    const after = await readAll(service, users);
+    expect(after.bodies).toEqual(healthy.bodies);
+    console.info(
+      `replica reads fallback: ${users.length} users; replica killed (-9): ${users.length} reads in ${withoutMs} ms, 0 errors, all from the primary (${fallbackReads} fallback reads); back on the replica ${backMs} ms after the kill`,
+    );
   });
 });

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { onTestFinished } from 'vitest';
 import type { RecordVerdict } from '../../sidecar/src/metrics/index.ts';
 import { freePort } from './stack-services.ts';
-import type { TestNamespace } from './stack.ts';
+import { BROKERS, type TestNamespace } from './stack.ts';
 
 /**
  * The compiled `churnfeat` CLI, as production runs it (`node dist/cli/churnfeat.js <command>`).
@@ -23,6 +23,8 @@ export interface ChildSidecar {
   pid: number;
   /** The process's own record counters, scraped from its /metrics endpoint (they die with it). */
   totals(): Promise<Totals>;
+  /** Its whole /metrics exposition. */
+  metricsText(): Promise<string>;
   /** Everything the process wrote to stdout and stderr. */
   output(): string;
   /** kill -9, and wait for the process to be gone. */
@@ -75,17 +77,20 @@ export async function spawnSidecar(ns: TestNamespace): Promise<ChildSidecar> {
   });
   const handle: ChildSidecar = {
     pid: child.pid as number,
-    async totals() {
+    async metricsText() {
       // A pooled keep-alive socket can be reset by the server just as it is reused (a process
       // woken from SIGSTOP closes its idle sockets at once): one fresh retry, then the error.
       for (let attempt = 1; ; attempt++) {
         try {
           const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { headers: { connection: 'close' } });
-          return parseTotals(await response.text());
+          return await response.text();
         } catch (error) {
           if (attempt >= 3 || gone) throw error;
         }
       }
+    },
+    async totals() {
+      return parseTotals(await handle.metricsText());
     },
     output: () => out,
     exited: () => gone,
@@ -100,4 +105,52 @@ export async function spawnSidecar(ns: TestNamespace): Promise<ChildSidecar> {
   };
   onTestFinished(() => handle.kill());
   return handle;
+}
+
+/** A lake writer in a child process (`churnfeat lake-writer`: one process, so SIGKILL hits the writer itself). */
+export interface WriterProcess {
+  child: ChildProcess;
+  /** Its stdout lines so far (one JSON log line each). */
+  lines: string[];
+  exited: Promise<number | null>;
+}
+
+/** Starts `node dist/cli/churnfeat.js lake-writer` on the namespace's topics, landing in `lakeRoot`; killed when the test ends. */
+export function spawnLakeWriter(ns: TestNamespace, lakeRoot: string, options: { flushRecords: number; flushIntervalMs?: number; clientId?: string }): WriterProcess {
+  const child = spawn(process.execPath, churnfeatArgs('lake-writer', ...(options.clientId ? ['--client-id', options.clientId] : [])), {
+    env: {
+      ...process.env,
+      CHURNFEAT_KAFKA_BROKERS: BROKERS.join(','),
+      CHURNFEAT_TOPIC_NAMESPACE: ns.options.topicNamespace,
+      CHURNFEAT_LAKE_GROUP_ID: `${ns.id}-lake`,
+      CHURNFEAT_LAKE_URI: lakeRoot,
+      CHURNFEAT_LAKE_FLUSH_RECORDS: String(options.flushRecords),
+      CHURNFEAT_LAKE_FLUSH_INTERVAL_MS: String(options.flushIntervalMs ?? 300),
+      CHURNFEAT_LAKE_SESSION_TIMEOUT_MS: '6000',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let partial = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    const text = partial + chunk.toString('utf8');
+    const parts = text.split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  const stderr: string[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  void exited.then(() => {
+    if (stderr.length > 0 && child.signalCode === null) process.stderr.write(`lake writer stderr:\n${stderr.join('')}`);
+  });
+  return { child, lines, exited };
+}
+
+/** How many of a child's JSON log lines have `"event":"<event>"`. */
+export function countLogEvents(lines: readonly string[], event: string): number {
+  return lines.filter((line) => line.includes(`"event":"${event}"`)).length;
 }

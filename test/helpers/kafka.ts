@@ -43,7 +43,9 @@ export async function createTestTopics(ns: TestNamespace, partitions?: Parameter
 
 /** Produces workload records keyed by user_id, in order, to the namespace's source topics. */
 export async function produceWorkload(ns: TestNamespace, records: readonly WorkloadRecord[], producer?: Producer): Promise<void> {
-  const own = producer ?? kafkaClient(`${ns.id}-producer`).producer();
+  // Idempotent: a retried send (a reply lost under CPU load) must not write a record twice,
+  // or the topic holds more offsets than the workload and every count after it is off.
+  const own = producer ?? kafkaClient(`${ns.id}-producer`).producer({ idempotent: true, maxInFlightRequests: 1 });
   if (!producer) await own.connect();
   try {
     for (let start = 0; start < records.length; start += 2_000) {
@@ -112,7 +114,7 @@ export async function topicSize(topic: string): Promise<number> {
 
 /** A connected producer, disconnected when the test ends. */
 export async function testProducer(label: string): Promise<Producer> {
-  const producer = kafkaClient(`${label}-producer`).producer({ allowAutoTopicCreation: false });
+  const producer = kafkaClient(`${label}-producer`).producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   onTestFinished(() => producer.disconnect());
   return producer;

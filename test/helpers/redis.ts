@@ -2,28 +2,37 @@
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { onTestFinished } from 'vitest';
-import { REDIS_URL } from './stack.ts';
+import { createRedisClient } from '../../sidecar/src/config/index.ts';
+import { masterNodes } from '../../sidecar/src/store/index.ts';
+import { REDIS_CLUSTER, REDIS_URL } from './stack.ts';
 import { freePort } from './stack-services.ts';
 
-/** A client of the shared Redis, closed when the test ends. */
+/** A client of the shared Redis (a Cluster client when REDIS_CLUSTER), closed when the test ends. */
 export function testRedis(url = REDIS_URL): Redis {
-  const redis = new Redis(url);
+  const redis = REDIS_CLUSTER && url === REDIS_URL ? createRedisClient({ redisUrl: url, redisCluster: true }) : new Redis(url);
   onTestFinished(() => redis.disconnect());
   return redis;
 }
 
-/** Deletes every key under `<prefix>:` (a test's namespace). */
+/** Deletes every key under `<prefix>:` through an open client: on every master of a Cluster, one key per UNLINK (a Cluster refuses multi-key commands across slots). */
+export async function unlinkPrefix(redis: Redis, prefix: string): Promise<void> {
+  // a Cluster knows its masters once its slot map is loaded
+  if (redis.status === 'wait' || redis.status === 'connecting' || redis.status === 'connect') await new Promise((resolve) => redis.once('ready', resolve));
+  for (const node of masterNodes(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = (await node.call('SCAN', cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)) as [string, string[]];
+      cursor = next;
+      if (keys.length > 0) await Promise.all(keys.map((key) => node.call('UNLINK', key)));
+    } while (cursor !== '0');
+  }
+}
+
+/** Deletes every key under `<prefix>:` (a test's namespace), on every master of a Cluster. */
 export async function deleteRedisKeys(url: string, ...prefixes: string[]): Promise<void> {
-  const redis = new Redis(url);
+  const redis = REDIS_CLUSTER && url === REDIS_URL ? createRedisClient({ redisUrl: url, redisCluster: true }) : new Redis(url);
   try {
-    for (const prefix of prefixes) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.unlink(...keys);
-      } while (cursor !== '0');
-    }
+    for (const prefix of prefixes) await unlinkPrefix(redis, prefix);
   } finally {
     redis.disconnect();
   }

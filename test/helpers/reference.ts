@@ -11,6 +11,7 @@ import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
 import type { RecordVerdict } from '../../sidecar/src/metrics/index.ts';
 import { FeatureReader, FeatureWriter, type StoreRecord, type StoreVerdict } from '../../sidecar/src/store/index.ts';
 import { evaluateFeature, judgeRecords, type WindowOperators } from '../../sidecar/src/windows/index.ts';
+import { unlinkPrefix } from './redis.ts';
 
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;
@@ -177,17 +178,31 @@ export function countDrift(registry: FeatureRegistry, expected: Map<string, Feat
   return { doubleCounts, missing };
 }
 
+/**
+ * A workload consumed on one partition by the reference pipeline, compared with what the
+ * online store answers for every user of it, just after its last record: the reference,
+ * the diff lines, and the double and missing counts.
+ */
+export async function compareWithReference(
+  operators: WindowOperators,
+  workload: ReadonlyArray<{ source: Source; value: Buffer; key: string; ingestMs: number }>,
+  reader: FeatureReader,
+): Promise<{ reference: ReferenceOutcome; users: string[]; diff: string[]; drift: { doubleCounts: number; missing: number } }> {
+  const reference = referencePipeline(
+    operators,
+    workload.map((r, offset) => ({ source: r.source, value: r.value, partition: 0, offset })),
+  );
+  const users = [...new Set(workload.map((r) => r.key))].sort();
+  const asOf = Math.max(...workload.map((r) => r.ingestMs)) + 7 * 60_000 + 13_000;
+  const expected = referenceReads(operators.registry, reference.applied, users, asOf);
+  const online = await onlineReads(reader, users, asOf);
+  return { reference, users, diff: diffReads(expected, online, ['reference', 'online']), drift: countDrift(operators.registry, expected, online) };
+}
+
 /** A Redis key prefix of its own; its keys are deleted when the test ends. */
 export function testPrefix(redis: Redis, label = 'p'): string {
   const prefix = `${label}${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-  onTestFinished(async () => {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  });
+  onTestFinished(() => unlinkPrefix(redis, prefix));
   return prefix;
 }
 

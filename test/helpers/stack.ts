@@ -16,6 +16,12 @@ export const BROKERS: string[] = process.env.CHURNFEAT_KAFKA_BROKERS ? process.e
 /** The shared Redis: CHURNFEAT_REDIS_URL, else the option table's default. */
 export const REDIS_URL: string = process.env.CHURNFEAT_REDIS_URL || COMMON_OPTIONS.redisUrl.default;
 
+/**
+ * CHURNFEAT_REDIS_CLUSTER=true: REDIS_URL seeds a Redis Cluster (the `ha-cluster` test
+ * project runs the correctness tests against the 3 masters of scripts/stack/ha.sh).
+ */
+export const REDIS_CLUSTER: boolean = /^(1|true)$/i.test(process.env.CHURNFEAT_REDIS_CLUSTER ?? '');
+
 /** The stack's ports, as scripts/stack/env.sh sets them (Kafka and Redis default to the option table's addresses). */
 export const STACK_PORTS = {
   kafka: Number(process.env.CHURNFEAT_KAFKA_PORT ?? portOf(COMMON_OPTIONS.brokers.default[0])),
@@ -40,6 +46,7 @@ export function testNamespace(overrides: Partial<SidecarOptions> = {}): TestName
   const options = resolveOptions({
     brokers: BROKERS,
     redisUrl: REDIS_URL,
+    redisCluster: REDIS_CLUSTER,
     keyPrefix: id,
     topicNamespace: `test.${id}`,
     groupId: `${id}-sidecar`,

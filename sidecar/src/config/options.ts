@@ -58,6 +58,14 @@ export const SIDECAR_OPTIONS = {
     env: ['CHURNFEAT_REDIS_WAIT_TIMEOUT_MS'],
     schema: { type: 'integer', minimum: 1, maximum: 60_000 },
   }),
+  redisWriteTimeoutMs: defineOption<number>({
+    kind: 'integer',
+    description:
+      'a Redis call of the write path that takes longer fails and is retried (with heartbeats: the group keeps the partitions), ms; at least the WAIT timeout + 1 s. Without it a partitioned link hangs the batch silently',
+    default: 5_000,
+    env: ['CHURNFEAT_REDIS_WRITE_TIMEOUT_MS'],
+    schema: { type: 'integer', minimum: 100, maximum: 600_000 },
+  }),
   qualityDetector: defineOption<boolean>({
     kind: 'boolean',
     description: 'run the volume anomaly detector beside the pipeline (records on <namespace>.data-quality, metrics; docs/data-quality.md)',

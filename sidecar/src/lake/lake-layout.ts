@@ -4,6 +4,7 @@
  *   events/source=<s>/date=<YYYY-MM-DD>/hour=<HH>/<topic>-<partition>-<first>-<last>.parquet
  *   dead_letter/source=<s>/date=<YYYY-MM-DD>/hour=<HH>/<topic>-<partition>-<first>-<last>.parquet
  *   _state/<topic>/partition=<p>.json          the lake writer's per-partition manifest
+ *   _claims/<topic>/partition=<p>/after-<offset|start>.json  one flush's claim (lake-manifest.ts)
  *   _index/<object key minus .parquet>.users.json  the users one object holds (lake-index.ts)
  *   events/source=<s>/date=<YYYY-MM-DD>/hour=all/bucket-<b>-of-<n>-g<gen>.parquet
  *                                              a closed day compacted into user-hash buckets
@@ -78,6 +79,17 @@ export function manifestKey(topic: string, partition: number): string {
 }
 
 export const MANIFEST_PREFIX = '_state/';
+
+/** Where the lake writer's flush claims live (lake-manifest.ts). */
+export const CLAIM_PREFIX = '_claims/';
+
+/**
+ * The claim of the flush that lands the offsets right after `after` (the partition's
+ * landed_through when the flush was planned; null: nothing landed yet).
+ */
+export function claimKey(topic: string, partition: number, after: bigint | null): string {
+  return `${CLAIM_PREFIX}${topic}/partition=${partition}/after-${after === null ? 'start' : padOffset(after)}.json`;
+}
 
 /** Where the per-object user lists live (lake-index.ts). */
 export const INDEX_PREFIX = '_index/';

@@ -1,12 +1,14 @@
 import type { LakeStorage } from './lake-storage.ts';
-import { manifestKey } from './lake-layout.ts';
+import { claimKey, manifestKey } from './lake-layout.ts';
 
 /**
  * The lake writer's state of one topic-partition, stored next to the data
  * (`_state/<topic>/partition=<p>.json`). It is the source of truth for what is landed; the
  * Kafka committed offset only saves re-reading.
  *
- * A flush of offsets [first, last] writes, in this order:
+ * A flush of offsets [first, last] planned on top of `landed_through = L` writes, in order:
+ *   0. the claim `_claims/<topic>/partition=<p>/after-<L>.json` = {first, last, objects},
+ *      create-only (S3 If-None-Match, link(2) locally): the fence,
  *   1. the manifest with `pending = {first, last, objects}` (the intent),
  *   2. the objects,
  *   3. the manifest with `landed_through = last`, `pending = null`,
@@ -14,6 +16,15 @@ import { manifestKey } from './lake-layout.ts';
  * A writer that finds `pending` set re-lands exactly [first, last] (same offsets, same
  * grouping, so the same object names), deletes any listed object it did not rewrite, and
  * only then consumes further: a crash at any step leaves neither a gap nor an overlap.
+ *
+ * The claim fences two writers that both believe they own the partition (a flush begun
+ * before a rebalance and finished after it, a writer frozen past its session timeout):
+ * only one flush can ever follow L, so their ranges cannot overlap. The loser drops its
+ * buffer and re-reads the partition; whoever owns the partition next follows the claims
+ * from the manifest's `landed_through` (readPartitionManifest), so a claim whose flush
+ * never finished, or a manifest a late writer overwrote with an older one, is re-landed
+ * with the claim's own boundaries. Claims are never deleted (one small object per flush):
+ * a deleted claim would let a zombie write after that boundary again.
  */
 export interface PartitionManifest {
   topic: string;
@@ -76,4 +87,56 @@ export async function readAllManifests(storage: LakeStorage): Promise<PartitionM
     if (match) out.push(await readManifest(storage, match[1] as string, Number(match[2])));
   }
   return out;
+}
+
+/** One flush's claim on the offsets after a boundary (step 0 above). */
+export interface FlushClaim {
+  first: bigint;
+  last: bigint;
+  objects: string[];
+}
+
+interface ClaimJson {
+  first: string;
+  last: string;
+  objects: string[];
+  writer: string;
+  claimed_at: string;
+}
+
+/** Claims the flush after `after`; false when another flush holds that boundary already. */
+export async function claimFlush(storage: LakeStorage, topic: string, partition: number, after: bigint | null, claim: FlushClaim, writer: string): Promise<boolean> {
+  const json: ClaimJson = { first: claim.first.toString(), last: claim.last.toString(), objects: claim.objects, writer, claimed_at: new Date().toISOString() };
+  return storage.putIfAbsent(claimKey(topic, partition, after), Buffer.from(`${JSON.stringify(json)}\n`));
+}
+
+export async function readClaim(storage: LakeStorage, topic: string, partition: number, after: bigint | null): Promise<FlushClaim | null> {
+  const body = await storage.get(claimKey(topic, partition, after));
+  if (body === null) return null;
+  const json = JSON.parse(body.toString('utf8')) as ClaimJson;
+  return { first: BigInt(json.first), last: BigInt(json.last), objects: json.objects };
+}
+
+/**
+ * The partition's manifest brought up to date with the claims after its `landed_through`:
+ * a claim followed by another is landed (its successor was planned on top of it); the
+ * last one may not be, and becomes `pending` (re-landing it rewrites the same objects). A
+ * `pending` without a claim (written before claims existed) is claimed here, so that it
+ * too is fenced. Returns the manifest and how many claims it followed.
+ */
+export async function readPartitionManifest(storage: LakeStorage, topic: string, partition: number, writer: string): Promise<{ manifest: PartitionManifest; followed: number }> {
+  const manifest = await readManifest(storage, topic, partition);
+  let landedThrough = manifest.landedThrough;
+  let claim = await readClaim(storage, topic, partition, landedThrough);
+  if (claim === null) {
+    if (manifest.pending === null || (await claimFlush(storage, topic, partition, landedThrough, manifest.pending, writer))) return { manifest, followed: 0 };
+    claim = await readClaim(storage, topic, partition, landedThrough);
+    if (claim === null) throw new Error(`lake claim after ${String(landedThrough)} of ${topic}:${partition} exists and cannot be read`);
+  }
+  for (let followed = 1; ; followed += 1) {
+    const next = await readClaim(storage, topic, partition, claim.last);
+    if (next === null) return { manifest: { ...manifest, landedThrough, pending: claim }, followed };
+    landedThrough = claim.last;
+    claim = next;
+  }
 }

@@ -30,7 +30,8 @@ export interface LakeStorage {
   put(key: string, body: Uint8Array): Promise<void>;
   /**
    * Creates the object only if no object has the key (atomic: of two concurrent calls exactly
-   * one wins); true when this call created it. S3: a conditional PutObject (If-None-Match: *).
+   * one wins; the deletion registry's create-only records and the lake writer's flush claims,
+   * lake-manifest.ts); true when this call created it. S3: a conditional PutObject (If-None-Match: *).
    */
   putIfAbsent(key: string, body: Uint8Array): Promise<boolean>;
   /** The object's bytes, or null when there is none. */
@@ -178,7 +179,7 @@ export class S3LakeStorage implements LakeStorage {
     } catch (error) {
       // 412: the key exists; 409 ConditionalRequestConflict: a concurrent conditional write won
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === 412 || status === 409) return false;
+      if (status === 412 || status === 409 || (error as { name?: string }).name === 'PreconditionFailed') return false;
       throw error;
     }
   }

@@ -6,7 +6,7 @@ import { LakeWriterMetrics } from '../metrics/index.ts';
 import { DEAD_LETTER_COLUMNS, toDeadLetterRow, type DeadLetterRow } from './dead-letter-row.ts';
 import { deadLetterUsers, usersOfRows, writeObjectIndex } from './lake-index.ts';
 import { hourPartition, lakeObjectKey, type LakeKind } from './lake-layout.ts';
-import { readManifest, writeManifest, type PartitionManifest } from './lake-manifest.ts';
+import { claimFlush, readPartitionManifest, writeManifest, type PartitionManifest } from './lake-manifest.ts';
 import { LAKE_COLUMNS, toLakeRow, type LakeRow } from './lake-row.ts';
 import { lakeStorageFromUri, type LakeStorage } from './lake-storage.ts';
 import type { LakeWriterOptions } from './lake-writer-options.ts';
@@ -62,6 +62,8 @@ export interface LakeWriterStats {
   holes: number;
   /** Records of erased users from before their erasure, not landed (docs/deletion.md). */
   erased: number;
+  /** Flushes refused because another writer had claimed the same offsets (lake-manifest.ts). */
+  fenced: number;
 }
 
 /** Serializes async work (the DuckDB encoder and per-partition state are single-threaded). */
@@ -87,7 +89,7 @@ function bigintMax(a: bigint | null, b: bigint): bigint {
  */
 export class LakeWriter {
   readonly storage: LakeStorage;
-  readonly stats: LakeWriterStats = { records: 0, events: 0, deadLetters: 0, files: 0, flushes: 0, recoveries: 0, holes: 0, erased: 0 };
+  readonly stats: LakeWriterStats = { records: 0, events: 0, deadLetters: 0, files: 0, flushes: 0, recoveries: 0, holes: 0, erased: 0, fenced: 0 };
   /** Lag and last progress per partition, records landed (served by `--metrics-port`). */
   readonly metrics = new LakeWriterMetrics();
   private readonly kafka: Kafka;
@@ -190,7 +192,8 @@ export class LakeWriter {
     const id = `${topic}:${partition}`;
     let state = this.states.get(id);
     if (!state) {
-      const manifest = await readManifest(this.storage, topic, partition);
+      const { manifest, followed } = await readPartitionManifest(this.storage, topic, partition, this.options.clientId);
+      if (followed > 0) this.log('claims_followed', { topic, partition, claims: followed, landed_through: String(manifest.landedThrough) });
       state = { topic, partition, source: this.sourceOfTopic.get(topic) as Source, manifest, buffer: [], bufferedSince: 0, recovery: manifest.pending, soughtTo: null };
       if (manifest.pending) {
         this.stats.recoveries += 1;
@@ -229,7 +232,7 @@ export class LakeWriter {
         resolveOffset(message.offset);
         continue;
       }
-      if (state.recovery && offset > state.recovery.last) await this.flush(state);
+      if (state.recovery && offset > state.recovery.last && !(await this.flush(state))) return;
       const expected = this.expectedNext(state);
       if (expected !== null && offset < expected) {
         resolveOffset(message.offset);
@@ -252,7 +255,8 @@ export class LakeWriter {
       state.buffer.push({ offset, timestampMs: Number(message.timestamp), key: message.key ?? null, value: message.value ?? null });
       resolveOffset(message.offset);
       if (state.recovery ? offset >= state.recovery.last : state.buffer.length >= this.options.flushRecords) {
-        await this.flush(state);
+        // Fenced: the buffer is gone; the next batch re-reads the partition's claims and seeks.
+        if (!(await this.flush(state))) return;
         await heartbeat();
       }
     }
@@ -300,12 +304,14 @@ export class LakeWriter {
   }
 
   /**
-   * Lands the partition's buffer: intent in the manifest, the files, the manifest, then the
-   * Kafka commit (lake-manifest.ts explains why this order survives a crash anywhere).
+   * Lands the partition's buffer: the claim, intent in the manifest, the files, the
+   * manifest, then the Kafka commit (lake-manifest.ts explains why this order survives a
+   * crash anywhere, and a second writer). False when fenced: another writer had claimed
+   * these offsets; the state is dropped, buffer and all.
    */
-  private async flush(state: PartitionState): Promise<void> {
+  private async flush(state: PartitionState): Promise<boolean> {
     const records = state.buffer;
-    if (records.length === 0 && state.recovery === null) return;
+    if (records.length === 0 && state.recovery === null) return true;
     const encoder = this.encoder as ParquetEncoder;
     const { files, erased } = this.plan(state, records);
     const keys = files.map((file) => file.key);
@@ -316,6 +322,15 @@ export class LakeWriter {
     // trimmed it), the first attempt's objects may hold records nobody can re-read: keep them.
     const complete = state.recovery === null || (records[0]?.offset === state.recovery.first && records[records.length - 1]?.offset === state.recovery.last);
     const stale = complete ? (state.recovery?.objects ?? []).filter((key) => !keys.includes(key)) : [];
+    // A recovery re-lands a range already claimed; anything else claims the offsets after
+    // what this writer believes is landed, or learns that another writer got there first.
+    if (state.recovery === null && !(await claimFlush(this.storage, state.topic, state.partition, state.manifest.landedThrough, { first, last, objects: keys }, this.options.clientId))) {
+      this.states.delete(`${state.topic}:${state.partition}`);
+      this.stats.fenced += 1;
+      this.metrics.fenced.inc();
+      this.log('fenced', { topic: state.topic, partition: state.partition, after: String(state.manifest.landedThrough), first: first.toString(), last: last.toString(), dropped: records.length });
+      return false;
+    }
     if (!complete) this.log('recovery_incomplete', { topic: state.topic, partition: state.partition, first: first.toString(), last: last.toString(), reread: records.length });
     // Record the intent unless the pending range already names every object about to be written.
     const recovery = state.recovery;
@@ -352,6 +367,7 @@ export class LakeWriter {
     if (deadLetters > 0) this.metrics.landed.inc({ kind: 'dead_letter' }, deadLetters);
     this.log('landed', { topic: state.topic, partition: state.partition, first: first.toString(), last: last.toString(), records: records.length, files: files.length, erased });
     await this.commit(state, last + 1n);
+    return true;
   }
 
   private async commit(state: PartitionState, next: bigint): Promise<void> {

@@ -44,7 +44,7 @@ export class PipelineMetrics {
   readonly watermark = new Gauge({ name: 'churnfeat_partition_watermark_seconds', help: 'Partition watermark (unix seconds).', labelNames: ['topic', 'partition'], registers: [this.registry] });
   readonly storeRetries = new Counter({
     name: 'churnfeat_store_write_retries_total',
-    help: 'Store writes tried again: Redis unavailable, or the function library missing (Redis restarted empty).',
+    help: 'Store writes tried again: Redis unavailable, the function library missing (Redis restarted empty), too few replicas acknowledged a batch within the WAIT timeout (replicas_behind), or the WAIT failed (wait_failed).',
     labelNames: ['reason'],
     registers: [this.registry],
   });

@@ -1,8 +1,12 @@
 import type { Redis } from 'ioredis';
 import { masterNodes } from '../store/index.ts';
 
-/** What one WAIT round found: enough replicas have every write sent so far, or not (and why). */
-export type ReplicaWaitResult = { ok: true } | { ok: false; reason: string };
+/**
+ * What one WAIT round found: enough replicas have every write sent so far, or not: too few
+ * replicas acknowledged within the timeout (`replicas_behind`: replication lags or no
+ * replica is attached), or the WAIT itself failed or its connection closed (`wait_failed`).
+ */
+export type ReplicaWaitResult = { ok: true } | { ok: false; kind: 'replicas_behind' | 'wait_failed'; reason: string };
 
 /**
  * The step between a batch's Redis writes and its Kafka commit that makes a primary's loss
@@ -43,12 +47,12 @@ export class ReplicaWait {
     const nodes = masterNodes(this.redis);
     try {
       const acked = await Promise.all(nodes.map(async (node) => Number(await node.call('WAIT', this.replicas, this.timeoutMs))));
-      if (this.closes !== mark) return { ok: false, reason: 'the Redis connection closed while the batch was written: its writes may be lost with the node' };
+      if (this.closes !== mark) return { ok: false, kind: 'wait_failed', reason: 'the Redis connection closed while the batch was written: its writes may be lost with the node' };
       const fewest = Math.min(...acked);
       if (fewest >= this.replicas) return { ok: true };
-      return { ok: false, reason: `WAIT ${this.replicas} ${this.timeoutMs}: only ${fewest} replica(s) acknowledged the batch's writes` };
+      return { ok: false, kind: 'replicas_behind', reason: `WAIT ${this.replicas} ${this.timeoutMs}: only ${fewest} replica(s) acknowledged the batch's writes` };
     } catch (error) {
-      return { ok: false, reason: `WAIT ${this.replicas} ${this.timeoutMs} failed (the writes may be lost with the node): ${(error as Error).message}` };
+      return { ok: false, kind: 'wait_failed', reason: `WAIT ${this.replicas} ${this.timeoutMs} failed (the writes may be lost with the node): ${(error as Error).message}` };
     }
   }
 }

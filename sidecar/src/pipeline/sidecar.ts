@@ -93,6 +93,8 @@ export class Sidecar {
       lazyConnect: true,
       maxRetriesPerRequest: 3,
       connectTimeout: 5_000,
+      // A blackholed link (no reset) would hang a write for the kernel's retransmission time.
+      commandTimeout: Math.max(options.redisWriteTimeoutMs, options.redisWaitTimeoutMs + 1_000),
       retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000) + Math.floor(Math.random() * 100),
     });
     this.replicaWait = new ReplicaWait(this.redis, options.redisWaitReplicas, options.redisWaitTimeoutMs);
@@ -285,7 +287,7 @@ export class Sidecar {
       });
       const replicated = await this.replicaWait.confirm(mark);
       if (replicated.ok) break;
-      this.metrics.storeRetries.inc({ reason: 'replicas_behind' });
+      this.metrics.storeRetries.inc({ reason: replicated.kind });
       this.recordError('redis_replicas_behind', `batch of ${batch.topic}:${batch.partition} not committed: ${replicated.reason}; writing it again`);
       await heartbeat();
       if (!isRunning() || isStale()) return;

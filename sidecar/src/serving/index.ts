@@ -5,6 +5,7 @@ export * from './feature-view.ts';
 export * from './iso-time.ts';
 export * from './feature-client.ts';
 export * from './readiness.ts';
+export * from './replica-fallback.ts';
 export * from './serving-metrics.ts';
 export * from './http-errors.ts';
 export * from './http-schemas.ts';

@@ -39,6 +39,16 @@ export class ServingMetrics {
     labelNames: ['consistent'],
     registers: [this.registry],
   });
+  readonly replicaFallback = new Gauge({
+    name: 'churnfeat_serving_replica_fallback',
+    help: '1 while --redis-read-from replica reads go to the primary because no replica is reachable, else 0.',
+    registers: [this.registry],
+  });
+  readonly replicaFallbackReads = new Counter({
+    name: 'churnfeat_serving_replica_fallback_reads_total',
+    help: 'Reads (single or batch) that went to the primary because no replica was reachable.',
+    registers: [this.registry],
+  });
   readonly watermarkAge: Gauge<'source' | 'partition'>;
   readonly ready = new Gauge({
     name: 'churnfeat_serving_ready',

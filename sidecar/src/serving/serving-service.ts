@@ -2,13 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import { createRedisClient } from '../config/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
 import { explainUser, versionPrefix } from '../store/index.ts';
-import { FeatureClient, READ_PATH_REDIS_OPTIONS } from './feature-client.ts';
+import { FeatureClient, READ_PATH_REDIS_OPTIONS, RedisStateReader } from './feature-client.ts';
 import { buildServingApp, registerAdminRoutes } from './http-server.ts';
 import { defaultOpsProviders, registerParityGauges, withProviders, type OpsDataProvider } from './ops-data.ts';
 import { OPS_OPENAPI_PATHS } from './openapi.ts';
 import { registerOpsRoutes } from './ops-page.ts';
 import { versionsOpsProvider } from './ops-versions.ts';
 import { ReadinessProbe } from './readiness.ts';
+import { ReplicaFallbackReader } from './replica-fallback.ts';
 import { resolveServeOptions, type ServeOptions } from './serve-options.ts';
 import { ServingMetrics } from './serving-metrics.ts';
 import { VersionResolver } from './version-resolver.ts';
@@ -36,16 +37,35 @@ export async function startServingService(
 ): Promise<ServingService> {
   const options = resolveServeOptions(overrides);
   const features = registry ?? loadFeatureRegistry(options.dbtProjectDir);
-  const redis = createRedisClient(options, { ...READ_PATH_REDIS_OPTIONS, commandTimeout: options.redisCommandTimeoutMs });
+  const redisOptions = { ...READ_PATH_REDIS_OPTIONS, commandTimeout: options.redisCommandTimeoutMs };
+  const redis = createRedisClient(options, redisOptions);
   redis.on('error', () => undefined); // reported through /readyz and the store error counter
   await redis.connect().catch(() => undefined);
-  const versions = new VersionResolver(redis, options.keyPrefix, features, { aliasCacheMs: options.aliasCacheMs, watermarkRefreshMs: options.watermarkRefreshMs });
+  // Replica reads through Sentinels fall back to the primary while no replica is reachable.
+  const primary = options.redisReadFrom === 'replica' && options.redisSentinels.length > 0 ? createRedisClient({ ...options, redisReadFrom: 'primary' }, redisOptions) : null;
+  primary?.on('error', () => undefined);
+  await primary?.connect().catch(() => undefined);
+  // read on every scrape and request, after `versions` below exists
+  const watermarks = { snapshot: () => versions.current()?.watermarks.snapshot() ?? WatermarkSnapshot.empty() };
+  const metrics = new ServingMetrics({ watermarks });
+  const versions = new VersionResolver(redis, options.keyPrefix, features, {
+    aliasCacheMs: options.aliasCacheMs,
+    watermarkRefreshMs: options.watermarkRefreshMs,
+    ...(primary
+      ? {
+          control: primary,
+          wrapReader: (reader, served) =>
+            new ReplicaFallbackReader({ reader, client: redis }, new RedisStateReader(primary, served, options.keyPrefix), {
+              fallingBack: (active) => metrics.replicaFallback.set(active ? 1 : 0),
+              fallbackRead: () => metrics.replicaFallbackReads.inc(),
+            }),
+        }
+      : {}),
+  });
   // Redis down at start: the first request or readiness check resolves the version.
   await versions.resolve().catch(() => undefined);
-  const watermarks = { snapshot: () => versions.current()?.watermarks.snapshot() ?? WatermarkSnapshot.empty() };
   const client = new FeatureClient({ versions, registry: features, maxBatch: options.maxBatch });
-  const metrics = new ServingMetrics({ watermarks });
-  const readiness = new ReadinessProbe({ redis, registry: features, prefix: options.keyPrefix, versions, watermarks, maxWatermarkAgeMs: options.readyMaxWatermarkAgeMs });
+  const readiness = new ReadinessProbe({ redis: primary ?? redis, registry: features, prefix: options.keyPrefix, versions, watermarks, maxWatermarkAgeMs: options.readyMaxWatermarkAgeMs });
   const app = buildServingApp({
     client,
     readiness,
@@ -88,6 +108,7 @@ export async function startServingService(
       await app.close();
       versions.stop();
       await redis.quit().catch(() => redis.disconnect());
+      await primary?.quit().catch(() => primary.disconnect());
     },
   };
 }

@@ -37,6 +37,13 @@ export interface VersionResolverOptions {
   /** Watermark refresh of each served version (ms). Default 500. */
   watermarkRefreshMs?: number;
   clock?: () => number;
+  /**
+   * The client for the alias, the catalog and the watermarks (default: the read client). With
+   * `--redis-read-from replica` this is the primary: a cutover is seen at once.
+   */
+  control?: Redis;
+  /** Wraps the reader of each served version (replica reads that fall back to the primary, replica-fallback.ts). */
+  wrapReader?: (reader: StateReader, registry: FeatureRegistry) => StateReader;
 }
 
 /** How many versions keep a watermark cache running (the active one and the one just left). */
@@ -94,7 +101,7 @@ export class VersionResolver implements VersionSource {
   }
 
   private async lookup(): Promise<ServedVersion> {
-    const alias = await readActiveVersion(this.redis, this.prefix);
+    const alias = await readActiveVersion(this.options.control ?? this.redis, this.prefix);
     const version = alias ?? this.startupRegistry.version;
     const served = this.served.get(version) ?? (await this.open(version));
     this.cached = { served, atMs: this.clock() };
@@ -104,12 +111,13 @@ export class VersionResolver implements VersionSource {
   private async open(version: string): Promise<ServedVersion & { cache: WatermarkCache }> {
     let registry = this.startupRegistry;
     if (version !== this.startupRegistry.version) {
-      const record = await readRecord(this.redis, this.prefix, version);
+      const record = await readRecord(this.options.control ?? this.redis, this.prefix, version);
       if (record === null) throw new ServingError('registry_mismatch', `the alias names version ${version}, which has no catalog record: its registry is unknown to this service`);
       registry = record.registry;
     }
-    const reader = new RedisStateReader(this.redis, registry, this.prefix);
-    const cache = new WatermarkCache(this.redis, reader.keyspace, { refreshMs: this.options.watermarkRefreshMs ?? 500 });
+    const direct = new RedisStateReader(this.redis, registry, this.prefix);
+    const reader = this.options.wrapReader?.(direct, registry) ?? direct;
+    const cache = new WatermarkCache(this.options.control ?? this.redis, direct.keyspace, { refreshMs: this.options.watermarkRefreshMs ?? 500 });
     await cache.start();
     const served = { version, registry, reader, watermarks: cache, cache };
     this.served.set(version, served);

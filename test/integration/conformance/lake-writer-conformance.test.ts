@@ -178,7 +178,7 @@ describe('consumer conformance: lake writer', () => {
 
     const landed = await landedOffsets(root);
     console.info(
-      `lake rebalance: ${workload.length} records (backlog ${backlog.length}); first writer had landed ${landedAtJoin} when the second joined; landed ${first.stats.records} + ${second.stats.records}; recoveries ${first.stats.recoveries + second.stats.recoveries}`,
+      `lake rebalance: ${workload.length} records (backlog ${backlog.length}); first writer had landed ${landedAtJoin} when the second joined; landed ${first.stats.records} + ${second.stats.records}; recoveries ${first.stats.recoveries + second.stats.recoveries}; fenced flushes ${first.stats.fenced + second.stats.fenced}`,
     );
     expect(lakeViolations(landed, highs)).toEqual([]);
     expect(landed.length).toBe(workload.length);

@@ -35,7 +35,8 @@ async function snapshot(ns: TestNamespace, redis: Redis, users: readonly string[
   }
   const applied: Applied = new Map();
   const pipeline = redis.pipeline();
-  for (const user of users) pipeline.hmget(userStateKey(versionPrefix(ns.options.keyPrefix, registry.version), user), ...SOURCES.map((s) => sourceField(s)));
+  // call(): the only form a Cluster's pipeline offers (config/redis-client.ts)
+  for (const user of users) pipeline.call('HMGET', userStateKey(versionPrefix(ns.options.keyPrefix, registry.version), user), ...SOURCES.map((s) => sourceField(s)));
   const replies = (await pipeline.exec()) ?? [];
   users.forEach((user, i) => {
     const values = (replies[i]?.[1] ?? []) as Array<string | null>;

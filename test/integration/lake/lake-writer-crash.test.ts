@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,58 +5,13 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { SOURCES } from '../../../sidecar/src/events/index.ts';
 import { LocalLakeStorage, readAllManifests } from '../../../sidecar/src/lake/index.ts';
 import { generateWorkload, prng } from '../../../sidecar/src/loadgen/workload.ts';
-import { churnfeatArgs } from '../../helpers/cli.ts';
+import { countLogEvents as count, spawnLakeWriter } from '../../helpers/cli.ts';
 import { createTestTopics, produceWorkload, testAdmin } from '../../helpers/kafka.ts';
 import { highWatermarks, lakeViolations, landedOffsets, waitUntilLanded } from '../../helpers/lake.ts';
-import { BROKERS, testNamespace, type TestNamespace } from '../../helpers/stack.ts';
+import { testNamespace } from '../../helpers/stack.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const HOUR = 3_600_000;
-
-/** A lake writer in a child process (`node dist/cli/churnfeat.js lake-writer`: one process, so SIGKILL hits the writer itself). */
-interface WriterProcess {
-  child: ChildProcess;
-  lines: string[];
-  exited: Promise<number | null>;
-}
-
-function startWriter(ns: TestNamespace, lakeRoot: string, flushRecords: number): WriterProcess {
-  const child = spawn(process.execPath, churnfeatArgs('lake-writer'), {
-    env: {
-      ...process.env,
-      CHURNFEAT_KAFKA_BROKERS: BROKERS.join(','),
-      CHURNFEAT_TOPIC_NAMESPACE: ns.options.topicNamespace,
-      CHURNFEAT_LAKE_GROUP_ID: `${ns.id}-lake`,
-      CHURNFEAT_LAKE_URI: lakeRoot,
-      CHURNFEAT_LAKE_FLUSH_RECORDS: String(flushRecords),
-      CHURNFEAT_LAKE_FLUSH_INTERVAL_MS: '300',
-      CHURNFEAT_LAKE_SESSION_TIMEOUT_MS: '6000',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: string[] = [];
-  let partial = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const text = partial + chunk.toString('utf8');
-    const parts = text.split('\n');
-    partial = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  const stderr: string[] = [];
-  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  onTestFinished(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  void exited.then(() => {
-    if (stderr.length > 0 && child.signalCode === null) process.stderr.write(`lake writer stderr:\n${stderr.join('')}`);
-  });
-  return { child, lines, exited };
-}
-
-function count(lines: readonly string[], event: string): number {
-  return lines.filter((line) => line.includes(`"event":"${event}"`)).length;
-}
 
 describe('lake writer crash recovery', () => {
   it('holds every offset exactly once after the writer is killed with SIGKILL in the middle of flushes', async () => {
@@ -81,7 +35,7 @@ describe('lake writer crash recovery', () => {
     for (let attempt = 0; attempt < 12 && (killedMidFlush < 3 || attempt < 5); attempt += 1) {
       // A different flush size on every run: the replayed batches never line up with the
       // first attempt's, which is what the manifest's pending range has to absorb.
-      const writer = startWriter(ns, root, 150 + Math.floor(rand() * 600));
+      const writer = spawnLakeWriter(ns, root, { flushRecords: 150 + Math.floor(rand() * 600) });
       const landedBefore = 1 + Math.floor(rand() * 4);
       await waitFor('the writer to land some files', async () => count(writer.lines, 'landed') >= landedBefore || writer.child.exitCode !== null, { timeoutMs: 60_000, intervalMs: 5 });
       expect(writer.child.exitCode, writer.lines.join('\n')).toBeNull();
@@ -99,7 +53,7 @@ describe('lake writer crash recovery', () => {
       if ((await readAllManifests(storage)).some((m) => m.pending !== null)) killedMidFlush += 1;
     }
 
-    const final = startWriter(ns, root, 500);
+    const final = spawnLakeWriter(ns, root, { flushRecords: 500 });
     await waitUntilLanded(storage, highs, 150_000);
     final.child.kill('SIGTERM');
     expect(await final.exited).toBe(0);
