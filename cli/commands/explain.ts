@@ -78,7 +78,13 @@ export const command: Command = {
       });
       const active = await resolveActiveVersion(redis, options.keyPrefix, registry);
       served = active.registry;
-      online = await explainUser(redis, active.registry, versionPrefix(options.keyPrefix, active.version), { userId, ...(asOfMs === undefined ? {} : { asOfMs }), ...(features ? { features } : {}) }, active.version).catch((error: unknown) => {
+      online = await explainUser(
+        redis,
+        active.registry,
+        versionPrefix(options.keyPrefix, active.version),
+        { userId, ...(asOfMs === undefined ? {} : { asOfMs }), ...(features ? { features } : {}) },
+        active.version,
+      ).catch((error: unknown) => {
         // "function not found": no sidecar of this registry loaded its functions into this Redis
         throw new ChurnfeatError('redis_unavailable', toServingError(error, registry.version).message, { cause: error });
       });
