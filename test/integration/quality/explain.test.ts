@@ -9,7 +9,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { explainOffline } from '../../../sidecar/src/audit/index.ts';
 import { LocalLakeStorage } from '../../../sidecar/src/lake/index.ts';
 import { startServingService } from '../../../sidecar/src/serving/index.ts';
-import { explainUser, FeatureReader } from '../../../sidecar/src/store/index.ts';
+import { explainUser, FeatureReader, versionPrefix } from '../../../sidecar/src/store/index.ts';
 import { churnfeatArgs } from '../../helpers/cli.ts';
 import { runDbt } from '../../helpers/dbt.ts';
 import { conformanceRegistry as registry, startLakeWriter, startSidecar, tempDir } from '../../helpers/consumers.ts';
@@ -61,7 +61,7 @@ describe('explain a served value', () => {
     const redis = testRedis();
     onTestFinished(() => redis.quit().then(() => undefined));
     const asOfMs = Date.now();
-    const online = await explainUser(redis, registry, ns.options.keyPrefix, { userId: user, asOfMs });
+    const online = await explainUser(redis, registry, versionPrefix(ns.options.keyPrefix, registry.version), { userId: user, asOfMs });
     const served = await new FeatureReader(redis, registry, ns.options.keyPrefix).read(user, asOfMs);
     expect(online.consistent).toBe(true);
     expect(online.version).toBe(registry.version);

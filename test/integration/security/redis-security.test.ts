@@ -14,7 +14,7 @@ import { createRedisClient } from '../../../sidecar/src/config/index.ts';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { connectFeatureClient } from '../../../sidecar/src/serving/index.ts';
-import { explainUser } from '../../../sidecar/src/store/index.ts';
+import { explainUser, versionPrefix } from '../../../sidecar/src/store/index.ts';
 import { churnfeatArgs } from '../../helpers/cli.ts';
 import { validBytes } from '../../helpers/events.ts';
 import { createTestTopics, kafkaClient } from '../../helpers/kafka.ts';
@@ -196,7 +196,7 @@ describe('the Redis ACL users', () => {
     // the explain endpoint's transaction (MULTI, HGETALL, FCALL_RO, EXEC) as the serving user
     const serving = createRedisClient({ redisUrl: `rediss://churnfeat-serving:${server.password('churnfeat-serving')}@127.0.0.1:${server.tlsPort}`, redisTlsCa: server.ca });
     onTestFinished(() => serving.quit().then(() => undefined));
-    const explained = await explainUser(serving, registry, ns.options.keyPrefix, { userId: user });
+    const explained = await explainUser(serving, registry, versionPrefix(ns.options.keyPrefix, registry.version), { userId: user });
     expect(explained.consistent).toBe(true);
     expect(explained.features.find((f) => f.feature === 'errors_last_10m')?.served).toBe(1);
     expect(sidecar.health().lastError).toBeNull();
