@@ -24,6 +24,7 @@ const SIDECAR_LAYERS = {
   serving: ['config', 'store', 'metrics'],
   canary: ['serving', 'kafka'],
   deletion: ['config', 'store', 'lake', 'kafka', 'metrics', 'serving'],
+  bootstrap: ['config', 'store', 'lake', 'kafka'],
 };
 
 /** sidecar/src files that every layer may import (and that import no layer). */

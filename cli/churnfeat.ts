@@ -26,6 +26,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ c
   parity: { summary: 'the online/offline parity job (exit 1: unexplained mismatches)', load: () => import('./commands/parity.ts') },
   'dead-letters': { summary: 'inspect the dead-letter topic, or replay selected dead letters after a fix (audited, once each)', load: () => import('./commands/dead-letters.ts') },
   delete: { summary: 'GDPR/CCPA erasure: request | status | run | verify (every store, 72 h SLA)', load: () => import('./commands/delete.ts') },
+  bootstrap: { summary: "loads a registry version's state from the warehouse, cut at exact offsets; resumable; --rebuild after a Redis loss", load: () => import('./commands/bootstrap.ts') },
   demo: { summary: 'the whole pipeline end to end on the local stack, then parity', load: () => import('./commands/demo.ts') },
 };
 
@@ -43,8 +44,8 @@ Options come from flags, else CHURNFEAT_* environment variables, else their defa
 `;
 }
 
-/** Error codes of a service that could not start (a dependency unreachable): exit 1, one line, no stack. */
-const START_FAILURES: ReadonlySet<string> = new Set(['redis_unavailable', 'kafka_unavailable']);
+/** Error codes of a service that could not start (a dependency unreachable, a bootstrap refused): exit 1, one line, no stack. */
+const START_FAILURES: ReadonlySet<string> = new Set(['redis_unavailable', 'kafka_unavailable', 'bootstrap_refused']);
 
 /** The smallest Node major the project runs on (package.json engines). */
 export const MIN_NODE_MAJOR = 24;

@@ -2,7 +2,8 @@
  * Closed list of error codes the sidecar raises or reports in its health (`lastError.code`):
  * `redis_library_missing` = Redis lost the function library (restarted empty) and the sidecar
  * loads it again; `registry_foreign` = the store's registry marker names another version;
- * `redis_replicas_behind` = WAIT saw fewer replicas than asked, the batch is written again.
+ * `redis_replicas_behind` = WAIT saw fewer replicas than asked, the batch is written again;
+ * `bootstrap_refused` = `churnfeat bootstrap` was asked to write into the active version's keyspace.
  */
 export const ERROR_CODES = [
   'invalid_config',
@@ -14,6 +15,7 @@ export const ERROR_CODES = [
   'redis_library_missing',
   'registry_foreign',
   'redis_replicas_behind',
+  'bootstrap_refused',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

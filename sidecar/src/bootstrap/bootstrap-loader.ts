@@ -1,0 +1,179 @@
+/**
+ * `churnfeat bootstrap`: loads one registry version's online state from the warehouse into its
+ * own keyspace (`versionPrefix(prefix, version)`), cut at exact per-partition offsets, then
+ * commits the version's consumer group to the cut so its sidecar starts exactly there
+ * (docs/bootstrap.md). Users go in batches of pipelined writes; after each batch the
+ * checkpoint (the last user loaded) goes into the bootstrap key, so a loader killed at any point
+ * resumes after the last whole batch: each user's keys are deleted and written again in one
+ * pipeline, so a batch done twice leaves the same state. It never writes outside the target
+ * version's keyspace, and refuses the active version.
+ */
+import type { Admin } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import { ChurnfeatError } from '../errors.ts';
+import { SOURCES } from '../events/index.ts';
+import type { FeatureRegistry } from '../features/index.ts';
+import type { LakeStorage } from '../lake/index.ts';
+import { activeVersionKey, bootstrapKey, tombstoneKey, userDedupKey, userKeys, userStateKey, versionPrefix } from '../store/index.ts';
+import { WindowOperators } from '../windows/index.ts';
+import { decodeCut, encodeCut, takeCut, type CutPartition } from './bootstrap-cut.ts';
+import { buildUserState, type StatePolicy } from './bootstrap-state.ts';
+import { BootstrapWarehouse } from './warehouse-rows.ts';
+
+/** The default consumer group of a version's sidecar (one function, to reconcile with the version catalog's). */
+export function defaultVersionGroup(version: string): string {
+  return `churnfeat-sidecar-${version}`;
+}
+
+/** Values of the bootstrap key's `state` field. */
+export const BOOTSTRAP_STATE = { loading: 'loading', complete: 'complete' } as const;
+
+export interface BootstrapRun {
+  redis: Redis;
+  admin: Admin;
+  storage: LakeStorage;
+  registry: FeatureRegistry;
+  keyPrefix: string;
+  /** The version loaded (default: the registry's version id). */
+  version: string;
+  topicNamespace: string;
+  groupId: string;
+  duckdbPath: string;
+  /** The warehouse relation of dbt's int_feature_events. */
+  table: string;
+  batchUsers: number;
+  dryRun: boolean;
+  /** Start again from a new cut: the version's keys and bootstrap record are deleted first (after Redis lost them, or to reload). */
+  rebuild: boolean;
+  /** Only take and record the cut (before the dbt run that must include it). */
+  cutOnly: boolean;
+  onStart?: (plan: BootstrapPlan) => void;
+  onProgress?: (loaded: number, total: number) => void;
+}
+
+/** What a bootstrap does, printed by --dry-run and before loading. */
+export interface BootstrapPlan {
+  version: string;
+  keyspace: string;
+  groupId: string;
+  cut: CutPartition[];
+  /** The cut was recorded by an earlier run (resumed), not taken now. */
+  cutRecorded: boolean;
+  users: number;
+  /** Users loaded already (a resumed run). */
+  usersLoaded: number;
+  /** Keys at most written: per user the state hash and one dedup hash per source. */
+  maxKeys: number;
+}
+
+export interface BootstrapResult {
+  plan: BootstrapPlan;
+  state: 'complete' | 'loading' | 'planned';
+  usersLoaded: number;
+  applied: number;
+  duplicates: number;
+  elapsedMs: number;
+}
+
+/** Deletes every key of a version's keyspace, SCAN batch by SCAN batch (UNLINK: freed off the main thread). */
+async function unlinkKeyspace(redis: Redis, keyspace: string): Promise<number> {
+  let cursor = '0';
+  let removed = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyspace}:*`, 'COUNT', 1_000);
+    cursor = next;
+    if (keys.length > 0) removed += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return removed;
+}
+
+export async function runBootstrap(run: BootstrapRun): Promise<BootstrapResult> {
+  const started = Date.now();
+  const { redis, registry, keyPrefix, version } = run;
+  const keyspace = versionPrefix(keyPrefix, version);
+  const key = bootstrapKey(keyPrefix, version);
+  const active = await redis.get(activeVersionKey(keyPrefix));
+  if (active === version && !run.rebuild) {
+    throw new ChurnfeatError('bootstrap_refused', `version ${version} is the active version (${activeVersionKey(keyPrefix)}): a bootstrap never writes into the keyspace readers follow; bootstrap a new version, or --rebuild after the store lost it (docs/bootstrap.md)`);
+  }
+  if (run.rebuild && !run.dryRun) await unlinkKeyspace(redis, keyspace);
+  const record = run.rebuild ? {} : await redis.hgetall(key);
+  const cutRecorded = record.cut !== undefined;
+  const cut = cutRecorded ? decodeCut(record.cut as string) : await takeCut(run.admin, run.storage, run.topicNamespace);
+  const operators = new WindowOperators(registry);
+  const { allowedLatenessMs, dedupMarginMs } = registry.policies;
+  let usersLoaded = Number(record.users_loaded ?? 0);
+  const checkpoint = record.checkpoint ?? '';
+  const planOf = (users: number): BootstrapPlan => ({ version, keyspace, groupId: run.groupId, cut, cutRecorded, users, usersLoaded, maxKeys: users * (1 + SOURCES.length) });
+  if (record.state === BOOTSTRAP_STATE.complete) {
+    return { plan: planOf(usersLoaded), state: 'complete', usersLoaded, applied: 0, duplicates: 0, elapsedMs: Date.now() - started };
+  }
+  if (run.cutOnly) {
+    const plan = planOf(0);
+    if (!run.dryRun && !cutRecorded) await redis.hset(key, { state: BOOTSTRAP_STATE.loading, version, group: run.groupId, cut: encodeCut(cut), users_loaded: 0, checkpoint: '', started_at: new Date().toISOString() });
+    return { plan, state: run.dryRun ? 'planned' : 'loading', usersLoaded: 0, applied: 0, duplicates: 0, elapsedMs: Date.now() - started };
+  }
+  const warehouse = await BootstrapWarehouse.open(run.duckdbPath, run.table, cut, registry.features, allowedLatenessMs);
+  try {
+    const total = await warehouse.countUsers();
+    const plan = planOf(total);
+    run.onStart?.(plan);
+    if (run.dryRun) return { plan, state: 'planned', usersLoaded, applied: 0, duplicates: 0, elapsedMs: Date.now() - started };
+    if (!cutRecorded) await redis.hset(key, { state: BOOTSTRAP_STATE.loading, version, group: run.groupId, cut: encodeCut(cut), users_loaded: 0, checkpoint: '', started_at: new Date().toISOString() });
+    const policy: StatePolicy = {
+      allowedLatenessMs,
+      dedupMarginMs,
+      oldestTile: (featureId, clockMs) => operators.tileBounds(clockMs).find((b) => b.featureId === featureId)?.oldestTile ?? 0,
+    };
+    const stateTtlMs = operators.stateTtlMs(allowedLatenessMs);
+    const dedupTtlMs = allowedLatenessMs + dedupMarginMs + 3_600_000;
+    let applied = 0;
+    let duplicates = 0;
+    let after = checkpoint;
+    run.onProgress?.(usersLoaded, total);
+    for (;;) {
+      const users = await warehouse.nextUsers(after, run.batchUsers);
+      if (users.length === 0) break;
+      const rows = await warehouse.featureRows(users);
+      const tombs = await redis.mget(...users.map((user) => tombstoneKey(keyPrefix, user)));
+      const byUser = new Map<string, typeof rows>();
+      for (const row of rows) byUser.set(row.userId, [...(byUser.get(row.userId) ?? []), row]);
+      const pipeline = redis.pipeline();
+      users.forEach((user, index) => {
+        const tomb = tombs[index];
+        const state = buildUserState(byUser.get(user) ?? [], registry.features, policy, tomb === null || tomb === undefined ? null : Number(tomb));
+        applied += state.applied;
+        duplicates += state.duplicates;
+        pipeline.unlink(...userKeys(keyspace, user));
+        if (state.fields.size > 0) {
+          pipeline.hset(userStateKey(keyspace, user), state.fields);
+          pipeline.pexpire(userStateKey(keyspace, user), stateTtlMs);
+        }
+        for (const [source, buckets] of state.dedup) {
+          const dedupKey = userDedupKey(keyspace, user, source);
+          pipeline.hset(dedupKey, buckets);
+          pipeline.pexpire(dedupKey, dedupTtlMs);
+        }
+      });
+      after = users[users.length - 1] as string;
+      usersLoaded += users.length;
+      pipeline.hset(key, { checkpoint: after, users_loaded: usersLoaded, updated_at: new Date().toISOString() });
+      const results = (await pipeline.exec()) ?? [];
+      const failed = results.find(([error]) => error !== null);
+      if (failed) throw new ChurnfeatError('redis_unavailable', `bootstrap batch after ${JSON.stringify(checkpoint)} failed: ${(failed[0] as Error).message}`, { cause: failed[0] as Error, retryable: true });
+      run.onProgress?.(usersLoaded, total);
+    }
+    await commitGroupOffsets(run.admin, run.groupId, cut);
+    await redis.hset(key, { state: BOOTSTRAP_STATE.complete, users_loaded: usersLoaded, finished_at: new Date().toISOString() });
+    return { plan, state: 'complete', usersLoaded, applied, duplicates, elapsedMs: Date.now() - started };
+  } finally {
+    warehouse.close();
+  }
+}
+
+/** Commits the version's consumer group to the cut (the group must have no running member). */
+export async function commitGroupOffsets(admin: Admin, groupId: string, cut: readonly CutPartition[]): Promise<void> {
+  const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
+  for (const c of cut) byTopic.set(c.topic, [...(byTopic.get(c.topic) ?? []), { partition: c.partition, offset: String(c.offset) }]);
+  for (const [topic, partitions] of byTopic) await admin.setOffsets({ groupId, topic, partitions });
+}

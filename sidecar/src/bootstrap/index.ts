@@ -1,0 +1,5 @@
+export * from './bootstrap-cut.ts';
+export * from './bootstrap-state.ts';
+export * from './bootstrap-loader.ts';
+export * from './bootstrap-options.ts';
+export * from './warehouse-rows.ts';
