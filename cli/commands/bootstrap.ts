@@ -4,13 +4,27 @@
  * consumer group to the cut (docs/bootstrap.md). Resumable: run it again after a kill.
  * `--cut-only` records the cut before the dbt run; `--rebuild` starts over after a Redis loss.
  */
+import { resolve } from 'node:path';
 import { logLevel } from 'kafkajs';
 import { SingleBar } from 'cli-progress';
 import { BOOTSTRAP_OPTIONS, defaultVersionGroup, runBootstrap, type BootstrapPlan } from '../../sidecar/src/bootstrap/index.ts';
-import { createKafkaClient, createRedisClient, loadOptions, pickKafkaConnection } from '../../sidecar/src/config/index.ts';
+import { createKafkaClient, createRedisClient, defineOption, loadOptions, pickKafkaConnection, SCHEMAS } from '../../sidecar/src/config/index.ts';
 import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { lakeStorageFromUri } from '../../sidecar/src/lake/index.ts';
+import { dbtBuildFeatureEvents, PARITY_OPTIONS } from '../../parity/src/index.ts';
 import { EXIT, say, tableUsage, type Command } from '../command.ts';
+
+export const BOOTSTRAP_CLI_OPTIONS = {
+  ...BOOTSTRAP_OPTIONS,
+  dbtBuild: defineOption<boolean>({
+    kind: 'boolean',
+    description: 'after taking a new cut, build the warehouse (dbt run --select +int_feature_events over --lake into --duckdb-path), then load',
+    default: false,
+    schema: SCHEMAS.boolean,
+  }),
+  dbtBin: PARITY_OPTIONS.dbtBin,
+  dbtTarget: PARITY_OPTIONS.dbtTarget,
+} as const;
 
 function describePlan(plan: BootstrapPlan): string {
   const cut = plan.cut.map((c) => `${c.topic}[${c.partition}]<${c.offset}`).join(' ');
@@ -22,11 +36,11 @@ export const command: Command = {
     tableUsage(
       'bootstrap [options]',
       "Loads a registry version's state from the warehouse into its own keyspace, cut at exact per-partition offsets, and commits its sidecar's group to the cut.",
-      BOOTSTRAP_OPTIONS,
-      'Order: bootstrap --cut-only, dbt run (+int_feature_events), bootstrap, then start the version\'s sidecar. Exit 1: refused (active version) or failed; run again to resume.\n',
+      BOOTSTRAP_CLI_OPTIONS,
+      "Order: bootstrap --cut-only, dbt run --select +int_feature_events, bootstrap (or all three: --dbt-build); then start the version's sidecar. Exit 1: refused (active version, its sidecar running) or failed: run again to resume.\n",
     ),
   async run(argv) {
-    const options = loadOptions(BOOTSTRAP_OPTIONS, argv);
+    const options = loadOptions(BOOTSTRAP_CLI_OPTIONS, argv);
     const registry = loadFeatureRegistry(options.dbtProjectDir);
     const version = options.version || registry.version;
     const groupId = options.group || defaultVersionGroup(version);
@@ -53,6 +67,18 @@ export const command: Command = {
         dryRun: options.dryRun,
         rebuild: options.rebuild,
         cutOnly: options.cutOnly,
+        afterCut: options.dbtBuild
+          ? () =>
+              dbtBuildFeatureEvents({
+                bin: options.dbtBin,
+                projectDir: options.dbtProjectDir,
+                profilesDir: options.dbtProjectDir,
+                target: options.dbtTarget === '' ? null : options.dbtTarget,
+                // dbt runs in its project folder: hand it absolute paths
+                env: { CHURNFEAT_DUCKDB_PATH: resolve(options.duckdbPath), CHURNFEAT_LAKE_ROOT: resolve(options.lakeUri) },
+                vars: { lake_root: resolve(options.lakeUri) },
+              })
+          : undefined,
         onStart: (plan) => {
           say('bootstrap', describePlan(plan));
           bar?.start(plan.users, plan.usersLoaded, { rate: '0' });

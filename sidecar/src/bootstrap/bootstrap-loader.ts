@@ -47,6 +47,12 @@ export interface BootstrapRun {
   rebuild: boolean;
   /** Only take and record the cut (before the dbt run that must include it). */
   cutOnly: boolean;
+  /**
+   * Builds the warehouse after a cut was taken in this run (dbt run --select +int_feature_events),
+   * so it holds every record below the cut. Without it a load needs a cut recorded by an earlier
+   * run (`cutOnly`), with the warehouse built in between.
+   */
+  afterCut?: () => Promise<void>;
   onStart?: (plan: BootstrapPlan) => void;
   onProgress?: (loaded: number, total: number) => void;
 }
@@ -96,10 +102,20 @@ export async function runBootstrap(run: BootstrapRun): Promise<BootstrapResult> 
   if (active === version && !run.rebuild) {
     throw new ChurnfeatError('bootstrap_refused', `version ${version} is the active version (${activeVersionKey(keyPrefix)}): a bootstrap never writes into the keyspace readers follow; bootstrap a new version, or --rebuild after the store lost it (docs/bootstrap.md)`);
   }
-  if (run.rebuild && !run.dryRun) await unlinkKeyspace(redis, keyspace);
   const record = run.rebuild ? {} : await redis.hgetall(key);
+  if (!run.cutOnly && !run.dryRun && run.afterCut === undefined && record.cut === undefined) {
+    throw new ChurnfeatError(
+      'invalid_config',
+      `no cut is recorded for version ${version}: the warehouse must be built after the cut is taken. Run with --cut-only, then dbt run --select +int_feature_events, then again without it; or pass --dbt-build to do the three in one run`,
+    );
+  }
+  if (record.state !== BOOTSTRAP_STATE.complete && !run.dryRun) await refuseRunningGroup(run.admin, run.groupId);
+  if (run.rebuild && !run.dryRun) await unlinkKeyspace(redis, keyspace);
   const cutRecorded = record.cut !== undefined;
   const cut = cutRecorded ? decodeCut(record.cut as string) : await takeCut(run.admin, run.storage, run.topicNamespace);
+  const recordCut = async (): Promise<void> => {
+    await redis.hset(key, { state: BOOTSTRAP_STATE.loading, version, group: run.groupId, cut: encodeCut(cut), users_loaded: 0, checkpoint: '', started_at: new Date().toISOString() });
+  };
   const operators = new WindowOperators(registry);
   const { allowedLatenessMs, dedupMarginMs } = registry.policies;
   let usersLoaded = Number(record.users_loaded ?? 0);
@@ -110,8 +126,14 @@ export async function runBootstrap(run: BootstrapRun): Promise<BootstrapResult> 
   }
   if (run.cutOnly) {
     const plan = planOf(0);
-    if (!run.dryRun && !cutRecorded) await redis.hset(key, { state: BOOTSTRAP_STATE.loading, version, group: run.groupId, cut: encodeCut(cut), users_loaded: 0, checkpoint: '', started_at: new Date().toISOString() });
+    if (!run.dryRun && !cutRecorded) await recordCut();
     return { plan, state: run.dryRun ? 'planned' : 'loading', usersLoaded: 0, applied: 0, duplicates: 0, elapsedMs: Date.now() - started };
+  }
+  if (!cutRecorded && !run.dryRun) await recordCut();
+  // a run killed during the warehouse build builds it again on resume
+  if (run.afterCut !== undefined && record.warehouse_built_at === undefined && !run.dryRun) {
+    await run.afterCut();
+    await redis.hset(key, { warehouse_built_at: new Date().toISOString() });
   }
   const warehouse = await BootstrapWarehouse.open(run.duckdbPath, run.table, cut, registry.features, allowedLatenessMs);
   try {
@@ -119,7 +141,6 @@ export async function runBootstrap(run: BootstrapRun): Promise<BootstrapResult> 
     const plan = planOf(total);
     run.onStart?.(plan);
     if (run.dryRun) return { plan, state: 'planned', usersLoaded, applied: 0, duplicates: 0, elapsedMs: Date.now() - started };
-    if (!cutRecorded) await redis.hset(key, { state: BOOTSTRAP_STATE.loading, version, group: run.groupId, cut: encodeCut(cut), users_loaded: 0, checkpoint: '', started_at: new Date().toISOString() });
     const policy: StatePolicy = {
       allowedLatenessMs,
       dedupMarginMs,
@@ -168,6 +189,15 @@ export async function runBootstrap(run: BootstrapRun): Promise<BootstrapResult> 
     return { plan, state: 'complete', usersLoaded, applied, duplicates, elapsedMs: Date.now() - started };
   } finally {
     warehouse.close();
+  }
+}
+
+/** A bootstrap commits the group's offsets at its end, which Kafka refuses while the group has members: refuse at the start instead. */
+async function refuseRunningGroup(admin: Admin, groupId: string): Promise<void> {
+  const { groups } = await admin.describeGroups([groupId]);
+  const group = groups[0];
+  if (group !== undefined && group.members.length > 0) {
+    throw new ChurnfeatError('bootstrap_refused', `consumer group ${groupId} has ${group.members.length} running member(s) (state ${group.state}): stop the version's sidecar before a bootstrap or rebuild (docs/bootstrap.md)`);
   }
 }
 
