@@ -17,7 +17,7 @@ import type { LakeStorage } from '../lake/index.ts';
 import { activeVersionKey, bootstrapKey, tombstoneKey, userDedupKey, userKeys, userStateKey, versionPrefix } from '../store/index.ts';
 import { WindowOperators } from '../windows/index.ts';
 import { decodeCut, encodeCut, takeCut, type CutPartition } from './bootstrap-cut.ts';
-import { buildUserState, type StatePolicy } from './bootstrap-state.ts';
+import { buildUserState, type FeatureRow, type StatePolicy } from './bootstrap-state.ts';
 import { BootstrapWarehouse } from './warehouse-rows.ts';
 
 /** The default consumer group of a version's sidecar (one function, to reconcile with the version catalog's). */
@@ -116,8 +116,7 @@ export async function runBootstrap(run: BootstrapRun): Promise<BootstrapResult> 
   const recordCut = async (): Promise<void> => {
     await redis.hset(key, { state: BOOTSTRAP_STATE.loading, version, group: run.groupId, cut: encodeCut(cut), users_loaded: 0, checkpoint: '', started_at: new Date().toISOString() });
   };
-  const operators = new WindowOperators(registry);
-  const { allowedLatenessMs, dedupMarginMs } = registry.policies;
+  const { allowedLatenessMs } = registry.policies;
   let usersLoaded = Number(record.users_loaded ?? 0);
   const checkpoint = record.checkpoint ?? '';
   const planOf = (users: number): BootstrapPlan => ({ version, keyspace, groupId: run.groupId, cut, cutRecorded, users, usersLoaded, maxKeys: users * (1 + SOURCES.length) });
@@ -141,55 +140,93 @@ export async function runBootstrap(run: BootstrapRun): Promise<BootstrapResult> 
     const plan = planOf(total);
     run.onStart?.(plan);
     if (run.dryRun) return { plan, state: 'planned', usersLoaded, applied: 0, duplicates: 0, elapsedMs: Date.now() - started };
-    const policy: StatePolicy = {
-      allowedLatenessMs,
-      dedupMarginMs,
-      oldestTile: (featureId, clockMs) => operators.tileBounds(clockMs).find((b) => b.featureId === featureId)?.oldestTile ?? 0,
-    };
-    const stateTtlMs = operators.stateTtlMs(allowedLatenessMs);
-    const dedupTtlMs = allowedLatenessMs + dedupMarginMs + 3_600_000;
-    let applied = 0;
-    let duplicates = 0;
-    let after = checkpoint;
     run.onProgress?.(usersLoaded, total);
-    for (;;) {
-      const users = await warehouse.nextUsers(after, run.batchUsers);
-      if (users.length === 0) break;
-      const rows = await warehouse.featureRows(users);
-      const tombs = await redis.mget(...users.map((user) => tombstoneKey(keyPrefix, user)));
-      const byUser = new Map<string, typeof rows>();
-      for (const row of rows) byUser.set(row.userId, [...(byUser.get(row.userId) ?? []), row]);
-      const pipeline = redis.pipeline();
-      users.forEach((user, index) => {
-        const tomb = tombs[index];
-        const state = buildUserState(byUser.get(user) ?? [], registry.features, policy, tomb === null || tomb === undefined ? null : Number(tomb));
-        applied += state.applied;
-        duplicates += state.duplicates;
-        pipeline.unlink(...userKeys(keyspace, user));
-        if (state.fields.size > 0) {
-          pipeline.hset(userStateKey(keyspace, user), state.fields);
-          pipeline.pexpire(userStateKey(keyspace, user), stateTtlMs);
-        }
-        for (const [source, buckets] of state.dedup) {
-          const dedupKey = userDedupKey(keyspace, user, source);
-          pipeline.hset(dedupKey, buckets);
-          pipeline.pexpire(dedupKey, dedupTtlMs);
-        }
-      });
-      after = users[users.length - 1] as string;
-      usersLoaded += users.length;
-      pipeline.hset(key, { checkpoint: after, users_loaded: usersLoaded, updated_at: new Date().toISOString() });
-      const results = (await pipeline.exec()) ?? [];
-      const failed = results.find(([error]) => error !== null);
-      if (failed) throw new ChurnfeatError('redis_unavailable', `bootstrap batch after ${JSON.stringify(checkpoint)} failed: ${(failed[0] as Error).message}`, { cause: failed[0] as Error, retryable: true });
-      run.onProgress?.(usersLoaded, total);
-    }
+    const loaded = await loadUsers({ redis, warehouse, registry, keyPrefix, keyspace, key, batchUsers: run.batchUsers, after: checkpoint, usersLoaded, onBatch: (n) => run.onProgress?.(n, total) });
+    usersLoaded = loaded.usersLoaded;
+    const { applied, duplicates } = loaded;
     await commitGroupOffsets(run.admin, run.groupId, cut);
     await redis.hset(key, { state: BOOTSTRAP_STATE.complete, users_loaded: usersLoaded, finished_at: new Date().toISOString() });
     return { plan, state: 'complete', usersLoaded, applied, duplicates, elapsedMs: Date.now() - started };
   } finally {
     warehouse.close();
   }
+}
+
+/** The batches of a load: from the user after `after`, checkpointing in `key` after each. */
+export interface LoadUsers {
+  redis: Redis;
+  warehouse: BootstrapWarehouse;
+  registry: FeatureRegistry;
+  /** The base prefix (deletion tombstones live there). */
+  keyPrefix: string;
+  /** The version's keyspace, versionPrefix(keyPrefix, version). */
+  keyspace: string;
+  /** The bootstrap key the checkpoint goes to. */
+  key: string;
+  batchUsers: number;
+  /** The last user loaded already ('' from the first). */
+  after: string;
+  usersLoaded: number;
+  onBatch?: (usersLoaded: number) => void;
+}
+
+/**
+ * Loads users in batches: per batch one warehouse query, one MGET of the tombstones and one
+ * pipeline that deletes and writes each user's keys, then the checkpoint, in that order.
+ */
+export async function loadUsers(load: LoadUsers): Promise<{ usersLoaded: number; applied: number; duplicates: number }> {
+  const { redis, warehouse, registry, keyPrefix, keyspace, key } = load;
+  const operators = new WindowOperators(registry);
+  const { allowedLatenessMs, dedupMarginMs } = registry.policies;
+  const policy: StatePolicy = {
+    allowedLatenessMs,
+    dedupMarginMs,
+    oldestTile: (featureId, clockMs) => operators.tileBounds(clockMs).find((b) => b.featureId === featureId)?.oldestTile ?? 0,
+  };
+  const stateTtlMs = operators.stateTtlMs(allowedLatenessMs);
+  const dedupTtlMs = allowedLatenessMs + dedupMarginMs + 3_600_000;
+  let { after, usersLoaded } = load;
+  let applied = 0;
+  let duplicates = 0;
+  for (;;) {
+    const users = await warehouse.nextUsers(after, load.batchUsers);
+    if (users.length === 0) break;
+    const last = users[users.length - 1] as string;
+    const rows = await warehouse.featureRows(after, last);
+    const tombs = await redis.mget(...users.map((user) => tombstoneKey(keyPrefix, user)));
+    const byUser = new Map<string, FeatureRow[]>();
+    for (const row of rows) {
+      const list = byUser.get(row.userId);
+      if (list) list.push(row);
+      else byUser.set(row.userId, [row]);
+    }
+    const pipeline = redis.pipeline();
+    users.forEach((user, index) => {
+      const tomb = tombs[index];
+      const state = buildUserState(byUser.get(user) ?? [], registry.features, policy, tomb === null || tomb === undefined ? null : Number(tomb));
+      applied += state.applied;
+      duplicates += state.duplicates;
+      pipeline.unlink(...userKeys(keyspace, user));
+      if (state.fields.size > 0) {
+        pipeline.hset(userStateKey(keyspace, user), state.fields);
+        pipeline.pexpire(userStateKey(keyspace, user), stateTtlMs);
+      }
+      for (const [source, buckets] of state.dedup) {
+        const dedupKey = userDedupKey(keyspace, user, source);
+        pipeline.hset(dedupKey, buckets);
+        pipeline.pexpire(dedupKey, dedupTtlMs);
+      }
+    });
+    const from = after;
+    after = last;
+    usersLoaded += users.length;
+    pipeline.hset(key, { checkpoint: after, users_loaded: usersLoaded, updated_at: new Date().toISOString() });
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([error]) => error !== null);
+    if (failed) throw new ChurnfeatError('redis_unavailable', `bootstrap batch after user ${JSON.stringify(from)} failed: ${(failed[0] as Error).message}`, { cause: failed[0] as Error, retryable: true });
+    load.onBatch?.(usersLoaded);
+  }
+  return { usersLoaded, applied, duplicates };
 }
 
 /** A bootstrap commits the group's offsets at its end, which Kafka refuses while the group has members: refuse at the start instead. */

@@ -3,3 +3,4 @@ export * from './bootstrap-state.ts';
 export * from './bootstrap-loader.ts';
 export * from './bootstrap-options.ts';
 export * from './warehouse-rows.ts';
+export * from './feature-rows.ts';

@@ -53,12 +53,11 @@ export class BootstrapWarehouse {
     return rows.map((r) => String(r[0]));
   }
 
-  /** The rows of some users, in apply order. */
-  async featureRows(users: readonly string[]): Promise<FeatureRow[]> {
-    if (users.length === 0) return [];
+  /** The rows of the users after `after` up to `last` (a batch of {@link nextUsers}), in apply order. */
+  async featureRows(after: string, last: string): Promise<FeatureRow[]> {
     const rows = await this.rows(
       `select f.user_id, f.feature_name, f.source, f.kafka_topic, f.kafka_partition, f.kafka_offset, f.event_key, f.event_ms, f.ingest_ms, f.tile_start_ms, f.fixed_value, f.num_value, f.str_value
-       ${this.scope} and f.user_id in (${users.map(quote).join(', ')})
+       ${this.scope} and f.user_id > ${quote(after)} and f.user_id <= ${quote(last)}
        order by f.user_id, f.source, f.kafka_partition, f.kafka_offset`,
     );
     const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));

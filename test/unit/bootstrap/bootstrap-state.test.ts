@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { buildUserState, type FeatureRow } from '../../../sidecar/src/bootstrap/index.ts';
+import { buildUserState, featureRowsOf, type FeatureRow } from '../../../sidecar/src/bootstrap/index.ts';
 import { parseEvent, type Source } from '../../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
 import { applyCall, FeatureWriter, readState, type ModelState, type StoreRecord } from '../../../sidecar/src/store/index.ts';
-import { featureInput, featureOps, WindowOperators } from '../../../sidecar/src/windows/index.ts';
+import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 
 const HOUR = 3_600_000;
 const registry = loadFeatureRegistry('dbt_project');
@@ -30,31 +30,7 @@ function storeRecords(seed: number): StoreRecord[] {
   return out;
 }
 
-/** The int_feature_events rows of a record that reaches the apply function. */
-function rowsOf(record: StoreRecord): FeatureRow[] {
-  const { event } = record;
-  return registry.features.flatMap((feature) => {
-    const input = featureInput(feature, event);
-    if (input === null || featureOps(feature, event).length === 0) return [];
-    return [
-      {
-        userId: event.userId,
-        featureName: feature.name,
-        source: event.source,
-        topic: record.topic,
-        partition: record.partition,
-        offset: Number(record.offset),
-        eventKey: event.eventKey,
-        eventMs: event.eventMs,
-        ingestMs: event.ingestMs,
-        tileStartMs: Math.floor(event.eventMs / feature.granularityMs) * feature.granularityMs,
-        fixedValue: input.kind === 'sum' ? input.fixed : null,
-        numValue: input.kind === 'min' || input.kind === 'max' ? input.number : null,
-        strValue: input.kind === 'count_distinct' || input.kind === 'last' ? input.text : null,
-      },
-    ];
-  });
-}
+const rowsOf = (record: StoreRecord): FeatureRow[] => featureRowsOf(registry.features, record);
 
 /** Streams records into model states (one apply call per user and source per batch of 20), as the sidecar does. */
 function stream(states: Map<string, ModelState>, records: readonly StoreRecord[]): Map<string, number> {
