@@ -10,7 +10,7 @@
  * checkpoint). Redis CPU is used_cpu_user + used_cpu_sys of INFO; commands per user from INFO
  * commandstats; memory is used_memory after the load.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -73,7 +73,10 @@ try {
   const end = Math.floor(Date.now() / DAY) * DAY;
   const workload = generateWorkload({ seed: 11, users, eventsPerUser, startMs: end - 30 * DAY, endMs: end, lateShare: 0.05, veryLateShare: 0.01, duplicateShare: 0.03 }).sort((a, b) => a.ingestMs - b.ingestMs);
   const offsets = new Map<string, number>();
-  const lines: string[] = [];
+  const ndjson = join(work, 'rows.ndjson');
+  const out = openSync(ndjson, 'w');
+  let lines: string[] = [];
+  let rowCount = 0;
   let records = 0;
   for (const record of workload) {
     const parsed = parseEvent(record.source, record.value);
@@ -104,9 +107,15 @@ try {
         }),
       );
     }
+    if (lines.length >= 100_000) {
+      rowCount += lines.length;
+      writeSync(out, `${lines.join('\n')}\n`);
+      lines = [];
+    }
   }
-  const ndjson = join(work, 'rows.ndjson');
-  writeFileSync(ndjson, `${lines.join('\n')}\n`);
+  rowCount += lines.length;
+  if (lines.length > 0) writeSync(out, `${lines.join('\n')}\n`);
+  closeSync(out);
   const duckdbPath = join(work, 'warehouse.duckdb');
   const instance = await DuckDBInstance.create(duckdbPath);
   const connection = await instance.connect();
@@ -119,22 +128,14 @@ try {
     const [topic, partition] = position.split(':') as [string, string];
     return { source: topic.split('.')[1] as Source, topic, partition: Number(partition), offset: next };
   });
-  console.log(`warehouse: ${lines.length} int_feature_events rows of ${records} relevant records, ${users} users, built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`warehouse: ${rowCount} int_feature_events rows of ${records} relevant records, ${users} users, built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   const warehouse = await BootstrapWarehouse.open(duckdbPath, 'int_feature_events', cut, registry.features, allowedLatenessMs);
   const before = await redis.info('all');
   const node0 = process.cpuUsage();
   const redisProc0 = processCpuSeconds(server.pid);
   const wall0 = performance.now();
-  let queryMs = 0;
-  const timed: BootstrapWarehouse = Object.create(warehouse) as BootstrapWarehouse;
-  timed.featureRows = async (from, to) => {
-    const q = performance.now();
-    const rows = await warehouse.featureRows(from, to);
-    queryMs += performance.now() - q;
-    return rows;
-  };
-  const loaded = await loadUsers({ redis, warehouse: timed, registry, keyPrefix: 'bench', keyspace: versionPrefix('bench', registry.version), key: bootstrapKey('bench', registry.version), batchUsers, after: '', usersLoaded: 0 });
+  const loaded = await loadUsers({ redis, warehouse, registry, keyPrefix: 'bench', keyspace: versionPrefix('bench', registry.version), key: bootstrapKey('bench', registry.version), batchUsers, after: '', usersLoaded: 0 });
   const wallS = (performance.now() - wall0) / 1000;
   const after = await redis.info('all');
   const node1 = process.cpuUsage(node0);
@@ -153,18 +154,19 @@ try {
     batchUsers,
     wallSeconds: Math.round(wallS * 100) / 100,
     usersPerSecond: Math.round(loaded.usersLoaded / wallS),
-    warehouseQuerySeconds: Math.round(queryMs / 10) / 100,
     redisCpuSeconds: Math.round(redisCpuS * 1000) / 1000,
     redisProcessCpuSeconds: Math.round((processCpuSeconds(server.pid) - redisProc0) * 100) / 100,
     redisCpuMicrosPerUser: Math.round((redisCpuS * 1e6) / loaded.usersLoaded),
     redisUsersPerCpuSecond: Math.round(loaded.usersLoaded / redisCpuS),
     loaderCpuSeconds: Math.round(((node1.user + node1.system) / 1e6) * 100) / 100,
+    usersPerLoaderCpuSecond: Math.round(loaded.usersLoaded / ((node1.user + node1.system) / 1e6)),
+    loadAverage1m: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
     redisCommandsPerUser: Math.round((totalCommands / loaded.usersLoaded) * 100) / 100,
     commands,
     redisUsedMemoryBytesPerUser: Math.round(info(after, 'used_memory') / loaded.usersLoaded),
   };
   console.log(
-    `bootstrap: ${summary.users} users in ${summary.wallSeconds} s = ${summary.usersPerSecond} users/s (warehouse queries ${summary.warehouseQuerySeconds} s, loader CPU ${summary.loaderCpuSeconds} s); ` +
+    `bootstrap: ${summary.users} users in ${summary.wallSeconds} s = ${summary.usersPerSecond} users/s (loader CPU ${summary.loaderCpuSeconds} s = ${summary.usersPerLoaderCpuSecond} users per loader CPU-second: the warehouse scan and the state build; load average ${summary.loadAverage1m}); ` +
       `Redis CPU ${summary.redisCpuMicrosPerUser} µs/user (${summary.redisUsersPerCpuSecond} users per Redis CPU-second), ${summary.redisCommandsPerUser} commands/user, ${summary.redisUsedMemoryBytesPerUser} bytes/user`,
   );
   const date = new Date().toISOString().slice(0, 10);

@@ -188,11 +188,8 @@ export async function loadUsers(load: LoadUsers): Promise<{ usersLoaded: number;
   let { after, usersLoaded } = load;
   let applied = 0;
   let duplicates = 0;
-  for (;;) {
-    const users = await warehouse.nextUsers(after, load.batchUsers);
-    if (users.length === 0) break;
+  for await (const { users, rows } of warehouse.userBatches(after, load.batchUsers)) {
     const last = users[users.length - 1] as string;
-    const rows = await warehouse.featureRows(after, last);
     const tombs = await redis.mget(...users.map((user) => tombstoneKey(keyPrefix, user)));
     const byUser = new Map<string, FeatureRow[]>();
     for (const row of rows) {

@@ -23,6 +23,26 @@ function scopeSql(table: string, cut: readonly CutPartition[], features: readonl
       and floor(f.event_ms / feat.granularity_ms) >= floor(f.ingest_ms / feat.granularity_ms) - feat.window_tiles`;
 }
 
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+function toRow(r: unknown[]): FeatureRow {
+  return {
+    userId: String(r[0]),
+    featureName: String(r[1]),
+    source: String(r[2]) as Source,
+    topic: String(r[3]),
+    partition: Number(r[4]),
+    offset: Number(r[5]),
+    eventKey: String(r[6]),
+    eventMs: Number(r[7]),
+    ingestMs: Number(r[8]),
+    tileStartMs: Number(r[9]),
+    fixedValue: num(r[10]),
+    numValue: num(r[11]),
+    strValue: r[12] === null ? null : String(r[12]),
+  };
+}
+
 /** A read-only connection to the warehouse file and the queries of one bootstrap. */
 export class BootstrapWarehouse {
   private constructor(
@@ -47,35 +67,35 @@ export class BootstrapWarehouse {
     return Number(row?.[0] ?? 0);
   }
 
-  /** The next `limit` users after `after` ('' from the first), in user_id order. */
-  async nextUsers(after: string, limit: number): Promise<string[]> {
-    const rows = await this.rows(`select distinct f.user_id ${this.scope} and f.user_id > ${quote(after)} order by f.user_id limit ${limit}`);
-    return rows.map((r) => String(r[0]));
-  }
-
-  /** The rows of the users after `after` up to `last` (a batch of {@link nextUsers}), in apply order. */
-  async featureRows(after: string, last: string): Promise<FeatureRow[]> {
-    const rows = await this.rows(
+  /**
+   * The rows of the users after `after` ('' from the first), in user_id order and, per user,
+   * in apply order, as batches of `batchUsers` whole users: one ordered scan streamed chunk
+   * by chunk, so a batch costs no query of its own and memory holds one batch.
+   */
+  async *userBatches(after: string, batchUsers: number): AsyncGenerator<{ users: string[]; rows: FeatureRow[] }> {
+    const result = await this.connection.stream(
       `select f.user_id, f.feature_name, f.source, f.kafka_topic, f.kafka_partition, f.kafka_offset, f.event_key, f.event_ms, f.ingest_ms, f.tile_start_ms, f.fixed_value, f.num_value, f.str_value
-       ${this.scope} and f.user_id > ${quote(after)} and f.user_id <= ${quote(last)}
+       ${this.scope} and f.user_id > ${quote(after)}
        order by f.user_id, f.source, f.kafka_partition, f.kafka_offset`,
     );
-    const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-    return rows.map((r) => ({
-      userId: String(r[0]),
-      featureName: String(r[1]),
-      source: String(r[2]) as Source,
-      topic: String(r[3]),
-      partition: Number(r[4]),
-      offset: Number(r[5]),
-      eventKey: String(r[6]),
-      eventMs: Number(r[7]),
-      ingestMs: Number(r[8]),
-      tileStartMs: Number(r[9]),
-      fixedValue: num(r[10]),
-      numValue: num(r[11]),
-      strValue: r[12] === null ? null : String(r[12]),
-    }));
+    let users: string[] = [];
+    let rows: FeatureRow[] = [];
+    for await (const chunk of result.yieldRows()) {
+      for (const r of chunk) {
+        const row = toRow(r);
+        if (users[users.length - 1] !== row.userId) {
+          // the previous user is whole: a batch is full once it has batchUsers whole users
+          if (users.length === batchUsers) {
+            yield { users, rows };
+            users = [];
+            rows = [];
+          }
+          users.push(row.userId);
+        }
+        rows.push(row);
+      }
+    }
+    if (users.length > 0) yield { users, rows };
   }
 
   close(): void {
