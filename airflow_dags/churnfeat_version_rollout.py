@@ -36,8 +36,23 @@ from airflow.exceptions import AirflowException, AirflowFailException
 from airflow.models.param import Param
 
 from churnfeat_airflow.dbt import DbtError, prepare_warehouse, run_dbt
-from churnfeat_airflow.parity import PASS, UNEXPLAINED, failure_lines, parity_command, read_report, report_dir, run_parity_job
-from churnfeat_airflow.rollout import VERSION_PATTERN, approval_given, approval_variable, bootstrap_command, check_version, cutover_command
+from churnfeat_airflow.parity import (
+    PASS,
+    UNEXPLAINED,
+    failure_lines,
+    parity_command,
+    read_report,
+    report_dir,
+    run_parity_job,
+)
+from churnfeat_airflow.rollout import (
+    VERSION_PATTERN,
+    approval_given,
+    approval_variable,
+    bootstrap_command,
+    check_version,
+    cutover_command,
+)
 from churnfeat_airflow.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -109,10 +124,21 @@ def churnfeat_version_rollout() -> None:
         return version
 
     @task
-    def parity(version: str, data_interval_start: Any = None, data_interval_end: Any = None, params: dict[str, Any] | None = None) -> str:
+    def parity(
+        version: str,
+        data_interval_start: Any = None,
+        data_interval_end: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> str:
         settings = load_settings()
         out_dir = report_dir(settings, data_interval_start.strftime("%Y-%m-%d")) / "parity"
-        command = parity_command(settings, as_of_ms=int(data_interval_end.timestamp() * 1000), out_dir=out_dir, users=int((params or {}).get("users", 500)), threshold=0)
+        command = parity_command(
+            settings,
+            as_of_ms=int(data_interval_end.timestamp() * 1000),
+            out_dir=out_dir,
+            users=int((params or {}).get("users", 500)),
+            threshold=0,
+        )
         run = run_parity_job(settings, [*command, "--version", version], out_dir)
         report = read_report(run)
         if run.exit_code == PASS and report is not None:
@@ -122,7 +148,9 @@ def churnfeat_version_rollout() -> None:
             for line in lines:
                 log.error("%s", line)
             raise AirflowFailException(lines[0])
-        raise AirflowException(f"parity --version {version} exited {run.exit_code}; last output:\n" + "\n".join(run.tail))
+        raise AirflowException(
+            f"parity --version {version} exited {run.exit_code}; last output:\n" + "\n".join(run.tail)
+        )
 
     @task.sensor(poke_interval=300, timeout=7 * 24 * 3600, mode="reschedule", retries=0)
     def await_approval(version: str) -> bool:

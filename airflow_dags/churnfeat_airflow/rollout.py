@@ -33,11 +33,15 @@ def cli(environ: Mapping[str, str] | None = None) -> list[str]:
 def check_version(version: object) -> str:
     """The `version` param, or a failure (no retry) that says what is wrong with it."""
     if not isinstance(version, str) or not re.match(VERSION_PATTERN, version):
-        raise AirflowFailException(f"param version must match {VERSION_PATTERN} (a registry version id), got {version!r}")
+        raise AirflowFailException(
+            f"param version must match {VERSION_PATTERN} (a registry version id), got {version!r}"
+        )
     return version
 
 
-def bootstrap_command(settings: Settings, version: str, *, cut_only: bool, environ: Mapping[str, str] | None = None) -> list[str]:
+def bootstrap_command(
+    settings: Settings, version: str, *, cut_only: bool, environ: Mapping[str, str] | None = None
+) -> list[str]:
     """`churnfeat bootstrap`: --cut-only records the cut before the warehouse build; without it, loads (resuming)."""
     command = [*cli(environ), "bootstrap", "--version", version, "--lake", settings.lake_uri, "--no-progress"]
     if settings.dbt_target == "duckdb":
@@ -62,5 +66,7 @@ def approval_given(value: str | None, version: str) -> bool:
     if decision == APPROVE:
         return True
     if decision == REJECT:
-        raise AirflowFailException(f"the cutover of {version} was rejected (Variable {approval_variable(version)} = {REJECT})")
+        raise AirflowFailException(
+            f"the cutover of {version} was rejected (Variable {approval_variable(version)} = {REJECT})"
+        )
     return False

@@ -9,7 +9,13 @@ from airflow.models import DagBag
 
 from conftest import DAGS_DIR
 
-EXPECTED_DAGS = {"churnfeat_dbt_hourly", "churnfeat_parity_nightly", "churnfeat_backfill", "churnfeat_deletion_daily", "churnfeat_version_rollout"}
+EXPECTED_DAGS = {
+    "churnfeat_dbt_hourly",
+    "churnfeat_parity_nightly",
+    "churnfeat_backfill",
+    "churnfeat_deletion_daily",
+    "churnfeat_version_rollout",
+}
 
 
 def test_the_dag_folder_imports_with_no_errors_and_holds_the_three_dags() -> None:

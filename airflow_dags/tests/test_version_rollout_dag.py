@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
 from airflow.exceptions import AirflowFailException
 from airflow.models import DagBag
 
-from churnfeat_airflow.rollout import approval_given, approval_variable, bootstrap_command, check_version, cutover_command
+from churnfeat_airflow.rollout import (
+    approval_given,
+    approval_variable,
+    bootstrap_command,
+    check_version,
+    cutover_command,
+)
 from churnfeat_airflow.settings import load_settings
 from conftest import DAGS_DIR, REPO
 
@@ -25,7 +32,7 @@ def test_the_rollout_runs_cut_then_dbt_then_bootstrap_then_parity_then_approval_
     assert dag.max_active_runs == 1 and dag.catchup is False
     order = ["take_cut", "build_offline", "bootstrap", "parity", "await_approval", "cutover"]
     assert {task.task_id for task in dag.tasks} == set(order)
-    for first, then in zip(order, order[1:], strict=False):
+    for first, then in itertools.pairwise(order):
         assert then in dag.get_task(first).downstream_task_ids, f"{first} -> {then}"
     assert dag.get_task("take_cut").upstream_task_ids == set()
     for task in dag.tasks:

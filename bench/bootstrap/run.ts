@@ -71,7 +71,9 @@ try {
   // the warehouse: int_feature_events of a generated month
   const t0 = Date.now();
   const end = Math.floor(Date.now() / DAY) * DAY;
-  const workload = generateWorkload({ seed: 11, users, eventsPerUser, startMs: end - 30 * DAY, endMs: end, lateShare: 0.05, veryLateShare: 0.01, duplicateShare: 0.03 }).sort((a, b) => a.ingestMs - b.ingestMs);
+  const workload = generateWorkload({ seed: 11, users, eventsPerUser, startMs: end - 30 * DAY, endMs: end, lateShare: 0.05, veryLateShare: 0.01, duplicateShare: 0.03 }).sort(
+    (a, b) => a.ingestMs - b.ingestMs,
+  );
   const offsets = new Map<string, number>();
   const ndjson = join(work, 'rows.ndjson');
   const out = openSync(ndjson, 'w');
@@ -135,7 +137,17 @@ try {
   const node0 = process.cpuUsage();
   const redisProc0 = processCpuSeconds(server.pid);
   const wall0 = performance.now();
-  const loaded = await loadUsers({ redis, warehouse, registry, keyPrefix: 'bench', keyspace: versionPrefix('bench', registry.version), key: bootstrapKey('bench', registry.version), batchUsers, after: '', usersLoaded: 0 });
+  const loaded = await loadUsers({
+    redis,
+    warehouse,
+    registry,
+    keyPrefix: 'bench',
+    keyspace: versionPrefix('bench', registry.version),
+    key: bootstrapKey('bench', registry.version),
+    batchUsers,
+    after: '',
+    usersLoaded: 0,
+  });
   const wallS = (performance.now() - wall0) / 1000;
   const after = await redis.info('all');
   const node1 = process.cpuUsage(node0);

@@ -48,7 +48,8 @@ export const command: Command = {
     const kafka = createKafkaClient(pickKafkaConnection(options), { clientId: `churnfeat-bootstrap-${version}`, logLevel: logLevel.ERROR, retry: { retries: 5 } });
     const admin = kafka.admin();
     const storage = lakeStorageFromUri(options.lakeUri, { endpoint: options.s3Endpoint || undefined });
-    const bar = options.progress && !options.dryRun ? new SingleBar({ format: 'bootstrap |{bar}| {value}/{total} users | {rate} users/s | ETA {eta_formatted}', stream: process.stderr, etaBuffer: 20 }) : null;
+    const bar =
+      options.progress && !options.dryRun ? new SingleBar({ format: 'bootstrap |{bar}| {value}/{total} users | {rate} users/s | ETA {eta_formatted}', stream: process.stderr, etaBuffer: 20 }) : null;
     const started = Date.now();
     try {
       await admin.connect();
@@ -88,8 +89,13 @@ export const command: Command = {
       bar?.stop();
       if (result.state === 'planned' || options.cutOnly) say('bootstrap', `${options.dryRun ? 'dry run: ' : 'cut recorded: '}${describePlan(result.plan)}`);
       else if (result.state === 'complete' && result.elapsedMs >= 0)
-        say('bootstrap', `${version} complete: ${result.usersLoaded} users (${result.applied} events counted, ${result.duplicates} duplicates dropped) in ${(result.elapsedMs / 1000).toFixed(1)} s; group ${groupId} committed to the cut`);
-      process.stdout.write(`${JSON.stringify({ version, state: result.state, users_loaded: result.usersLoaded, applied: result.applied, duplicates: result.duplicates, elapsed_ms: result.elapsedMs, cut: result.plan.cut })}\n`);
+        say(
+          'bootstrap',
+          `${version} complete: ${result.usersLoaded} users (${result.applied} events counted, ${result.duplicates} duplicates dropped) in ${(result.elapsedMs / 1000).toFixed(1)} s; group ${groupId} committed to the cut`,
+        );
+      process.stdout.write(
+        `${JSON.stringify({ version, state: result.state, users_loaded: result.usersLoaded, applied: result.applied, duplicates: result.duplicates, elapsed_ms: result.elapsedMs, cut: result.plan.cut })}\n`,
+      );
       return EXIT.ok;
     } catch (error) {
       bar?.stop();

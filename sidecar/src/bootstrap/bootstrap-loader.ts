@@ -100,7 +100,10 @@ export async function runBootstrap(run: BootstrapRun): Promise<BootstrapResult> 
   const key = bootstrapKey(keyPrefix, version);
   const active = await redis.get(activeVersionKey(keyPrefix));
   if (active === version && !run.rebuild) {
-    throw new ChurnfeatError('bootstrap_refused', `version ${version} is the active version (${activeVersionKey(keyPrefix)}): a bootstrap never writes into the keyspace readers follow; bootstrap a new version, or --rebuild after the store lost it (docs/bootstrap.md)`);
+    throw new ChurnfeatError(
+      'bootstrap_refused',
+      `version ${version} is the active version (${activeVersionKey(keyPrefix)}): a bootstrap never writes into the keyspace readers follow; bootstrap a new version, or --rebuild after the store lost it (docs/bootstrap.md)`,
+    );
   }
   const record = run.rebuild ? {} : await redis.hgetall(key);
   if (!run.cutOnly && !run.dryRun && run.afterCut === undefined && record.cut === undefined) {
@@ -220,7 +223,8 @@ export async function loadUsers(load: LoadUsers): Promise<{ usersLoaded: number;
     pipeline.hset(key, { checkpoint: after, users_loaded: usersLoaded, updated_at: new Date().toISOString() });
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([error]) => error !== null);
-    if (failed) throw new ChurnfeatError('redis_unavailable', `bootstrap batch after user ${JSON.stringify(from)} failed: ${(failed[0] as Error).message}`, { cause: failed[0] as Error, retryable: true });
+    if (failed)
+      throw new ChurnfeatError('redis_unavailable', `bootstrap batch after user ${JSON.stringify(from)} failed: ${(failed[0] as Error).message}`, { cause: failed[0] as Error, retryable: true });
     load.onBatch?.(usersLoaded);
   }
   return { usersLoaded, applied, duplicates };
@@ -231,7 +235,10 @@ async function refuseRunningGroup(admin: Admin, groupId: string): Promise<void> 
   const { groups } = await admin.describeGroups([groupId]);
   const group = groups[0];
   if (group !== undefined && group.members.length > 0) {
-    throw new ChurnfeatError('bootstrap_refused', `consumer group ${groupId} has ${group.members.length} running member(s) (state ${group.state}): stop the version's sidecar before a bootstrap or rebuild (docs/bootstrap.md)`);
+    throw new ChurnfeatError(
+      'bootstrap_refused',
+      `consumer group ${groupId} has ${group.members.length} running member(s) (state ${group.state}): stop the version's sidecar before a bootstrap or rebuild (docs/bootstrap.md)`,
+    );
   }
 }
 

@@ -119,7 +119,9 @@ beforeAll(async () => {
   cleanups.push(() => deleteRedisKeys(REDIS_URL, ns.id));
 
   end = Math.floor(Date.now() / HOUR) * HOUR - HOUR;
-  const workload = generateWorkload({ seed: 13, users: 60, eventsPerUser: 40, startMs: end - 26 * HOUR, endMs: end, lateShare: 0.08, veryLateShare: 0.03, duplicateShare: 0.06 }).sort((a, b) => a.ingestMs - b.ingestMs);
+  const workload = generateWorkload({ seed: 13, users: 60, eventsPerUser: 40, startMs: end - 26 * HOUR, endMs: end, lateShare: 0.08, veryLateShare: 0.03, duplicateShare: 0.06 }).sort(
+    (a, b) => a.ingestMs - b.ingestMs,
+  );
   const cutAt = Math.floor(workload.length * 0.6);
   before = workload.slice(0, cutAt);
   // copies of records before the cut, re-sent after it: a version must drop them as duplicates
@@ -131,7 +133,13 @@ beforeAll(async () => {
   cleanups.push(() => reference.stop());
   const lakeWriter = await startLakeWriterOutsideTest();
   await produceWorkload(ns, before);
-  await waitUntilLanded(storage, await highWatermarks(admin, SOURCES.map((s) => ns.topics.sources[s])));
+  await waitUntilLanded(
+    storage,
+    await highWatermarks(
+      admin,
+      SOURCES.map((s) => ns.topics.sources[s]),
+    ),
+  );
   // the lake stops here: every cut is what landed, and the Kafka tail after it is what the
   // version's sidecar (re)consumes: the lake behind the sidecar, as after a Redis loss
   await lakeWriter.stop();
@@ -143,7 +151,15 @@ beforeAll(async () => {
 /** The lake writer of the shared setup (startLakeWriter ties its cleanup to a test). */
 async function startLakeWriterOutsideTest(): Promise<LakeWriter> {
   const writer = new LakeWriter(
-    resolveLakeWriterOptions({ brokers: ns.options.brokers, topicNamespace: ns.options.topicNamespace, groupId: `${ns.id}-lake`, clientId: `${ns.id}-lake`, flushRecords: 2_000, flushIntervalMs: 500, sessionTimeoutMs: 6_000 }),
+    resolveLakeWriterOptions({
+      brokers: ns.options.brokers,
+      topicNamespace: ns.options.topicNamespace,
+      groupId: `${ns.id}-lake`,
+      clientId: `${ns.id}-lake`,
+      flushRecords: 2_000,
+      flushIntervalMs: 500,
+      sessionTimeoutMs: 6_000,
+    }),
     { storage },
   );
   await writer.start();
@@ -158,59 +174,79 @@ afterAll(async () => {
 });
 
 describe('churnfeat bootstrap on the real stack', () => {
-  it('refuses the active version, then bootstrap up to the cut plus streaming from it answers as streaming everything does; after a FLUSHALL mid-run the rebuild answers the same again', { timeout: 180_000 }, async () => {
-    const own = await privateRedis();
-    const store = testRedis(own.url);
-    const run = bootstrapRun({ redis: store, cutOnly: true });
-    const keyspace = versionPrefix(ns.id, version);
+  it(
+    'refuses the active version, then bootstrap up to the cut plus streaming from it answers as streaming everything does; after a FLUSHALL mid-run the rebuild answers the same again',
+    { timeout: 180_000 },
+    async () => {
+      const own = await privateRedis();
+      const store = testRedis(own.url);
+      const run = bootstrapRun({ redis: store, cutOnly: true });
+      const keyspace = versionPrefix(ns.id, version);
 
-    await store.set(activeVersionKey(ns.id), version);
-    await expect(runBootstrap(run)).rejects.toMatchObject({ code: 'bootstrap_refused' });
-    expect(await store.exists(bootstrapKey(ns.id, version))).toBe(0);
-    await store.del(activeVersionKey(ns.id));
-    await expect(runBootstrap({ ...run, cutOnly: false })).rejects.toMatchObject({ code: 'invalid_config' });
+      await store.set(activeVersionKey(ns.id), version);
+      await expect(runBootstrap(run)).rejects.toMatchObject({ code: 'bootstrap_refused' });
+      expect(await store.exists(bootstrapKey(ns.id, version))).toBe(0);
+      await store.del(activeVersionKey(ns.id));
+      await expect(runBootstrap({ ...run, cutOnly: false })).rejects.toMatchObject({ code: 'invalid_config' });
 
-    const cutRun = await runBootstrap(run);
-    expect(cutRun.state).toBe('loading');
-    expect(cutRun.plan.cut.reduce((sum, c) => sum + c.offset, 0)).toBe(before.length);
-    const dry = await runBootstrap({ ...run, cutOnly: false, dryRun: true });
-    expect(dry.state).toBe('planned');
-    expect(dry.plan.cutRecorded).toBe(true);
-    expect(await store.hget(bootstrapKey(ns.id, version), 'users_loaded')).toBe('0');
-    const loaded = await runBootstrap({ ...run, cutOnly: false });
-    expect(loaded.state).toBe('complete');
-    expect(loaded.usersLoaded).toBe(dry.plan.users);
-    expect(await store.hget(bootstrapKey(ns.id, version), 'state')).toBe('complete');
-    // nothing outside the version's keyspace was written
-    expect((await store.keys('*')).filter((k) => !k.startsWith(`${keyspace}:`))).toEqual([]);
+      const cutRun = await runBootstrap(run);
+      expect(cutRun.state).toBe('loading');
+      expect(cutRun.plan.cut.reduce((sum, c) => sum + c.offset, 0)).toBe(before.length);
+      const dry = await runBootstrap({ ...run, cutOnly: false, dryRun: true });
+      expect(dry.state).toBe('planned');
+      expect(dry.plan.cutRecorded).toBe(true);
+      expect(await store.hget(bootstrapKey(ns.id, version), 'users_loaded')).toBe('0');
+      const loaded = await runBootstrap({ ...run, cutOnly: false });
+      expect(loaded.state).toBe('complete');
+      expect(loaded.usersLoaded).toBe(dry.plan.users);
+      expect(await store.hget(bootstrapKey(ns.id, version), 'state')).toBe('complete');
+      // nothing outside the version's keyspace was written
+      expect((await store.keys('*')).filter((k) => !k.startsWith(`${keyspace}:`))).toEqual([]);
 
-    let versionStore = await startStore(keyspace, run.groupId, own.url);
-    const tail = after.length;
-    await waitFor('the version to consume from the cut', async () => (await versionStore.metrics.totals()).consumed >= tail, { timeoutMs: 120_000 });
-    const totals = await versionStore.metrics.totals();
-    expect(totals.consumed).toBe(tail);
-    expect(totals.duplicate).toBeGreaterThanOrEqual(resent.length);
-    expect(await mismatches(store, keyspace)).toEqual([]);
+      let versionStore = await startStore(keyspace, run.groupId, own.url);
+      const tail = after.length;
+      await waitFor('the version to consume from the cut', async () => (await versionStore.metrics.totals()).consumed >= tail, { timeoutMs: 120_000 });
+      const totals = await versionStore.metrics.totals();
+      expect(totals.consumed).toBe(tail);
+      expect(totals.duplicate).toBeGreaterThanOrEqual(resent.length);
+      expect(await mismatches(store, keyspace)).toEqual([]);
 
-    // Redis loses everything while the version's sidecar runs
-    await store.flushall();
-    await waitFor('the sidecar to register its library again', async () => (await store.call('FUNCTION', 'LIST')) !== null && ((await store.call('FUNCTION', 'LIST')) as unknown[]).length > 0, { timeoutMs: 30_000 });
-    expect((await mismatches(store, keyspace)).length).toBeGreaterThan(0);
-    await expect(runBootstrap({ ...run, cutOnly: false, rebuild: true, afterCut: async () => undefined })).rejects.toMatchObject({ code: 'bootstrap_refused' });
-    await versionStore.stop();
-    const rebuilt = await runBootstrap({ ...run, cutOnly: false, rebuild: true, afterCut: () => dbtBuildFeatureEvents(parityDbtOptions(duckdbPath, lakeRoot)) });
-    expect(rebuilt.state).toBe('complete');
-    versionStore = await startStore(keyspace, run.groupId, own.url);
-    onTestFinished(() => versionStore.stop());
-    // the records between the cut and the offsets the group had committed are consumed again
-    await waitFor('the rebuilt version to consume the tail again', async () => (await versionStore.metrics.totals()).consumed >= tail, { timeoutMs: 120_000 });
-    expect(await mismatches(store, keyspace)).toEqual([]);
-  });
+      // Redis loses everything while the version's sidecar runs
+      await store.flushall();
+      await waitFor('the sidecar to register its library again', async () => (await store.call('FUNCTION', 'LIST')) !== null && ((await store.call('FUNCTION', 'LIST')) as unknown[]).length > 0, {
+        timeoutMs: 30_000,
+      });
+      expect((await mismatches(store, keyspace)).length).toBeGreaterThan(0);
+      await expect(runBootstrap({ ...run, cutOnly: false, rebuild: true, afterCut: async () => undefined })).rejects.toMatchObject({ code: 'bootstrap_refused' });
+      await versionStore.stop();
+      const rebuilt = await runBootstrap({ ...run, cutOnly: false, rebuild: true, afterCut: () => dbtBuildFeatureEvents(parityDbtOptions(duckdbPath, lakeRoot)) });
+      expect(rebuilt.state).toBe('complete');
+      versionStore = await startStore(keyspace, run.groupId, own.url);
+      onTestFinished(() => versionStore.stop());
+      // the records between the cut and the offsets the group had committed are consumed again
+      await waitFor('the rebuilt version to consume the tail again', async () => (await versionStore.metrics.totals()).consumed >= tail, { timeoutMs: 120_000 });
+      expect(await mismatches(store, keyspace)).toEqual([]);
+    },
+  );
 
   it('a loader killed with SIGKILL mid-load resumes where it stopped and ends with the same keys as an uninterrupted load', { timeout: 180_000 }, async () => {
     const whole = `${ns.id}w`;
     const killed = `${ns.id}k`;
-    const common = ['--version', version, '--lake', lakeRoot, '--duckdb-path', duckdbPath, '--topic-namespace', ns.options.topicNamespace, '--redis-url', REDIS_URL, '--brokers', ns.options.brokers.join(','), '--no-progress'];
+    const common = [
+      '--version',
+      version,
+      '--lake',
+      lakeRoot,
+      '--duckdb-path',
+      duckdbPath,
+      '--topic-namespace',
+      ns.options.topicNamespace,
+      '--redis-url',
+      REDIS_URL,
+      '--brokers',
+      ns.options.brokers.join(','),
+      '--no-progress',
+    ];
     const cli = (prefix: string, ...args: string[]): Promise<{ code: number | null; output: string }> =>
       new Promise((resolve) => {
         const child = spawn(process.execPath, churnfeatArgs('bootstrap', ...common, '--key-prefix', prefix, '--group', `${prefix}-g`, ...args), { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -227,10 +263,14 @@ describe('churnfeat bootstrap on the real stack', () => {
     const key = bootstrapKey(killed, version);
     const child = spawn(process.execPath, churnfeatArgs('bootstrap', ...common, '--key-prefix', killed, '--group', `${killed}-g`, '--batch-users', '1'), { stdio: 'ignore' });
     const exited = new Promise((resolve) => child.on('exit', resolve));
-    const loadedAtKill = await waitFor('the loader to checkpoint a few batches', async () => {
-      const n = Number((await redis.hget(key, 'users_loaded')) ?? 0);
-      return n >= 3 ? n : null;
-    }, { timeoutMs: 60_000, intervalMs: 2 });
+    const loadedAtKill = await waitFor(
+      'the loader to checkpoint a few batches',
+      async () => {
+        const n = Number((await redis.hget(key, 'users_loaded')) ?? 0);
+        return n >= 3 ? n : null;
+      },
+      { timeoutMs: 60_000, intervalMs: 2 },
+    );
     child.kill('SIGKILL');
     await exited;
     expect(await redis.hget(key, 'state')).toBe('loading');
