@@ -106,6 +106,7 @@ try {
           fixed_value: row.fixedValue,
           num_value: row.numValue,
           str_value: row.strValue,
+          event_ts_raw: parsed.event.eventTs,
         }),
       );
     }
@@ -122,7 +123,7 @@ try {
   const instance = await DuckDBInstance.create(duckdbPath);
   const connection = await instance.connect();
   await connection.run(
-    `create table int_feature_events as select * from read_json('${ndjson}', format = 'newline_delimited', columns = {user_id: 'varchar', feature_name: 'varchar', source: 'varchar', kafka_topic: 'varchar', kafka_partition: 'integer', kafka_offset: 'bigint', event_key: 'varchar', event_ms: 'bigint', ingest_ms: 'bigint', tile_start_ms: 'bigint', fixed_value: 'bigint', num_value: 'double', str_value: 'varchar'})`,
+    `create table int_feature_events as select * from read_json('${ndjson}', format = 'newline_delimited', columns = {user_id: 'varchar', feature_name: 'varchar', source: 'varchar', kafka_topic: 'varchar', kafka_partition: 'integer', kafka_offset: 'bigint', event_key: 'varchar', event_ms: 'bigint', ingest_ms: 'bigint', tile_start_ms: 'bigint', fixed_value: 'bigint', num_value: 'double', str_value: 'varchar', event_ts_raw: 'varchar'})`,
   );
   connection.closeSync();
   instance.closeSync();

@@ -20,6 +20,7 @@ import {
   dedupBucketField,
   dedupMember,
   dedupStamp,
+  DEDUP_STAMP_AHEAD,
   DEDUP_TILE_S,
   distinctField,
   encodeLast,
@@ -46,6 +47,11 @@ export interface FeatureRow {
   eventKey: string;
   eventMs: number;
   ingestMs: number;
+  /**
+   * The time the record's dedup entry is filed by (the store's dedupTimeMs): event_ms, or the
+   * unclamped event_ts when the device clock ran ahead of ingest (event_ms was clamped to it).
+   */
+  dedupMs: number;
   tileStartMs: number;
   fixedValue: number | null;
   numValue: number | null;
@@ -77,6 +83,7 @@ interface SourceRecord {
   eventKey: string;
   eventMs: number;
   ingestMs: number;
+  dedupMs: number;
   rows: FeatureRow[];
 }
 
@@ -92,7 +99,7 @@ function records(rows: readonly FeatureRow[]): SourceRecord[] {
     const key = `${row.topic}\u0000${row.partition}\u0000${row.offset}`;
     let record = byPosition.get(key);
     if (record === undefined) {
-      record = { source: row.source, topic: row.topic, partition: row.partition, offset: row.offset, eventKey: row.eventKey, eventMs: row.eventMs, ingestMs: row.ingestMs, rows: [] };
+      record = { source: row.source, topic: row.topic, partition: row.partition, offset: row.offset, eventKey: row.eventKey, eventMs: row.eventMs, ingestMs: row.ingestMs, dedupMs: row.dedupMs, rows: [] };
       byPosition.set(key, record);
     }
     record.rows.push(row);
@@ -110,7 +117,7 @@ export function buildUserState(rows: readonly FeatureRow[], features: readonly C
   const fields = new Map<string, string>();
   const dedup = new Map<Source, Map<string, Buffer>>();
   const seen = new Map<Source, Set<string>>();
-  const entries = new Map<Source, Array<{ member: Buffer; eventS: number }>>();
+  const entries = new Map<Source, Array<{ member: Buffer; dedupS: number; clockMs: number }>>();
   const clock = new Map<Source, number>();
   const tiles = new Map<string, Map<number, number>>();
   const extremes = new Map<string, string>();
@@ -137,7 +144,8 @@ export function buildUserState(rows: readonly FeatureRow[], features: readonly C
     applied += 1;
     const list = entries.get(record.source) ?? [];
     entries.set(record.source, list);
-    list.push({ member: dedupMember(record.eventKey), eventS: Math.floor(record.eventMs / 1000) });
+    // filed as the apply function files it: by the dedup time, clamped against the bound at the source's clock then
+    list.push({ member: dedupMember(record.eventKey), dedupS: Math.floor(record.dedupMs / 1000), clockMs: ingest });
     for (const row of record.rows) {
       const feature = byName.get(row.featureName);
       if (feature === undefined) continue;
@@ -204,16 +212,19 @@ export function buildUserState(rows: readonly FeatureRow[], features: readonly C
   for (const [id, candidate] of lastOf) fields.set(lastField(id), encodeLast(candidate.eventMs, candidate.eventKey, candidate.value));
   for (const [id, ms] of latest) fields.set(latestEventField(id), String(ms));
   fields.set(FIELD_PREFIX.layout, STATE_LAYOUT);
-  // dedup entries, in apply order, without those whose tile lies wholly below the horizon at the
-  // source's clock (what a write at that clock prunes); stamped against that bound, as dedupStamp clamps
+  // dedup entries, in apply order, each stamped as the apply call that wrote it stamped it
+  // (dedupStamp against the bound at the source's clock then), without those whose stamp lies
+  // wholly below the bound at the source's final clock (what a write at that clock prunes)
+  const pruneBefore = (clockMs: number): number => Math.floor((clockMs - policy.allowedLatenessMs - policy.dedupMarginMs) / 1000);
   for (const [source, list] of entries) {
-    const pruneBeforeS = Math.floor(((clock.get(source) ?? 0) - policy.allowedLatenessMs - policy.dedupMarginMs) / 1000);
-    const boundTile = Math.floor(pruneBeforeS / DEDUP_TILE_S);
+    const finalBoundTile = Math.floor(pruneBefore(clock.get(source) ?? 0) / DEDUP_TILE_S);
     const buckets = new Map<string, Buffer>();
-    for (const { member, eventS } of list) {
-      if (Math.floor(eventS / DEDUP_TILE_S) < boundTile) continue;
+    for (const { member, dedupS, clockMs } of list) {
+      const writeBoundTile = Math.floor(pruneBefore(clockMs) / DEDUP_TILE_S);
+      const stampTile = Math.min(Math.max(Math.floor(dedupS / DEDUP_TILE_S), writeBoundTile - 1), writeBoundTile + DEDUP_STAMP_AHEAD);
+      if (stampTile < finalBoundTile) continue;
       const bucket = dedupBucketField(member);
-      buckets.set(bucket, Buffer.concat([buckets.get(bucket) ?? Buffer.alloc(0), member, dedupStamp(eventS, pruneBeforeS)]));
+      buckets.set(bucket, Buffer.concat([buckets.get(bucket) ?? Buffer.alloc(0), member, dedupStamp(dedupS, pruneBefore(clockMs))]));
     }
     if (buckets.size > 0) dedup.set(source, buckets);
   }

@@ -1,5 +1,6 @@
 import type { NormalizedEvent } from '../events/index.ts';
 import type { CompiledFeature } from '../features/index.ts';
+import { dedupTimeMs } from '../store/index.ts';
 import { featureInput, featureOps } from '../windows/index.ts';
 import type { FeatureRow } from './bootstrap-state.ts';
 
@@ -24,6 +25,7 @@ export function featureRowsOf(features: readonly CompiledFeature[], record: { ev
         eventKey: event.eventKey,
         eventMs: event.eventMs,
         ingestMs: event.ingestMs,
+        dedupMs: dedupTimeMs(event),
         tileStartMs: Math.floor(event.eventMs / feature.granularityMs) * feature.granularityMs,
         fixedValue: input.kind === 'sum' ? input.fixed : null,
         numValue: input.kind === 'min' || input.kind === 'max' ? input.number : null,

@@ -4,7 +4,7 @@
  * Snowflake would answer the same SQL (plain joins over VALUES lists, no DuckDB-only function).
  */
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import type { Source } from '../events/index.ts';
+import { parseRfc3339Ms, type Source } from '../events/index.ts';
 import type { CompiledFeature } from '../features/index.ts';
 import type { CutPartition } from './bootstrap-cut.ts';
 import type { FeatureRow } from './bootstrap-state.ts';
@@ -26,6 +26,8 @@ function scopeSql(table: string, cut: readonly CutPartition[], features: readonl
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 function toRow(r: unknown[]): FeatureRow {
+  const eventMs = Number(r[7]);
+  const ingestMs = Number(r[8]);
   return {
     userId: String(r[0]),
     featureName: String(r[1]),
@@ -34,8 +36,10 @@ function toRow(r: unknown[]): FeatureRow {
     partition: Number(r[4]),
     offset: Number(r[5]),
     eventKey: String(r[6]),
-    eventMs: Number(r[7]),
-    ingestMs: Number(r[8]),
+    eventMs,
+    ingestMs,
+    // the store's dedupTimeMs: event_ts as sent where event_ms was clamped to ingest_ms
+    dedupMs: eventMs < ingestMs ? eventMs : parseRfc3339Ms(String(r[13])),
     tileStartMs: Number(r[9]),
     fixedValue: num(r[10]),
     numValue: num(r[11]),
@@ -74,7 +78,7 @@ export class BootstrapWarehouse {
    */
   async *userBatches(after: string, batchUsers: number): AsyncGenerator<{ users: string[]; rows: FeatureRow[] }> {
     const result = await this.connection.stream(
-      `select f.user_id, f.feature_name, f.source, f.kafka_topic, f.kafka_partition, f.kafka_offset, f.event_key, f.event_ms, f.ingest_ms, f.tile_start_ms, f.fixed_value, f.num_value, f.str_value
+      `select f.user_id, f.feature_name, f.source, f.kafka_topic, f.kafka_partition, f.kafka_offset, f.event_key, f.event_ms, f.ingest_ms, f.tile_start_ms, f.fixed_value, f.num_value, f.str_value, f.event_ts_raw
        ${this.scope} and f.user_id > ${quote(after)}
        order by f.user_id, f.source, f.kafka_partition, f.kafka_offset`,
     );

@@ -3,7 +3,7 @@ import { buildUserState, featureRowsOf, type FeatureRow } from '../../../sidecar
 import { parseEvent, type Source } from '../../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
-import { applyCall, FeatureWriter, readState, type ModelState, type StoreRecord } from '../../../sidecar/src/store/index.ts';
+import { applyCall, DEDUP_ENTRY_BYTES, DEDUP_MEMBER_BYTES, DEDUP_TILE_S, FeatureWriter, readState, type ModelState, type StoreRecord } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 
 const HOUR = 3_600_000;
@@ -14,9 +14,9 @@ const writer = new FeatureWriter(null as never, operators, { prefix: 't', allowe
 const policy = { allowedLatenessMs, dedupMarginMs, oldestTile: (id: string, clock: number) => operators.tileBounds(clock).find((b) => b.featureId === id)?.oldestTile ?? 0 };
 
 /** The records that reach the apply function online (batch-processor.ts), with offsets per source topic. */
-function storeRecords(seed: number): StoreRecord[] {
+function storeRecords(seed: number, skewedShare?: number): StoreRecord[] {
   const end = 1_760_000_000_000;
-  const workload = generateWorkload({ seed, users: 12, eventsPerUser: 80, startMs: end - 30 * HOUR, endMs: end, lateShare: 0.1, veryLateShare: 0.03, duplicateShare: 0.1 });
+  const workload = generateWorkload({ seed, users: 16, eventsPerUser: 80, startMs: end - 30 * HOUR, endMs: end, lateShare: 0.1, veryLateShare: 0.03, duplicateShare: 0.1, ...(skewedShare === undefined ? {} : { skewedShare }) });
   const offsets = new Map<Source, number>();
   const out: StoreRecord[] = [];
   for (const record of workload.sort((a, b) => a.ingestMs - b.ingestMs)) {
@@ -97,5 +97,72 @@ describe('bootstrap state from the warehouse rows', () => {
     const state = buildUserState(mine.flatMap(rowsOf), registry.features, policy, Math.max(...mine.map((r) => r.event.eventMs)) + 1);
     expect(state.fields.size).toBe(0);
     expect(state.applied).toBe(0);
+  });
+
+  it.each([7, 2024])('writes the dedup entries streaming leaves live, byte for byte, with device clocks ahead and behind (seed %i)', (seed) => {
+    // every 8th device runs 1-10 minutes ahead (event_ms clamped to ingest, the entry filed by event_ts);
+    // the others send from behind (network delays, late events)
+    const records = storeRecords(seed, 0.125);
+    expect(records.some((r) => r.event.eventMs === r.event.ingestMs && Date.parse(r.event.eventTs) > r.event.ingestMs)).toBe(true);
+    const reference = new Map<string, ModelState>();
+    stream(reference, records);
+    const live = (packed: Buffer, pruneBeforeS: number): string[] => {
+      const bound = Math.floor(pruneBeforeS / DEDUP_TILE_S);
+      const out: string[] = [];
+      // expired: the stamp (a tile modulo 65536) lies behind the bound's tile, as pruneDedupBucket decides
+      const expired = (at: number): boolean => {
+        const behind = (((bound - packed.readUInt16BE(at + DEDUP_MEMBER_BYTES)) % 65_536) + 65_536) % 65_536;
+        return behind >= 1 && behind < 32_768;
+      };
+      for (let at = 0; at < packed.length; at += DEDUP_ENTRY_BYTES) if (!expired(at)) out.push(packed.subarray(at, at + DEDUP_ENTRY_BYTES).toString('hex'));
+      return out.sort();
+    };
+    let compared = 0;
+    for (const user of new Set(records.map((r) => r.event.userId))) {
+      const mine = records.filter((r) => r.event.userId === user);
+      const state = buildUserState(mine.flatMap(rowsOf), registry.features, policy);
+      for (const source of new Set(mine.map((r) => r.event.source))) {
+        const clock = Math.max(...mine.filter((r) => r.event.source === source).map((r) => r.event.ingestMs));
+        const pruneBeforeS = Math.floor((clock - allowedLatenessMs - dedupMarginMs) / 1000);
+        const flat = (buckets: Map<string, Buffer> | undefined): string[] => [...(buckets ?? new Map<string, Buffer>()).values()].flatMap((packed) => live(packed, pruneBeforeS)).sort();
+        const want = flat(reference.get(`${user}/${source}`)?.dedup);
+        expect(flat(state.dedup.get(source)), `${user}/${source}`).toEqual(want);
+        // the bootstrap writes no entry a write at the source's clock would prune
+        expect([...(state.dedup.get(source)?.values() ?? [])].reduce((n, b) => n + b.length / DEDUP_ENTRY_BYTES, 0)).toBe(want.length);
+        compared += want.length;
+      }
+    }
+    expect(compared).toBeGreaterThan(100);
+  });
+
+  it('a copy sent after the seam by a device whose clock runs a day ahead is a duplicate, as in streaming', () => {
+    const start = 1_760_000_000_000;
+    const user = 'u-ahead';
+    let offset = 0;
+    const record = (eventMs: number, ingestMs: number, eventId: string): StoreRecord => {
+      const value = Buffer.from(JSON.stringify({ event_id: eventId, user_id: user, device_id: 'dev-ahead', event_type: 'ticket_created', event_ts: new Date(eventMs).toISOString(), ingest_ts: new Date(ingestMs).toISOString(), attributes: { ticket_id: eventId, category: 'billing' } }));
+      const parsed = parseEvent('support', value);
+      if (!parsed.ok) throw new Error(JSON.stringify(parsed));
+      offset += 1;
+      return { event: parsed.event, topic: 't.support', partition: 0, offset: String(offset), ops: operators.opsFor(parsed.event) };
+    };
+    // a ticket from a device 30 h ahead (event_ms is clamped to ingest), then the user's later tickets
+    // move the source's clock 27 h on: past the dedup horizon of event_ms, not of event_ts
+    const ahead = record(start + 30 * HOUR, start, 'e-ahead');
+    const before = [ahead, record(start + 10 * HOUR, start + 10 * HOUR, 'e-1'), record(start + 27 * HOUR, start + 27 * HOUR, 'e-2')];
+    // the edge re-sends the ticket 28 h after its first copy: still ahead, so not late
+    const copy = record(start + 30 * HOUR, start + 28 * HOUR, 'e-ahead');
+    expect(copy.ops.length).toBeGreaterThan(0);
+
+    const reference = new Map<string, ModelState>();
+    stream(reference, before);
+    expect(stream(reference, [copy]).get('duplicate')).toBe(1);
+
+    const state = buildUserState(before.flatMap(rowsOf), registry.features, policy);
+    const booted = new Map<string, ModelState>([[user, { fields: state.fields, dedup: new Map() }]]);
+    for (const [source, buckets] of state.dedup) booted.set(`${user}/${source}`, { fields: state.fields, dedup: buckets });
+    expect(stream(booted, [copy]).get('duplicate')).toBe(1);
+    const asOf = start + 28 * HOUR;
+    expect(readState(registry.features, booted.get(user)?.fields ?? new Map(), asOf).features).toEqual(readState(registry.features, reference.get(user)?.fields ?? new Map(), asOf).features);
   });
 });
