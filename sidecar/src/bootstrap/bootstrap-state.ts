@@ -20,7 +20,6 @@ import {
   dedupBucketField,
   dedupMember,
   dedupStamp,
-  DEDUP_STAMP_AHEAD,
   DEDUP_TILE_S,
   distinctField,
   encodeLast,
@@ -30,6 +29,7 @@ import {
   lastField,
   latestEventField,
   partitionKey,
+  pruneDedupBucket,
   runningField,
   sourceField,
   STATE_LAYOUT,
@@ -117,7 +117,7 @@ export function buildUserState(rows: readonly FeatureRow[], features: readonly C
   const fields = new Map<string, string>();
   const dedup = new Map<Source, Map<string, Buffer>>();
   const seen = new Map<Source, Set<string>>();
-  const entries = new Map<Source, Array<{ member: Buffer; dedupS: number; clockMs: number }>>();
+  const entries = new Map<Source, Array<{ member: Buffer; dedupS: number; ingestMs: number }>>();
   const clock = new Map<Source, number>();
   const tiles = new Map<string, Map<number, number>>();
   const extremes = new Map<string, string>();
@@ -144,8 +144,8 @@ export function buildUserState(rows: readonly FeatureRow[], features: readonly C
     applied += 1;
     const list = entries.get(record.source) ?? [];
     entries.set(record.source, list);
-    // filed as the apply function files it: by the dedup time, clamped against the bound at the source's clock then
-    list.push({ member: dedupMember(record.eventKey), dedupS: Math.floor(record.dedupMs / 1000), clockMs: ingest });
+    // filed as the apply function files it: by the dedup time (event_ts where event_ms was clamped)
+    list.push({ member: dedupMember(record.eventKey), dedupS: Math.floor(record.dedupMs / 1000), ingestMs: record.ingestMs });
     for (const row of record.rows) {
       const feature = byName.get(row.featureName);
       if (feature === undefined) continue;
@@ -212,19 +212,17 @@ export function buildUserState(rows: readonly FeatureRow[], features: readonly C
   for (const [id, candidate] of lastOf) fields.set(lastField(id), encodeLast(candidate.eventMs, candidate.eventKey, candidate.value));
   for (const [id, ms] of latest) fields.set(latestEventField(id), String(ms));
   fields.set(FIELD_PREFIX.layout, STATE_LAYOUT);
-  // dedup entries, in apply order, each stamped as the apply call that wrote it stamped it
-  // (dedupStamp against the bound at the source's clock then), without those whose stamp lies
-  // wholly below the bound at the source's final clock (what a write at that clock prunes)
-  const pruneBefore = (clockMs: number): number => Math.floor((clockMs - policy.allowedLatenessMs - policy.dedupMarginMs) / 1000);
+  // dedup entries as the apply function leaves them with one call per counted record: appended
+  // with the stamp at the bound of the record's own ingest time, and the bucket written then
+  // pruned at that bound (pruneDedupBucket: entries in buckets no later write touches stay, as online)
   for (const [source, list] of entries) {
-    const finalBoundTile = Math.floor(pruneBefore(clock.get(source) ?? 0) / DEDUP_TILE_S);
     const buckets = new Map<string, Buffer>();
-    for (const { member, dedupS, clockMs } of list) {
-      const writeBoundTile = Math.floor(pruneBefore(clockMs) / DEDUP_TILE_S);
-      const stampTile = Math.min(Math.max(Math.floor(dedupS / DEDUP_TILE_S), writeBoundTile - 1), writeBoundTile + DEDUP_STAMP_AHEAD);
-      if (stampTile < finalBoundTile) continue;
+    for (const { member, dedupS, ingestMs } of list) {
+      const pruneBeforeS = Math.floor((ingestMs - policy.allowedLatenessMs - policy.dedupMarginMs) / 1000);
       const bucket = dedupBucketField(member);
-      buckets.set(bucket, Buffer.concat([buckets.get(bucket) ?? Buffer.alloc(0), member, dedupStamp(dedupS, pruneBefore(clockMs))]));
+      const kept = pruneDedupBucket(Buffer.concat([buckets.get(bucket) ?? Buffer.alloc(0), member, dedupStamp(dedupS, pruneBeforeS)]), pruneBeforeS);
+      if (kept.length > 0) buckets.set(bucket, kept);
+      else buckets.delete(bucket);
     }
     if (buckets.size > 0) dedup.set(source, buckets);
   }

@@ -127,7 +127,11 @@ beforeAll(async () => {
   // copies of records before the cut, re-sent after it: a version must drop them as duplicates
   resent = before.filter((r) => r.kind === 'valid').slice(-30);
   after = [...workload.slice(cutAt), ...resent];
-  users = [...new Set(workload.map((r) => r.key))];
+  const skewed = deviceClockRecords(end);
+  before.push(...skewed.before);
+  resent.push(...skewed.resent);
+  after.push(...skewed.resent);
+  users = [...new Set([...workload, ...skewed.before].map((r) => r.key))];
 
   reference = await startStore(`${ns.id}r`, `${ns.id}-reference`);
   cleanups.push(() => reference.stop());
@@ -147,6 +151,36 @@ beforeAll(async () => {
   await produceWorkload(ns, after);
   await waitFor('the reference to consume everything', async () => (await reference.metrics.totals()).consumed >= before.length + after.length, { timeoutMs: 120_000 });
 }, 240_000);
+
+/**
+ * Two users whose device clocks are off: one runs 30 h ahead (event_ms is clamped to ingest, the
+ * store files the dedup entry by event_ts) and its later tickets move the source clock 25.5 h on
+ * (past the dedup horizon of the clamped event_ms, not of event_ts); one runs 20 h behind. The
+ * skewed ticket of each is re-sent after the seam, still timely: streaming finds it a duplicate.
+ */
+function deviceClockRecords(endMs: number): { before: WorkloadRecord[]; resent: WorkloadRecord[] } {
+  const ticket = (user: string, id: string, eventMs: number, ingestMs: number): WorkloadRecord => ({
+    source: 'support',
+    key: user,
+    ingestMs,
+    kind: 'valid',
+    value: Buffer.from(
+      JSON.stringify({ event_id: id, user_id: user, device_id: `${user}-d`, event_type: 'ticket_created', event_ts: new Date(eventMs).toISOString(), ingest_ts: new Date(ingestMs).toISOString(), attributes: { ticket_id: id } }),
+    ),
+  });
+  const ahead = 'u-clock-ahead';
+  const behind = 'u-clock-behind';
+  return {
+    before: [
+      ticket(ahead, 'ahead-1', endMs + 4 * HOUR, endMs - 26 * HOUR),
+      ticket(ahead, 'ahead-2', endMs - 10 * HOUR, endMs - 10 * HOUR),
+      ticket(ahead, 'ahead-3', endMs - HOUR / 2, endMs - HOUR / 2),
+      ticket(behind, 'behind-1', endMs - 21 * HOUR, endMs - HOUR),
+      ticket(behind, 'behind-2', endMs - HOUR / 2, endMs - HOUR / 2),
+    ],
+    resent: [ticket(ahead, 'ahead-1', endMs + 4 * HOUR, endMs + HOUR / 2), ticket(behind, 'behind-1', endMs - 21 * HOUR, endMs + HOUR / 2)],
+  };
+}
 
 /** The lake writer of the shared setup (startLakeWriter ties its cleanup to a test). */
 async function startLakeWriterOutsideTest(): Promise<LakeWriter> {
