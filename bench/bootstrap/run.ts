@@ -133,7 +133,7 @@ try {
   });
   console.log(`warehouse: ${rowCount} int_feature_events rows of ${records} relevant records, ${users} users, built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-  const warehouse = await BootstrapWarehouse.open(duckdbPath, 'int_feature_events', cut, registry.features, allowedLatenessMs);
+  const warehouse = await BootstrapWarehouse.open(duckdbPath, 'int_feature_events', cut, registry.features, allowedLatenessMs, registry.policies.dedupMarginMs);
   const before = await redis.info('all');
   const node0 = process.cpuUsage();
   const redisProc0 = processCpuSeconds(server.pid);

@@ -137,7 +137,7 @@ export async function runBootstrap(run: BootstrapRun): Promise<BootstrapResult> 
     await run.afterCut();
     await redis.hset(key, { warehouse_built_at: new Date().toISOString() });
   }
-  const warehouse = await BootstrapWarehouse.open(run.duckdbPath, run.table, cut, registry.features, allowedLatenessMs);
+  const warehouse = await BootstrapWarehouse.open(run.duckdbPath, run.table, cut, registry.features, allowedLatenessMs, registry.policies.dedupMarginMs);
   try {
     const total = await warehouse.countUsers();
     const plan = planOf(total);
@@ -191,7 +191,7 @@ export async function loadUsers(load: LoadUsers): Promise<{ usersLoaded: number;
   let { after, usersLoaded } = load;
   let applied = 0;
   let duplicates = 0;
-  for await (const { users, rows } of warehouse.userBatches(after, load.batchUsers)) {
+  for await (const { users, rows, heads } of warehouse.userBatches(after, load.batchUsers)) {
     const last = users[users.length - 1] as string;
     const tombs = await redis.mget(...users.map((user) => tombstoneKey(keyPrefix, user)));
     const byUser = new Map<string, FeatureRow[]>();
@@ -203,7 +203,7 @@ export async function loadUsers(load: LoadUsers): Promise<{ usersLoaded: number;
     const pipeline = redis.pipeline();
     users.forEach((user, index) => {
       const tomb = tombs[index];
-      const state = buildUserState(byUser.get(user) ?? [], registry.features, policy, tomb === null || tomb === undefined ? null : Number(tomb));
+      const state = buildUserState(byUser.get(user) ?? [], registry.features, policy, tomb === null || tomb === undefined ? null : Number(tomb), heads?.get(user) ?? null);
       applied += state.applied;
       duplicates += state.duplicates;
       pipeline.unlink(...userKeys(keyspace, user));

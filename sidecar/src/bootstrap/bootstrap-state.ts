@@ -58,6 +58,16 @@ export interface FeatureRow {
   strValue: string | null;
 }
 
+/** Per user, source and partition: the highest offset below the cut that reached the apply function, and the newest ingest time. */
+export interface SourceHead {
+  userId: string;
+  source: Source;
+  topic: string;
+  partition: number;
+  offset: number;
+  ingestMs: number;
+}
+
 /** What the state of one user is built with. */
 export interface StatePolicy {
   allowedLatenessMs: number;
@@ -110,9 +120,9 @@ function records(rows: readonly FeatureRow[]): SourceRecord[] {
 /**
  * The state of one user from its rows. `features` is the registry's; `deletedAtMs` the
  * user's deletion tombstone (records with an event time before it are dropped, as the writer
- * drops them), or null.
+ * drops them), or null; `heads` the user's source heads when the rows are bounded in event time.
  */
-export function buildUserState(rows: readonly FeatureRow[], features: readonly CompiledFeature[], policy: StatePolicy, deletedAtMs: number | null = null): UserState {
+export function buildUserState(rows: readonly FeatureRow[], features: readonly CompiledFeature[], policy: StatePolicy, deletedAtMs: number | null = null, heads: readonly SourceHead[] | null = null): UserState {
   const byName = new Map(features.map((f) => [f.name, f]));
   const fields = new Map<string, string>();
   const dedup = new Map<Source, Map<string, Buffer>>();
@@ -184,7 +194,20 @@ export function buildUserState(rows: readonly FeatureRow[], features: readonly C
       }
     }
   }
-  if (kept.length === 0) return { fields, dedup, applied, duplicates };
+  // the rows may be bounded in event time (warehouse-rows.ts): then the applied offsets and the
+  // clocks come from the heads, the aggregate over every record below the cut (a deleted user's
+  // from the rows kept, as the writer skips the records before the deletion)
+  if (heads !== null && heads.length > 0 && deletedAtMs === null) {
+    const last = new Map<Source, SourceHead>();
+    for (const head of heads) {
+      const current = last.get(head.source);
+      clock.set(head.source, Math.max(clock.get(head.source) ?? 0, head.ingestMs));
+      userClock = Math.max(userClock, head.ingestMs);
+      if (current === undefined || head.partition > current.partition || (head.partition === current.partition && head.offset > current.offset)) last.set(head.source, head);
+    }
+    for (const [source, head] of last) fields.set(sourceField(source), encodeSourceState(partitionKey(head.topic, head.partition), head.offset, clock.get(source) as number));
+  }
+  if (fields.size === 0 && kept.length === 0) return { fields, dedup, applied, duplicates };
   // count_distinct: the t: tiles count the values whose newest tile they are (layout 3)
   for (const [id, values] of distinct) {
     const byTile = tiles.get(id) ?? new Map<number, number>();
