@@ -177,7 +177,7 @@ export interface LoadUsers {
  * Loads users in batches: per batch one warehouse query, one MGET of the tombstones and one
  * pipeline that deletes and writes each user's keys, then the checkpoint, in that order.
  */
-export async function loadUsers(load: LoadUsers): Promise<{ usersLoaded: number; applied: number; duplicates: number }> {
+export async function loadUsers(load: LoadUsers): Promise<{ usersLoaded: number; applied: number; duplicates: number; rowsRead: number }> {
   const { redis, warehouse, registry, keyPrefix, keyspace, key } = load;
   const operators = new WindowOperators(registry);
   const { allowedLatenessMs, dedupMarginMs } = registry.policies;
@@ -191,8 +191,10 @@ export async function loadUsers(load: LoadUsers): Promise<{ usersLoaded: number;
   let { after, usersLoaded } = load;
   let applied = 0;
   let duplicates = 0;
+  let rowsRead = 0;
   for await (const { users, rows, heads } of warehouse.userBatches(after, load.batchUsers)) {
     const last = users[users.length - 1] as string;
+    rowsRead += rows.length;
     const tombs = await redis.mget(...users.map((user) => tombstoneKey(keyPrefix, user)));
     const byUser = new Map<string, FeatureRow[]>();
     for (const row of rows) {
@@ -227,7 +229,7 @@ export async function loadUsers(load: LoadUsers): Promise<{ usersLoaded: number;
       throw new ChurnfeatError('redis_unavailable', `bootstrap batch after user ${JSON.stringify(from)} failed: ${(failed[0] as Error).message}`, { cause: failed[0] as Error, retryable: true });
     load.onBatch?.(usersLoaded);
   }
-  return { usersLoaded, applied, duplicates };
+  return { usersLoaded, applied, duplicates, rowsRead };
 }
 
 /** A bootstrap commits the group's offsets at its end, which Kafka refuses while the group has members: refuse at the start instead. */
