@@ -32,7 +32,9 @@ const USAGE = `bootstrap benchmark (not a test): prints figures, writes bench/re
   --label L        suffix of the results file
   --all-rows       read every row below the cut (no event-time bound), for comparison`;
 
-const { values } = parseArgs({ options: { users: { type: 'string' }, events: { type: 'string' }, 'batch-users': { type: 'string' }, label: { type: 'string' }, 'all-rows': { type: 'boolean' }, help: { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: { users: { type: 'string' }, events: { type: 'string' }, 'batch-users': { type: 'string' }, label: { type: 'string' }, 'all-rows': { type: 'boolean' }, help: { type: 'boolean' } },
+});
 if (values.help) {
   console.log(USAGE);
   process.exit(0);

@@ -20,7 +20,6 @@ import {
   dedupBucketField,
   dedupMember,
   dedupStamp,
-  DEDUP_TILE_S,
   distinctField,
   encodeLast,
   encodeRunning,
@@ -109,7 +108,17 @@ function records(rows: readonly FeatureRow[]): SourceRecord[] {
     const key = `${row.topic}\u0000${row.partition}\u0000${row.offset}`;
     let record = byPosition.get(key);
     if (record === undefined) {
-      record = { source: row.source, topic: row.topic, partition: row.partition, offset: row.offset, eventKey: row.eventKey, eventMs: row.eventMs, ingestMs: row.ingestMs, dedupMs: row.dedupMs, rows: [] };
+      record = {
+        source: row.source,
+        topic: row.topic,
+        partition: row.partition,
+        offset: row.offset,
+        eventKey: row.eventKey,
+        eventMs: row.eventMs,
+        ingestMs: row.ingestMs,
+        dedupMs: row.dedupMs,
+        rows: [],
+      };
       byPosition.set(key, record);
     }
     record.rows.push(row);
@@ -122,7 +131,13 @@ function records(rows: readonly FeatureRow[]): SourceRecord[] {
  * user's deletion tombstone (records with an event time before it are dropped, as the writer
  * drops them), or null; `heads` the user's source heads when the rows are bounded in event time.
  */
-export function buildUserState(rows: readonly FeatureRow[], features: readonly CompiledFeature[], policy: StatePolicy, deletedAtMs: number | null = null, heads: readonly SourceHead[] | null = null): UserState {
+export function buildUserState(
+  rows: readonly FeatureRow[],
+  features: readonly CompiledFeature[],
+  policy: StatePolicy,
+  deletedAtMs: number | null = null,
+  heads: readonly SourceHead[] | null = null,
+): UserState {
   const byName = new Map(features.map((f) => [f.name, f]));
   const fields = new Map<string, string>();
   const dedup = new Map<Source, Map<string, Buffer>>();

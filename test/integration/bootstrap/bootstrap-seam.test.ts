@@ -165,7 +165,15 @@ function deviceClockRecords(endMs: number): { before: WorkloadRecord[]; resent: 
     ingestMs,
     kind: 'valid',
     value: Buffer.from(
-      JSON.stringify({ event_id: id, user_id: user, device_id: `${user}-d`, event_type: 'ticket_created', event_ts: new Date(eventMs).toISOString(), ingest_ts: new Date(ingestMs).toISOString(), attributes: { ticket_id: id } }),
+      JSON.stringify({
+        event_id: id,
+        user_id: user,
+        device_id: `${user}-d`,
+        event_type: 'ticket_created',
+        event_ts: new Date(eventMs).toISOString(),
+        ingest_ts: new Date(ingestMs).toISOString(),
+        attributes: { ticket_id: id },
+      }),
     ),
   });
   const ahead = 'u-clock-ahead';

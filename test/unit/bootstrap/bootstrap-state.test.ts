@@ -16,7 +16,17 @@ const policy = { allowedLatenessMs, dedupMarginMs, oldestTile: (id: string, cloc
 /** The records that reach the apply function online (batch-processor.ts), with offsets per source topic. */
 function storeRecords(seed: number, skewedShare?: number): StoreRecord[] {
   const end = 1_760_000_000_000;
-  const workload = generateWorkload({ seed, users: 16, eventsPerUser: 80, startMs: end - 30 * HOUR, endMs: end, lateShare: 0.1, veryLateShare: 0.03, duplicateShare: 0.1, ...(skewedShare === undefined ? {} : { skewedShare }) });
+  const workload = generateWorkload({
+    seed,
+    users: 16,
+    eventsPerUser: 80,
+    startMs: end - 30 * HOUR,
+    endMs: end,
+    lateShare: 0.1,
+    veryLateShare: 0.03,
+    duplicateShare: 0.1,
+    ...(skewedShare === undefined ? {} : { skewedShare }),
+  });
   const offsets = new Map<Source, number>();
   const out: StoreRecord[] = [];
   for (const record of workload.sort((a, b) => a.ingestMs - b.ingestMs)) {
@@ -126,7 +136,17 @@ describe('bootstrap state from the warehouse rows', () => {
     const user = 'u-ahead';
     let offset = 0;
     const record = (eventMs: number, ingestMs: number, eventId: string): StoreRecord => {
-      const value = Buffer.from(JSON.stringify({ event_id: eventId, user_id: user, device_id: 'dev-ahead', event_type: 'ticket_created', event_ts: new Date(eventMs).toISOString(), ingest_ts: new Date(ingestMs).toISOString(), attributes: { ticket_id: eventId, category: 'billing' } }));
+      const value = Buffer.from(
+        JSON.stringify({
+          event_id: eventId,
+          user_id: user,
+          device_id: 'dev-ahead',
+          event_type: 'ticket_created',
+          event_ts: new Date(eventMs).toISOString(),
+          ingest_ts: new Date(ingestMs).toISOString(),
+          attributes: { ticket_id: eventId, category: 'billing' },
+        }),
+      );
       const parsed = parseEvent('support', value);
       if (!parsed.ok) throw new Error(JSON.stringify(parsed));
       offset += 1;

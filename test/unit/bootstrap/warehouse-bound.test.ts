@@ -33,7 +33,17 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'churnfeat-warehouse-bound-'));
   duckdbPath = join(work, 'warehouse.duckdb');
   // ten days, so the short windows' old rows, the old dedup entries and the old copies are outside the bound
-  const workload = generateWorkload({ seed: 31, users: 14, eventsPerUser: 160, startMs: end - 10 * 24 * HOUR, endMs: end, lateShare: 0.1, veryLateShare: 0.03, duplicateShare: 0.15, skewedShare: 0.125 });
+  const workload = generateWorkload({
+    seed: 31,
+    users: 14,
+    eventsPerUser: 160,
+    startMs: end - 10 * 24 * HOUR,
+    endMs: end,
+    lateShare: 0.1,
+    veryLateShare: 0.03,
+    duplicateShare: 0.15,
+    skewedShare: 0.125,
+  });
   const offsets = new Map<Source, number>();
   records = [];
   for (const record of workload.sort((a, b) => a.ingestMs - b.ingestMs)) {
