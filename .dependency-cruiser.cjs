@@ -25,6 +25,7 @@ const SIDECAR_LAYERS = {
   canary: ['serving', 'kafka'],
   deletion: ['config', 'store', 'lake', 'kafka', 'metrics', 'serving'],
   audit: ['store', 'lake'],
+  bootstrap: ['config', 'store', 'lake', 'kafka'],
 };
 
 /** sidecar/src files that every layer may import (and that import no layer). */

@@ -30,6 +30,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ c
   explain: { summary: 'what produced a served feature value: tiles, offsets, watermarks, registry version; --offline: the lake rows', load: () => import('./commands/explain.ts') },
   topics: { summary: "apply: the raw topics' deletion-SLA retention (48 h, 6 h segments) on existing topics; --dry-run", load: () => import('./commands/topics.ts') },
   delete: { summary: 'GDPR/CCPA erasure: request | status | run | verify (every store, 72 h SLA)', load: () => import('./commands/delete.ts') },
+  bootstrap: { summary: "loads a registry version's state from the warehouse, cut at exact offsets; resumable; --rebuild after a Redis loss", load: () => import('./commands/bootstrap.ts') },
   demo: { summary: 'the whole pipeline end to end on the local stack, then parity', load: () => import('./commands/demo.ts') },
 };
 
@@ -47,8 +48,8 @@ Options come from flags, else CHURNFEAT_* environment variables, else their defa
 `;
 }
 
-/** Error codes of a service that could not start (a dependency unreachable): exit 1, one line, no stack. */
-const START_FAILURES: ReadonlySet<string> = new Set(['redis_unavailable', 'kafka_unavailable', 'version_refused']);
+/** Error codes of a service that could not start (a dependency unreachable, a version or bootstrap refused): exit 1, one line, no stack. */
+const START_FAILURES: ReadonlySet<string> = new Set(['redis_unavailable', 'kafka_unavailable', 'version_refused', 'bootstrap_refused']);
 
 /** The smallest Node major the project runs on (package.json engines). */
 export const MIN_NODE_MAJOR = 24;

@@ -9,7 +9,13 @@ from airflow.models import DagBag
 
 from conftest import DAGS_DIR
 
-EXPECTED_DAGS = {"churnfeat_dbt_hourly", "churnfeat_parity_nightly", "churnfeat_backfill", "churnfeat_deletion_daily"}
+EXPECTED_DAGS = {
+    "churnfeat_dbt_hourly",
+    "churnfeat_parity_nightly",
+    "churnfeat_backfill",
+    "churnfeat_deletion_daily",
+    "churnfeat_version_rollout",
+}
 
 
 def test_the_dag_folder_imports_with_no_errors_and_holds_the_three_dags() -> None:
@@ -36,4 +42,5 @@ def test_helpers_and_tests_are_not_parsed_as_dag_files() -> None:
         "churnfeat_parity_nightly.py",
         "churnfeat_backfill.py",
         "churnfeat_deletion_daily.py",
+        "churnfeat_version_rollout.py",
     }

@@ -5,6 +5,7 @@
  * `redis_replicas_behind` = WAIT saw fewer replicas than asked, the batch is written again;
  * `version_refused` = a lifecycle step (cutover, rollback, retire, gc) or a sidecar's start was
  * refused by the version catalog, the message says why (docs/lifecycle.md).
+ * `bootstrap_refused` = `churnfeat bootstrap` was asked to write into the active version's keyspace.
  */
 export const ERROR_CODES = [
   'invalid_config',
@@ -17,6 +18,7 @@ export const ERROR_CODES = [
   'registry_foreign',
   'redis_replicas_behind',
   'version_refused',
+  'bootstrap_refused',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -14,7 +14,8 @@
   kafka_offset, event_key, is_too_late, is_first_copy, is_first_timely_copy,
   num_value (DOUBLE: the attribute of sum/min/max), fixed_value (BIGINT: the attribute of
   sum rounded to `scale` decimals as floor(v * 10^scale + 0.5)), str_value (the string of
-  count_distinct/last), event_ms, ingest_ms, tile_start_ms.
+  count_distinct/last), event_ts_raw (event_ts as sent: the dedup time of a record whose
+  event_ms was clamped to ingest_ms, read by the bootstrap), event_ms, ingest_ms, tile_start_ms.
 -#}
 {% macro churnfeat_feature_events_sql(events_relation, incremental=false) %}
     {%- set features = churnfeat_features() -%}
@@ -35,6 +36,7 @@
         cast(null as double) as num_value,
         cast(null as {{ dbt.type_bigint() }}) as fixed_value,
         cast(null as {{ dbt.type_string() }}) as str_value,
+        cast(null as {{ dbt.type_string() }}) as event_ts_raw,
         cast(null as {{ dbt.type_bigint() }}) as event_ms,
         cast(null as {{ dbt.type_bigint() }}) as ingest_ms,
         cast(null as {{ dbt.type_bigint() }}) as tile_start_ms
@@ -56,6 +58,7 @@
         events.is_first_copy,
         events.is_first_timely_copy,
         {{ churnfeat_feature_input_columns(feature, 'events.attributes') }},
+        events.event_ts_raw,
         events.event_ms,
         events.ingest_ms,
         {{ churnfeat_tile_start('events.event_ms', feature.granularity_ms) }} as tile_start_ms

@@ -1,0 +1,6 @@
+export * from './bootstrap-cut.ts';
+export * from './bootstrap-state.ts';
+export * from './bootstrap-loader.ts';
+export * from './bootstrap-options.ts';
+export * from './warehouse-rows.ts';
+export * from './feature-rows.ts';
