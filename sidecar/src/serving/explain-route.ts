@@ -20,7 +20,8 @@ export function explainQuerySchema(registry: FeatureRegistry) {
         description: 'The instant explained: RFC 3339 with a zone (1971 to 9999), or epoch milliseconds (at most 15 digits); default: the Redis server clock, as a read.',
         // exactly what parseInstant accepts, so a schema-valid value is never refused
         type: 'string',
-        pattern: '^([0-9]{1,15}|(197[1-9]|19[89][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$',
+        pattern:
+          '^([0-9]{1,15}|(197[1-9]|19[89][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$',
       },
     },
   } as const;
