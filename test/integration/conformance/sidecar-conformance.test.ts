@@ -67,7 +67,7 @@ describe('consumer conformance: sidecar', () => {
       },
       { timeoutMs: 30_000 },
     );
-    expect(ready.checks.registry.detail).toBe(`registry ${registry.version} loaded`);
+    expect(ready.checks.registry.detail).toBe(`registry ${registry.version} loaded (the version served)`);
     await waitFor('the records of the outage to be consumed', async () => (await consumed()) >= before.length + duringOutage.length, { timeoutMs: 60_000 });
 
     await produceWorkload(ns, after);
