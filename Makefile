@@ -101,8 +101,8 @@ test: install ## CI: lint + typecheck, build, stale-registry check, start stack,
 	vitest run --project unit || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
 	echo "== integration tests"
 	vitest run --project integration || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
-	echo "== high-availability tests (3-broker Kafka, Redis Sentinel, Redis Cluster)"
-	vitest run --project ha || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
+	echo "== high-availability tests (3-broker Kafka, Redis Sentinel, Redis Cluster), then the correctness tests on the Cluster"
+	vitest run --project ha --project ha-cluster || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
 	echo "== dbt checks"
 	dbt_project/scripts/check.sh || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
 	echo "== airflow DAG tests"
