@@ -84,15 +84,8 @@ export interface UserState {
   duplicates: number;
 }
 
-interface SourceRecord {
-  source: Source;
-  topic: string;
-  partition: number;
-  offset: number;
-  eventKey: string;
-  eventMs: number;
-  ingestMs: number;
-  dedupMs: number;
+/** One source record: the record fields its feature rows share, and the rows. */
+interface SourceRecord extends Pick<FeatureRow, 'source' | 'topic' | 'partition' | 'offset' | 'eventKey' | 'eventMs' | 'ingestMs' | 'dedupMs'> {
   rows: FeatureRow[];
 }
 
