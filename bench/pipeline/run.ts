@@ -35,6 +35,7 @@ import { measureCeilings } from './ceiling.ts';
 import { measureStages, type StageCosts } from './stage-costs.ts';
 import { simulateDauMemory } from './dau-memory.ts';
 import { FreshnessProbe } from './freshness-probe.ts';
+import { parseCpuList, Pinning, pinProcess } from './cpu-pinning.ts';
 import { describeMachine, machineBusySeconds, processCpuSeconds, stackPid } from './machine.ts';
 import { formatProfile, summarizeProfileFile, type ProfileSummary } from './profile-summary.ts';
 import { deleteKeys, redisDelta, serverCpuSeconds, snapshot, userMemory, type RedisDelta, type UserMemory } from './redis-stats.ts';
@@ -62,6 +63,9 @@ const USAGE = `pipeline benchmark (not a test): prints figures, writes bench/res
   --node-flags=FLAGS      extra node flags for the sidecar process, e.g. --node-flags=--max-semi-space-size=64
   --profile               CPU-profile the sidecar during the throughput phase (node --cpu-prof)
   --skip-freshness        skip phase 4
+  --loadgen-cpus LIST     pin the freshness phase's load generator to these CPUs (taskset list, e.g. 1)
+  --pipeline-cpus LIST    pin the sidecar, the stack's Redis and broker to these CPUs during phase 4 (e.g. 0);
+                          their previous affinity is restored after it
   --skip-dau              skip phase 5
   --label TEXT            results file pipeline-<date>-<label>.json
   --keep                  keep topics and keys (default: delete them)
@@ -85,6 +89,8 @@ interface Args {
   nodeFlags: string[];
   profile: boolean;
   skipFreshness: boolean;
+  loadgenCpus: string | null;
+  pipelineCpus: string | null;
   skipDau: boolean;
   label: string | null;
   keep: boolean;
@@ -111,6 +117,8 @@ function parse(): Args {
       'node-flags': { type: 'string' },
       profile: { type: 'boolean' },
       'skip-freshness': { type: 'boolean' },
+      'loadgen-cpus': { type: 'string' },
+      'pipeline-cpus': { type: 'string' },
       'skip-dau': { type: 'boolean' },
       label: { type: 'string' },
       keep: { type: 'boolean' },
@@ -150,6 +158,8 @@ function parse(): Args {
     nodeFlags: (values['node-flags'] ?? '').split(/\s+/).filter((f) => f.length > 0),
     profile: Boolean(values.profile),
     skipFreshness: Boolean(values['skip-freshness']),
+    loadgenCpus: values['loadgen-cpus'] === undefined ? null : parseCpuList(values['loadgen-cpus'], os.cpus().length),
+    pipelineCpus: values['pipeline-cpus'] === undefined ? null : parseCpuList(values['pipeline-cpus'], os.cpus().length),
     skipDau: Boolean(values['skip-dau']),
     label,
     keep: Boolean(values.keep),
@@ -166,10 +176,11 @@ function log(line: string): void {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Runs the load generator CLI as a child process and returns its JSON summary. */
-async function loadgen(argv: string[]): Promise<{ summary: LoadSummary; pid: number }> {
+/** Runs the load generator CLI as a child process (pinned to `cpus` when given) and returns its JSON summary. */
+async function loadgen(argv: string[], cpus: string | null = null): Promise<{ summary: LoadSummary; pid: number }> {
   const child = fork('cli/churnfeat.ts', ['loadgen', ...argv, '--json', '--quiet'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   children.add(child);
+  if (cpus !== null) pinProcess(child.pid as number, cpus);
   let out = '';
   child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -434,24 +445,27 @@ async function freshnessPhase(
   const registry = loadFeatureRegistry('dbt_project');
   const probe = new FreshnessProbe({ producer, redis, topics: ns.topics, keyPrefix: ns.keyPrefix, registry, tag: `${ns.id}x${index}x`, rate: args.probeRate, size: args.size });
   const produced0 = await sidecar.stats();
-  const gen = loadgen([
-    '--namespace',
-    ns.topicNamespace,
-    '--rate',
-    String(rate),
-    '--duration',
-    String(total),
-    '--clock',
-    'live',
-    '--size',
-    String(args.size),
-    '--users',
-    String(args.users),
-    '--seed',
-    String(args.seed + 100 + index),
-    '--on-time-delay',
-    '0-0',
-  ]);
+  const gen = loadgen(
+    [
+      '--namespace',
+      ns.topicNamespace,
+      '--rate',
+      String(rate),
+      '--duration',
+      String(total),
+      '--clock',
+      'live',
+      '--size',
+      String(args.size),
+      '--users',
+      String(args.users),
+      '--seed',
+      String(args.seed + 100 + index),
+      '--on-time-delay',
+      '0-0',
+    ],
+    args.loadgenCpus,
+  );
   probe.start(args.warmupSeconds * 1000);
   await sleep(args.warmupSeconds * 1000);
   const a = await sidecar.stats();
@@ -620,13 +634,23 @@ async function main(): Promise<void> {
     const freshness: FreshnessResult[] = [];
     if (!args.skipFreshness) {
       await producer.connect();
-      for (const [index, load] of args.loads.entries()) {
-        const result = await freshnessPhase(args, ns, redis, sidecar, producer, load, throughput.steady.eventsPerSecond, index);
-        freshness.push(result);
-        const p = result.probeLatencyMs;
-        log(
-          `   ${Math.round(load * 100)}%: ${fmt(result.achievedRate)}/s produced; probes (n=${p.count}) p50 ${p.p50} ms, p95 ${p.p95} ms, p99 ${p.p99} ms, max ${p.max} ms; sidecar histogram ingest->readable p50 ${result.sidecarIngestToReadableMs.p50} ms, p99 ${result.sidecarIngestToReadableMs.p99} ms; sidecar ${result.sidecarCoresUsed} cores; backlog at end ${fmt(result.backlogAtEnd)}; busy cores ${JSON.stringify(result.cores)}`,
-        );
+      const pinning = new Pinning();
+      pinning.pin(sidecar.pid, args.pipelineCpus);
+      pinning.pin(stackPid('redis'), args.pipelineCpus);
+      pinning.pin(stackPid('kafka'), args.pipelineCpus);
+      if (args.loadgenCpus !== null || args.pipelineCpus !== null)
+        log(`4. freshness with the load generator on CPUs ${args.loadgenCpus ?? 'any'}, the sidecar, Redis and broker on ${args.pipelineCpus ?? 'any'}`);
+      try {
+        for (const [index, load] of args.loads.entries()) {
+          const result = await freshnessPhase(args, ns, redis, sidecar, producer, load, throughput.steady.eventsPerSecond, index);
+          freshness.push(result);
+          const p = result.probeLatencyMs;
+          log(
+            `   ${Math.round(load * 100)}%: ${fmt(result.achievedRate)}/s produced; probes (n=${p.count}) p50 ${p.p50} ms, p95 ${p.p95} ms, p99 ${p.p99} ms, max ${p.max} ms; sidecar histogram ingest->readable p50 ${result.sidecarIngestToReadableMs.p50} ms, p99 ${result.sidecarIngestToReadableMs.p99} ms; sidecar ${result.sidecarCoresUsed} cores; backlog at end ${fmt(result.backlogAtEnd)}; busy cores ${JSON.stringify(result.cores)}`,
+          );
+        }
+      } finally {
+        pinning.restore();
       }
     }
     await sidecar.stop();
