@@ -22,8 +22,8 @@ const USAGE = 'usage: npx tsx bench/peer/rounds.ts --peer-dir DIR [--reps 2] [--
 const MATRIX: Record<string, string[]> = {
   s: ['sidecar'],
   fg: ['flink'],
-  fp: ['flink', '--gc', '-XX:+UseParallelGC'],
-  fm: ['flink', '--flink-args', '--dedup mapstate'],
+  fp: ['flink', '--gc=-XX:+UseParallelGC'],
+  fm: ['flink', '--flink-args=--dedup mapstate'],
 };
 
 function parse() {
