@@ -154,3 +154,14 @@ export function spawnLakeWriter(ns: TestNamespace, lakeRoot: string, options: { 
 export function countLogEvents(lines: readonly string[], event: string): number {
   return lines.filter((line) => line.includes(`"event":"${event}"`)).length;
 }
+
+/** Runs `churnfeat <command> ...args` (compiled) to its end: the exit code and everything it wrote. */
+export function runChurnfeat(command: string, ...args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, churnfeatArgs(command, ...args), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('exit', (code) => resolve({ code, output }));
+  });
+}

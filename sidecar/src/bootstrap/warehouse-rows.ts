@@ -10,6 +10,7 @@ import type { CompiledFeature } from '../features/index.ts';
 import type { CutPartition } from './bootstrap-cut.ts';
 import { DEDUP_TILE_S } from '../store/index.ts';
 import type { FeatureRow, SourceHead } from './bootstrap-state.ts';
+import { ALL_USERS, userShardSql, type UserShard } from './user-shard.ts';
 
 const quote = (text: string): string => `'${text.replace(/'/g, "''")}'`;
 
@@ -72,15 +73,26 @@ export class BootstrapWarehouse {
    * read are bounded in event time: only those whose tile a read at or after the cut's time can
    * count, or whose dedup entry a later timely copy can meet, plus the other copies of their
    * events (so the first copy is known); `s:` comes from its own aggregate query. Without it,
-   * every row below the cut is read (the reference the unit tests hold the bound to).
+   * every row below the cut is read (the reference the unit tests hold the bound to). With
+   * `shard`, only that shard's users are read (user-shard.ts).
    */
-  static async open(path: string, table: string, cut: readonly CutPartition[], features: readonly CompiledFeature[], allowedLatenessMs: number, dedupMarginMs?: number): Promise<BootstrapWarehouse> {
+  static async open(
+    path: string,
+    table: string,
+    cut: readonly CutPartition[],
+    features: readonly CompiledFeature[],
+    allowedLatenessMs: number,
+    dedupMarginMs?: number,
+    shard: UserShard = ALL_USERS,
+  ): Promise<BootstrapWarehouse> {
     const instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
     const connection = await instance.connect();
-    const scope = scopeSql(table, cut, features, allowedLatenessMs);
+    const everyUser = scopeSql(table, cut, features, allowedLatenessMs);
+    const scope = shard.count === 1 ? everyUser : `${everyUser}\n      and ${userShardSql('f.user_id', shard.count)} = ${shard.index}`;
     let bound: ReadBound | null = null;
     if (dedupMarginMs !== undefined) {
-      const [row] = (await connection.runAndReadAll(`select max(f.ingest_ms) ${scope}`)).getRows() as unknown[][];
+      // over every user, not the shard's: each shard reads with the bound an unsharded load reads with
+      const [row] = (await connection.runAndReadAll(`select max(f.ingest_ms) ${everyUser}`)).getRows() as unknown[][];
       const asOfMs = row?.[0] === null || row?.[0] === undefined ? 0 : Number(row[0]);
       bound = { asOfMs, dedupFromMs: asOfMs - allowedLatenessMs - dedupMarginMs - DEDUP_TILE_S * 1000 };
     }
