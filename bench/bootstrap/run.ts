@@ -136,7 +136,19 @@ if (values.worker !== undefined) {
 /** Forks one loader process per shard, starts them together once all have opened the warehouse, and sums what they did. */
 async function loadShards(url: string, duckdbPath: string, cutFile: string, onStart: () => Promise<void>): Promise<ShardLoad> {
   const children = Array.from({ length: shards }, (_, i) =>
-    fork(process.argv[1] as string, ['--worker', `${i + 1}/${shards}`, '--warehouse', duckdbPath, '--cut-file', cutFile, '--redis-url', url, '--batch-users', String(batchUsers), ...(values['all-rows'] ? ['--all-rows'] : [])]),
+    fork(process.argv[1] as string, [
+      '--worker',
+      `${i + 1}/${shards}`,
+      '--warehouse',
+      duckdbPath,
+      '--cut-file',
+      cutFile,
+      '--redis-url',
+      url,
+      '--batch-users',
+      String(batchUsers),
+      ...(values['all-rows'] ? ['--all-rows'] : []),
+    ]),
   );
   const message = (child: (typeof children)[number]) =>
     new Promise<unknown>((resolve, reject) => {

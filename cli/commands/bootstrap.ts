@@ -99,7 +99,7 @@ export const command: Command = {
       else if (result.state === 'complete' && result.elapsedMs >= 0)
         say(
           'bootstrap',
-          `${version} complete${shard.count > 1 ? ` (the last shard to finish: ${formatUserShard(shard)})` : ""}: ${result.usersLoaded} users (${result.applied} events counted, ${result.duplicates} duplicates dropped) in ${(result.elapsedMs / 1000).toFixed(1)} s; group ${groupId} committed to the cut`,
+          `${version} complete${shard.count > 1 ? ` (the last shard to finish: ${formatUserShard(shard)})` : ''}: ${result.usersLoaded} users (${result.applied} events counted, ${result.duplicates} duplicates dropped) in ${(result.elapsedMs / 1000).toFixed(1)} s; group ${groupId} committed to the cut`,
         );
       process.stdout.write(
         `${JSON.stringify({ version, shard: formatUserShard(shard), state: result.state, pending_shards: result.pendingShards, users_loaded: result.usersLoaded, applied: result.applied, duplicates: result.duplicates, elapsed_ms: result.elapsedMs, cut: result.plan.cut })}\n`,

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { onTestFinished } from 'vitest';
 import type { RecordVerdict } from '../../sidecar/src/metrics/index.ts';
 import { freePort } from './stack-services.ts';
-import { BROKERS, type TestNamespace } from './stack.ts';
+import { BROKERS, REDIS_CLUSTER, REDIS_URL, type TestNamespace } from './stack.ts';
 
 /**
  * The compiled `churnfeat` CLI, as production runs it (`node dist/cli/churnfeat.js <command>`).
@@ -164,4 +164,9 @@ export function runChurnfeat(command: string, ...args: string[]): Promise<{ code
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     child.on('exit', (code) => resolve({ code, output }));
   });
+}
+
+/** The CLI flags that point a command at the test Redis (`--redis-cluster` too when it is the Cluster). */
+export function redisCliArgs(): string[] {
+  return ['--redis-url', REDIS_URL, ...(REDIS_CLUSTER ? ['--redis-cluster'] : [])];
 }

@@ -6,7 +6,17 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Admin } from 'kafkajs';
 import { parseEvent, SOURCES } from '../../sidecar/src/events/index.ts';
-import { LakeWriter, parseLakeObjectKey, readAllManifests, resolveLakeWriterOptions, toLakeRow, writeLakeParquet, type LakeKind, type LakeRow, type LakeStorage } from '../../sidecar/src/lake/index.ts';
+import {
+  LakeWriter,
+  parseLakeObjectKey,
+  readAllManifests,
+  resolveLakeWriterOptions,
+  toLakeRow,
+  writeLakeParquet,
+  type LakeKind,
+  type LakeRow,
+  type LakeStorage,
+} from '../../sidecar/src/lake/index.ts';
 import { duckQuery } from './dbt.ts';
 import { kafkaClient } from './kafka.ts';
 import type { TestNamespace } from './stack.ts';

@@ -9,13 +9,13 @@
  * version's keyspace, and refuses the active version.
  */
 import type { Admin } from 'kafkajs';
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { sidecarGroupFor } from '../config/index.ts';
 import { ChurnfeatError } from '../errors.ts';
 import { SOURCES } from '../events/index.ts';
 import type { FeatureRegistry } from '../features/index.ts';
 import type { LakeStorage } from '../lake/index.ts';
-import { activeVersionKey, bootstrapKey, tombstoneKey, userDedupKey, userKeys, userStateKey, versionPrefix } from '../store/index.ts';
+import { activeVersionKey, bootstrapKey, collectVersionKeys, tombstoneKey, userDedupKey, userKeys, userStateKey, versionPrefix } from '../store/index.ts';
 import { WindowOperators } from '../windows/index.ts';
 import { decodeCut, encodeCut, takeCut, type CutPartition } from './bootstrap-cut.ts';
 import { buildUserState, type FeatureRow, type StatePolicy } from './bootstrap-state.ts';
@@ -108,18 +108,6 @@ export interface BootstrapResult {
   elapsedMs: number;
 }
 
-/** Deletes every key of a version's keyspace, SCAN batch by SCAN batch (UNLINK: freed off the main thread). */
-async function unlinkKeyspace(redis: Redis, keyspace: string): Promise<number> {
-  let cursor = '0';
-  let removed = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyspace}:*`, 'COUNT', 1_000);
-    cursor = next;
-    if (keys.length > 0) removed += await redis.unlink(...keys);
-  } while (cursor !== '0');
-  return removed;
-}
-
 export async function runBootstrap(run: BootstrapRun): Promise<BootstrapResult> {
   const started = Date.now();
   const { redis, registry, keyPrefix, version } = run;
@@ -152,12 +140,21 @@ export async function runBootstrap(run: BootstrapRun): Promise<BootstrapResult> 
   const recordedShards = record.shards ?? (record.checkpoint ? '1' : undefined);
   if (!run.cutOnly && recordedShards !== undefined && Number(recordedShards) !== shard.count) refuseShardCount(version, Number(recordedShards), shard);
   if (record.state !== BOOTSTRAP_STATE.complete && !run.dryRun) await refuseRunningGroup(run.admin, run.groupId);
-  if (run.rebuild && !run.dryRun) await unlinkKeyspace(redis, keyspace);
+  // SCAN MATCH on every master, UNLINK key by key (the bootstrap record goes too)
+  if (run.rebuild && !run.dryRun) await collectVersionKeys(redis, keyPrefix, version, { batch: 1_000, pauseMs: 0 });
   const cutRecorded = record.cut !== undefined;
   let cut = cutRecorded ? decodeCut(record.cut as string) : await takeCut(run.admin, run.storage, run.topicNamespace);
   // loaders started together record one cut: the first one's (every field set only if unset, in one MULTI)
   const recordCut = async (): Promise<void> => {
-    const initial: Record<string, string> = { cut: encodeCut(cut), state: BOOTSTRAP_STATE.loading, version, group: run.groupId, users_loaded: '0', checkpoint: '', started_at: new Date().toISOString() };
+    const initial: Record<string, string> = {
+      cut: encodeCut(cut),
+      state: BOOTSTRAP_STATE.loading,
+      version,
+      group: run.groupId,
+      users_loaded: '0',
+      checkpoint: '',
+      started_at: new Date().toISOString(),
+    };
     if (run.rebuild) initial.rebuild = '1';
     const multi = redis.multi();
     for (const [field, value] of Object.entries(initial)) multi.hsetnx(key, field, value);
@@ -291,44 +288,60 @@ export async function loadUsers(load: LoadUsers): Promise<{ usersLoaded: number;
   let applied = 0;
   let duplicates = 0;
   let rowsRead = 0;
+  const cluster = (redis as unknown) instanceof Cluster;
   for await (const { users, rows, heads } of warehouse.userBatches(after, load.batchUsers)) {
     const last = users[users.length - 1] as string;
     rowsRead += rows.length;
-    const tombs = await redis.mget(...users.map((user) => tombstoneKey(keyPrefix, user)));
+    const tombs = cluster
+      ? await getEach(
+          redis,
+          users.map((user) => tombstoneKey(keyPrefix, user)),
+        )
+      : await redis.mget(...users.map((user) => tombstoneKey(keyPrefix, user)));
     const byUser = new Map<string, FeatureRow[]>();
     for (const row of rows) {
       const list = byUser.get(row.userId);
       if (list) list.push(row);
       else byUser.set(row.userId, [row]);
     }
+    // `call`-style commands: what the Cluster client's pipeline takes (config/redis-client.ts ClusterPipeline)
     const pipeline = redis.pipeline();
     users.forEach((user, index) => {
       const tomb = tombs[index];
       const state = buildUserState(byUser.get(user) ?? [], registry.features, policy, tomb === null || tomb === undefined ? null : Number(tomb), heads?.get(user) ?? null);
       applied += state.applied;
       duplicates += state.duplicates;
-      pipeline.unlink(...userKeys(keyspace, user));
+      pipeline.call('UNLINK', ...userKeys(keyspace, user));
       if (state.fields.size > 0) {
-        pipeline.hset(userStateKey(keyspace, user), state.fields);
-        pipeline.pexpire(userStateKey(keyspace, user), stateTtlMs);
+        pipeline.call('HSET', userStateKey(keyspace, user), ...[...state.fields].flat());
+        pipeline.call('PEXPIRE', userStateKey(keyspace, user), stateTtlMs);
       }
       for (const [source, buckets] of state.dedup) {
         const dedupKey = userDedupKey(keyspace, user, source);
-        pipeline.hset(dedupKey, buckets);
-        pipeline.pexpire(dedupKey, dedupTtlMs);
+        pipeline.call('HSET', dedupKey, ...[...buckets].flat());
+        pipeline.call('PEXPIRE', dedupKey, dedupTtlMs);
       }
     });
     const from = after;
     after = last;
     usersLoaded += users.length;
-    pipeline.hset(key, { [fields.checkpoint]: after, [fields.usersLoaded]: usersLoaded, updated_at: new Date().toISOString() });
+    const checkpoint = { [fields.checkpoint]: after, [fields.usersLoaded]: usersLoaded, updated_at: new Date().toISOString() };
+    // the checkpoint only after every write of the batch: last in the pipeline of one node; on a
+    // Cluster after the batch's replies (its commands go to several nodes in no set order)
+    if (!cluster) pipeline.call('HSET', key, ...Object.entries(checkpoint).flat());
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([error]) => error !== null);
     if (failed)
       throw new ChurnfeatError('redis_unavailable', `bootstrap batch after user ${JSON.stringify(from)} failed: ${(failed[0] as Error).message}`, { cause: failed[0] as Error, retryable: true });
+    if (cluster) await redis.hset(key, checkpoint);
     load.onBatch?.(usersLoaded);
   }
   return { usersLoaded, applied, duplicates, rowsRead };
+}
+
+/** GET of each key, pipelined by the client (a Cluster refuses an MGET across slots). */
+async function getEach(redis: Redis, keys: readonly string[]): Promise<Array<string | null>> {
+  return Promise.all(keys.map((k) => redis.get(k)));
 }
 
 /** A bootstrap commits the group's offsets at its end, which Kafka refuses while the group has members: refuse at the start instead. */

@@ -20,9 +20,7 @@ function scopeSql(table: string, cut: readonly CutPartition[], features: readonl
   const feats = features.map((f) => `(${quote(f.name)}, ${f.granularityMs}, ${f.windowMs / f.granularityMs})`).join(', ');
   return `from ${table} as f
     inner join (values ${cuts}) as cut (topic, part, cut_offset) on f.kafka_topic = cut.topic and f.kafka_partition = cut.part
-    inner join (values ${feats}) as feat (name, granularity_ms, window_tiles) on f.feature_name = feat.name${
-      shard.count === 1 ? '' : `\n    inner join shard_users as su on f.user_id = su.user_id`
-    }
+    inner join (values ${feats}) as feat (name, granularity_ms, window_tiles) on f.feature_name = feat.name${shard.count === 1 ? '' : `\n    inner join shard_users as su on f.user_id = su.user_id`}
     where f.kafka_offset < cut.cut_offset${shard.count === 1 ? '' : ` and su.shard = ${shard.index}`}
       and f.ingest_ms - f.event_ms <= ${allowedLatenessMs}
       and floor(f.event_ms / feat.granularity_ms) >= floor(f.ingest_ms / feat.granularity_ms) - feat.window_tiles`;
@@ -35,10 +33,7 @@ function scopeSql(table: string, cut: readonly CutPartition[], features: readonl
  * the join onto every row of the table.
  */
 function shardCtes(table: string, count: number): string[] {
-  return [
-    `shard_all_users as materialized (select distinct user_id from ${table})`,
-    `shard_users as materialized (select user_id, ${userShardSql('user_id', count)} as shard from shard_all_users)`,
-  ];
+  return [`shard_all_users as materialized (select distinct user_id from ${table})`, `shard_users as materialized (select user_id, ${userShardSql('user_id', count)} as shard from shard_all_users)`];
 }
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));

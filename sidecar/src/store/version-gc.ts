@@ -30,9 +30,15 @@ export interface GcProgress {
   usersDeleted: number;
 }
 
+/** The masters, once a Cluster client knows them (before its slot map is loaded it lists none, and a walk of none would delete nothing). */
+async function readyMasters(redis: Redis): Promise<Redis[]> {
+  await redis.ping();
+  return masterNodes(redis);
+}
+
 /** Walks every master with SCAN MATCH (non-blocking, COUNT per call), handing each batch of keys found. */
 async function scanVersion(redis: Redis, pattern: string, count: number, onKeys: (node: Redis, keys: string[]) => Promise<void>): Promise<void> {
-  for (const node of masterNodes(redis)) {
+  for (const node of await readyMasters(redis)) {
     let cursor = '0';
     do {
       const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
@@ -119,7 +125,7 @@ export async function collectVersionLibrary(redis: Redis, prefix: string, versio
   });
   const result: LibraryCollection = { library, deletedOn: 0, usedBy: [...usedBy].sort() };
   if (usedBy.size > 0 || options.dryRun) return result;
-  for (const node of masterNodes(redis)) {
+  for (const node of await readyMasters(redis)) {
     try {
       await node.call('FUNCTION', 'DELETE', library);
       result.deletedOn += 1;

@@ -19,7 +19,7 @@ import { LocalLakeStorage } from '../../../sidecar/src/lake/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
 import { bootstrapKey, readBootstrapState, versionPrefix } from '../../../sidecar/src/store/index.ts';
 import { dbtBuildFeatureEvents } from '../../../parity/src/index.ts';
-import { churnfeatArgs, runChurnfeat } from '../../helpers/cli.ts';
+import { churnfeatArgs, runChurnfeat, redisCliArgs } from '../../helpers/cli.ts';
 import { kafkaClient, namespaceTopics, produceWorkload } from '../../helpers/kafka.ts';
 import { highWatermarks, startNamespaceLakeWriter, waitUntilLanded } from '../../helpers/lake.ts';
 import { parityDbtOptions } from '../../helpers/parity-pipeline.ts';
@@ -84,8 +84,7 @@ function bootstrap(prefix: string, ...args: string[]): string[] {
     duckdbPath,
     '--topic-namespace',
     ns.options.topicNamespace,
-    '--redis-url',
-    REDIS_URL,
+    ...redisCliArgs(),
     '--brokers',
     ns.options.brokers.join(','),
     '--no-progress',

@@ -10,6 +10,7 @@ import { command as versionCommand } from '../../../cli/commands/version.ts';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { registerLifecycleMetrics } from '../../../sidecar/src/serving/index.ts';
 import { activeVersionKey, bootstrapKey, recordParity, registerVersion, versionCatalogKey, versionPrefix, watermarkKey } from '../../../sidecar/src/store/index.ts';
+import { redisCliArgs } from '../../helpers/cli.ts';
 import { tempDir } from '../../helpers/consumers.ts';
 import { deleteRedisKeys, testRedis } from '../../helpers/redis.ts';
 import { compileFixtureV2, FIXTURE_REGISTRY_DIR } from '../../helpers/registry.ts';
@@ -39,7 +40,7 @@ describe('the lifecycle metrics of the serving process', () => {
     let clock = now;
     const registry = new Registry();
     registerLifecycleMetrics(registry, redis, prefix, () => clock);
-    const version = (...argv: string[]) => versionCommand.run([...argv, '--redis-url', REDIS_URL, '--key-prefix', prefix, '--actor', 'metrics-test']);
+    const version = (...argv: string[]) => versionCommand.run([...argv, ...redisCliArgs(), '--key-prefix', prefix, '--actor', 'metrics-test']);
 
     expect(sample(await registry.metrics(), 'churnfeat_lifecycle_alias_problem', { problem: 'missing' })).toBe(0);
     await registerVersion(redis, prefix, v1, 'metrics-test');

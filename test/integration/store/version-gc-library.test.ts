@@ -10,13 +10,14 @@ import { command as versionCommand } from '../../../cli/commands/version.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { FeatureClient, VersionResolver } from '../../../sidecar/src/serving/index.ts';
 import { functionNames, isLibraryLoaded, loadFunctionLibrary, readAudit, readCatalog, recordParity, registerVersion, userStateKey, versionPrefix } from '../../../sidecar/src/store/index.ts';
+import { redisCliArgs } from '../../helpers/cli.ts';
 import { tempDir } from '../../helpers/consumers.ts';
 import { deleteRedisKeys, testRedis } from '../../helpers/redis.ts';
 import { compileFixtureV2, FIXTURE_REGISTRY_DIR } from '../../helpers/registry.ts';
 import { REDIS_URL, testNamespace } from '../../helpers/stack.ts';
 
 function version(prefix: string, ...argv: string[]): Promise<number> {
-  return versionCommand.run([...argv, '--redis-url', REDIS_URL, '--key-prefix', prefix, '--actor', 'gc-library-test', '--gc-pause-ms', '0', '--gc-idle-ms', '0']);
+  return versionCommand.run([...argv, ...redisCliArgs(), '--key-prefix', prefix, '--actor', 'gc-library-test', '--gc-pause-ms', '0', '--gc-idle-ms', '0']);
 }
 
 /** v1 and v2 registered under `prefix` as their sidecars would (library, marker, record: v1 the first, so active), a little state in each. */
@@ -43,6 +44,7 @@ describe('version gc and the Redis Function library', () => {
     const second = testNamespace().options.keyPrefix;
     onTestFinished(() => deleteRedisKeys(REDIS_URL, first, second));
     const redis = testRedis();
+    await redis.ping(); // a Cluster client lists its masters (where a library is loaded) once connected
     await registerBoth(redis, first, v1, v2);
     // a reader that resolved v1 before the cutover and keeps that resolution (a pod with a long alias cache)
     const resolver = new VersionResolver(redis, first, v1, { aliasCacheMs: 600_000 });

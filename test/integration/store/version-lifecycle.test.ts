@@ -18,12 +18,13 @@ import {
   watermarkKey,
 } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
+import { redisCliArgs } from '../../helpers/cli.ts';
 import { tempDir } from '../../helpers/consumers.ts';
 import { createTestTopics, produceWorkload, waitForGroupCaughtUp } from '../../helpers/kafka.ts';
 import { testRedis } from '../../helpers/redis.ts';
 import { diffReads, onlineReads, referencePipeline, referenceReads, type FeatureReads } from '../../helpers/reference.ts';
 import { compileFixtureV2, FIXTURE_REGISTRY_DIR } from '../../helpers/registry.ts';
-import { REDIS_URL, testNamespace } from '../../helpers/stack.ts';
+import { REDIS_CLUSTER, REDIS_URL, testNamespace } from '../../helpers/stack.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const MINUTE = 60_000;
@@ -43,7 +44,7 @@ function readsOf(answer: UserFeatures): FeatureReads {
 
 /** Runs `churnfeat version ...` in this process against the test's prefix; resolves to the exit code. */
 function version(prefix: string, ...argv: string[]): Promise<number> {
-  return versionCommand.run([...argv, '--redis-url', REDIS_URL, '--key-prefix', prefix, '--actor', 'lifecycle-test', '--gc-batch', '50', '--gc-pause-ms', '0', '--gc-idle-ms', '1000']);
+  return versionCommand.run([...argv, ...redisCliArgs(), '--key-prefix', prefix, '--actor', 'lifecycle-test', '--gc-batch', '50', '--gc-pause-ms', '0', '--gc-idle-ms', '1000']);
 }
 
 describe('the version lifecycle under live load', () => {
@@ -96,7 +97,10 @@ describe('the version lifecycle under live load', () => {
     expect(await readActiveVersion(redis, prefix)).toBe(v1.version);
 
     // The reader: single GETs and batches of polled users, all the time.
-    const service = await startServingService({ redisUrl: REDIS_URL, keyPrefix: prefix, port: 0, logLevel: 'silent', aliasCacheMs: 200, readyMaxWatermarkAgeMs: 0, opsReportsDir: '' }, v1);
+    const service = await startServingService(
+      { redisUrl: REDIS_URL, redisCluster: REDIS_CLUSTER, keyPrefix: prefix, port: 0, logLevel: 'silent', aliasCacheMs: 200, readyMaxWatermarkAgeMs: 0, opsReportsDir: '' },
+      v1,
+    );
     onTestFinished(() => service.close());
     const answers: UserFeatures[] = [];
     const errors: string[] = [];

@@ -13,7 +13,19 @@ describe('churnfeat bootstrap command line', () => {
   it('lists its options with their env variables and defaults', async () => {
     const { code, stdout } = await run('bootstrap', '--help');
     expect(code).toBe(0);
-    for (const text of ['--cut-only', '--dry-run', '--rebuild', '--dbt-build', '--batch-users', 'CHURNFEAT_BOOTSTRAP_BATCH_USERS', 'CHURNFEAT_BOOTSTRAP_GROUP', '--warehouse-table', '--no-progress', '--users', 'CHURNFEAT_BOOTSTRAP_USERS'])
+    for (const text of [
+      '--cut-only',
+      '--dry-run',
+      '--rebuild',
+      '--dbt-build',
+      '--batch-users',
+      'CHURNFEAT_BOOTSTRAP_BATCH_USERS',
+      'CHURNFEAT_BOOTSTRAP_GROUP',
+      '--warehouse-table',
+      '--no-progress',
+      '--users',
+      'CHURNFEAT_BOOTSTRAP_USERS',
+    ])
       expect(stdout).toContain(text);
   });
 
