@@ -170,3 +170,26 @@ export function runChurnfeat(command: string, ...args: string[]): Promise<{ code
 export function redisCliArgs(): string[] {
   return ['--redis-url', REDIS_URL, ...(REDIS_CLUSTER ? ['--redis-cluster'] : [])];
 }
+
+/** The arguments of `churnfeat bootstrap` of `version` from a test's lake and warehouse into base prefix `prefix` (its group `<prefix>-g`), then `args`. */
+export function bootstrapCliArgs(ns: TestNamespace, load: { version: string; lakeRoot: string; duckdbPath: string }, prefix: string, ...args: string[]): string[] {
+  return [
+    '--version',
+    load.version,
+    '--lake',
+    load.lakeRoot,
+    '--duckdb-path',
+    load.duckdbPath,
+    '--topic-namespace',
+    ns.options.topicNamespace,
+    ...redisCliArgs(),
+    '--brokers',
+    ns.options.brokers.join(','),
+    '--no-progress',
+    '--key-prefix',
+    prefix,
+    '--group',
+    `${prefix}-g`,
+    ...args,
+  ];
+}

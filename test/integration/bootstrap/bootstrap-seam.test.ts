@@ -23,7 +23,7 @@ import { generateWorkload, type WorkloadRecord } from '../../../sidecar/src/load
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { activeVersionKey, bootstrapKey, functionNames, userStateKey, versionPrefix } from '../../../sidecar/src/store/index.ts';
 import { dbtBuildFeatureEvents } from '../../../parity/src/index.ts';
-import { churnfeatArgs } from '../../helpers/cli.ts';
+import { bootstrapCliArgs, churnfeatArgs, runChurnfeat } from '../../helpers/cli.ts';
 import { kafkaClient, namespaceTopics, produceWorkload } from '../../helpers/kafka.ts';
 import { highWatermarks, startNamespaceLakeWriter, waitUntilLanded } from '../../helpers/lake.ts';
 import { parityDbtOptions } from '../../helpers/parity-pipeline.ts';
@@ -243,36 +243,15 @@ describe('churnfeat bootstrap on the real stack', () => {
   it('a loader killed with SIGKILL mid-load resumes where it stopped and ends with the same keys as an uninterrupted load', { timeout: 180_000 }, async () => {
     const whole = `${ns.id}w`;
     const killed = `${ns.id}k`;
-    const common = [
-      '--version',
-      version,
-      '--lake',
-      lakeRoot,
-      '--duckdb-path',
-      duckdbPath,
-      '--topic-namespace',
-      ns.options.topicNamespace,
-      '--redis-url',
-      REDIS_URL,
-      '--brokers',
-      ns.options.brokers.join(','),
-      '--no-progress',
-    ];
-    const cli = (prefix: string, ...args: string[]): Promise<{ code: number | null; output: string }> =>
-      new Promise((resolve) => {
-        const child = spawn(process.execPath, churnfeatArgs('bootstrap', ...common, '--key-prefix', prefix, '--group', `${prefix}-g`, ...args), { stdio: ['ignore', 'pipe', 'pipe'] });
-        let output = '';
-        child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-        child.on('exit', (code) => resolve({ code, output }));
-      });
+    const args = (prefix: string, ...more: string[]) => bootstrapCliArgs(ns, { version, lakeRoot, duckdbPath }, prefix, ...more);
+    const cli = (prefix: string, ...more: string[]) => runChurnfeat('bootstrap', ...args(prefix, ...more));
     expect((await cli(whole, '--cut-only')).code).toBe(0);
     const straight = await cli(whole, '--batch-users', '1');
     expect(straight.code, straight.output).toBe(0);
 
     expect((await cli(killed, '--cut-only')).code).toBe(0);
     const key = bootstrapKey(killed, version);
-    const child = spawn(process.execPath, churnfeatArgs('bootstrap', ...common, '--key-prefix', killed, '--group', `${killed}-g`, '--batch-users', '1'), { stdio: 'ignore' });
+    const child = spawn(process.execPath, churnfeatArgs('bootstrap', ...args(killed, '--batch-users', '1')), { stdio: 'ignore' });
     const exited = new Promise((resolve) => child.on('exit', resolve));
     const loadedAtKill = await waitFor(
       'the loader to checkpoint a few batches',

@@ -19,7 +19,7 @@ import { LocalLakeStorage } from '../../../sidecar/src/lake/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
 import { bootstrapKey, readBootstrapState, versionPrefix } from '../../../sidecar/src/store/index.ts';
 import { dbtBuildFeatureEvents } from '../../../parity/src/index.ts';
-import { churnfeatArgs, runChurnfeat, redisCliArgs } from '../../helpers/cli.ts';
+import { bootstrapCliArgs, churnfeatArgs, runChurnfeat } from '../../helpers/cli.ts';
 import { kafkaClient, namespaceTopics, produceWorkload } from '../../helpers/kafka.ts';
 import { highWatermarks, startNamespaceLakeWriter, waitUntilLanded } from '../../helpers/lake.ts';
 import { parityDbtOptions } from '../../helpers/parity-pipeline.ts';
@@ -73,28 +73,8 @@ afterAll(async () => {
   await admin?.disconnect();
 });
 
-/** `churnfeat bootstrap` of the version under base prefix `prefix` (its own group), compiled, to its end. */
-function bootstrap(prefix: string, ...args: string[]): string[] {
-  return [
-    '--version',
-    version,
-    '--lake',
-    lakeRoot,
-    '--duckdb-path',
-    duckdbPath,
-    '--topic-namespace',
-    ns.options.topicNamespace,
-    ...redisCliArgs(),
-    '--brokers',
-    ns.options.brokers.join(','),
-    '--no-progress',
-    '--key-prefix',
-    prefix,
-    '--group',
-    `${prefix}-g`,
-    ...args,
-  ];
-}
+/** `churnfeat bootstrap` of the version under base prefix `prefix` (its own group), compiled. */
+const bootstrap = (prefix: string, ...args: string[]): string[] => bootstrapCliArgs(ns, { version, lakeRoot, duckdbPath }, prefix, ...args);
 
 const committed = async (group: string): Promise<string[][]> =>
   (await admin.fetchOffsets({ groupId: group, topics: Object.values(ns.topics.sources) })).map((t) => t.partitions.map((p) => `${t.topic}:${p.partition}:${p.offset}`));
