@@ -24,7 +24,7 @@ const SIDECAR_LAYERS = {
   serving: ['config', 'store', 'metrics'],
   canary: ['serving', 'kafka'],
   deletion: ['config', 'store', 'lake', 'kafka', 'metrics', 'serving'],
-  audit: ['store', 'lake'],
+  audit: ['store', 'lake', 'deletion'],
   bootstrap: ['config', 'store', 'lake', 'kafka'],
 };
 

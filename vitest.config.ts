@@ -54,7 +54,7 @@ export default defineConfig({
       },
       {
         test: {
-          // the correctness tests again, their Redis the 3-master Cluster of ha.sh (test/helpers/stack.ts REDIS_CLUSTER)
+          // the correctness and lifecycle tests again, their Redis the 3-master Cluster of ha.sh (test/helpers/stack.ts REDIS_CLUSTER)
           name: 'ha-cluster',
           env: {
             CHURNFEAT_LOG_LEVEL: process.env.CHURNFEAT_LOG_LEVEL ?? 'fatal',
@@ -64,7 +64,14 @@ export default defineConfig({
             CHURNFEAT_HA_KAFKA_BASE_PORT: String(haKafkaBase),
             CHURNFEAT_HA_REDIS_BASE_PORT: String(haRedisBase),
           },
-          include: ['test/integration/correctness/**/*.test.ts'],
+          include: [
+            'test/integration/correctness/**/*.test.ts',
+            // the lifecycle on the Cluster: cutover (WATCH/MULTI on the {lifecycle} tag), GC (SCAN on every master), the sharded bootstrap
+            'test/integration/store/version-lifecycle.test.ts',
+            'test/integration/store/version-gc-library.test.ts',
+            'test/integration/serving/lifecycle-metrics.test.ts',
+            'test/integration/bootstrap/bootstrap-shards.test.ts',
+          ],
           globalSetup: ['test/ha/global-setup.ts'],
           testTimeout: 240_000,
           hookTimeout: 120_000,

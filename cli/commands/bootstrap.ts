@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import { logLevel } from 'kafkajs';
 import { SingleBar } from 'cli-progress';
-import { BOOTSTRAP_OPTIONS, defaultVersionGroup, runBootstrap, type BootstrapPlan } from '../../sidecar/src/bootstrap/index.ts';
+import { BOOTSTRAP_OPTIONS, defaultVersionGroup, formatUserShard, parseUserShard, runBootstrap, type BootstrapPlan } from '../../sidecar/src/bootstrap/index.ts';
 import { createKafkaClient, createRedisClient, defineOption, loadOptions, pickKafkaConnection, SCHEMAS } from '../../sidecar/src/config/index.ts';
 import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { lakeStorageFromUri } from '../../sidecar/src/lake/index.ts';
@@ -28,7 +28,8 @@ export const BOOTSTRAP_CLI_OPTIONS = {
 
 function describePlan(plan: BootstrapPlan): string {
   const cut = plan.cut.map((c) => `${c.topic}[${c.partition}]<${c.offset}`).join(' ');
-  return `version ${plan.version} -> keyspace ${plan.keyspace}:*, group ${plan.groupId}; cut ${plan.cutRecorded ? '(recorded) ' : ''}${cut}; users ${plan.users} (${plan.usersLoaded} loaded already); at most ${plan.maxKeys} keys`;
+  const shard = plan.shard.count === 1 ? '' : `shard ${formatUserShard(plan.shard)}: `;
+  return `${shard}version ${plan.version} -> keyspace ${plan.keyspace}:*, group ${plan.groupId}; cut ${plan.cutRecorded ? '(recorded) ' : ''}${cut}; users ${plan.users} (${plan.usersLoaded} loaded already); at most ${plan.maxKeys} keys`;
 }
 
 export const command: Command = {
@@ -37,10 +38,11 @@ export const command: Command = {
       'bootstrap [options]',
       "Loads a registry version's state from the warehouse into its own keyspace, cut at exact per-partition offsets, and commits its sidecar's group to the cut.",
       BOOTSTRAP_CLI_OPTIONS,
-      "Order: bootstrap --cut-only, dbt run --select +int_feature_events, bootstrap (or all three: --dbt-build); then start the version's sidecar. Exit 1: refused (active version, its sidecar running) or failed: run again to resume.\n",
+      "Order: bootstrap --cut-only, dbt run --select +int_feature_events, bootstrap (or all three: --dbt-build); then start the version's sidecar. Sharded: after the cut and dbt, run bootstrap --users 1/N ... --users N/N side by side. Exit 1: refused (active version, its sidecar running) or failed: run again to resume.\n",
     ),
   async run(argv) {
     const options = loadOptions(BOOTSTRAP_CLI_OPTIONS, argv);
+    const shard = parseUserShard(options.users);
     const registry = loadFeatureRegistry(options.dbtProjectDir);
     const version = options.version || registry.version;
     const groupId = options.group || defaultVersionGroup(version);
@@ -65,6 +67,7 @@ export const command: Command = {
         duckdbPath: options.duckdbPath,
         table: options.warehouseTable,
         batchUsers: options.batchUsers,
+        shard,
         dryRun: options.dryRun,
         rebuild: options.rebuild,
         cutOnly: options.cutOnly,
@@ -88,13 +91,18 @@ export const command: Command = {
       });
       bar?.stop();
       if (result.state === 'planned' || options.cutOnly) say('bootstrap', `${options.dryRun ? 'dry run: ' : 'cut recorded: '}${describePlan(result.plan)}`);
+      else if (result.pendingShards.length > 0)
+        say(
+          'bootstrap',
+          `shard ${formatUserShard(shard)} of ${version} complete: ${result.usersLoaded} users; the version's bootstrap completes when shard(s) ${result.pendingShards.join(', ')} of ${shard.count} are`,
+        );
       else if (result.state === 'complete' && result.elapsedMs >= 0)
         say(
           'bootstrap',
-          `${version} complete: ${result.usersLoaded} users (${result.applied} events counted, ${result.duplicates} duplicates dropped) in ${(result.elapsedMs / 1000).toFixed(1)} s; group ${groupId} committed to the cut`,
+          `${version} complete${shard.count > 1 ? ` (the last shard to finish: ${formatUserShard(shard)})` : ''}: ${result.usersLoaded} users (${result.applied} events counted, ${result.duplicates} duplicates dropped) in ${(result.elapsedMs / 1000).toFixed(1)} s; group ${groupId} committed to the cut`,
         );
       process.stdout.write(
-        `${JSON.stringify({ version, state: result.state, users_loaded: result.usersLoaded, applied: result.applied, duplicates: result.duplicates, elapsed_ms: result.elapsedMs, cut: result.plan.cut })}\n`,
+        `${JSON.stringify({ version, shard: formatUserShard(shard), state: result.state, pending_shards: result.pendingShards, users_loaded: result.usersLoaded, applied: result.applied, duplicates: result.duplicates, elapsed_ms: result.elapsedMs, cut: result.plan.cut })}\n`,
       );
       return EXIT.ok;
     } catch (error) {

@@ -13,6 +13,7 @@ import {
   appendAudit,
   checkGc,
   collectVersionKeys,
+  collectVersionLibrary,
   countVersionKeys,
   diffVersions,
   LifecycleRefusal,
@@ -28,6 +29,7 @@ import {
   transact,
   watermarkKey,
   versionPrefix,
+  type LibraryCollection,
   type VersionRecord,
 } from '../../sidecar/src/store/index.ts';
 import { EXIT, tableUsage, type Command } from '../command.ts';
@@ -171,6 +173,12 @@ async function checkIdle(redis: Redis, options: VersionOptions, version: string)
     throw new LifecycleRefusal(`a sidecar still writes version ${version} (its watermarks are ${Math.round(ageMs / 1000)} s old, limit ${options.gcIdleMs / 1000} s): stop its deployment first`);
 }
 
+function describeLibrary(collected: LibraryCollection, dryRun: boolean): string {
+  if (collected.usedBy.length > 0) return `function library ${collected.library} kept: base prefix(es) ${collected.usedBy.join(', ')} still run the version`;
+  if (dryRun) return `would delete function library ${collected.library} on every master`;
+  return collected.deletedOn > 0 ? `function library ${collected.library} deleted on ${collected.deletedOn} master(s)` : `function library ${collected.library} was gone already`;
+}
+
 async function gc(redis: Redis, options: VersionOptions, version: string, actor: string): Promise<number> {
   const step = { action: 'gc', actor, versions: { version } };
   try {
@@ -182,7 +190,7 @@ async function gc(redis: Redis, options: VersionOptions, version: string, actor:
   }
   const counted = await countVersionKeys(redis, options.keyPrefix, version);
   if (options.dryRun) {
-    const detail = `would remove ${counted.keys} keys of ${counted.users} users (batches of ${options.gcBatch}, ${options.gcPauseMs} ms apart)`;
+    const detail = `would remove ${counted.keys} keys of ${counted.users} users (batches of ${options.gcBatch}, ${options.gcPauseMs} ms apart); ${describeLibrary(await collectVersionLibrary(redis, options.keyPrefix, version, { dryRun: true }), true)}`;
     await appendAudit(redis, options.keyPrefix, { ...step, outcome: 'dry-run', detail });
     out(`gc ${version} (dry run): ${detail}`);
     return EXIT.ok;
@@ -208,7 +216,8 @@ async function gc(redis: Redis, options: VersionOptions, version: string, actor:
   bar.stop();
   const seconds = (performance.now() - started) / 1000;
   const at = new Date().toISOString();
-  const detail = `removed ${done.deleted} keys of ${done.usersDeleted} users in ${seconds.toFixed(1)} s (${Math.round(done.deleted / Math.max(seconds, 0.001))} keys/s)`;
+  const library = describeLibrary(await collectVersionLibrary(redis, options.keyPrefix, version), false);
+  const detail = `removed ${done.deleted} keys of ${done.usersDeleted} users in ${seconds.toFixed(1)} s (${Math.round(done.deleted / Math.max(seconds, 0.001))} keys/s); ${library}`;
   await runTransition(redis, options.keyPrefix, step, (view) => ({ records: [{ ...checkGc(view, version), state: 'collected', collectedAt: at }], detail }));
   out(`gc ${version}: ${detail}`);
   return EXIT.ok;

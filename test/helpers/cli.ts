@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { onTestFinished } from 'vitest';
 import type { RecordVerdict } from '../../sidecar/src/metrics/index.ts';
 import { freePort } from './stack-services.ts';
-import { BROKERS, type TestNamespace } from './stack.ts';
+import { BROKERS, REDIS_CLUSTER, REDIS_URL, type TestNamespace } from './stack.ts';
 
 /**
  * The compiled `churnfeat` CLI, as production runs it (`node dist/cli/churnfeat.js <command>`).
@@ -153,4 +153,43 @@ export function spawnLakeWriter(ns: TestNamespace, lakeRoot: string, options: { 
 /** How many of a child's JSON log lines have `"event":"<event>"`. */
 export function countLogEvents(lines: readonly string[], event: string): number {
   return lines.filter((line) => line.includes(`"event":"${event}"`)).length;
+}
+
+/** Runs `churnfeat <command> ...args` (compiled) to its end: the exit code and everything it wrote. */
+export function runChurnfeat(command: string, ...args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, churnfeatArgs(command, ...args), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('exit', (code) => resolve({ code, output }));
+  });
+}
+
+/** The CLI flags that point a command at the test Redis (`--redis-cluster` too when it is the Cluster). */
+export function redisCliArgs(): string[] {
+  return ['--redis-url', REDIS_URL, ...(REDIS_CLUSTER ? ['--redis-cluster'] : [])];
+}
+
+/** The arguments of `churnfeat bootstrap` of `version` from a test's lake and warehouse into base prefix `prefix` (its group `<prefix>-g`), then `args`. */
+export function bootstrapCliArgs(ns: TestNamespace, load: { version: string; lakeRoot: string; duckdbPath: string }, prefix: string, ...args: string[]): string[] {
+  return [
+    '--version',
+    load.version,
+    '--lake',
+    load.lakeRoot,
+    '--duckdb-path',
+    load.duckdbPath,
+    '--topic-namespace',
+    ns.options.topicNamespace,
+    ...redisCliArgs(),
+    '--brokers',
+    ns.options.brokers.join(','),
+    '--no-progress',
+    '--key-prefix',
+    prefix,
+    '--group',
+    `${prefix}-g`,
+    ...args,
+  ];
 }

@@ -6,7 +6,17 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Admin } from 'kafkajs';
 import { parseEvent, SOURCES } from '../../sidecar/src/events/index.ts';
-import { parseLakeObjectKey, readAllManifests, toLakeRow, writeLakeParquet, type LakeKind, type LakeRow, type LakeStorage } from '../../sidecar/src/lake/index.ts';
+import {
+  LakeWriter,
+  parseLakeObjectKey,
+  readAllManifests,
+  resolveLakeWriterOptions,
+  toLakeRow,
+  writeLakeParquet,
+  type LakeKind,
+  type LakeRow,
+  type LakeStorage,
+} from '../../sidecar/src/lake/index.ts';
 import { duckQuery } from './dbt.ts';
 import { kafkaClient } from './kafka.ts';
 import type { TestNamespace } from './stack.ts';
@@ -150,4 +160,22 @@ export async function waitUntilLanded(storage: LakeStorage, highs: ReadonlyMap<s
     },
     { timeoutMs, intervalMs: 250 },
   );
+}
+
+/** A lake writer of the namespace's topics into `storage`, started; the caller stops it (for a beforeAll: nothing tied to one test). */
+export async function startNamespaceLakeWriter(ns: TestNamespace, storage: LakeStorage): Promise<LakeWriter> {
+  const writer = new LakeWriter(
+    resolveLakeWriterOptions({
+      brokers: ns.options.brokers,
+      topicNamespace: ns.options.topicNamespace,
+      groupId: `${ns.id}-lake`,
+      clientId: `${ns.id}-lake`,
+      flushRecords: 2_000,
+      flushIntervalMs: 500,
+      sessionTimeoutMs: 6_000,
+    }),
+    { storage },
+  );
+  await writer.start();
+  return writer;
 }

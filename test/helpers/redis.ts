@@ -79,3 +79,24 @@ export async function privateRedis(): Promise<PrivateRedis> {
   await startEmpty();
   return { url, kill: () => kill(), startEmpty };
 }
+
+/** Every key under `<keyspace>:` but `skip`, with its hash's fields (values as hex), on every master of a Cluster: two loads compared byte for byte. */
+export async function dumpKeyspace(redis: Redis, keyspace: string, skip = ''): Promise<Record<string, Record<string, string>>> {
+  if (redis.status === 'wait' || redis.status === 'connecting' || redis.status === 'connect') await new Promise((resolve) => redis.once('ready', resolve));
+  const keys: string[] = [];
+  for (const node of masterNodes(redis)) {
+    let cursor = '0';
+    do {
+      const [next, found] = (await node.call('SCAN', cursor, 'MATCH', `${keyspace}:*`, 'COUNT', 1000)) as [string, string[]];
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
+  }
+  const out: Record<string, Record<string, string>> = {};
+  for (const key of keys.sort()) {
+    if (key === skip) continue;
+    const fields = await redis.hgetallBuffer(key);
+    out[key.slice(keyspace.length)] = Object.fromEntries(Object.entries(fields).map(([f, v]) => [f, v.toString('hex')]));
+  }
+  return out;
+}

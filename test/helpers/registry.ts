@@ -3,8 +3,10 @@
  * aggregation, compiled by the project's compiler. Unit tests run on it, not on the
  * production YAML, so a feature change in dbt_project does not break them.
  */
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Source } from '../../sidecar/src/events/index.ts';
-import { loadFeatureRegistry, type CompiledFeature, type RegistryArtifact } from '../../sidecar/src/features/index.ts';
+import { loadFeatureRegistry, writeRegistryArtifact, type CompiledFeature, type FeatureRegistry, type RegistryArtifact } from '../../sidecar/src/features/index.ts';
 
 /** The fixture dbt project (models/ and its compiled artifact). */
 export const FIXTURE_REGISTRY_DIR = 'test/fixtures/registry';
@@ -42,4 +44,18 @@ export function feature(partial: Partial<CompiledFeature> & { name: string; aggr
     model: 'test',
     ...partial,
   };
+}
+
+/** A second registry version: a copy of the fixture project under `dir` with errors_last_10m counting over 15 minutes, compiled. */
+export function compileFixtureV2(dir: string): FeatureRegistry {
+  const project = join(dir, 'registry-v2');
+  cpSync(FIXTURE_REGISTRY_DIR, project, { recursive: true });
+  const file = join(project, 'models', 'marts', '_marts__models.yml');
+  const text = readFileSync(file, 'utf8');
+  const block = text.indexOf('- name: errors_last_10m');
+  const at = text.indexOf('window: 10m', block);
+  if (block < 0 || at < block) throw new Error(`${file}: errors_last_10m with window: 10m not found`);
+  writeFileSync(file, `${text.slice(0, at)}window: 15m${text.slice(at + 'window: 10m'.length)}`);
+  writeRegistryArtifact(project);
+  return loadFeatureRegistry(project);
 }

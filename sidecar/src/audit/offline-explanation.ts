@@ -12,7 +12,8 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { NormalizedEvent, Source } from '../events/index.ts';
 import type { CompiledFeature, FeatureRegistry } from '../features/index.ts';
-import { ParquetEncoder, parseLakeObjectKey, readLakeIndex, type LakeRow, type LakeStorage } from '../lake/index.ts';
+import { readAllCompactionManifests, retiredObjects, userBucket } from '../deletion/index.ts';
+import { compactedObjectKey, ParquetEncoder, parseLakeObjectKey, readLakeIndex, type LakeRow, type LakeStorage } from '../lake/index.ts';
 import type { StateExplanation } from '../store/index.ts';
 import { evaluateFeature, featureInput, inWindow, tileIndex } from '../windows/index.ts';
 
@@ -92,15 +93,27 @@ function toEvent(row: LakeRow): NormalizedEvent {
   };
 }
 
-/** The lake objects that may hold rows of the user: those whose user list names them, and every object without a list. */
+/**
+ * The lake objects that may hold rows of the user: the hourly objects whose user list names
+ * them and every one without a list, except those a committed compaction replaced (readers must
+ * not see them: their rows are in the day's buckets); and in every compacted day the user's
+ * bucket object of the committed generation (found by name, `userBucket`: buckets have no index).
+ */
 async function userObjects(storage: LakeStorage, userId: string): Promise<Array<{ key: string; indexed: boolean }>> {
   const index = await readLakeIndex(storage);
+  const compacted = (await readAllCompactionManifests(storage)).filter((m) => m.kind === 'events');
+  const hourly = (await storage.list('events/')).map(({ key }) => key).filter((key) => parseLakeObjectKey(key)?.kind === 'events');
+  const replaced = new Set(compacted.flatMap((m) => retiredObjects(m, hourly)));
   const out: Array<{ key: string; indexed: boolean }> = [];
-  for (const { key } of await storage.list('events/')) {
-    if (parseLakeObjectKey(key)?.kind !== 'events') continue;
+  for (const key of hourly) {
+    if (replaced.has(key)) continue;
     const entry = index.get(key);
     if (entry === undefined) out.push({ key, indexed: false });
     else if (entry.users.includes(userId)) out.push({ key, indexed: true });
+  }
+  for (const m of compacted) {
+    const key = compactedObjectKey({ kind: m.kind, source: m.source, date: m.date, bucket: userBucket(userId, m.buckets), buckets: m.buckets, generation: m.generation });
+    if (m.objects.some((o) => o.object === key)) out.push({ key, indexed: true });
   }
   return out;
 }

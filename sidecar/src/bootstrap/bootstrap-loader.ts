@@ -9,16 +9,17 @@
  * version's keyspace, and refuses the active version.
  */
 import type { Admin } from 'kafkajs';
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { sidecarGroupFor } from '../config/index.ts';
 import { ChurnfeatError } from '../errors.ts';
 import { SOURCES } from '../events/index.ts';
 import type { FeatureRegistry } from '../features/index.ts';
 import type { LakeStorage } from '../lake/index.ts';
-import { activeVersionKey, bootstrapKey, tombstoneKey, userDedupKey, userKeys, userStateKey, versionPrefix } from '../store/index.ts';
+import { activeVersionKey, bootstrapKey, collectVersionKeys, tombstoneKey, userDedupKey, userKeys, userStateKey, versionPrefix } from '../store/index.ts';
 import { WindowOperators } from '../windows/index.ts';
 import { decodeCut, encodeCut, takeCut, type CutPartition } from './bootstrap-cut.ts';
 import { buildUserState, type FeatureRow, type StatePolicy } from './bootstrap-state.ts';
+import { ALL_USERS, formatUserShard, type UserShard } from './user-shard.ts';
 import { BootstrapWarehouse } from './warehouse-rows.ts';
 
 /** The default consumer group of a version's sidecar: the sidecar's own default for that version (config/option-table.ts). */
@@ -28,6 +29,18 @@ export function defaultVersionGroup(version: string): string {
 
 /** Values of the bootstrap key's `state` field. */
 export const BOOTSTRAP_STATE = { loading: 'loading', complete: 'complete' } as const;
+
+/** The bootstrap key's fields holding one loader's progress: an unsharded load keeps the record's own `checkpoint`, `users_loaded`, `state`; shard k of n has `shard:<k>:…`. */
+export interface ShardProgressFields {
+  checkpoint: string;
+  usersLoaded: string;
+  state: string;
+}
+
+export function shardProgressFields(shard: UserShard): ShardProgressFields {
+  if (shard.count === 1) return { checkpoint: 'checkpoint', usersLoaded: 'users_loaded', state: 'state' };
+  return { checkpoint: `shard:${shard.index}:checkpoint`, usersLoaded: `shard:${shard.index}:users_loaded`, state: `shard:${shard.index}:state` };
+}
 
 export interface BootstrapRun {
   redis: Redis;
@@ -43,6 +56,12 @@ export interface BootstrapRun {
   /** The warehouse relation of dbt's int_feature_events. */
   table: string;
   batchUsers: number;
+  /**
+   * The shard of the user space this loader loads (default every user). The n loaders of one
+   * version share the cut recorded before them, each checkpoints its own progress, and the
+   * version's bootstrap is complete (the group committed to the cut) when the last one finishes.
+   */
+  shard?: UserShard;
   dryRun: boolean;
   /** Start again from a new cut: the version's keys and bootstrap record are deleted first (after Redis lost them, or to reload). */
   rebuild: boolean;
@@ -63,9 +82,12 @@ export interface BootstrapPlan {
   version: string;
   keyspace: string;
   groupId: string;
+  /** The shard loaded (`1/1`: every user). */
+  shard: UserShard;
   cut: CutPartition[];
   /** The cut was recorded by an earlier run (resumed), not taken now. */
   cutRecorded: boolean;
+  /** Users to load (of the shard). */
   users: number;
   /** Users loaded already (a resumed run). */
   usersLoaded: number;
@@ -75,85 +97,155 @@ export interface BootstrapPlan {
 
 export interface BootstrapResult {
   plan: BootstrapPlan;
+  /** The version's bootstrap: `loading` when this shard is done and others are not (`pendingShards`). */
   state: 'complete' | 'loading' | 'planned';
+  /** Users loaded by this loader's shard. */
   usersLoaded: number;
+  /** The shards not complete yet (empty when the version's bootstrap is complete, or unsharded). */
+  pendingShards: number[];
   applied: number;
   duplicates: number;
   elapsedMs: number;
 }
 
-/** Deletes every key of a version's keyspace, SCAN batch by SCAN batch (UNLINK: freed off the main thread). */
-async function unlinkKeyspace(redis: Redis, keyspace: string): Promise<number> {
-  let cursor = '0';
-  let removed = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyspace}:*`, 'COUNT', 1_000);
-    cursor = next;
-    if (keys.length > 0) removed += await redis.unlink(...keys);
-  } while (cursor !== '0');
-  return removed;
-}
-
 export async function runBootstrap(run: BootstrapRun): Promise<BootstrapResult> {
   const started = Date.now();
   const { redis, registry, keyPrefix, version } = run;
+  const shard = run.shard ?? ALL_USERS;
+  const fields = shardProgressFields(shard);
   const keyspace = versionPrefix(keyPrefix, version);
   const key = bootstrapKey(keyPrefix, version);
   const active = await redis.get(activeVersionKey(keyPrefix));
-  if (active === version && !run.rebuild) {
+  const record = run.rebuild ? {} : await redis.hgetall(key);
+  // a rebuild's cut taken with --rebuild --cut-only lets the n shard loaders of the active version run
+  if (active === version && !run.rebuild && record.rebuild === undefined) {
     throw new ChurnfeatError(
       'bootstrap_refused',
       `version ${version} is the active version (${activeVersionKey(keyPrefix)}): a bootstrap never writes into the keyspace readers follow; bootstrap a new version, or --rebuild after the store lost it (docs/bootstrap.md)`,
     );
   }
-  const record = run.rebuild ? {} : await redis.hgetall(key);
+  if (shard.count > 1 && !run.cutOnly && (run.rebuild || run.afterCut !== undefined)) {
+    throw new ChurnfeatError(
+      'invalid_config',
+      `--users ${formatUserShard(shard)}: the cut is taken and the warehouse built once for all shards, so a shard loader takes neither --rebuild nor --dbt-build: run bootstrap --cut-only (with --rebuild after a Redis loss), then dbt run --select +int_feature_events, then the ${shard.count} loaders`,
+    );
+  }
   if (!run.cutOnly && !run.dryRun && run.afterCut === undefined && record.cut === undefined) {
     throw new ChurnfeatError(
       'invalid_config',
       `no cut is recorded for version ${version}: the warehouse must be built after the cut is taken. Run with --cut-only, then dbt run --select +int_feature_events, then again without it; or pass --dbt-build to do the three in one run`,
     );
   }
+  // a load begun unsharded (no `shards` field, a checkpoint) counts as one shard
+  const recordedShards = record.shards ?? (record.checkpoint ? '1' : undefined);
+  if (!run.cutOnly && recordedShards !== undefined && Number(recordedShards) !== shard.count) refuseShardCount(version, Number(recordedShards), shard);
   if (record.state !== BOOTSTRAP_STATE.complete && !run.dryRun) await refuseRunningGroup(run.admin, run.groupId);
-  if (run.rebuild && !run.dryRun) await unlinkKeyspace(redis, keyspace);
+  // SCAN MATCH on every master, UNLINK key by key (the bootstrap record goes too)
+  if (run.rebuild && !run.dryRun) await collectVersionKeys(redis, keyPrefix, version, { batch: 1_000, pauseMs: 0 });
   const cutRecorded = record.cut !== undefined;
-  const cut = cutRecorded ? decodeCut(record.cut as string) : await takeCut(run.admin, run.storage, run.topicNamespace);
+  let cut = cutRecorded ? decodeCut(record.cut as string) : await takeCut(run.admin, run.storage, run.topicNamespace);
+  // loaders started together record one cut: the first one's (every field set only if unset, in one MULTI)
   const recordCut = async (): Promise<void> => {
-    await redis.hset(key, { state: BOOTSTRAP_STATE.loading, version, group: run.groupId, cut: encodeCut(cut), users_loaded: 0, checkpoint: '', started_at: new Date().toISOString() });
+    const initial: Record<string, string> = {
+      cut: encodeCut(cut),
+      state: BOOTSTRAP_STATE.loading,
+      version,
+      group: run.groupId,
+      users_loaded: '0',
+      checkpoint: '',
+      started_at: new Date().toISOString(),
+    };
+    if (run.rebuild) initial.rebuild = '1';
+    const multi = redis.multi();
+    for (const [field, value] of Object.entries(initial)) multi.hsetnx(key, field, value);
+    await multi.exec();
+    cut = decodeCut((await redis.hget(key, 'cut')) as string);
   };
   const { allowedLatenessMs } = registry.policies;
-  let usersLoaded = Number(record.users_loaded ?? 0);
-  const checkpoint = record.checkpoint ?? '';
-  const planOf = (users: number): BootstrapPlan => ({ version, keyspace, groupId: run.groupId, cut, cutRecorded, users, usersLoaded, maxKeys: users * (1 + SOURCES.length) });
-  if (record.state === BOOTSTRAP_STATE.complete) {
-    return { plan: planOf(usersLoaded), state: 'complete', usersLoaded, applied: 0, duplicates: 0, elapsedMs: Date.now() - started };
-  }
+  let usersLoaded = Number(record[fields.usersLoaded] ?? 0);
+  const checkpoint = record[fields.checkpoint] ?? '';
+  const planOf = (users: number): BootstrapPlan => ({ version, keyspace, groupId: run.groupId, shard, cut, cutRecorded, users, usersLoaded, maxKeys: users * (1 + SOURCES.length) });
+  const result = (plan: BootstrapPlan, state: BootstrapResult['state'], counted = { applied: 0, duplicates: 0 }, pendingShards: number[] = []): BootstrapResult => ({
+    plan,
+    state,
+    usersLoaded,
+    ...counted,
+    pendingShards,
+    elapsedMs: Date.now() - started,
+  });
+  if (record.state === BOOTSTRAP_STATE.complete) return result(planOf(usersLoaded), 'complete');
   if (run.cutOnly) {
     const plan = planOf(0);
     if (!run.dryRun && !cutRecorded) await recordCut();
-    return { plan, state: run.dryRun ? 'planned' : 'loading', usersLoaded: 0, applied: 0, duplicates: 0, elapsedMs: Date.now() - started };
+    return result(plan, run.dryRun ? 'planned' : 'loading');
   }
   if (!cutRecorded && !run.dryRun) await recordCut();
+  if (!run.dryRun && (await redis.hsetnx(key, 'shards', shard.count)) === 0) {
+    const shards = Number(await redis.hget(key, 'shards'));
+    if (shards !== shard.count) refuseShardCount(version, shards, shard);
+  }
+  // this shard finished before (its loader stopped before the others did, or before the group was committed)
+  if (shard.count > 1 && record[fields.state] === BOOTSTRAP_STATE.complete && !run.dryRun) {
+    const pending = await completeWhenAllShards(run, key, shard.count, cut);
+    return result(planOf(usersLoaded), pending.length === 0 ? 'complete' : 'loading', undefined, pending);
+  }
   // a run killed during the warehouse build builds it again on resume
   if (run.afterCut !== undefined && record.warehouse_built_at === undefined && !run.dryRun) {
     await run.afterCut();
     await redis.hset(key, { warehouse_built_at: new Date().toISOString() });
   }
-  const warehouse = await BootstrapWarehouse.open(run.duckdbPath, run.table, cut, registry.features, allowedLatenessMs, registry.policies.dedupMarginMs);
+  const warehouse = await BootstrapWarehouse.open(run.duckdbPath, run.table, cut, registry.features, allowedLatenessMs, registry.policies.dedupMarginMs, shard);
   try {
     const total = await warehouse.countUsers();
     const plan = planOf(total);
     run.onStart?.(plan);
-    if (run.dryRun) return { plan, state: 'planned', usersLoaded, applied: 0, duplicates: 0, elapsedMs: Date.now() - started };
+    if (run.dryRun) return result(plan, 'planned');
     run.onProgress?.(usersLoaded, total);
-    const loaded = await loadUsers({ redis, warehouse, registry, keyPrefix, keyspace, key, batchUsers: run.batchUsers, after: checkpoint, usersLoaded, onBatch: (n) => run.onProgress?.(n, total) });
+    const loaded = await loadUsers({
+      redis,
+      warehouse,
+      registry,
+      keyPrefix,
+      keyspace,
+      key,
+      fields,
+      batchUsers: run.batchUsers,
+      after: checkpoint,
+      usersLoaded,
+      onBatch: (n) => run.onProgress?.(n, total),
+    });
     usersLoaded = loaded.usersLoaded;
-    const { applied, duplicates } = loaded;
-    await commitGroupOffsets(run.admin, run.groupId, cut);
-    await redis.hset(key, { state: BOOTSTRAP_STATE.complete, users_loaded: usersLoaded, finished_at: new Date().toISOString() });
-    return { plan, state: 'complete', usersLoaded, applied, duplicates, elapsedMs: Date.now() - started };
+    const counted = { applied: loaded.applied, duplicates: loaded.duplicates };
+    if (shard.count > 1) await redis.hset(key, { [fields.state]: BOOTSTRAP_STATE.complete, [`shard:${shard.index}:finished_at`]: new Date().toISOString() });
+    const pending = await completeWhenAllShards(run, key, shard.count, cut);
+    return result(plan, pending.length === 0 ? 'complete' : 'loading', counted, pending);
   } finally {
     warehouse.close();
   }
+}
+
+function refuseShardCount(version: string, recorded: number, shard: UserShard): never {
+  throw new ChurnfeatError(
+    'bootstrap_refused',
+    `the bootstrap of version ${version} is loaded in ${recorded} shard(s) (its bootstrap key says so), not ${shard.count}: run the loaders with --users k/${recorded}, or start over with --rebuild --cut-only`,
+  );
+}
+
+/**
+ * Completes the version's bootstrap once every shard is complete: commits the group to the cut,
+ * then `state` = complete with the users of all shards. Each shard's loader calls it after
+ * marking itself complete, so the last one to finish sees every shard complete (a loader that
+ * finds them complete twice commits the same offsets twice). Returns the shards not complete.
+ */
+async function completeWhenAllShards(run: BootstrapRun, key: string, count: number, cut: readonly CutPartition[]): Promise<number[]> {
+  const record = await run.redis.hgetall(key);
+  const shards = Array.from({ length: count }, (_, i) => ({ index: i + 1, count }));
+  const pending = count === 1 ? [] : shards.filter((s) => record[shardProgressFields(s).state] !== BOOTSTRAP_STATE.complete).map((s) => s.index);
+  if (pending.length > 0) return pending;
+  await commitGroupOffsets(run.admin, run.groupId, cut);
+  const usersLoaded = shards.reduce((sum, s) => sum + Number(record[shardProgressFields(s).usersLoaded] ?? 0), 0);
+  await run.redis.hset(key, { state: BOOTSTRAP_STATE.complete, users_loaded: usersLoaded, finished_at: new Date().toISOString() });
+  return [];
 }
 
 /** The batches of a load: from the user after `after`, checkpointing in `key` after each. */
@@ -167,6 +259,8 @@ export interface LoadUsers {
   keyspace: string;
   /** The bootstrap key the checkpoint goes to. */
   key: string;
+  /** The fields of the checkpoint in `key` (default the unsharded load's). */
+  fields?: Pick<ShardProgressFields, 'checkpoint' | 'usersLoaded'>;
   batchUsers: number;
   /** The last user loaded already ('' from the first). */
   after: string;
@@ -180,6 +274,7 @@ export interface LoadUsers {
  */
 export async function loadUsers(load: LoadUsers): Promise<{ usersLoaded: number; applied: number; duplicates: number; rowsRead: number }> {
   const { redis, warehouse, registry, keyPrefix, keyspace, key } = load;
+  const fields = load.fields ?? shardProgressFields(ALL_USERS);
   const operators = new WindowOperators(registry);
   const { allowedLatenessMs, dedupMarginMs } = registry.policies;
   const policy: StatePolicy = {
@@ -193,44 +288,60 @@ export async function loadUsers(load: LoadUsers): Promise<{ usersLoaded: number;
   let applied = 0;
   let duplicates = 0;
   let rowsRead = 0;
+  const cluster = (redis as unknown) instanceof Cluster;
   for await (const { users, rows, heads } of warehouse.userBatches(after, load.batchUsers)) {
     const last = users[users.length - 1] as string;
     rowsRead += rows.length;
-    const tombs = await redis.mget(...users.map((user) => tombstoneKey(keyPrefix, user)));
+    const tombs = cluster
+      ? await getEach(
+          redis,
+          users.map((user) => tombstoneKey(keyPrefix, user)),
+        )
+      : await redis.mget(...users.map((user) => tombstoneKey(keyPrefix, user)));
     const byUser = new Map<string, FeatureRow[]>();
     for (const row of rows) {
       const list = byUser.get(row.userId);
       if (list) list.push(row);
       else byUser.set(row.userId, [row]);
     }
+    // `call`-style commands: what the Cluster client's pipeline takes (config/redis-client.ts ClusterPipeline)
     const pipeline = redis.pipeline();
     users.forEach((user, index) => {
       const tomb = tombs[index];
       const state = buildUserState(byUser.get(user) ?? [], registry.features, policy, tomb === null || tomb === undefined ? null : Number(tomb), heads?.get(user) ?? null);
       applied += state.applied;
       duplicates += state.duplicates;
-      pipeline.unlink(...userKeys(keyspace, user));
+      pipeline.call('UNLINK', ...userKeys(keyspace, user));
       if (state.fields.size > 0) {
-        pipeline.hset(userStateKey(keyspace, user), state.fields);
-        pipeline.pexpire(userStateKey(keyspace, user), stateTtlMs);
+        pipeline.call('HSET', userStateKey(keyspace, user), ...[...state.fields].flat());
+        pipeline.call('PEXPIRE', userStateKey(keyspace, user), stateTtlMs);
       }
       for (const [source, buckets] of state.dedup) {
         const dedupKey = userDedupKey(keyspace, user, source);
-        pipeline.hset(dedupKey, buckets);
-        pipeline.pexpire(dedupKey, dedupTtlMs);
+        pipeline.call('HSET', dedupKey, ...[...buckets].flat());
+        pipeline.call('PEXPIRE', dedupKey, dedupTtlMs);
       }
     });
     const from = after;
     after = last;
     usersLoaded += users.length;
-    pipeline.hset(key, { checkpoint: after, users_loaded: usersLoaded, updated_at: new Date().toISOString() });
+    const checkpoint = { [fields.checkpoint]: after, [fields.usersLoaded]: usersLoaded, updated_at: new Date().toISOString() };
+    // the checkpoint only after every write of the batch: last in the pipeline of one node; on a
+    // Cluster after the batch's replies (its commands go to several nodes in no set order)
+    if (!cluster) pipeline.call('HSET', key, ...Object.entries(checkpoint).flat());
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([error]) => error !== null);
     if (failed)
       throw new ChurnfeatError('redis_unavailable', `bootstrap batch after user ${JSON.stringify(from)} failed: ${(failed[0] as Error).message}`, { cause: failed[0] as Error, retryable: true });
+    if (cluster) await redis.hset(key, checkpoint);
     load.onBatch?.(usersLoaded);
   }
   return { usersLoaded, applied, duplicates, rowsRead };
+}
+
+/** GET of each key, pipelined by the client (a Cluster refuses an MGET across slots). */
+async function getEach(redis: Redis, keys: readonly string[]): Promise<Array<string | null>> {
+  return Promise.all(keys.map((k) => redis.get(k)));
 }
 
 /** A bootstrap commits the group's offsets at its end, which Kafka refuses while the group has members: refuse at the start instead. */

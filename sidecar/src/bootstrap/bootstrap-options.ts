@@ -40,6 +40,14 @@ export const BOOTSTRAP_OPTIONS = {
     env: ['CHURNFEAT_BOOTSTRAP_BATCH_USERS'],
     schema: { type: 'integer', minimum: 1, maximum: 100_000 },
   }),
+  users: defineOption<string>({
+    kind: 'string',
+    description: 'load only shard k of n of the user space (by a hash of the user id), so n loaders run side by side; the version is complete when all n are (docs/bootstrap.md)',
+    default: '1/1',
+    env: ['CHURNFEAT_BOOTSTRAP_USERS'],
+    schema: { type: 'string', pattern: '^[0-9]{1,5}/[0-9]{1,5}$' },
+    placeholder: 'K/N',
+  }),
   dryRun: defineOption<boolean>({ kind: 'boolean', description: 'print the plan (cut, users, keys), write nothing', default: false, schema: SCHEMAS.boolean }),
   cutOnly: defineOption<boolean>({ kind: 'boolean', description: 'only take the cut from the lake manifests and record it (run dbt after this, then load)', default: false, schema: SCHEMAS.boolean }),
   rebuild: defineOption<boolean>({

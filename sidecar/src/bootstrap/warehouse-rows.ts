@@ -10,19 +10,30 @@ import type { CompiledFeature } from '../features/index.ts';
 import type { CutPartition } from './bootstrap-cut.ts';
 import { DEDUP_TILE_S } from '../store/index.ts';
 import type { FeatureRow, SourceHead } from './bootstrap-state.ts';
+import { ALL_USERS, userShardSql, type UserShard } from './user-shard.ts';
 
 const quote = (text: string): string => `'${text.replace(/'/g, "''")}'`;
 
 /** The filter of the rows that reach the apply function online, below the cut (see bootstrap-state.ts). */
-function scopeSql(table: string, cut: readonly CutPartition[], features: readonly CompiledFeature[], allowedLatenessMs: number): string {
+function scopeSql(table: string, cut: readonly CutPartition[], features: readonly CompiledFeature[], allowedLatenessMs: number, shard: UserShard = ALL_USERS): string {
   const cuts = cut.length > 0 ? cut.map((c) => `(${quote(c.topic)}, ${c.partition}, ${c.offset})`).join(', ') : `('', -1, 0)`;
   const feats = features.map((f) => `(${quote(f.name)}, ${f.granularityMs}, ${f.windowMs / f.granularityMs})`).join(', ');
   return `from ${table} as f
     inner join (values ${cuts}) as cut (topic, part, cut_offset) on f.kafka_topic = cut.topic and f.kafka_partition = cut.part
-    inner join (values ${feats}) as feat (name, granularity_ms, window_tiles) on f.feature_name = feat.name
-    where f.kafka_offset < cut.cut_offset
+    inner join (values ${feats}) as feat (name, granularity_ms, window_tiles) on f.feature_name = feat.name${shard.count === 1 ? '' : `\n    inner join shard_users as su on f.user_id = su.user_id`}
+    where f.kafka_offset < cut.cut_offset${shard.count === 1 ? '' : ` and su.shard = ${shard.index}`}
       and f.ingest_ms - f.event_ms <= ${allowedLatenessMs}
       and floor(f.event_ms / feat.granularity_ms) >= floor(f.ingest_ms / feat.granularity_ms) - feat.window_tiles`;
+}
+
+/**
+ * The users of the table with their shard, for a sharded load: the shard is computed once per
+ * user, not per row (DuckDB's md5 costs about a microsecond a row). Both CTEs are materialized
+ * and the shard is compared outside them: a filter on the user id itself would be pushed through
+ * the join onto every row of the table.
+ */
+function shardCtes(table: string, count: number): string[] {
+  return [`shard_all_users as materialized (select distinct user_id from ${table})`, `shard_users as materialized (select user_id, ${userShardSql('user_id', count)} as shard from shard_all_users)`];
 }
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
@@ -63,6 +74,8 @@ export class BootstrapWarehouse {
     private readonly instance: DuckDBInstance,
     private readonly connection: DuckDBConnection,
     private readonly scope: string,
+    /** The CTEs the scope reads (the shard's users), each query's `with` list starts with them. */
+    private readonly ctes: readonly string[],
     private readonly features: readonly CompiledFeature[],
     readonly bound: ReadBound | null,
   ) {}
@@ -72,19 +85,31 @@ export class BootstrapWarehouse {
    * read are bounded in event time: only those whose tile a read at or after the cut's time can
    * count, or whose dedup entry a later timely copy can meet, plus the other copies of their
    * events (so the first copy is known); `s:` comes from its own aggregate query. Without it,
-   * every row below the cut is read (the reference the unit tests hold the bound to).
+   * every row below the cut is read (the reference the unit tests hold the bound to). With
+   * `shard`, only that shard's users are read (user-shard.ts).
    */
-  static async open(path: string, table: string, cut: readonly CutPartition[], features: readonly CompiledFeature[], allowedLatenessMs: number, dedupMarginMs?: number): Promise<BootstrapWarehouse> {
+  static async open(
+    path: string,
+    table: string,
+    cut: readonly CutPartition[],
+    features: readonly CompiledFeature[],
+    allowedLatenessMs: number,
+    dedupMarginMs?: number,
+    shard: UserShard = ALL_USERS,
+  ): Promise<BootstrapWarehouse> {
     const instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
     const connection = await instance.connect();
-    const scope = scopeSql(table, cut, features, allowedLatenessMs);
+    const everyUser = scopeSql(table, cut, features, allowedLatenessMs);
+    const scope = scopeSql(table, cut, features, allowedLatenessMs, shard);
+    const ctes = shard.count === 1 ? [] : shardCtes(table, shard.count);
     let bound: ReadBound | null = null;
     if (dedupMarginMs !== undefined) {
-      const [row] = (await connection.runAndReadAll(`select max(f.ingest_ms) ${scope}`)).getRows() as unknown[][];
+      // over every user, not the shard's: each shard reads with the bound an unsharded load reads with
+      const [row] = (await connection.runAndReadAll(`select max(f.ingest_ms) ${everyUser}`)).getRows() as unknown[][];
       const asOfMs = row?.[0] === null || row?.[0] === undefined ? 0 : Number(row[0]);
       bound = { asOfMs, dedupFromMs: asOfMs - allowedLatenessMs - dedupMarginMs - DEDUP_TILE_S * 1000 };
     }
-    return new BootstrapWarehouse(instance, connection, scope, features, bound);
+    return new BootstrapWarehouse(instance, connection, scope, ctes, features, bound);
   }
 
   private async rows(sql: string): Promise<unknown[][]> {
@@ -93,8 +118,14 @@ export class BootstrapWarehouse {
 
   /** Users with records below the cut. */
   async countUsers(): Promise<number> {
-    const [row] = await this.rows(`select count(distinct f.user_id) ${this.scope}`);
+    const [row] = await this.rows(`${this.with()} select count(distinct f.user_id) ${this.scope}`);
     return Number(row?.[0] ?? 0);
+  }
+
+  /** The `with` clause of the scope's CTEs and `more` ('' when there are none). */
+  private with(...more: string[]): string {
+    const all = [...this.ctes, ...more];
+    return all.length === 0 ? '' : `with ${all.join(',\n      ')}\n`;
   }
 
   /** The rows query after user `after`: every row below the cut, or (bounded) the rows a read or a later dedup decision can still see. */
@@ -104,18 +135,20 @@ export class BootstrapWarehouse {
       .split(', ')
       .map((c) => `f.${c}`)
       .join(', ')} ${this.scope} and f.user_id > ${quote(after)}`;
-    if (this.bound === null) return `${scoped} order by user_id, source, kafka_partition, kafka_offset`;
+    if (this.bound === null) return `${this.with()} ${scoped} order by user_id, source, kafka_partition, kafka_offset`;
     // per feature, the first tile a read at the cut's time counts (WindowOperators.tileBounds)
     const oldest = this.features.map((f) => `(${quote(f.name)}, ${(Math.floor(this.bound!.asOfMs / f.granularityMs) - f.windowMs / f.granularityMs) * f.granularityMs})`).join(', ');
-    return `with scoped as (${scoped}),
-      picked_keys as (
+    return `${this.with(
+      `scoped as (${scoped})`,
+      `picked_keys as (
         select distinct s.user_id, s.source, s.event_key
         from scoped as s
         inner join (values ${oldest}) as b (name, oldest_tile_start_ms) on s.feature_name = b.name
         where s.tile_start_ms >= b.oldest_tile_start_ms
           or s.event_ms >= ${this.bound.dedupFromMs}
           or s.event_ms >= s.ingest_ms
-      )
+      )`,
+    )}
       select s.* from scoped as s
       inner join picked_keys as k on s.user_id = k.user_id and s.source = k.source and s.event_key = k.event_key
       order by s.user_id, s.source, s.kafka_partition, s.kafka_offset`;
@@ -169,7 +202,7 @@ export class BootstrapWarehouse {
     const headConnection = await this.instance.connect();
     try {
       const heads = await headConnection.stream(
-        `select f.user_id, f.source, f.kafka_topic, f.kafka_partition, max(f.kafka_offset), max(f.ingest_ms)
+        `${this.with()} select f.user_id, f.source, f.kafka_topic, f.kafka_partition, max(f.kafka_offset), max(f.ingest_ms)
          ${this.scope} and f.user_id > ${quote(after)}
          group by f.user_id, f.source, f.kafka_topic, f.kafka_partition
          order by f.user_id, f.source, f.kafka_partition`,

@@ -20,3 +20,4 @@ export * from './redis-state-reader.ts';
 export * from './version-resolver.ts';
 export * from './ops-versions.ts';
 export * from './explain-route.ts';
+export * from './lifecycle-metrics.ts';

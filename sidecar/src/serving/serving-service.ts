@@ -11,6 +11,7 @@ import { versionsOpsProvider } from './ops-versions.ts';
 import { ReadinessProbe } from './readiness.ts';
 import { ReplicaFallbackReader } from './replica-fallback.ts';
 import { resolveServeOptions, type ServeOptions } from './serve-options.ts';
+import { registerLifecycleMetrics } from './lifecycle-metrics.ts';
 import { ServingMetrics } from './serving-metrics.ts';
 import { VersionResolver } from './version-resolver.ts';
 import { WatermarkSnapshot } from './watermarks.ts';
@@ -48,6 +49,7 @@ export async function startServingService(
   // read on every scrape and request, after `versions` below exists
   const watermarks = { snapshot: () => versions.current()?.watermarks.snapshot() ?? WatermarkSnapshot.empty() };
   const metrics = new ServingMetrics({ watermarks });
+  registerLifecycleMetrics(metrics.registry, primary ?? redis, options.keyPrefix);
   const versions = new VersionResolver(redis, options.keyPrefix, features, {
     aliasCacheMs: options.aliasCacheMs,
     watermarkRefreshMs: options.watermarkRefreshMs,

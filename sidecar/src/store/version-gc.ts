@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { masterNodes } from './function-library.ts';
-import { versionPrefix } from './redis-layout.ts';
+import { registryKey, versionPrefix } from './redis-layout.ts';
+import { functionNames } from './store-protocol.ts';
 
 /** Glob-escapes a literal for SCAN MATCH. */
 export function globLiteral(text: string): string {
@@ -29,9 +30,15 @@ export interface GcProgress {
   usersDeleted: number;
 }
 
+/** The masters, once a Cluster client knows them (before its slot map is loaded it lists none, and a walk of none would delete nothing). */
+async function readyMasters(redis: Redis): Promise<Redis[]> {
+  await redis.ping();
+  return masterNodes(redis);
+}
+
 /** Walks every master with SCAN MATCH (non-blocking, COUNT per call), handing each batch of keys found. */
 async function scanVersion(redis: Redis, pattern: string, count: number, onKeys: (node: Redis, keys: string[]) => Promise<void>): Promise<void> {
-  for (const node of masterNodes(redis)) {
+  for (const node of await readyMasters(redis)) {
     let cursor = '0';
     do {
       const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
@@ -88,4 +95,43 @@ export async function collectVersionKeys(redis: Redis, prefix: string, version: 
     }
   });
   return progress;
+}
+
+/** What GC did with a collected version's Redis Function library. */
+export interface LibraryCollection {
+  library: string;
+  /** Masters it was deleted on (0 when kept, or when it was gone already). */
+  deletedOn: number;
+  /** Other base prefixes that still run the version (their registry marker names it): the library is kept for them. */
+  usedBy: string[];
+}
+
+/**
+ * Deletes the Function library of a version whose keys GC removed (`FUNCTION DELETE
+ * churnfeat_<version>` on every master), unless another base prefix still runs that version:
+ * every deployment of a version keeps its registry marker `<prefix>:v:<version>:registry`
+ * (its sidecar writes it back after a Redis loss), found by SCAN MATCH on every master. The
+ * library name carries the version, so no other version's library is touched; the last prefix
+ * to collect the version deletes it. A reader still on the version then gets `Function not
+ * found` and resolves the alias again (serving/feature-client.ts). Run again, it does nothing.
+ */
+export async function collectVersionLibrary(redis: Redis, prefix: string, version: string, options: { dryRun?: boolean; scanCount?: number } = {}): Promise<LibraryCollection> {
+  const library = functionNames(version).library;
+  const own = registryKey(versionPrefix(prefix, version));
+  const suffix = `:v:${version}:registry`;
+  const usedBy = new Set<string>();
+  await scanVersion(redis, `*${globLiteral(suffix)}`, options.scanCount ?? 1_000, async (_node, keys) => {
+    for (const key of keys) if (key !== own && key.endsWith(suffix)) usedBy.add(key.slice(0, -suffix.length));
+  });
+  const result: LibraryCollection = { library, deletedOn: 0, usedBy: [...usedBy].sort() };
+  if (usedBy.size > 0 || options.dryRun) return result;
+  for (const node of await readyMasters(redis)) {
+    try {
+      await node.call('FUNCTION', 'DELETE', library);
+      result.deletedOn += 1;
+    } catch (error) {
+      if (!/library not found/i.test(error instanceof Error ? error.message : '')) throw error;
+    }
+  }
+  return result;
 }

@@ -18,16 +18,16 @@ import { resolveOptions } from '../../../sidecar/src/config/index.ts';
 import { SOURCES } from '../../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { ensureTopics } from '../../../sidecar/src/kafka/index.ts';
-import { LakeWriter, LocalLakeStorage, resolveLakeWriterOptions } from '../../../sidecar/src/lake/index.ts';
+import { LocalLakeStorage } from '../../../sidecar/src/lake/index.ts';
 import { generateWorkload, type WorkloadRecord } from '../../../sidecar/src/loadgen/workload.ts';
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { activeVersionKey, bootstrapKey, functionNames, userStateKey, versionPrefix } from '../../../sidecar/src/store/index.ts';
 import { dbtBuildFeatureEvents } from '../../../parity/src/index.ts';
-import { churnfeatArgs } from '../../helpers/cli.ts';
+import { bootstrapCliArgs, churnfeatArgs, runChurnfeat } from '../../helpers/cli.ts';
 import { kafkaClient, namespaceTopics, produceWorkload } from '../../helpers/kafka.ts';
-import { highWatermarks, waitUntilLanded } from '../../helpers/lake.ts';
+import { highWatermarks, startNamespaceLakeWriter, waitUntilLanded } from '../../helpers/lake.ts';
 import { parityDbtOptions } from '../../helpers/parity-pipeline.ts';
-import { deleteRedisKeys, privateRedis, testRedis } from '../../helpers/redis.ts';
+import { deleteRedisKeys, dumpKeyspace, privateRedis, testRedis } from '../../helpers/redis.ts';
 import { REDIS_URL, testNamespace, type TestNamespace } from '../../helpers/stack.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
@@ -91,17 +91,6 @@ async function mismatches(store: Redis, keyspace: string): Promise<string[]> {
   return out;
 }
 
-/** Every key under `keyspace` but the bootstrap record, with its hash contents (bytes as hex). */
-async function dump(keyspace: string, skip: string): Promise<Record<string, Record<string, string>>> {
-  const out: Record<string, Record<string, string>> = {};
-  for (const key of (await redis.keys(`${keyspace}:*`)).sort()) {
-    if (key === skip) continue;
-    const fields = await redis.hgetallBuffer(key);
-    out[key.slice(keyspace.length)] = Object.fromEntries(Object.entries(fields).map(([f, v]) => [f, v.toString('hex')]));
-  }
-  return out;
-}
-
 beforeAll(async () => {
   ns = testNamespace();
   redis = new Redis(REDIS_URL);
@@ -133,7 +122,7 @@ beforeAll(async () => {
 
   reference = await startStore(`${ns.id}r`, `${ns.id}-reference`);
   cleanups.push(() => reference.stop());
-  const lakeWriter = await startLakeWriterOutsideTest();
+  const lakeWriter = await startNamespaceLakeWriter(ns, storage);
   await produceWorkload(ns, before);
   await waitUntilLanded(
     storage,
@@ -186,24 +175,6 @@ function deviceClockRecords(endMs: number): { before: WorkloadRecord[]; resent: 
     ],
     resent: [ticket(ahead, 'ahead-1', endMs + 4 * HOUR, endMs + HOUR / 2), ticket(behind, 'behind-1', endMs - 21 * HOUR, endMs + HOUR / 2)],
   };
-}
-
-/** The lake writer of the shared setup (startLakeWriter ties its cleanup to a test). */
-async function startLakeWriterOutsideTest(): Promise<LakeWriter> {
-  const writer = new LakeWriter(
-    resolveLakeWriterOptions({
-      brokers: ns.options.brokers,
-      topicNamespace: ns.options.topicNamespace,
-      groupId: `${ns.id}-lake`,
-      clientId: `${ns.id}-lake`,
-      flushRecords: 2_000,
-      flushIntervalMs: 500,
-      sessionTimeoutMs: 6_000,
-    }),
-    { storage },
-  );
-  await writer.start();
-  return writer;
 }
 
 afterAll(async () => {
@@ -272,36 +243,15 @@ describe('churnfeat bootstrap on the real stack', () => {
   it('a loader killed with SIGKILL mid-load resumes where it stopped and ends with the same keys as an uninterrupted load', { timeout: 180_000 }, async () => {
     const whole = `${ns.id}w`;
     const killed = `${ns.id}k`;
-    const common = [
-      '--version',
-      version,
-      '--lake',
-      lakeRoot,
-      '--duckdb-path',
-      duckdbPath,
-      '--topic-namespace',
-      ns.options.topicNamespace,
-      '--redis-url',
-      REDIS_URL,
-      '--brokers',
-      ns.options.brokers.join(','),
-      '--no-progress',
-    ];
-    const cli = (prefix: string, ...args: string[]): Promise<{ code: number | null; output: string }> =>
-      new Promise((resolve) => {
-        const child = spawn(process.execPath, churnfeatArgs('bootstrap', ...common, '--key-prefix', prefix, '--group', `${prefix}-g`, ...args), { stdio: ['ignore', 'pipe', 'pipe'] });
-        let output = '';
-        child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-        child.on('exit', (code) => resolve({ code, output }));
-      });
+    const args = (prefix: string, ...more: string[]) => bootstrapCliArgs(ns, { version, lakeRoot, duckdbPath }, prefix, ...more);
+    const cli = (prefix: string, ...more: string[]) => runChurnfeat('bootstrap', ...args(prefix, ...more));
     expect((await cli(whole, '--cut-only')).code).toBe(0);
     const straight = await cli(whole, '--batch-users', '1');
     expect(straight.code, straight.output).toBe(0);
 
     expect((await cli(killed, '--cut-only')).code).toBe(0);
     const key = bootstrapKey(killed, version);
-    const child = spawn(process.execPath, churnfeatArgs('bootstrap', ...common, '--key-prefix', killed, '--group', `${killed}-g`, '--batch-users', '1'), { stdio: 'ignore' });
+    const child = spawn(process.execPath, churnfeatArgs('bootstrap', ...args(killed, '--batch-users', '1')), { stdio: 'ignore' });
     const exited = new Promise((resolve) => child.on('exit', resolve));
     const loadedAtKill = await waitFor(
       'the loader to checkpoint a few batches',
@@ -318,7 +268,7 @@ describe('churnfeat bootstrap on the real stack', () => {
     const resumed = await cli(killed, '--batch-users', '5');
     expect(resumed.code, resumed.output).toBe(0);
     expect(await redis.hget(key, 'state')).toBe('complete');
-    expect(await dump(versionPrefix(killed, version), key)).toEqual(await dump(versionPrefix(whole, version), bootstrapKey(whole, version)));
+    expect(await dumpKeyspace(redis, versionPrefix(killed, version), key)).toEqual(await dumpKeyspace(redis, versionPrefix(whole, version), bootstrapKey(whole, version)));
     const committed = async (group: string) => (await admin.fetchOffsets({ groupId: group, topics: Object.values(ns.topics.sources) })).map((t) => t.partitions.map((p) => p.offset));
     expect(await committed(`${killed}-g`)).toEqual(await committed(`${whole}-g`));
   });

@@ -7,6 +7,7 @@
 import { execa } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { explainOffline } from '../../../sidecar/src/audit/index.ts';
+import { compactLakeDay } from '../../../sidecar/src/deletion/index.ts';
 import { LocalLakeStorage } from '../../../sidecar/src/lake/index.ts';
 import { startServingService } from '../../../sidecar/src/serving/index.ts';
 import { explainUser, FeatureReader, versionPrefix } from '../../../sidecar/src/store/index.ts';
@@ -127,5 +128,16 @@ describe('explain a served value', () => {
     const usage = await execa('node', churnfeatArgs('explain', user, '--as-of', 'soon'), { env, reject: false });
     expect(usage.exitCode).toBe(2);
     expect(usage.stderr).toMatch(/as-of|asOf/);
+
+    // lake compaction rewrites the days into user-hash buckets: the same rows are found in the user's bucket (they were missed)
+    const days = new Set(offline.objects.map((o) => /\/date=(\d{4}-\d{2}-\d{2})\//.exec(o.key)?.[1] as string));
+    for (const date of days) expect((await compactLakeDay(storage, { source: 'client', date, buckets: 4 })).objectsWritten).toBeGreaterThan(0);
+    const compacted = await explainOffline({ storage, registry, userId: user, asOfMs: online.as_of_ms, online, warehousePath: duckdbPath });
+    expect(compacted.equal_to_online).toBe(true);
+    const fromBuckets = compacted.features.find((f) => f.feature === 'errors_last_10m')!;
+    expect(fromBuckets.rows.map((r) => [r.event_id, r.partition, r.offset])).toEqual(sent.map((s) => [s.id, s.partition, s.offset]));
+    expect(compacted.excluded.duplicate_copies).toBe(1);
+    expect(compacted.objects.length).toBe(days.size);
+    expect(compacted.objects.every((o) => o.key.startsWith('events/source=client/') && o.key.includes('/hour=all/bucket-'))).toBe(true);
   });
 });

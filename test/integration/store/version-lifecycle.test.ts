@@ -1,9 +1,7 @@
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { command as versionCommand } from '../../../cli/commands/version.ts';
 import { SOURCES } from '../../../sidecar/src/events/index.ts';
-import { loadFeatureRegistry, writeRegistryArtifact, type FeatureRegistry } from '../../../sidecar/src/features/index.ts';
+import { loadFeatureRegistry, type FeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { generateWorkload, type WorkloadRecord } from '../../../sidecar/src/loadgen/workload.ts';
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { startServingService, type UserFeatures } from '../../../sidecar/src/serving/index.ts';
@@ -20,30 +18,16 @@ import {
   watermarkKey,
 } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
+import { redisCliArgs } from '../../helpers/cli.ts';
 import { tempDir } from '../../helpers/consumers.ts';
 import { createTestTopics, produceWorkload, waitForGroupCaughtUp } from '../../helpers/kafka.ts';
 import { testRedis } from '../../helpers/redis.ts';
 import { diffReads, onlineReads, referencePipeline, referenceReads, type FeatureReads } from '../../helpers/reference.ts';
-import { FIXTURE_REGISTRY_DIR } from '../../helpers/registry.ts';
-import { REDIS_URL, testNamespace } from '../../helpers/stack.ts';
+import { compileFixtureV2, FIXTURE_REGISTRY_DIR } from '../../helpers/registry.ts';
+import { REDIS_CLUSTER, REDIS_URL, testNamespace } from '../../helpers/stack.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const MINUTE = 60_000;
-
-/** v2: a copy of the fixture registry with errors_last_10m counting over 15 minutes, compiled here. */
-function compileV2(dir: string): FeatureRegistry {
-  const project = join(dir, 'registry-v2');
-  cpSync(FIXTURE_REGISTRY_DIR, project, { recursive: true });
-  const file = join(project, 'models', 'marts', '_marts__models.yml');
-  const text = readFileSync(file, 'utf8');
-  const block = text.indexOf('- name: errors_last_10m');
-  const at = text.indexOf('window: 10m', block);
-  expect(block).toBeGreaterThan(0);
-  expect(at).toBeGreaterThan(block);
-  writeFileSync(file, `${text.slice(0, at)}window: 15m${text.slice(at + 'window: 10m'.length)}`);
-  writeRegistryArtifact(project);
-  return loadFeatureRegistry(project);
-}
 
 /** Reference values of a version's features for one user at one instant, from every event. */
 function referenceOf(registry: FeatureRegistry, records: readonly WorkloadRecord[]) {
@@ -60,14 +44,14 @@ function readsOf(answer: UserFeatures): FeatureReads {
 
 /** Runs `churnfeat version ...` in this process against the test's prefix; resolves to the exit code. */
 function version(prefix: string, ...argv: string[]): Promise<number> {
-  return versionCommand.run([...argv, '--redis-url', REDIS_URL, '--key-prefix', prefix, '--actor', 'lifecycle-test', '--gc-batch', '50', '--gc-pause-ms', '0', '--gc-idle-ms', '1000']);
+  return versionCommand.run([...argv, ...redisCliArgs(), '--key-prefix', prefix, '--actor', 'lifecycle-test', '--gc-batch', '50', '--gc-pause-ms', '0', '--gc-idle-ms', '1000']);
 }
 
 describe('the version lifecycle under live load', () => {
   it('shadows v2 beside v1, refuses a cutover without parity, cuts over, rolls back, retires and collects v2, while a polling reader only ever sees whole versions', { timeout: 240_000 }, async () => {
     const work = tempDir('churnfeat-versions-');
     const v1 = loadFeatureRegistry(FIXTURE_REGISTRY_DIR);
-    const v2 = compileV2(work);
+    const v2 = compileFixtureV2(work);
     expect(v2.version).not.toBe(v1.version);
     const ns = testNamespace({ dbtProjectDir: FIXTURE_REGISTRY_DIR });
     const prefix = ns.options.keyPrefix;
@@ -113,7 +97,10 @@ describe('the version lifecycle under live load', () => {
     expect(await readActiveVersion(redis, prefix)).toBe(v1.version);
 
     // The reader: single GETs and batches of polled users, all the time.
-    const service = await startServingService({ redisUrl: REDIS_URL, keyPrefix: prefix, port: 0, logLevel: 'silent', aliasCacheMs: 200, readyMaxWatermarkAgeMs: 0, opsReportsDir: '' }, v1);
+    const service = await startServingService(
+      { redisUrl: REDIS_URL, redisCluster: REDIS_CLUSTER, keyPrefix: prefix, port: 0, logLevel: 'silent', aliasCacheMs: 200, readyMaxWatermarkAgeMs: 0, opsReportsDir: '' },
+      v1,
+    );
     onTestFinished(() => service.close());
     const answers: UserFeatures[] = [];
     const errors: string[] = [];

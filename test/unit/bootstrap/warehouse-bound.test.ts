@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BootstrapWarehouse, buildUserState, featureRowsOf, type CutPartition, type UserState } from '../../../sidecar/src/bootstrap/index.ts';
+import { ALL_USERS, BootstrapWarehouse, buildUserState, featureRowsOf, userShardOf, type CutPartition, type UserShard, type UserState } from '../../../sidecar/src/bootstrap/index.ts';
 import { parseEvent, type Source } from '../../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
@@ -89,8 +89,8 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** Every user's state from one load, and the rows it read. */
-async function load(bounded: boolean): Promise<{ states: Map<string, UserState>; rows: number; asOfMs: number }> {
-  const warehouse = await BootstrapWarehouse.open(duckdbPath, 'int_feature_events', cut, registry.features, allowedLatenessMs, bounded ? dedupMarginMs : undefined);
+async function load(bounded: boolean, shard: UserShard = ALL_USERS): Promise<{ states: Map<string, UserState>; rows: number; asOfMs: number }> {
+  const warehouse = await BootstrapWarehouse.open(duckdbPath, 'int_feature_events', cut, registry.features, allowedLatenessMs, bounded ? dedupMarginMs : undefined, shard);
   const states = new Map<string, UserState>();
   let rows = 0;
   try {
@@ -151,5 +151,22 @@ describe('the event-time bound of the bootstrap reads', () => {
         expect(readState(registry.features, got.fields, asOf).features, `${user} at ${asOf}`).toEqual(readState(registry.features, want.fields, asOf).features);
       }
     }
+  });
+
+  it('three shards of the user space read disjoint users, each with the bound of the whole load, and together build the states of the unsharded load', async () => {
+    const whole = await load(true);
+    const shards = await Promise.all([1, 2, 3].map((index) => load(true, { index, count: 3 })));
+    const union = new Map<string, UserState>();
+    shards.forEach((shard, i) => {
+      expect(shard.asOfMs).toBe(whole.asOfMs);
+      expect(shard.states.size).toBeGreaterThan(0);
+      for (const [user, state] of shard.states) {
+        expect(userShardOf(user, 3), user).toBe(i + 1);
+        expect(union.has(user)).toBe(false);
+        union.set(user, state);
+      }
+    });
+    expect([...union.keys()].sort()).toEqual([...whole.states.keys()].sort());
+    for (const [user, state] of whole.states) expect(union.get(user), user).toEqual(state);
   });
 });

@@ -13,7 +13,19 @@ describe('churnfeat bootstrap command line', () => {
   it('lists its options with their env variables and defaults', async () => {
     const { code, stdout } = await run('bootstrap', '--help');
     expect(code).toBe(0);
-    for (const text of ['--cut-only', '--dry-run', '--rebuild', '--dbt-build', '--batch-users', 'CHURNFEAT_BOOTSTRAP_BATCH_USERS', 'CHURNFEAT_BOOTSTRAP_GROUP', '--warehouse-table', '--no-progress'])
+    for (const text of [
+      '--cut-only',
+      '--dry-run',
+      '--rebuild',
+      '--dbt-build',
+      '--batch-users',
+      'CHURNFEAT_BOOTSTRAP_BATCH_USERS',
+      'CHURNFEAT_BOOTSTRAP_GROUP',
+      '--warehouse-table',
+      '--no-progress',
+      '--users',
+      'CHURNFEAT_BOOTSTRAP_USERS',
+    ])
       expect(stdout).toContain(text);
   });
 
@@ -22,6 +34,9 @@ describe('churnfeat bootstrap command line', () => {
     [['--version', 'a b'], 'version'],
     [['--warehouse-table', 'x; drop table y'], 'warehouse-table'],
     [['--no-such-flag'], 'no-such-flag'],
+    [['--users', '3'], 'users'],
+    [['--users', '0/3'], 'users'],
+    [['--users', '4/3'], 'users'],
   ])('exits 2 with the usage on %j, naming the option', async (argv, name) => {
     const { code, stderr } = await run('bootstrap', ...argv);
     expect(code).toBe(2);
