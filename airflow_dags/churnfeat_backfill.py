@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,16 +55,10 @@ from churnfeat_airflow.dbt import (
     run_dbt,
     show_rows,
 )
+from churnfeat_airflow.defaults import dag_defaults
 from churnfeat_airflow.settings import load_settings
 
 log = logging.getLogger(__name__)
-
-default_args = {
-    "owner": "churnfeat-data-eng",
-    "retries": 1,
-    "retry_delay": timedelta(minutes=10),
-    "execution_timeout": timedelta(hours=6),
-}
 
 
 def _workdir(prefix: str) -> tempfile.TemporaryDirectory[str]:
@@ -80,12 +74,9 @@ def _plan_of(xcom: dict[str, Any]) -> BackfillPlan:
     description="Rebuild the offline churn feature tables for a range of days (manual)",
     doc_md=__doc__,
     schedule=None,
-    start_date=datetime(2025, 1, 1, tzinfo=UTC),
-    catchup=False,
-    # Two backfills must not rebuild the same tables at once.
-    max_active_runs=1,
+    # Two backfills must not rebuild the same tables at once (max_active_runs=1: dag_defaults).
+    **dag_defaults(retries=1, retry_delay=timedelta(minutes=10), execution_timeout=timedelta(hours=6)),
     max_active_tasks=1,
-    default_args=default_args,
     tags=["churnfeat", "dbt", "backfill"],
     params={
         "start": Param(type="string", format="date", description="First UTC day to rebuild (YYYY-MM-DD)."),
