@@ -4,3 +4,4 @@ export * from './bootstrap-loader.ts';
 export * from './bootstrap-options.ts';
 export * from './warehouse-rows.ts';
 export * from './feature-rows.ts';
+export * from './workload-warehouse.ts';
