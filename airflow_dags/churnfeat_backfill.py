@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,16 +55,10 @@ from churnfeat_airflow.dbt import (
     run_dbt,
     show_rows,
 )
-from churnfeat_airflow.settings import load_settings
+from churnfeat_airflow.defaults import dag_defaults
+from churnfeat_airflow.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
-
-default_args = {
-    "owner": "churnfeat-data-eng",
-    "retries": 1,
-    "retry_delay": timedelta(minutes=10),
-    "execution_timeout": timedelta(hours=6),
-}
 
 
 def _workdir(prefix: str) -> tempfile.TemporaryDirectory[str]:
@@ -75,17 +69,25 @@ def _plan_of(xcom: dict[str, Any]) -> BackfillPlan:
     return BackfillPlan(**xcom)
 
 
+def _newest_ingest_ms(settings: Settings, workdir: Path) -> int | None:
+    """The newest ingest_ms in int_feature_events (dbt show), or None while the table holds no row."""
+    newest = show_rows(
+        run_dbt(
+            settings, ["show", "--inline", newest_ingest_query(), "--output", "json"], workdir=workdir, json_log=True
+        )
+    )
+    value = newest[0].get("newest_ingest_ms")
+    return None if value is None else int(value)
+
+
 @dag(
     dag_id="churnfeat_backfill",
     description="Rebuild the offline churn feature tables for a range of days (manual)",
     doc_md=__doc__,
     schedule=None,
-    start_date=datetime(2025, 1, 1, tzinfo=UTC),
-    catchup=False,
-    # Two backfills must not rebuild the same tables at once.
-    max_active_runs=1,
+    # Two backfills must not rebuild the same tables at once (max_active_runs=1: dag_defaults).
+    **dag_defaults(retries=1, retry_delay=timedelta(minutes=10), execution_timeout=timedelta(hours=6)),
     max_active_tasks=1,
-    default_args=default_args,
     tags=["churnfeat", "dbt", "backfill"],
     params={
         "start": Param(type="string", format="date", description="First UTC day to rebuild (YYYY-MM-DD)."),
@@ -127,15 +129,7 @@ def churnfeat_backfill() -> None:
         prepare_warehouse(settings)
         with _workdir("clear") as tmp:
             workdir = Path(tmp)
-            newest = show_rows(
-                run_dbt(
-                    settings,
-                    ["show", "--inline", newest_ingest_query(), "--output", "json"],
-                    workdir=workdir,
-                    json_log=True,
-                )
-            )
-            if newest[0].get("newest_ingest_ms") is None:
+            if _newest_ingest_ms(settings, workdir) is None:
                 log.info("int_feature_events is not built yet: the rebuild builds every feature")
                 return []
             listed = run_dbt(
@@ -176,18 +170,10 @@ def churnfeat_backfill() -> None:
             if backfill.full_refresh:
                 args.append("--full-refresh")
             elif backfill.all_features:
-                newest = show_rows(
-                    run_dbt(
-                        settings,
-                        ["show", "--inline", newest_ingest_query(), "--output", "json"],
-                        workdir=workdir,
-                        json_log=True,
-                    )
-                )
-                newest_ms = newest[0].get("newest_ingest_ms")
+                newest_ms = _newest_ingest_ms(settings, workdir)
                 lookback = lookback_hours_to_reach(
                     backfill.start_ms,
-                    None if newest_ms is None else int(newest_ms),
+                    newest_ms,
                     int(project_var(settings, "lookback_hours")),
                 )
                 if lookback is not None:

@@ -22,12 +22,13 @@ that fails and says how to build it.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from airflow import DAG
 from airflow.operators.python import PythonOperator
 
 from churnfeat_airflow.dbt import base_vars, dbt_path_env
+from churnfeat_airflow.defaults import dag_defaults
 from churnfeat_airflow.settings import load_settings
 from churnfeat_airflow.tasks import check_manifest_fresh, fail_manifest_missing
 
@@ -43,27 +44,17 @@ if not manifest_present:
         "%s: dbt manifest %s missing; the DAG only reports it", DAG_ID, settings.dbt_manifest
     )
 
-default_args = {
-    "owner": "churnfeat-data-eng",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=5),
-    "execution_timeout": timedelta(minutes=40),
-}
-
 with DAG(
     dag_id=DAG_ID,
     description="dbt build of the churn feature models, hourly, as_of = data_interval_end"
     + ("" if manifest_present else " [DEGRADED: dbt manifest missing]"),
     doc_md=__doc__,
     schedule="@hourly",
-    start_date=datetime(2025, 1, 1, tzinfo=UTC),
-    catchup=False,
-    # Incremental models must not be built by two runs at once.
-    max_active_runs=1,
+    # Incremental models must not be built by two runs at once (max_active_runs=1: dag_defaults).
+    **dag_defaults(retries=2, retry_delay=timedelta(minutes=5), execution_timeout=timedelta(minutes=40)),
     # DuckDB takes one writer at a time; Snowflake runs independent models in parallel.
     max_active_tasks=1 if settings.dbt_target == "duckdb" else 8,
     dagrun_timeout=timedelta(minutes=55),
-    default_args=default_args,
     tags=["churnfeat", "dbt"],
 ) as dag:
     if not manifest_present:

@@ -28,37 +28,30 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 from datetime import UTC, datetime, timedelta
 
 from airflow.decorators import dag, task
 from airflow.exceptions import AirflowException, AirflowFailException
 
+from churnfeat_airflow.defaults import DEFAULT_CLI, command_prefix, dag_defaults
 from churnfeat_airflow.settings import load_settings
 
 log = logging.getLogger(__name__)
 
 #: How the erasure command is started from the repo root (env CHURNFEAT_DELETE_COMMAND).
-DEFAULT_DELETE_COMMAND = "node dist/cli/churnfeat.js delete"
+DEFAULT_DELETE_COMMAND = f"{DEFAULT_CLI} delete"
 #: How the lake compaction is started from the repo root (env CHURNFEAT_LAKE_COMPACT_COMMAND).
-DEFAULT_COMPACT_COMMAND = "node dist/cli/churnfeat.js lake-compact"
-
-default_args = {
-    "owner": "churnfeat-data-eng",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=30),
-    "execution_timeout": timedelta(hours=6),
-}
+DEFAULT_COMPACT_COMMAND = f"{DEFAULT_CLI} lake-compact"
 
 
 def delete_command(subcommand: str, *args: str) -> list[str]:
     """The `churnfeat delete <subcommand>` argv (the command prefix from the environment)."""
-    return [*shlex.split(os.environ.get("CHURNFEAT_DELETE_COMMAND", DEFAULT_DELETE_COMMAND)), subcommand, *args]
+    return [*command_prefix("CHURNFEAT_DELETE_COMMAND", DEFAULT_DELETE_COMMAND), subcommand, *args]
 
 
 def compact_command(day: str) -> list[str]:
     """The `churnfeat lake-compact --day <day>` argv (the command prefix from the environment)."""
-    return [*shlex.split(os.environ.get("CHURNFEAT_LAKE_COMPACT_COMMAND", DEFAULT_COMPACT_COMMAND)), "--day", day]
+    return [*command_prefix("CHURNFEAT_LAKE_COMPACT_COMMAND", DEFAULT_COMPACT_COMMAND), "--day", day]
 
 
 def run_delete(subcommand: str, *args: str) -> tuple[int, str]:
@@ -81,15 +74,20 @@ def run_command(argv: list[str]) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
+def _raise_on_failure(what: str, code: int, output: str, failed: str) -> None:
+    """Exit 2 (bad configuration) fails the task without a retry; any other failure is retried."""
+    if code == 2:
+        raise AirflowFailException(f"{what}: bad configuration:\n{output[-4000:]}")
+    if code != 0:
+        raise AirflowException(f"{what} {failed} (exit {code}):\n{output[-4000:]}")
+
+
 @dag(
     dag_id="churnfeat_deletion_daily",
     description="GDPR/CCPA erasure of the open requests in Redis, the lake and the warehouse, then a verification scan",
     doc_md=__doc__,
     schedule="@daily",
-    start_date=datetime(2025, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args,
+    **dag_defaults(retries=2, retry_delay=timedelta(minutes=30), execution_timeout=timedelta(hours=6)),
     tags=["churnfeat", "gdpr"],
 )
 def churnfeat_deletion_daily() -> None:
@@ -99,20 +97,14 @@ def churnfeat_deletion_daily() -> None:
         day = (data_interval_start or datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
         code, output = run_command(compact_command(day))
         log.info("%s", output)
-        if code == 2:
-            raise AirflowFailException(f"churnfeat lake-compact --day {day}: bad configuration:\n{output[-4000:]}")
-        if code != 0:
-            raise AirflowException(f"churnfeat lake-compact --day {day} failed (exit {code}):\n{output[-4000:]}")
+        _raise_on_failure(f"churnfeat lake-compact --day {day}", code, output, "failed")
 
     @task
     def run() -> None:
         """Erases the open requests store by store; fails (and retries) when a store could not be done."""
         code, output = run_delete("run", "--stores", "online,lake,warehouse")
         log.info("%s", output)
-        if code == 2:
-            raise AirflowFailException(f"churnfeat delete run: bad configuration:\n{output[-4000:]}")
-        if code != 0:
-            raise AirflowException(f"churnfeat delete run left stores open (exit {code}):\n{output[-4000:]}")
+        _raise_on_failure("churnfeat delete run", code, output, "left stores open")
 
     @task
     def verify() -> None:

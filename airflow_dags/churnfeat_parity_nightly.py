@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,8 @@ from airflow.decorators import dag, task
 from airflow.exceptions import AirflowException, AirflowFailException
 from airflow.models.param import Param
 
-from churnfeat_airflow.dbt import DbtError, prepare_warehouse, run_dbt
+from churnfeat_airflow.dbt import DbtError, run_dbt
+from churnfeat_airflow.defaults import dag_defaults
 from churnfeat_airflow.parity import (
     COULD_NOT_RUN,
     PASS,
@@ -50,15 +51,9 @@ from churnfeat_airflow.parity import (
     summary_of,
 )
 from churnfeat_airflow.settings import load_settings
+from churnfeat_airflow.tasks import build_offline_events
 
 log = logging.getLogger(__name__)
-
-default_args = {
-    "owner": "churnfeat-data-eng",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=10),
-    "execution_timeout": timedelta(hours=2),
-}
 
 
 @dag(
@@ -66,12 +61,9 @@ default_args = {
     description="Nightly online/offline parity of the churn features at as_of = data_interval_end",
     doc_md=__doc__,
     schedule="@daily",
-    start_date=datetime(2025, 1, 1, tzinfo=UTC),
-    # A parity run compares against the online store as it is now: an old night cannot be
-    # replayed faithfully, so missed nights are not caught up.
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args,
+    # catchup=False (dag_defaults): a parity run compares against the online store as it is
+    # now, so an old night cannot be replayed faithfully and missed nights are not caught up.
+    **dag_defaults(retries=2, retry_delay=timedelta(minutes=10), execution_timeout=timedelta(hours=2)),
     tags=["churnfeat", "parity"],
     params={
         "users": Param(500, type="integer", minimum=1, description="Users to sample (stratified by activity)."),
@@ -87,13 +79,7 @@ def churnfeat_parity_nightly() -> None:
     @task
     def build_offline() -> None:
         """Brings int_feature_events up to date with the lake before the comparison."""
-        settings = load_settings()
-        prepare_warehouse(settings)
-        with tempfile.TemporaryDirectory(prefix="churnfeat-parity-dbt-") as workdir:
-            try:
-                run_dbt(settings, ["run", "--select", "+int_feature_events"], workdir=Path(workdir))
-            except DbtError as error:
-                raise AirflowException(str(error)) from None
+        build_offline_events("churnfeat-parity-dbt-")
 
     @task
     def run_parity(

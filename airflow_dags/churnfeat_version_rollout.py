@@ -26,16 +26,14 @@ A failed step is resumed by clearing it (docs/bootstrap.md, "Runbook: bootstrap 
 from __future__ import annotations
 
 import logging
-import tempfile
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 from airflow.decorators import dag, task
 from airflow.exceptions import AirflowException, AirflowFailException
 from airflow.models.param import Param
 
-from churnfeat_airflow.dbt import DbtError, prepare_warehouse, run_dbt
+from churnfeat_airflow.defaults import dag_defaults
 from churnfeat_airflow.parity import (
     PASS,
     UNEXPLAINED,
@@ -54,15 +52,9 @@ from churnfeat_airflow.rollout import (
     cutover_command,
 )
 from churnfeat_airflow.settings import load_settings
+from churnfeat_airflow.tasks import build_offline_events
 
 log = logging.getLogger(__name__)
-
-default_args = {
-    "owner": "churnfeat-data-eng",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=5),
-    "execution_timeout": timedelta(hours=6),
-}
 
 #: The CLI's exit code when a step was refused or a check failed: retrying repeats it.
 REFUSED = 1
@@ -89,10 +81,7 @@ def _checked(what: str, code: int, tail: list[str]) -> None:
     description="Bootstrap a registry version from the warehouse, parity, manual approval, cutover",
     doc_md=__doc__,
     schedule=None,
-    start_date=datetime(2025, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args,
+    **dag_defaults(retries=2, retry_delay=timedelta(minutes=5), execution_timeout=timedelta(hours=6)),
     tags=["churnfeat", "lifecycle"],
     params={
         "version": Param("", type="string", pattern=VERSION_PATTERN, description="The registry version to roll out."),
@@ -109,13 +98,7 @@ def churnfeat_version_rollout() -> None:
 
     @task
     def build_offline() -> None:
-        settings = load_settings()
-        prepare_warehouse(settings)
-        with tempfile.TemporaryDirectory(prefix="churnfeat-rollout-dbt-") as workdir:
-            try:
-                run_dbt(settings, ["run", "--select", "+int_feature_events"], workdir=Path(workdir))
-            except DbtError as error:
-                raise AirflowException(str(error)) from None
+        build_offline_events("churnfeat-rollout-dbt-")
 
     @task
     def bootstrap(version: str, data_interval_start: Any = None) -> str:

@@ -12,7 +12,7 @@ import os
 import re
 import subprocess
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,30 +141,36 @@ def run_dbt(
     logger.info("running: %s", " ".join(command))
     lines: list[str] = []
     tail: deque[str] = deque(maxlen=60)
+
+    def take(line: str) -> None:
+        lines.append(line)
+        shown = _message_of(line) if json_log else line
+        if shown:
+            tail.append(shown)
+            logger.info("dbt | %s", shown)
+
+    code = stream_process(command, cwd=settings.dbt_project_dir, env=dbt_env(settings, environ), on_line=take)
+    if code != 0:
+        raise DbtError(f"dbt {' '.join(args)} failed (exit {code}); last lines:\n" + "\n".join(tail))
+    return DbtResult(command=command, lines=lines)
+
+
+def stream_process(command: Sequence[str], *, cwd: Path, env: Mapping[str, str], on_line: Callable[[str], None]) -> int:
+    """Runs `command`, hands each line of its output (stdout and stderr, newline dropped) to `on_line`, returns its exit code.
+
+    Any interruption (the task's execution_timeout, a kill of the task) kills the process too.
+    """
     with subprocess.Popen(
-        command,
-        cwd=settings.dbt_project_dir,
-        env=dbt_env(settings, environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        list(command), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as process:
         try:
             assert process.stdout is not None
             for raw in process.stdout:
-                line = raw.rstrip("\n")
-                lines.append(line)
-                shown = _message_of(line) if json_log else line
-                if shown:
-                    tail.append(shown)
-                    logger.info("dbt | %s", shown)
-            code = process.wait()
+                on_line(raw.rstrip("\n"))
+            return process.wait()
         except BaseException:
             process.kill()
             raise
-    if code != 0:
-        raise DbtError(f"dbt {' '.join(args)} failed (exit {code}); last lines:\n" + "\n".join(tail))
-    return DbtResult(command=command, lines=lines)
 
 
 def _message_of(line: str) -> str:

@@ -11,14 +11,13 @@ import json
 import logging
 import os
 import shlex
-import subprocess
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churnfeat_airflow.dbt import dbt_path_env
+from churnfeat_airflow.dbt import dbt_path_env, stream_process
 from churnfeat_airflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,24 +92,12 @@ def run_parity_job(settings: Settings, command: list[str], out_dir: Path, *, log
         (out_dir / stale).unlink(missing_ok=True)
     logger.info("running: %s", " ".join(command))
     tail: deque[str] = deque(maxlen=40)
-    with subprocess.Popen(
-        command,
-        cwd=settings.home,
-        env=parity_env(settings),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as process:
-        try:
-            assert process.stdout is not None
-            for raw in process.stdout:
-                line = raw.rstrip("\n")
-                tail.append(line)
-                logger.info("parity | %s", line)
-            code = process.wait()
-        except BaseException:
-            process.kill()
-            raise
+
+    def take(line: str) -> None:
+        tail.append(line)
+        logger.info("parity | %s", line)
+
+    code = stream_process(command, cwd=settings.home, env=parity_env(settings), on_line=take)
     return ParityRun(exit_code=code, command=command, out_dir=out_dir, tail=list(tail))
 
 

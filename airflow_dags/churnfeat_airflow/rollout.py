@@ -8,17 +8,14 @@ are the CLI's (0 ok, 1 a check failed or the step was refused, 2 bad command lin
 
 from __future__ import annotations
 
-import os
 import re
-import shlex
 from collections.abc import Mapping
 
 from airflow.exceptions import AirflowFailException
 
+from churnfeat_airflow.defaults import DEFAULT_CLI, command_prefix
 from churnfeat_airflow.settings import Settings
 
-#: How the churnfeat CLI is started from the repo root (env CHURNFEAT_CLI_COMMAND).
-DEFAULT_CLI = "node dist/cli/churnfeat.js"
 #: A registry version id, as `churnfeat bootstrap --version` takes it.
 VERSION_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 #: What a person sets the approval Variable to.
@@ -26,8 +23,8 @@ APPROVE, REJECT = "approve", "reject"
 
 
 def cli(environ: Mapping[str, str] | None = None) -> list[str]:
-    env = os.environ if environ is None else environ
-    return shlex.split(env.get("CHURNFEAT_CLI_COMMAND") or DEFAULT_CLI)
+    """The churnfeat CLI's argv prefix (env CHURNFEAT_CLI_COMMAND, default DEFAULT_CLI)."""
+    return command_prefix("CHURNFEAT_CLI_COMMAND", DEFAULT_CLI, environ)
 
 
 def check_version(version: object) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
-from airflow.exceptions import AirflowFailException
+from airflow.exceptions import AirflowException, AirflowFailException
 
-from churnfeat_airflow.dbt import DbtError, prepare_warehouse, require_dbt
+from churnfeat_airflow.dbt import DbtError, prepare_warehouse, require_dbt, run_dbt
 from churnfeat_airflow.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -15,6 +16,17 @@ log = logging.getLogger(__name__)
 MANIFEST_HOWTO = (
     "build it with airflow_dags/bin/build-dbt-manifest.sh (dbt parse), then let the scheduler re-parse the DAG"
 )
+
+
+def build_offline_events(workdir_prefix: str) -> None:
+    """`dbt run --select +int_feature_events`: the offline side holds every lake record; a dbt failure is retried."""
+    settings = load_settings()
+    prepare_warehouse(settings)
+    with tempfile.TemporaryDirectory(prefix=workdir_prefix) as workdir:
+        try:
+            run_dbt(settings, ["run", "--select", "+int_feature_events"], workdir=Path(workdir))
+        except DbtError as error:
+            raise AirflowException(str(error)) from None
 
 
 def fail_manifest_missing() -> None:

@@ -25,7 +25,16 @@ def bag() -> DagBag:
     return bag
 
 
-@pytest.mark.parametrize("dag_id", ["churnfeat_dbt_hourly", "churnfeat_parity_nightly", "churnfeat_backfill"])
+@pytest.mark.parametrize(
+    "dag_id",
+    [
+        "churnfeat_dbt_hourly",
+        "churnfeat_parity_nightly",
+        "churnfeat_backfill",
+        "churnfeat_version_rollout",
+        "churnfeat_deletion_daily",
+    ],
+)
 def test_every_task_has_an_owner_retries_a_retry_delay_and_a_timeout(bag: DagBag, dag_id: str) -> None:
     dag = bag.get_dag(dag_id)
     assert dag.doc_md and dag.doc_md.strip().startswith(dag_id), "the module docstring is the DAG's doc"

@@ -58,3 +58,12 @@ def test_compact_passes_the_data_interval_day_and_fails_on_a_bad_day(monkeypatch
     with pytest.raises(AirflowFailException, match="2026-11-30"):
         compact.python_callable(data_interval_start=datetime(2026, 11, 30, tzinfo=UTC))
     assert seen.read_text() == "--day 2026-11-30"
+
+
+def test_an_empty_command_variable_means_the_default_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    from churnfeat_deletion_daily import compact_command, delete_command
+
+    monkeypatch.setenv("CHURNFEAT_DELETE_COMMAND", "")
+    monkeypatch.setenv("CHURNFEAT_LAKE_COMPACT_COMMAND", "")
+    assert delete_command("run") == ["node", "dist/cli/churnfeat.js", "delete", "run"]
+    assert compact_command("2026-11-30") == ["node", "dist/cli/churnfeat.js", "lake-compact", "--day", "2026-11-30"]

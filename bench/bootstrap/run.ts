@@ -5,7 +5,7 @@
  *
  * The warehouse is a DuckDB file of its own holding an `int_feature_events` table with dbt's
  * columns, built from a generated month of events through the sidecar's operators
- * (featureRowsOf): what `dbt run --select +int_feature_events` leaves over that lake. The load
+ * (WorkloadTopics, writeFeatureEventsTable): what `dbt run --select +int_feature_events` leaves over that lake. The load
  * is the bootstrap's own (loadUsers: warehouse query, state build, one pipeline per batch,
  * checkpoint). Redis CPU is used_cpu_user + used_cpu_sys of INFO; commands per user from INFO
  * commandstats; memory is used_memory after the load. With `--shards N` (N > 1) the load runs
@@ -14,14 +14,12 @@
  * moment all of them have opened it; loader CPU is the sum of theirs.
  */
 import { fork } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { Redis } from 'ioredis';
-import { ALL_USERS, BootstrapWarehouse, featureRowsOf, loadUsers, parseUserShard, shardProgressFields, type CutPartition, type UserShard } from '../../sidecar/src/bootstrap/index.ts';
-import { parseEvent, type Source } from '../../sidecar/src/events/index.ts';
+import { ALL_USERS, BootstrapWarehouse, loadUsers, parseUserShard, shardProgressFields, WorkloadTopics, writeFeatureEventsTable, type CutPartition, type UserShard } from '../../sidecar/src/bootstrap/index.ts';
 import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { generateWorkload } from '../../sidecar/src/loadgen/workload.ts';
 import { bootstrapKey, STORE_PROTOCOL_VERSION, versionPrefix } from '../../sidecar/src/store/index.ts';
@@ -176,67 +174,12 @@ try {
   // the warehouse: int_feature_events of a generated month
   const t0 = Date.now();
   const end = Math.floor(Date.now() / DAY) * DAY;
-  const workload = generateWorkload({ seed: 11, users, eventsPerUser, startMs: end - 30 * DAY, endMs: end, lateShare: 0.05, veryLateShare: 0.01, duplicateShare: 0.03 }).sort(
-    (a, b) => a.ingestMs - b.ingestMs,
-  );
-  const offsets = new Map<string, number>();
-  const ndjson = join(work, 'rows.ndjson');
-  const out = openSync(ndjson, 'w');
-  let lines: string[] = [];
-  let rowCount = 0;
-  let records = 0;
-  for (const record of workload) {
-    const parsed = parseEvent(record.source, record.value);
-    if (!parsed.ok) continue;
-    const partition = Number.parseInt(parsed.event.userId.replace(/\D/g, '') || '0', 10) % PARTITIONS;
-    const topic = `bench.${record.source}.events`;
-    const position = `${topic}:${partition}`;
-    const offset = offsets.get(position) ?? 0;
-    offsets.set(position, offset + 1);
-    if (!operators.isRelevant(parsed.event)) continue;
-    records += 1;
-    for (const row of featureRowsOf(registry.features, { event: parsed.event, topic, partition, offset })) {
-      lines.push(
-        JSON.stringify({
-          user_id: row.userId,
-          feature_name: row.featureName,
-          source: row.source,
-          kafka_topic: row.topic,
-          kafka_partition: row.partition,
-          kafka_offset: row.offset,
-          event_key: row.eventKey,
-          event_ms: row.eventMs,
-          ingest_ms: row.ingestMs,
-          tile_start_ms: row.tileStartMs,
-          fixed_value: row.fixedValue,
-          num_value: row.numValue,
-          str_value: row.strValue,
-          event_ts_raw: parsed.event.eventTs,
-        }),
-      );
-    }
-    if (lines.length >= 100_000) {
-      rowCount += lines.length;
-      writeSync(out, `${lines.join('\n')}\n`);
-      lines = [];
-    }
-  }
-  rowCount += lines.length;
-  if (lines.length > 0) writeSync(out, `${lines.join('\n')}\n`);
-  closeSync(out);
+  const workload = generateWorkload({ seed: 11, users, eventsPerUser, startMs: end - 30 * DAY, endMs: end, lateShare: 0.05, veryLateShare: 0.01, duplicateShare: 0.03 });
+  const topics = new WorkloadTopics(operators, { topicOf: (source) => `bench.${source}.events`, partitions: PARTITIONS });
   const duckdbPath = join(work, 'warehouse.duckdb');
-  const instance = await DuckDBInstance.create(duckdbPath);
-  const connection = await instance.connect();
-  await connection.run(
-    `create table int_feature_events as select * from read_json('${ndjson}', format = 'newline_delimited', columns = {user_id: 'varchar', feature_name: 'varchar', source: 'varchar', kafka_topic: 'varchar', kafka_partition: 'integer', kafka_offset: 'bigint', event_key: 'varchar', event_ms: 'bigint', ingest_ms: 'bigint', tile_start_ms: 'bigint', fixed_value: 'bigint', num_value: 'double', str_value: 'varchar', event_ts_raw: 'varchar'})`,
-  );
-  connection.closeSync();
-  instance.closeSync();
-  const cut: CutPartition[] = [...offsets].map(([position, next]) => {
-    const [topic, partition] = position.split(':') as [string, string];
-    return { source: topic.split('.')[1] as Source, topic, partition: Number(partition), offset: next };
-  });
-  console.log(`warehouse: ${rowCount} int_feature_events rows of ${records} relevant records, ${users} users, built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const { rows: rowCount, records } = await writeFeatureEventsTable(duckdbPath, registry.features, topics.records(workload));
+  const cut: CutPartition[] = topics.cut();
+  console.log(`warehouse: ${rowCount} int_feature_events rows of ${records} records with feature ops, ${users} users, built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   const cutFile = join(work, 'cut.json');
   writeFileSync(cutFile, JSON.stringify(cut));

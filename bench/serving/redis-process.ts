@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { Redis } from 'ioredis';
+import { waitForRedis } from '../../sidecar/src/config/index.ts';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -47,20 +47,10 @@ export async function startRedisServer(extraArgs: string[] = []): Promise<RedisP
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `redis://127.0.0.1:${port}`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      break;
-    } catch {
-      probe.disconnect();
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`redis-server did not start on port ${port}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  try {
+    await waitForRedis(url, { exited: () => child.exitCode !== null });
+  } catch (error) {
+    throw new Error(`redis-server did not start on port ${port}`, { cause: error });
   }
   return {
     url,

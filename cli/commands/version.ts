@@ -7,7 +7,7 @@
 import { hostname, userInfo } from 'node:os';
 import { SingleBar } from 'cli-progress';
 import type { Redis } from 'ioredis';
-import { COMMON_OPTIONS, createRedisClient, defineOption, loadOptions, REDIS_SECURITY_OPTIONS, SCHEMAS } from '../../sidecar/src/config/index.ts';
+import { createRedisClient, defineOption, loadOptions, REDIS_STORE_OPTIONS, SCHEMAS } from '../../sidecar/src/config/index.ts';
 import { UsageError } from '../../sidecar/src/config/option-table.ts';
 import {
   appendAudit,
@@ -35,9 +35,7 @@ import {
 import { EXIT, tableUsage, type Command } from '../command.ts';
 
 export const VERSION_OPTIONS = {
-  redisUrl: COMMON_OPTIONS.redisUrl,
-  ...REDIS_SECURITY_OPTIONS,
-  keyPrefix: COMMON_OPTIONS.keyPrefix,
+  ...REDIS_STORE_OPTIONS,
   actor: defineOption<string>({
     kind: 'string',
     description: "who runs the step, in the audit entry; '' = the OS user@host",

@@ -53,6 +53,26 @@ take_lock() {
   fi
 }
 
+# ---- kafka ----------------------------------------------------------------------------
+
+# kafka_properties NODE_ID VOTERS LISTENERS ADVERTISED INTER_BROKER_LISTENER PROTOCOL_MAP LOG_DIR
+# Prints the KRaft lines of a stack broker that is its own controller (listener CONTROLLER):
+# start.sh's single broker, ha.sh's three, kafka-security.sh's secured one. Each caller
+# writes its header comment before them and its own settings after them.
+kafka_properties() {
+  cat <<EOF
+process.roles=broker,controller
+node.id=$1
+controller.quorum.voters=$2
+listeners=$3
+advertised.listeners=$4
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=$5
+listener.security.protocol.map=$6
+log.dirs=$7
+EOF
+}
+
 # ---- per-service facts --------------------------------------------------------
 
 svc_ports() {

@@ -2,9 +2,9 @@
  * Kafka for tests: clients that close when the test ends, the namespace's topics (deleted
  * with its Redis keys when the test ends), producing workloads, reading topics back.
  */
-import { Kafka, logLevel, type Admin, type IHeaders, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import { onTestFinished } from 'vitest';
-import { ensureTopics } from '../../sidecar/src/kafka/index.ts';
+import { decodeHeaders, ensureTopics } from '../../sidecar/src/kafka/index.ts';
 import type { WorkloadRecord } from '../../sidecar/src/loadgen/workload.ts';
 import { deleteRedisKeys } from './redis.ts';
 import { BROKERS, REDIS_URL, type TestNamespace } from './stack.ts';
@@ -71,15 +71,6 @@ export interface ReadRecord {
   key: Buffer | null;
   value: Buffer | null;
   headers: Record<string, string>;
-}
-
-function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    const first = Array.isArray(value) ? value[0] : value;
-    if (first !== undefined) out[name] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
-  }
-  return out;
 }
 
 /** Reads `topic` from the beginning with a group of its own until `done(records)` holds (or the deadline passes). */

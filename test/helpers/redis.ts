@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { onTestFinished } from 'vitest';
-import { createRedisClient } from '../../sidecar/src/config/index.ts';
+import { createRedisClient, waitForRedis } from '../../sidecar/src/config/index.ts';
 import { masterNodes } from '../../sidecar/src/store/index.ts';
 import { REDIS_CLUSTER, REDIS_URL } from './stack.ts';
 import { freePort } from './stack-services.ts';
@@ -59,20 +59,10 @@ export async function privateRedis(): Promise<PrivateRedis> {
       if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
       await exited;
     };
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        await probe.ping();
-        probe.disconnect();
-        return;
-      } catch {
-        probe.disconnect();
-        if (Date.now() > deadline) throw new Error(`private redis-server did not start on port ${port}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+    try {
+      await waitForRedis(url, { exited: () => child.exitCode !== null });
+    } catch (error) {
+      throw new Error(`private redis-server did not start on port ${port}`, { cause: error });
     }
   };
   onTestFinished(() => kill());

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { generateWorkload } from '../../sidecar/src/loadgen/workload.ts';
-import { Sidecar } from '../../sidecar/src/pipeline/index.ts';
 import { FeatureReader } from '../../sidecar/src/store/index.ts';
+import { startSidecar } from '../helpers/consumers.ts';
 import { queryDuckDb, runDbt } from '../helpers/dbt.ts';
 import { createTestTopics, produceWorkload } from '../helpers/kafka.ts';
 import { landTopicsInLake } from '../helpers/lake.ts';
@@ -28,9 +28,7 @@ describe('online and offline features agree', () => {
       (r) => r.ingestMs <= asOfMs,
     );
 
-    const sidecar = new Sidecar(ns.options, registry);
-    await sidecar.start();
-    onTestFinished(() => sidecar.stop());
+    const sidecar = await startSidecar(ns);
     await produceWorkload(ns, workload);
     await waitFor('the sidecar to consume the workload', async () => (await sidecar.metrics.totals()).consumed >= workload.length, { timeoutMs: 120_000 });
 

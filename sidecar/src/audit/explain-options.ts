@@ -1,10 +1,8 @@
-import { COMMON_OPTIONS, defineOption, REDIS_SECURITY_OPTIONS, SCHEMAS } from '../config/index.ts';
+import { COMMON_OPTIONS, defineOption, REDIS_STORE_OPTIONS, SCHEMAS } from '../config/index.ts';
 
 /** The options of `churnfeat explain <user>` (docs/data-quality.md, "Explain"). */
 export const EXPLAIN_OPTIONS = {
-  redisUrl: COMMON_OPTIONS.redisUrl,
-  ...REDIS_SECURITY_OPTIONS,
-  keyPrefix: COMMON_OPTIONS.keyPrefix,
+  ...REDIS_STORE_OPTIONS,
   dbtProjectDir: COMMON_OPTIONS.dbtProjectDir,
   lakeUri: COMMON_OPTIONS.lakeUri,
   s3Endpoint: COMMON_OPTIONS.s3Endpoint,

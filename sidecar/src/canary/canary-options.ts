@@ -1,4 +1,4 @@
-import { COMMON_OPTIONS, KAFKA_SECURITY_OPTIONS, REDIS_SECURITY_OPTIONS, defaultsOf, defineOption, readEnvOptions, resolveTable, SCHEMAS, type OptionsOf } from '../config/index.ts';
+import { COMMON_OPTIONS, KAFKA_SECURITY_OPTIONS, REDIS_STORE_OPTIONS, defaultsOf, defineOption, readEnvOptions, resolveTable, SCHEMAS, type OptionsOf } from '../config/index.ts';
 
 /** Every option of the canary process (defaults, env variables, schema), validated once at start-up. */
 export const CANARY_OPTIONS = {
@@ -6,9 +6,8 @@ export const CANARY_OPTIONS = {
   ...KAFKA_SECURITY_OPTIONS,
   topicNamespace: COMMON_OPTIONS.topicNamespace,
   metadataMaxAgeMs: COMMON_OPTIONS.metadataMaxAgeMs,
+  ...REDIS_STORE_OPTIONS,
   redisUrl: { ...COMMON_OPTIONS.redisUrl, description: 'Redis URL (read path)' },
-  ...REDIS_SECURITY_OPTIONS,
-  keyPrefix: COMMON_OPTIONS.keyPrefix,
   dbtProjectDir: COMMON_OPTIONS.dbtProjectDir,
   readVia: defineOption<string>({
     kind: 'string',

@@ -221,6 +221,13 @@ export const REDIS_SECURITY_OPTIONS = {
   }),
 } as const satisfies OptionTable;
 
+/** The online store's rows, in the order `--help` lists them: its URL, its security and topology, the key prefix. */
+export const REDIS_STORE_OPTIONS = {
+  redisUrl: COMMON_OPTIONS.redisUrl,
+  ...REDIS_SECURITY_OPTIONS,
+  keyPrefix: COMMON_OPTIONS.keyPrefix,
+} as const satisfies OptionTable;
+
 /** Kafka connection security, shared by every table that has `brokers` (docs/security.md). */
 export const KAFKA_SECURITY_OPTIONS = {
   kafkaTls: defineOption<boolean>({

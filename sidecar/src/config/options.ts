@@ -1,4 +1,4 @@
-import { COMMON_OPTIONS, KAFKA_SECURITY_OPTIONS, REDIS_SECURITY_OPTIONS, SCHEMAS, defaultsOf, defineOption, readEnvOptions, resolveTable, type OptionsOf } from './option-table.ts';
+import { COMMON_OPTIONS, KAFKA_SECURITY_OPTIONS, REDIS_STORE_OPTIONS, SCHEMAS, defaultsOf, defineOption, readEnvOptions, resolveTable, type OptionsOf } from './option-table.ts';
 
 /**
  * Every option of the sidecar (defaults, env variables, schema), validated once at start-up.
@@ -8,10 +8,8 @@ import { COMMON_OPTIONS, KAFKA_SECURITY_OPTIONS, REDIS_SECURITY_OPTIONS, SCHEMAS
 export const SIDECAR_OPTIONS = {
   brokers: COMMON_OPTIONS.brokers,
   ...KAFKA_SECURITY_OPTIONS,
-  redisUrl: COMMON_OPTIONS.redisUrl,
-  ...REDIS_SECURITY_OPTIONS,
+  ...REDIS_STORE_OPTIONS,
   dbtProjectDir: COMMON_OPTIONS.dbtProjectDir,
-  keyPrefix: COMMON_OPTIONS.keyPrefix,
   topicNamespace: COMMON_OPTIONS.topicNamespace,
   groupId: COMMON_OPTIONS.sidecarGroupId,
   clientId: defineOption<string>({ kind: 'string', description: 'Kafka client id', default: 'churnfeat-sidecar', schema: SCHEMAS.nonEmpty }),

@@ -102,3 +102,27 @@ export function createRedisClient(connection: RedisConnection, options: RedisOpt
   }
   return new Redis(connection.redisUrl, base);
 }
+
+/**
+ * Resolves once the Redis node at `url` answers PING (a fresh connection per try, 50 ms
+ * apart); rejects after `timeoutMs` (default 10 s), or at once when `exited()` says the server
+ * process is gone. For the tools that start a redis-server of their own (tests, benchmarks).
+ */
+export async function waitForRedis(url: string, options: { timeoutMs?: number; exited?: () => boolean } = {}): Promise<void> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  for (;;) {
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      if ((await probe.ping()) === 'PONG') return;
+    } catch {
+      // not up yet
+    } finally {
+      probe.disconnect();
+    }
+    if (Date.now() > deadline || options.exited?.() === true)
+      throw new Error(`Redis at ${url} did not answer PING${options.exited?.() === true ? ': the server exited' : ` within ${options.timeoutMs ?? 10_000} ms`}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -1,4 +1,4 @@
-import { COMMON_OPTIONS, KAFKA_SECURITY_OPTIONS, REDIS_SECURITY_OPTIONS, defineOption, SCHEMAS, type OptionsOf } from '../config/index.ts';
+import { COMMON_OPTIONS, KAFKA_SECURITY_OPTIONS, REDIS_STORE_OPTIONS, defineOption, SCHEMAS, type OptionsOf } from '../config/index.ts';
 import { RAW_TOPIC_MAX_RECORD_LIFETIME_MS } from '../kafka/index.ts';
 import { DEFAULT_COMPACTION_BUCKETS } from './lake-compaction.ts';
 
@@ -19,9 +19,7 @@ export const DELETION_OPTIONS = {
   brokers: COMMON_OPTIONS.brokers,
   ...KAFKA_SECURITY_OPTIONS,
   topicNamespace: COMMON_OPTIONS.topicNamespace,
-  redisUrl: COMMON_OPTIONS.redisUrl,
-  ...REDIS_SECURITY_OPTIONS,
-  keyPrefix: COMMON_OPTIONS.keyPrefix,
+  ...REDIS_STORE_OPTIONS,
   dbtProjectDir: COMMON_OPTIONS.dbtProjectDir,
   lakeUri: COMMON_OPTIONS.lakeUri,
   s3Endpoint: COMMON_OPTIONS.s3Endpoint,

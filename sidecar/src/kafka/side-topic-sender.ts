@@ -1,11 +1,21 @@
 import { createHash } from 'node:crypto';
-import type { Message, Producer } from 'kafkajs';
+import type { IHeaders, Message, Producer } from 'kafkajs';
 
 /** A record for a side topic (dead letters, too-late events): the original key and bytes plus headers. */
 export interface SideRecord {
   key: Buffer | null;
   value: Buffer | null;
   headers: Record<string, string>;
+}
+
+/** A consumed record's headers as text (the first value of a repeated header), as side records carry them. */
+export function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined) out[name] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
+  }
+  return out;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Source } from '../events/index.ts';
-import { hex, pick, prng, uuid, type WorkloadRecord } from './workload.ts';
+import { BILLING_MIX, hex, pick, prng, SUPPORT_MIX, uuid, type WorkloadRecord } from './workload.ts';
 
 /** How late a record arrives: the lateness class the generator drew for it. */
 export type Arrival = 'on_time' | 'late' | 'very_late';
@@ -70,16 +70,6 @@ export const STREAM_CLIENT_MIX: ReadonlyArray<[string, number]> = [
   ['playback_error', 0.025],
   ['cancel_flow_view', 0.005],
   ['plan_change_view', 0.015],
-];
-const BILLING_MIX: Array<[string, number]> = [
-  ['payment_succeeded', 0.6],
-  ['payment_failed', 0.25],
-  ['payment_retried', 0.15],
-];
-const SUPPORT_MIX: Array<[string, number]> = [
-  ['ticket_created', 0.45],
-  ['ticket_resolved', 0.35],
-  ['sentiment_score', 0.2],
 ];
 
 const DEFAULT_SOURCE_SHARES: Readonly<Record<Source, number>> = { client: 0.95, billing: 0.03, support: 0.02 };

@@ -56,12 +56,13 @@ const CLIENT_MIX: Array<[string, number]> = [
   ['cancel_flow_view', 0.03],
   ['plan_change_view', 0.03],
 ];
-const BILLING_MIX: Array<[string, number]> = [
+/** The billing and support event-type mix of both generators (this one and event-stream.ts). */
+export const BILLING_MIX: Array<[string, number]> = [
   ['payment_succeeded', 0.6],
   ['payment_failed', 0.25],
   ['payment_retried', 0.15],
 ];
-const SUPPORT_MIX: Array<[string, number]> = [
+export const SUPPORT_MIX: Array<[string, number]> = [
   ['ticket_created', 0.45],
   ['ticket_resolved', 0.35],
   ['sentiment_score', 0.2],

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { IHeaders, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { isSource, parseEvent, type Source } from '../events/index.ts';
-import { ensureTopic, type TopicNames } from '../kafka/index.ts';
+import { decodeHeaders, ensureTopic, type TopicNames } from '../kafka/index.ts';
 
 /** One record of the dead-letter topic: where it sits, the original key and bytes, the headers the sidecar wrote. */
 export interface DeadLetter {
@@ -15,15 +15,6 @@ export interface DeadLetter {
 /** The audit topic of dead-letter replays: one record per replayed dead letter, one per run. */
 export function replayAuditTopic(namespace: string): string {
   return `${namespace}.dead-letter-replays`;
-}
-
-function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    const first = Array.isArray(value) ? value[0] : value;
-    if (first !== undefined) out[name] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
-  }
-  return out;
 }
 
 /**

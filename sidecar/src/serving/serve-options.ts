@@ -1,10 +1,8 @@
-import { COMMON_OPTIONS, REDIS_SECURITY_OPTIONS, defaultsOf, defineOption, readEnvOptions, resolveTable, SCHEMAS, type OptionsOf } from '../config/index.ts';
+import { COMMON_OPTIONS, REDIS_STORE_OPTIONS, defaultsOf, defineOption, readEnvOptions, resolveTable, SCHEMAS, type OptionsOf } from '../config/index.ts';
 
 /** Every option of the serving HTTP service (defaults, env variables, schema), validated once at start-up. */
 export const SERVE_OPTIONS = {
-  redisUrl: COMMON_OPTIONS.redisUrl,
-  ...REDIS_SECURITY_OPTIONS,
-  keyPrefix: COMMON_OPTIONS.keyPrefix,
+  ...REDIS_STORE_OPTIONS,
   dbtProjectDir: COMMON_OPTIONS.dbtProjectDir,
   host: defineOption<string>({ kind: 'string', description: 'listen address', default: '127.0.0.1', env: ['CHURNFEAT_SERVE_HOST'], schema: SCHEMAS.nonEmpty, placeholder: 'ADDR' }),
   port: defineOption<number>({ kind: 'integer', description: 'listen port', default: 18_090, env: ['CHURNFEAT_SERVE_PORT'], schema: SCHEMAS.port }),

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { INVALID_REASONS, type InvalidReason } from '../../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
-import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { FeatureReader } from '../../../sidecar/src/store/index.ts';
+import { startSidecar } from '../../helpers/consumers.ts';
 import { createTestTopics, readTopic, testProducer, topicSize } from '../../helpers/kafka.ts';
 import { testRedis } from '../../helpers/redis.ts';
 import { HOUR, rawEvent } from '../../helpers/reference.ts';
@@ -59,9 +59,7 @@ describe('bad input at the door', () => {
   it('dead-letters every hostile payload with its reason and original bytes, keeps consuming valid events, pollutes no prototype, and conserves records', async () => {
     const ns = testNamespace();
     await createTestTopics(ns);
-    const sidecar = new Sidecar(ns.options, registry);
-    await sidecar.start();
-    onTestFinished(() => sidecar.stop());
+    const sidecar = await startSidecar(ns);
     const producer = await testProducer(ns.id);
     const topic = ns.topics.sources.client;
 

@@ -1,7 +1,7 @@
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
-import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { FeatureReader } from '../../../sidecar/src/store/index.ts';
+import { startSidecar } from '../../helpers/consumers.ts';
 import { createTestTopics, readTopic, testProducer, topicSize } from '../../helpers/kafka.ts';
 import { testRedis } from '../../helpers/redis.ts';
 import { ALLOWED_LATENESS_MS, type EventSpec, HOUR, rawEvent, sourceOf } from '../../helpers/reference.ts';
@@ -15,9 +15,7 @@ describe('late and too-late events', () => {
   it('applies an event within the allowed lateness to every window that still holds it, and sends one beyond it to the late-events topic with its reason, unapplied', async () => {
     const ns = testNamespace();
     await createTestTopics(ns);
-    const sidecar = new Sidecar(ns.options, registry);
-    await sidecar.start();
-    onTestFinished(() => sidecar.stop());
+    const sidecar = await startSidecar(ns);
     const producer = await testProducer(ns.id);
 
     // T sits 7 minutes into a 15-minute tile, so T - 24 h is the oldest tile of the 24 h window at T.

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -8,22 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEvent } from '../../../sidecar/src/events/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
 import { DuckDbWarehouse, queryActivity, queryLakeRows, queryOfflineFeatures, queryUserPartitions, SnowflakeWarehouse, sqlString, type SpineRow, type Warehouse } from '../../../parity/src/index.ts';
-import { ensureStackService, portOpen } from '../../helpers/stack-services.ts';
+import { ensureStackService, freePort, portOpen } from '../../helpers/stack-services.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const FAKESNOW_PORT = Number(process.env.CHURNFEAT_FAKESNOW_PORT ?? 18080);
 const HOUR = 3_600_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 function snowflake(accessUrl: string): Promise<SnowflakeWarehouse> {
   return SnowflakeWarehouse.open({ account: 'fakesnow', username: 'fake', password: 'snow', database: 'PARITY', schema: 'MAIN', accessUrl });

@@ -1,14 +1,12 @@
 import type { Producer } from 'kafkajs';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
-import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { dataQualityTopic, type Detection } from '../../../sidecar/src/quality/index.ts';
+import { startSidecar } from '../../helpers/consumers.ts';
 import { createTestTopics, kafkaClient, readTopic, testProducer } from '../../helpers/kafka.ts';
 import { rawEvent } from '../../helpers/reference.ts';
 import { testNamespace, type TestNamespace } from '../../helpers/stack.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
-const registry = loadFeatureRegistry('dbt_project');
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const WEEK = 7 * 24 * HOUR;
@@ -56,9 +54,7 @@ describe('the data-quality detector in the sidecar', () => {
     // One partition: the detector's clock is the minimum over its inputs, and this test produces a backlog.
     await createTestTopics(ns, { client: 1 });
     dropQualityTopicAfter(ns);
-    const sidecar = new Sidecar(ns.options, registry);
-    await sidecar.start();
-    onTestFinished(() => sidecar.stop());
+    const sidecar = await startSidecar(ns);
     const producer = await testProducer(ns.id);
     const topic = ns.topics.sources.client;
 
@@ -104,9 +100,7 @@ describe('the data-quality detector in the sidecar', () => {
     const ns = testNamespace();
     await createTestTopics(ns, { client: 1 });
     dropQualityTopicAfter(ns);
-    const sidecar = new Sidecar(ns.options, registry);
-    await sidecar.start();
-    onTestFinished(() => sidecar.stop());
+    const sidecar = await startSidecar(ns);
     const monitor = sidecar.quality;
     expect(monitor).not.toBeNull();
     (monitor as NonNullable<typeof monitor>).detector.observe = () => {

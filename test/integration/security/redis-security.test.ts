@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createRedisClient } from '../../../sidecar/src/config/index.ts';
+import { createRedisClient, waitForRedis } from '../../../sidecar/src/config/index.ts';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { connectFeatureClient } from '../../../sidecar/src/serving/index.ts';
@@ -58,18 +58,7 @@ async function securedRedis(prefix: string): Promise<SecuredRedis> {
     if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
     await exited;
   });
-  await waitFor('the secured redis-server answers', async () => {
-    const probe = createRedisClient({ redisUrl: `redis://127.0.0.1:${port}` }, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      return (await probe.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      probe.disconnect();
-    }
-  });
+  await waitForRedis(`redis://127.0.0.1:${port}`, { timeoutMs: 60_000, exited: () => child.exitCode !== null });
   return { port, tlsPort, ca: join(dir, 'ca.pem'), password: (user) => readFileSync(join(dir, `${user}.password`), 'utf8').trim() };
 }
 

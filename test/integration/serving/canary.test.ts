@@ -2,8 +2,8 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { Canary, CanaryMetrics, ClientProbeReader, HttpProbeReader, canaryUserId, partitionCountsFromAdmin } from '../../../sidecar/src/canary/index.ts';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { LOCAL_PARTITIONS } from '../../../sidecar/src/kafka/index.ts';
-import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { connectFeatureClient, startServingService } from '../../../sidecar/src/serving/index.ts';
+import { startSidecar } from '../../helpers/consumers.ts';
 import { createTestTopics, kafkaClient, testAdmin } from '../../helpers/kafka.ts';
 import { testNamespace } from '../../helpers/stack.ts';
 
@@ -13,9 +13,7 @@ describe('the freshness canary', () => {
   it('measures, through Kafka and the sidecar, when a probe on every partition becomes readable', async () => {
     const ns = testNamespace();
     await createTestTopics(ns);
-    const sidecar = new Sidecar(ns.options, registry);
-    await sidecar.start();
-    onTestFinished(() => sidecar.stop());
+    const sidecar = await startSidecar(ns);
     const producer = kafkaClient(`${ns.id}-canary`).producer({ allowAutoTopicCreation: false });
     await producer.connect();
     onTestFinished(() => producer.disconnect());

@@ -1,17 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { buildUserState, featureRowsOf, type FeatureRow } from '../../../sidecar/src/bootstrap/index.ts';
-import { parseEvent, type Source } from '../../../sidecar/src/events/index.ts';
-import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
+import { buildUserState, featureRowsOf, WorkloadTopics, type FeatureRow } from '../../../sidecar/src/bootstrap/index.ts';
+import { parseEvent } from '../../../sidecar/src/events/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
-import { applyCall, DEDUP_ENTRY_BYTES, FeatureWriter, readState, type ModelState, type StoreRecord } from '../../../sidecar/src/store/index.ts';
-import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
+import { applyCall, DEDUP_ENTRY_BYTES, readState, type ModelState, type StoreRecord } from '../../../sidecar/src/store/index.ts';
+import { bootstrapSetting } from '../../helpers/bootstrap.ts';
 
 const HOUR = 3_600_000;
-const registry = loadFeatureRegistry('dbt_project');
-const operators = new WindowOperators(registry);
-const { allowedLatenessMs, dedupMarginMs } = registry.policies;
-const writer = new FeatureWriter(null as never, operators, { prefix: 't', allowedLatenessMs, dedupMarginMs, pruneAboveFields: 1_000_000 });
-const policy = { allowedLatenessMs, dedupMarginMs, oldestTile: (id: string, clock: number) => operators.tileBounds(clock).find((b) => b.featureId === id)?.oldestTile ?? 0 };
+const { registry, operators, allowedLatenessMs, writer, policy } = bootstrapSetting();
 
 /** The records that reach the apply function online (batch-processor.ts), with offsets per source topic. */
 function storeRecords(seed: number, skewedShare?: number): StoreRecord[] {
@@ -27,17 +22,7 @@ function storeRecords(seed: number, skewedShare?: number): StoreRecord[] {
     duplicateShare: 0.1,
     ...(skewedShare === undefined ? {} : { skewedShare }),
   });
-  const offsets = new Map<Source, number>();
-  const out: StoreRecord[] = [];
-  for (const record of workload.sort((a, b) => a.ingestMs - b.ingestMs)) {
-    const offset = offsets.get(record.source) ?? 0;
-    offsets.set(record.source, offset + 1);
-    const parsed = parseEvent(record.source, record.value);
-    if (!parsed.ok || !operators.isRelevant(parsed.event) || parsed.event.ingestMs - parsed.event.eventMs > allowedLatenessMs) continue;
-    const ops = operators.opsFor(parsed.event);
-    if (ops.length > 0) out.push({ event: parsed.event, topic: `t.${record.source}`, partition: 0, offset: String(offset), ops });
-  }
-  return out;
+  return [...new WorkloadTopics(operators, { topicOf: (source) => `t.${source}`, allowedLatenessMs }).records(workload)];
 }
 
 const rowsOf = (record: StoreRecord): FeatureRow[] => featureRowsOf(registry.features, record);

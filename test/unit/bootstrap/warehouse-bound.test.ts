@@ -4,24 +4,17 @@
  * applied offsets from their own aggregate, answers every read and every later record exactly
  * as a load of every row below the cut, on a DuckDB file built from the sidecar's own operators.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALL_USERS, BootstrapWarehouse, buildUserState, featureRowsOf, userShardOf, type CutPartition, type UserShard, type UserState } from '../../../sidecar/src/bootstrap/index.ts';
-import { parseEvent, type Source } from '../../../sidecar/src/events/index.ts';
-import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
+import { ALL_USERS, BootstrapWarehouse, buildUserState, userShardOf, WorkloadTopics, writeFeatureEventsTable, type CutPartition, type UserShard, type UserState } from '../../../sidecar/src/bootstrap/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
-import { applyCall, FeatureWriter, readState, type StoreRecord } from '../../../sidecar/src/store/index.ts';
-import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
+import { applyCall, readState, type StoreRecord } from '../../../sidecar/src/store/index.ts';
+import { bootstrapSetting } from '../../helpers/bootstrap.ts';
 
 const HOUR = 3_600_000;
-const registry = loadFeatureRegistry('dbt_project');
-const operators = new WindowOperators(registry);
-const { allowedLatenessMs, dedupMarginMs } = registry.policies;
-const writer = new FeatureWriter(null as never, operators, { prefix: 't', allowedLatenessMs, dedupMarginMs, pruneAboveFields: 1_000_000 });
-const policy = { allowedLatenessMs, dedupMarginMs, oldestTile: (id: string, clock: number) => operators.tileBounds(clock).find((b) => b.featureId === id)?.oldestTile ?? 0 };
+const { registry, operators, allowedLatenessMs, dedupMarginMs, writer, policy } = bootstrapSetting();
 const end = 1_760_000_000_000;
 
 let work: string;
@@ -44,46 +37,10 @@ beforeAll(async () => {
     duplicateShare: 0.15,
     skewedShare: 0.125,
   });
-  const offsets = new Map<Source, number>();
-  records = [];
-  for (const record of workload.sort((a, b) => a.ingestMs - b.ingestMs)) {
-    const offset = offsets.get(record.source) ?? 0;
-    offsets.set(record.source, offset + 1);
-    const parsed = parseEvent(record.source, record.value);
-    if (!parsed.ok || !operators.isRelevant(parsed.event) || parsed.event.ingestMs - parsed.event.eventMs > allowedLatenessMs) continue;
-    const ops = operators.opsFor(parsed.event);
-    if (ops.length > 0) records.push({ event: parsed.event, topic: `t.${record.source}`, partition: 0, offset: String(offset), ops });
-  }
-  const lines = records.flatMap((record) =>
-    featureRowsOf(registry.features, record).map((row) =>
-      JSON.stringify({
-        user_id: row.userId,
-        feature_name: row.featureName,
-        source: row.source,
-        kafka_topic: row.topic,
-        kafka_partition: row.partition,
-        kafka_offset: row.offset,
-        event_key: row.eventKey,
-        event_ms: row.eventMs,
-        ingest_ms: row.ingestMs,
-        tile_start_ms: row.tileStartMs,
-        fixed_value: row.fixedValue,
-        num_value: row.numValue,
-        str_value: row.strValue,
-        event_ts_raw: record.event.eventTs,
-      }),
-    ),
-  );
-  const ndjson = join(work, 'rows.ndjson');
-  writeFileSync(ndjson, `${lines.join('\n')}\n`);
-  const instance = await DuckDBInstance.create(duckdbPath);
-  const connection = await instance.connect();
-  await connection.run(
-    `create table int_feature_events as select * from read_json('${ndjson}', format = 'newline_delimited', columns = {user_id: 'varchar', feature_name: 'varchar', source: 'varchar', kafka_topic: 'varchar', kafka_partition: 'integer', kafka_offset: 'bigint', event_key: 'varchar', event_ms: 'bigint', ingest_ms: 'bigint', tile_start_ms: 'bigint', fixed_value: 'bigint', num_value: 'double', str_value: 'varchar', event_ts_raw: 'varchar'})`,
-  );
-  connection.closeSync();
-  instance.closeSync();
-  cut = [...offsets].map(([source, next]) => ({ source, topic: `t.${source}`, partition: 0, offset: next }));
+  const topics = new WorkloadTopics(operators, { topicOf: (source) => `t.${source}`, allowedLatenessMs });
+  records = [...topics.records(workload)];
+  await writeFeatureEventsTable(duckdbPath, registry.features, records);
+  cut = topics.cut();
 });
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
