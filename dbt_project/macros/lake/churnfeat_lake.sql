@@ -184,3 +184,20 @@ where 1 = 0
 {% macro default__churnfeat_create_lake_reader() %}
     {{ return('') }}
 {% endmacro %}
+
+
+{#- The lake partition of a record as a DATE: the UTC day of its kafka_ts_ms, the hive
+    folder `date=` of events/source=/date=/hour=. A filter on it prunes whole files. -#}
+{% macro churnfeat_lake_partition_date() %}
+    {{- return(adapter.dispatch('churnfeat_lake_partition_date', 'churnfeat')()) -}}
+{% endmacro %}
+
+{# DuckDB: the hive column `date` of read_parquet (text, hive_types_autocast off); a filter on it skips whole files. #}
+{% macro duckdb__churnfeat_lake_partition_date() -%}
+    cast("date" as date)
+{%- endmacro %}
+
+{# Snowflake: the external table's partition column (create_lake_stage), which prunes files. #}
+{% macro default__churnfeat_lake_partition_date() -%}
+    lake_date
+{%- endmacro %}

@@ -90,11 +90,13 @@
         {%- endfor -%}
         {%- do column_lines.append('    ingested_at timestamp_ntz') -%}
         {%- do column_lines.append('    lake_file varchar') -%}
+        {%- do column_lines.append('    lake_date date') -%}
         {%- do select_lines.append('        to_timestamp_ntz($1:ingest_ms::bigint, 3)') -%}
         {%- do select_lines.append('        metadata$filename') -%}
+        {%- do select_lines.append('        ' ~ lake_date_expr) -%}
         {%- do statements.append(
             'create transient table if not exists ' ~ lake ~ '.events (\n' ~ (column_lines | join(',\n')) ~ '\n)\n'
-            ~ 'cluster by (to_date(ingested_at), source)\n'
+            ~ 'cluster by (lake_date, source)\n'
             ~ 'data_retention_time_in_days = ' ~ retention_days) -%}
         {#- A replay rewrites a file with the same content under the same name: COPY's load
             metadata skips a file it already loaded, and staging dedups records anyway. -#}
