@@ -110,6 +110,7 @@ try {
           num_value: row.numValue,
           str_value: row.strValue,
           event_ts_raw: parsed.event.eventTs,
+          dedup_ms: row.dedupMs,
         }),
       );
     }
@@ -126,7 +127,7 @@ try {
   const instance = await DuckDBInstance.create(duckdbPath);
   const connection = await instance.connect();
   await connection.run(
-    `create table int_feature_events as select * from read_json('${ndjson}', format = 'newline_delimited', columns = {user_id: 'varchar', feature_name: 'varchar', source: 'varchar', kafka_topic: 'varchar', kafka_partition: 'integer', kafka_offset: 'bigint', event_key: 'varchar', event_ms: 'bigint', ingest_ms: 'bigint', tile_start_ms: 'bigint', fixed_value: 'bigint', num_value: 'double', str_value: 'varchar', event_ts_raw: 'varchar'})`,
+    `create table int_feature_events as select * from read_json('${ndjson}', format = 'newline_delimited', columns = {user_id: 'varchar', feature_name: 'varchar', source: 'varchar', kafka_topic: 'varchar', kafka_partition: 'integer', kafka_offset: 'bigint', event_key: 'varchar', event_ms: 'bigint', ingest_ms: 'bigint', tile_start_ms: 'bigint', fixed_value: 'bigint', num_value: 'double', str_value: 'varchar', event_ts_raw: 'varchar', dedup_ms: 'bigint'})`,
   );
   connection.closeSync();
   instance.closeSync();

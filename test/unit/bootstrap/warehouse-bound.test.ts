@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BootstrapWarehouse, buildUserState, featureRowsOf, type CutPartition, type UserState } from '../../../sidecar/src/bootstrap/index.ts';
+import { BootstrapWarehouse, buildUserState, featureRowsOf, type CutPartition, type FeatureRow, type UserState } from '../../../sidecar/src/bootstrap/index.ts';
 import { parseEvent, type Source } from '../../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
@@ -71,6 +71,7 @@ beforeAll(async () => {
         num_value: row.numValue,
         str_value: row.strValue,
         event_ts_raw: record.event.eventTs,
+        dedup_ms: row.dedupMs,
       }),
     ),
   );
@@ -79,7 +80,7 @@ beforeAll(async () => {
   const instance = await DuckDBInstance.create(duckdbPath);
   const connection = await instance.connect();
   await connection.run(
-    `create table int_feature_events as select * from read_json('${ndjson}', format = 'newline_delimited', columns = {user_id: 'varchar', feature_name: 'varchar', source: 'varchar', kafka_topic: 'varchar', kafka_partition: 'integer', kafka_offset: 'bigint', event_key: 'varchar', event_ms: 'bigint', ingest_ms: 'bigint', tile_start_ms: 'bigint', fixed_value: 'bigint', num_value: 'double', str_value: 'varchar', event_ts_raw: 'varchar'})`,
+    `create table int_feature_events as select * from read_json('${ndjson}', format = 'newline_delimited', columns = {user_id: 'varchar', feature_name: 'varchar', source: 'varchar', kafka_topic: 'varchar', kafka_partition: 'integer', kafka_offset: 'bigint', event_key: 'varchar', event_ms: 'bigint', ingest_ms: 'bigint', tile_start_ms: 'bigint', fixed_value: 'bigint', num_value: 'double', str_value: 'varchar', event_ts_raw: 'varchar', dedup_ms: 'bigint'})`,
   );
   connection.closeSync();
   instance.closeSync();
@@ -89,13 +90,15 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** Every user's state from one load, and the rows it read. */
-async function load(bounded: boolean): Promise<{ states: Map<string, UserState>; rows: number; asOfMs: number }> {
+async function load(bounded: boolean): Promise<{ states: Map<string, UserState>; rows: number; read: FeatureRow[]; asOfMs: number; dedupFromMs: number }> {
   const warehouse = await BootstrapWarehouse.open(duckdbPath, 'int_feature_events', cut, registry.features, allowedLatenessMs, bounded ? dedupMarginMs : undefined);
   const states = new Map<string, UserState>();
   let rows = 0;
+  const read: FeatureRow[] = [];
   try {
     for await (const batch of warehouse.userBatches('', 3)) {
       rows += batch.rows.length;
+      read.push(...batch.rows);
       for (const user of batch.users) {
         states.set(
           user,
@@ -109,7 +112,7 @@ async function load(bounded: boolean): Promise<{ states: Map<string, UserState>;
         );
       }
     }
-    return { states, rows, asOfMs: warehouse.bound?.asOfMs ?? 0 };
+    return { states, rows, read, asOfMs: warehouse.bound?.asOfMs ?? 0, dedupFromMs: warehouse.bound?.dedupFromMs ?? 0 };
   } finally {
     warehouse.close();
   }
@@ -151,5 +154,20 @@ describe('the event-time bound of the bootstrap reads', () => {
         expect(readState(registry.features, got.fields, asOf).features, `${user} at ${asOf}`).toEqual(readState(registry.features, want.fields, asOf).features);
       }
     }
+  });
+
+  it('reads the clamped rows of devices ahead of the edge only while their dedup time (dedup_ms) is within the bound', async () => {
+    const all = await load(false);
+    const bounded = await load(true);
+    const keyOf = (r: FeatureRow): string => `${r.userId}|${r.source}|${r.eventKey}`;
+    const oldestTile = new Map(registry.features.map((f) => [f.name, (Math.floor(bounded.asOfMs / f.granularityMs) - f.windowMs / f.granularityMs) * f.granularityMs]));
+    const needed = (r: FeatureRow): boolean => r.tileStartMs >= (oldestTile.get(r.featureName) ?? 0) || r.dedupMs >= bounded.dedupFromMs;
+    const neededKeys = new Set(all.read.filter(needed).map(keyOf));
+    // the data holds clamped rows whose dedup entry has expired and whose tiles no read counts
+    const stale = all.read.filter((r) => r.eventMs >= r.ingestMs && !neededKeys.has(keyOf(r)));
+    expect(stale.length).toBeGreaterThan(0);
+    // and the bounded load reads none of them: every row it reads belongs to a needed event
+    expect(bounded.read.filter((r) => !neededKeys.has(keyOf(r)))).toEqual([]);
+    expect(bounded.read.length).toBe(all.read.filter((r) => neededKeys.has(keyOf(r))).length);
   });
 });
