@@ -318,11 +318,11 @@ group by
 
 
 {#-
-  The first lake partition (a 'YYYY-MM-DD' day) an incremental run of int_feature_events
-  reads, as a literal for partition pruning: the UTC day of max(kafka_ts_ms) - lookback of
-  the table. none (read every partition; the model's own bound still applies) when the
-  table is empty, when a feature has no current rows (the run is a full rebuild), at parse
-  time, and in unit tests, where `this` is a fixture the query cannot see.
+  The first lake partition an incremental run of int_feature_events reads, as literals for
+  partition pruning: {'date': 'YYYY-MM-DD', 'hour': 'HH'} of max(kafka_ts_ms) - lookback
+  of the table (UTC). none (read every partition; the model's own bound still applies)
+  when the table is empty, when a feature has no current rows (the run is a full rebuild),
+  at parse time, and in unit tests, where `this` is a fixture the query cannot see.
 -#}
 {% macro churnfeat_incremental_first_partition(lookback_ms) %}
     {%- if not execute or model.resource_type == 'unit_test' -%}
@@ -346,8 +346,8 @@ group by
     {%- if row[0] < current | length or row[1] is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set day = modules.datetime.datetime.utcfromtimestamp((row[1] | int) // 1000) -%}
-    {{ return(day.strftime('%Y-%m-%d')) }}
+    {%- set at = modules.datetime.datetime.utcfromtimestamp((row[1] | int) // 1000) -%}
+    {{ return({'date': at.strftime('%Y-%m-%d'), 'hour': at.strftime('%H')}) }}
 {% endmacro %}
 
 

@@ -8,7 +8,8 @@
 -- assert_int_feature_events_equals_full_rebuild and scripts/check_incremental.py,
 -- scripts/check_incremental_batches.py):
 -- * The batch is every lake record with kafka_ts_ms at or after max(kafka_ts_ms) of this
---   table minus var('lookback_hours'): only those lake partitions (`lake_date`) are read.
+--   table minus var('lookback_hours'): only those lake partitions (`lake_date`, `lake_hour`)
+--   are read.
 --   Their dedup flags are decided against each other and against the rows already kept
 --   whose event keys they share and whose dedup times lie within the dedup horizon
 --   (allowed lateness + dedup margin, from the registry artifact): the rule of
@@ -70,8 +71,12 @@ lake_records as (
     {%- if is_incremental() %}
     where kafka_ts_ms >= (select from_kafka_ts_ms from batch_bound)
         {%- if first_partition is not none %}
-        -- the same bound as a literal on the partition column, so only new files are read
-        and lake_date >= cast('{{ first_partition }}' as date)
+        -- the same bound as literals on the partition columns, so only those files are read
+        -- (a compacted day's hour 'all' sorts after every hour: its buckets are read whole)
+        and (
+            lake_date > '{{ first_partition.date }}'
+            or (lake_date = '{{ first_partition.date }}' and lake_hour >= '{{ first_partition.hour }}')
+        )
         {%- endif %}
     {%- endif %}
 ),

@@ -1,9 +1,9 @@
 -- Grain: one row per lake file row of a valid event: a Kafka record
 -- (source, kafka_topic, kafka_partition, kafka_offset), twice if a replayed file holds it
 -- twice. Typed, with the lateness verdict and the dedup time, and nothing that needs other
--- rows: no window function, so a filter on the lake partition (`lake_date`, the UTC day of
--- kafka_ts_ms, the hive folder `date=`) reaches the Parquet reader and an hourly
--- incremental run reads only the new partitions (int_feature_events).
+-- rows: no window function, so a filter on the lake partition (`lake_date`, `lake_hour`: the
+-- UTC day and hour of kafka_ts_ms, the hive folders `date=`/`hour=`) reaches the Parquet
+-- reader and an hourly incremental run reads only the new partitions (int_feature_events).
 --   is_too_late  ingest_ms - event_ms > the registry's allowed lateness policy
 --   dedup_ms     the time the online store files the event's dedup entry by (the store's
 --                dedupTimeMs): event_ms, or event_ts as sent where event_ms was clamped to
@@ -30,7 +30,8 @@ source_events as (
         event_ms,
         ingest_ms,
         attributes,
-        {{ churnfeat_lake_partition_date() }} as lake_date
+        {{ churnfeat_lake_partition_date() }} as lake_date,
+        {{ churnfeat_lake_partition_hour() }} as lake_hour
     from {{ source('lake', 'events') }}
     where not {{ churnfeat_is_synthetic_user('user_id') }}
 ),
@@ -52,6 +53,7 @@ renamed as (
         cast(event_ts as {{ dbt.type_string() }}) as event_ts_raw,
         cast(ingest_ts as {{ dbt.type_string() }}) as ingest_ts_raw,
         lake_date,
+        cast(lake_hour as {{ dbt.type_string() }}) as lake_hour,
         -- measures (exact epoch milliseconds: all feature math uses these)
         cast(event_ms as {{ dbt.type_bigint() }}) as event_ms,
         cast(ingest_ms as {{ dbt.type_bigint() }}) as ingest_ms,
