@@ -318,11 +318,14 @@ group by
 
 
 {#-
-  The first lake partition an incremental run of int_feature_events reads, as literals for
-  partition pruning: {'date': 'YYYY-MM-DD', 'hour': 'HH'} of max(kafka_ts_ms) - lookback
-  of the table (UTC). none (read every partition; the model's own bound still applies)
-  when the table is empty, when a feature has no current rows (the run is a full rebuild),
-  at parse time, and in unit tests, where `this` is a fixture the query cannot see.
+  What an incremental run of int_feature_events reads, as literals for pruning (the
+  model's own bounds, computed in SQL, still apply): {'date': 'YYYY-MM-DD', 'hour': 'HH'}
+  of max(kafka_ts_ms) - lookback of the table (UTC), the first lake partition read, and
+  'dedup_from_ms' / 'dedup_to_ms', the dedup times of the batch's records widened by the
+  dedup horizon (the kept rows a batch copy can meet; null when the batch is empty). none
+  (read everything) when the table is empty, when a feature has no current rows (the run
+  is a full rebuild), at parse time, and in unit tests, where `this` is a fixture the
+  query cannot see.
 -#}
 {% macro churnfeat_incremental_first_partition(lookback_ms) %}
     {%- if not execute or model.resource_type == 'unit_test' -%}
@@ -347,7 +350,25 @@ group by
         {{ return(none) }}
     {%- endif -%}
     {%- set at = modules.datetime.datetime.utcfromtimestamp((row[1] | int) // 1000) -%}
-    {{ return({'date': at.strftime('%Y-%m-%d'), 'hour': at.strftime('%H')}) }}
+    {%- set first = {'date': at.strftime('%Y-%m-%d'), 'hour': at.strftime('%H')} -%}
+    {%- set horizon_ms = churnfeat_policy('allowedLatenessMs') | int + churnfeat_policy('dedupMarginMs') | int -%}
+    {%- set batch_query -%}
+        select min(dedup_ms) - {{ horizon_ms }}, max(dedup_ms) + {{ horizon_ms }}
+        from {{ ref('stg_lake__records') }}
+        where kafka_ts_ms >= {{ row[1] | int }}
+            and {{ churnfeat_lake_partitions_from(first) }}
+    {%- endset -%}
+    {%- set batch = run_query(batch_query).rows[0] -%}
+    {%- do first.update({'dedup_from_ms': batch[0], 'dedup_to_ms': batch[1]}) -%}
+    {{ return(first) }}
+{% endmacro %}
+
+
+{#- The lake partitions at or after `first` ({'date', 'hour'}), as a filter on
+    stg_lake__records' lake_date / lake_hour that prunes files (a compacted day's hour
+    'all' sorts after every hour: its buckets are read whole). -#}
+{% macro churnfeat_lake_partitions_from(first) -%}
+    (lake_date > '{{ first.date }}' or (lake_date = '{{ first.date }}' and lake_hour >= '{{ first.hour }}'))
 {% endmacro %}
 
 

@@ -62,6 +62,11 @@ kept_rows as (
     select *
     from {{ this }}
     where kafka_ts_ms < (select from_kafka_ts_ms from batch_bound)
+        {%- if first_partition is not none %}
+        -- only the dedup times a batch copy can meet (literals, so storage can skip the rest)
+        and dedup_ms between {{ first_partition.dedup_from_ms if first_partition.dedup_from_ms is not none else 0 }}
+            and {{ first_partition.dedup_to_ms if first_partition.dedup_to_ms is not none else -1 }}
+        {%- endif %}
 ),
 {% endif %}
 
@@ -72,11 +77,7 @@ lake_records as (
     where kafka_ts_ms >= (select from_kafka_ts_ms from batch_bound)
         {%- if first_partition is not none %}
         -- the same bound as literals on the partition columns, so only those files are read
-        -- (a compacted day's hour 'all' sorts after every hour: its buckets are read whole)
-        and (
-            lake_date > '{{ first_partition.date }}'
-            or (lake_date = '{{ first_partition.date }}' and lake_hour >= '{{ first_partition.hour }}')
-        )
+        and {{ churnfeat_lake_partitions_from(first_partition) }}
         {%- endif %}
     {%- endif %}
 ),
