@@ -319,13 +319,14 @@ group by
 
 {#-
   What an incremental run of int_feature_events reads, as literals for pruning (the
-  model's own bounds, computed in SQL, still apply): {'date': 'YYYY-MM-DD', 'hour': 'HH'}
-  of max(kafka_ts_ms) - lookback of the table (UTC), the first lake partition read, and
+  model's own bounds, computed in SQL, still apply): 'from_ms', max(kafka_ts_ms) - lookback
+  of the table, {'date': 'YYYY-MM-DD', 'hour': 'HH'} of it (UTC), the first lake partition read, and
   'dedup_from_ms' / 'dedup_to_ms', the dedup times of the batch's records widened by the
   dedup horizon (the kept rows a batch copy can meet; null when the batch is empty). none
-  (read everything) when the table is empty, when a feature has no current rows (the run
-  is a full rebuild), at parse time, and in unit tests, where `this` is a fixture the
-  query cannot see.
+  (the model computes its bound in SQL) when the table is empty, at parse time, and in unit tests, where `this` is a fixture the
+  query cannot see. {'rebuild': true} when a feature is new, redefined or removed (stale
+  rows, which the pre_hook deletes): which records some feature reads changed, so the
+  run rebuilds everything.
 -#}
 {% macro churnfeat_incremental_first_partition(lookback_ms) %}
     {%- if not execute or model.resource_type == 'unit_test' -%}
@@ -340,15 +341,21 @@ group by
     {%- endif -%}
     {%- set query -%}
         select
-            (select count(distinct feature_name || ':' || definition_hash) from {{ this }}
-             where feature_name || ':' || definition_hash in ({{ current | join(', ') }})) as built,
+            count(distinct case when feature_name || ':' || definition_hash in ({{ current | join(', ') }})
+                then feature_name end) as built,
+            count(distinct case when feature_name || ':' || definition_hash not in ({{ current | join(', ') }})
+                then feature_name || ':' || definition_hash end) as stale,
             max(kafka_ts_ms) - {{ lookback_ms }} as from_ms
         from {{ this }}
     {%- endset -%}
     {%- set row = run_query(query).rows[0] -%}
-    {%- if row[0] < current | length or row[1] is none -%}
+    {%- if row[2] is none -%}
         {{ return(none) }}
+    {%- elif row[0] < current | length or row[1] > 0 -%}
+        {#- a feature is new, redefined or removed: which records some feature reads changed -#}
+        {{ return({'rebuild': true}) }}
     {%- endif -%}
+    {%- set row = [row[0], row[2]] -%}
     {%- set at = modules.datetime.datetime.utcfromtimestamp((row[1] | int) // 1000) -%}
     {%- set first = {'date': at.strftime('%Y-%m-%d'), 'hour': at.strftime('%H')} -%}
     {%- set horizon_ms = churnfeat_policy('allowedLatenessMs') | int + churnfeat_policy('dedupMarginMs') | int -%}
@@ -359,7 +366,7 @@ group by
             and {{ churnfeat_lake_partitions_from(first) }}
     {%- endset -%}
     {%- set batch = run_query(batch_query).rows[0] -%}
-    {%- do first.update({'dedup_from_ms': batch[0], 'dedup_to_ms': batch[1]}) -%}
+    {%- do first.update({'from_ms': row[1] | int, 'dedup_from_ms': batch[0], 'dedup_to_ms': batch[1]}) -%}
     {{ return(first) }}
 {% endmacro %}
 

@@ -16,9 +16,9 @@
 --   churnfeat_feature_events_deduplicated_sql, the same on both paths. A kept row's flag
 --   only ever turns false (a batch copy comes before it); those rows are re-emitted from
 --   this table with their new flags, and delete+insert on the unique key replaces them.
--- * A feature with no rows (new, or its rows deleted by the pre_hook because its
---   definition or the lateness policy changed) makes the run a full rebuild: which records
---   some feature reads decides dedup for every feature.
+-- * A feature with no current rows (new, or redefined: its definition or the lateness
+--   policy changed), or a removed one, makes the run a full rebuild: which records some
+--   feature reads decides dedup for every feature.
 -- The one assumption: a record lands in the lake no later than `lookback_hours` after the
 -- newest record already processed (by kafka_ts_ms). Older backfills need `--full-refresh`.
 
@@ -34,11 +34,23 @@
 
 {%- set lookback_ms = var('lookback_hours') | int * 3600000 %}
 {%- set feature_count = churnfeat_features() | length %}
-{%- set first_partition = churnfeat_incremental_first_partition(lookback_ms) if is_incremental() else none %}
+{%- set bounds = churnfeat_incremental_first_partition(lookback_ms) if is_incremental() else none %}
+{%- set first_partition = bounds if bounds is not none and not bounds.rebuild else none %}
 
 with
 
 {% if is_incremental() %}
+{%- if bounds is not none and bounds.rebuild %}
+-- a feature is new, redefined or removed (seen when the model was compiled): rebuild everything
+batch_bound as (
+    select cast(-9000000000000000000 as {{ dbt.type_bigint() }}) as from_kafka_ts_ms
+),
+{%- elif first_partition is not none %}
+-- every feature has its current rows (checked when the model was compiled): the bound as a literal
+batch_bound as (
+    select cast({{ first_partition.from_ms }} as {{ dbt.type_bigint() }}) as from_kafka_ts_ms
+),
+{%- else %}
 -- Features with rows in the table (the pre_hook has deleted the rows of changed ones).
 built_features as (
     select distinct feature_name
@@ -57,6 +69,7 @@ batch_bound as (
         end as from_kafka_ts_ms
     from {{ this }}
 ),
+{%- endif %}
 
 kept_rows as (
     select *
