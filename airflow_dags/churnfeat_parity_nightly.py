@@ -91,7 +91,8 @@ def churnfeat_parity_nightly() -> None:
         prepare_warehouse(settings)
         with tempfile.TemporaryDirectory(prefix="churnfeat-parity-dbt-") as workdir:
             try:
-                run_dbt(settings, ["run", "--select", "+int_feature_events"], workdir=Path(workdir))
+                # stg_lake__events: the lake records the parity job classifies (not a parent of int_feature_events)
+                run_dbt(settings, ["run", "--select", "+int_feature_events", "stg_lake__events"], workdir=Path(workdir))
             except DbtError as error:
                 raise AirflowException(str(error)) from None
 

@@ -92,6 +92,8 @@ async function writeLake(lake: string, days: number, encoder: ParquetEncoder): P
   const firstDay: LakeRow[] = [];
   let firstDayRaw = 0;
   for (const record of workload) {
+    // late arrivals of the last hours would land after END: the lake ends at END, full to its last hour
+    if (record.ingestMs >= END) continue;
     const parsed = parseEvent(record.source, record.value);
     if (!parsed.ok) continue;
     const partition = Number.parseInt(parsed.event.userId.slice(-4), 36) % PARTITIONS[record.source];

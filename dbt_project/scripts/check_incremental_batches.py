@@ -32,7 +32,7 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_fixture_lake import COLUMNS, canonical_json, ms, rfc3339  # noqa: E402
+from make_fixture_lake import COLUMNS, canonical_json, ms, rfc3339
 
 PROJECT = Path(__file__).resolve().parent.parent
 DBT = Path(sys.executable).parent / "dbt"
@@ -79,7 +79,9 @@ def generate(days: int, seed: int) -> list[dict]:
         if rng.random() < 0.1:  # a re-sent copy, minutes to 30 h later (across a day boundary often)
             copies.append((ingest + timedelta(minutes=rng.uniform(1, 30 * 60)), home))
         if rng.random() < 0.03:  # a copy on another partition (a lower one wins by (partition, offset))
-            copies.append((ingest + timedelta(hours=rng.uniform(2, 20)), (home + rng.randrange(1, PARTITIONS)) % PARTITIONS))
+            copies.append(
+                (ingest + timedelta(hours=rng.uniform(2, 20)), (home + rng.randrange(1, PARTITIONS)) % PARTITIONS)
+            )
         for at, partition in copies:
             events.append({**event, "ingest": at, "partition": partition})
         if with_id and rng.random() < 0.02:  # the id re-stamped two days later: another event, past the horizon
