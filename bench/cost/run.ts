@@ -140,29 +140,52 @@ const lakeMonthly = (rawTbPerDay: number): number => {
   return 1000 * (standard * A.s3StandardPerGbMonth + ia * A.s3StandardIaPerGbMonth);
 };
 
-// The hourly dbt run, from DuckDB's CPU on the largest lake measured, scaled by events: the
-// incremental batch by the events of the hours it reads, the models that read the whole lake or
-// the whole int_feature_events table (fct_user_features, fct_feature_tiles, a full refresh) by
-// the events of 90 days.
+// The hourly dbt run, from DuckDB's CPU on the lakes measured: the marginal CPU-seconds per lake
+// record (the slope between the smallest and the largest lake, which leaves out the fixed cost of
+// a query on a small lake), times the records a production run reads: the batch's hours for the
+// incremental int_feature_events, the whole 90 days for a full refresh and for the marts
+// (fct_user_features and fct_feature_tiles read the whole lake's user ids and the whole
+// int_feature_events on every run).
+const smallest = offline.sizes.reduce((a, b) => (b.days < a.days ? b : a));
 const largest = offline.sizes.reduce((a, b) => (b.days > a.days ? b : a));
+type Query = keyof OfflineSize['profiles'];
+const perRecord = (query: Query): number => {
+  const slope = (largest.profiles[query].processCpuS - smallest.profiles[query].processCpuS) / (largest.lakeRecords - smallest.lakeRecords);
+  return Number.isFinite(slope) && slope > 0 ? slope : largest.profiles[query].processCpuS / largest.lakeRecords;
+};
 const prodEventsPerDay = A.averageEventsPerS * 86_400;
-const benchEventsPerDay = largest.lakeRecords / largest.days;
-const wholeScale = (prodEventsPerDay * A.lakeRetentionDays) / largest.lakeRecords;
-const batchScale = prodEventsPerDay / benchEventsPerDay;
+const prodRecords90d = prodEventsPerDay * A.lakeRetentionDays;
+const batchRecords = (lookbackHours: number): number => (prodEventsPerDay * (lookbackHours + 1)) / 24;
 const creditsOf = (cpuS: number): number => (cpuS * A.snowflakeSlowdownVsDuckdb) / 3600 / A.snowflakeVcpuPerCredit;
 const run = {
-  fullRefresh: creditsOf(largest.profiles.fullRefresh.processCpuS * wholeScale),
-  incremental: creditsOf(largest.profiles.incremental.processCpuS * batchScale),
-  incrementalHourlyLookback: creditsOf(largest.profiles.incrementalHourlyLookback.processCpuS * batchScale),
-  marts: creditsOf((largest.profiles.fctUserFeatures.processCpuS + largest.profiles.fctFeatureTiles.processCpuS) * wholeScale),
+  fullRefresh: creditsOf(perRecord('fullRefresh') * prodRecords90d),
+  incremental: creditsOf(perRecord('fullRefresh') * batchRecords(largest.lookbackHours.project)),
+  incrementalHourlyLookback: creditsOf(perRecord('fullRefresh') * batchRecords(largest.lookbackHours.hourly)),
+  marts: creditsOf((perRecord('fctUserFeatures') + perRecord('fctFeatureTiles')) * prodRecords90d),
 };
+// Parquet bytes: the share of the lake's bytes each query reads, on the 90-day production lake
+const lakeShare = (query: Query): number => largest.profiles[query].parquetBytesRead / largest.lakeParquetBytes;
+const prodLakeTb = lakeTb(A.lakeRawTbPerDay.central);
 const runTb = {
-  fullRefresh: (largest.profiles.fullRefresh.parquetBytesRead * wholeScale) / 1e12,
-  incremental: (largest.profiles.incremental.parquetBytesRead * batchScale) / 1e12,
-  incrementalHourlyLookback: (largest.profiles.incrementalHourlyLookback.parquetBytesRead * batchScale) / 1e12,
-  marts: ((largest.profiles.fctUserFeatures.parquetBytesRead + largest.profiles.fctFeatureTiles.parquetBytesRead) * wholeScale) / 1e12,
+  fullRefresh: lakeShare('fullRefresh') * prodLakeTb,
+  incremental: (lakeShare('fullRefresh') * prodLakeTb * (largest.lookbackHours.project + 1)) / 24 / A.lakeRetentionDays,
+  incrementalHourlyLookback: (lakeShare('fullRefresh') * prodLakeTb * (largest.lookbackHours.hourly + 1)) / 24 / A.lakeRetentionDays,
+  marts: lakeShare('fctUserFeatures') * prodLakeTb,
 };
 const monthly = (credits: number): number => credits * A.dbtRunsPerMonth * A.snowflakeDollarsPerCredit;
+const perMonth = (credits: number, runsPerMonth: number): number => credits * runsPerMonth * A.snowflakeDollarsPerCredit;
+// Two schedules of the same models (and a full refresh every hour, for scale):
+//   today      the hourly DAG builds every model each hour: int_feature_events incremental with the
+//              project's lookback (48 h) and the marts, which read the whole lake and table
+//   scheduled  int_feature_events hourly with --hourly-lookback (2 h) plus one daily run with the
+//              48 h lookback (same guarantee for files that land within 48 h), the marts daily
+//              (a DAG change, not built): the bill's line
+const daily = 30.4;
+const schedules = {
+  fullRefreshHourly: perMonth(run.fullRefresh + run.marts, A.dbtRunsPerMonth),
+  today: perMonth(run.incremental + run.marts, A.dbtRunsPerMonth),
+  scheduled: perMonth(run.incrementalHourlyLookback, A.dbtRunsPerMonth) + perMonth(run.incremental + run.marts, daily),
+};
 // storage: int_feature_events for the lake's 90 days (rows per lake record measured, bytes per row
 // taken as the lake's Parquet bytes per record) + 2 years of training features
 const intTb = ((largest.intFeatureEventsRows / largest.lakeRecords) * prodEventsPerDay * A.lakeRetentionDays * offline.compression.parquetBytesPerEventDay) / 1e12;
@@ -177,7 +200,7 @@ const bill = {
   interAz: A.interAzMonthly + servingInterAz,
   lakeS3: lakeMonthly(A.lakeRawTbPerDay.central),
   snowflakeStorage,
-  snowflakeCompute: monthly(run.incrementalHourlyLookback + run.marts),
+  snowflakeCompute: schedules.scheduled,
   airflow: A.airflowMonthly,
   serving: A.servingMonthly,
   monitoring: A.monitoringMonthly,
@@ -202,6 +225,7 @@ const sizing = {
     creditsPerRun: Object.fromEntries(Object.entries(run).map(([k, v]) => [k, round2(v)])),
     lakeTbReadPerRun: Object.fromEntries(Object.entries(runTb).map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
     monthlyIfHourly: Object.fromEntries(Object.entries(run).map(([k, v]) => [k, Math.round(monthly(v))])),
+    schedulesMonthly: Object.fromEntries(Object.entries(schedules).map(([k, v]) => [k, Math.round(v)])),
     lookbackHours: largest.lookbackHours,
   },
   snowflakeStorageTb: { intFeatureEvents: Math.round(intTb), trainingFeatures2y: round2(trainingTb) },
@@ -219,7 +243,9 @@ console.log(
 console.log(
   `hourly dbt run (credits per run): int_feature_events full refresh ${sizing.dbtRun.creditsPerRun.fullRefresh}, incremental ${sizing.dbtRun.creditsPerRun.incremental} (lookback ${largest.lookbackHours.project} h), ${sizing.dbtRun.creditsPerRun.incrementalHourlyLookback} (lookback ${largest.lookbackHours.hourly} h); marts ${sizing.dbtRun.creditsPerRun.marts}`,
 );
-console.log(`  every hour: full refresh ${k(monthly(run.fullRefresh) + monthly(run.marts))}/month, incremental ${k(monthly(run.incremental) + monthly(run.marts))}, incremental with the hourly lookback ${k(bill.snowflakeCompute)}`);
+console.log(
+  `  Snowflake compute/month: full refresh + marts hourly ${k(schedules.fullRefreshHourly)}; as the hourly DAG runs today (incremental 48 h + marts hourly) ${k(schedules.today)}; hourly 2 h + daily 48 h + marts daily ${k(schedules.scheduled)} (the bill's line)`,
+);
 for (const [item, dollars] of Object.entries(bill)) console.log(`  ${item.padEnd(16)} ${k(dollars)}`);
 console.log(`total ${k(total)}/month (from measured figures: ${k(measuredPart)}) against $60K (seed) and $30K (issue 18)`);
 mkdirSync(resultsDir, { recursive: true });
