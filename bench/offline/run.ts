@@ -82,7 +82,11 @@ interface LakeFile {
 }
 
 /** Generates `days` of events ending at END and writes them as the lake writer would. */
-async function writeLake(lake: string, days: number, encoder: ParquetEncoder): Promise<{ files: LakeFile[]; rows: number; rawBytes: number; dayFile: { rawBytes: number; parquetBytes: number; rows: number } }> {
+async function writeLake(
+  lake: string,
+  days: number,
+  encoder: ParquetEncoder,
+): Promise<{ files: LakeFile[]; rows: number; rawBytes: number; dayFile: { rawBytes: number; parquetBytes: number; rows: number } }> {
   const workload = generateWorkload({ seed: 7, users, eventsPerUser: (eventsPerDay * days) / users, startMs: END - days * DAY, endMs: END });
   workload.sort((a, b) => a.ingestMs - b.ingestMs);
   const offsets = new Map<string, number>();
@@ -127,9 +131,7 @@ async function writeLake(lake: string, days: number, encoder: ParquetEncoder): P
   }
   const metadata = await DuckDBInstance.create(':memory:');
   const meta = await metadata.connect();
-  const reader = await meta.runAndReadAll(
-    `select file_name, path_in_schema, sum(total_compressed_size) from parquet_metadata('${lake}/events/**/*.parquet') group by all`,
-  );
+  const reader = await meta.runAndReadAll(`select file_name, path_in_schema, sum(total_compressed_size) from parquet_metadata('${lake}/events/**/*.parquet') group by all`);
   const byFile = new Map(files.map((f) => [f.path, f]));
   for (const [name, column, bytes] of reader.getRows() as [string, string, bigint][]) {
     const f = byFile.get(name);
@@ -144,7 +146,10 @@ async function writeLake(lake: string, days: number, encoder: ParquetEncoder): P
 }
 
 function dbt(args: string[], env: Record<string, string>): void {
-  const run = spawnSync(DBT, [...args, '--project-dir', 'dbt_project', '--profiles-dir', 'dbt_project'], { env: { ...process.env, ...env, DBT_SEND_ANONYMOUS_USAGE_STATS: 'false' }, encoding: 'utf8' });
+  const run = spawnSync(DBT, [...args, '--project-dir', 'dbt_project', '--profiles-dir', 'dbt_project'], {
+    env: { ...process.env, ...env, DBT_SEND_ANONYMOUS_USAGE_STATS: 'false' },
+    encoding: 'utf8',
+  });
   if (run.status !== 0) {
     console.error(run.stdout.slice(-4000), run.stderr.slice(-2000));
     throw new Error(`dbt ${args.join(' ')} failed`);
