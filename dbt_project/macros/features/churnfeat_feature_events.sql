@@ -117,53 +117,20 @@
     ),
     {%- endif %}
 
+    {%- set flag_columns = ['is_first_copy', 'is_first_timely_copy'] %}
+    {%- set columns = ['feature_name', 'definition_hash', 'user_id', 'source', 'kafka_topic', 'kafka_partition',
+        'kafka_offset', 'event_key', 'is_too_late', 'is_first_copy', 'is_first_timely_copy', 'num_value',
+        'fixed_value', 'str_value', 'event_ts_raw', 'event_ms', 'ingest_ms', 'tile_start_ms', 'dedup_ms', 'kafka_ts_ms'] %}
+
     deduplicated as (
-        select
-            rows.feature_name,
-            rows.definition_hash,
-            rows.user_id,
-            rows.source,
-            rows.kafka_topic,
-            rows.kafka_partition,
-            rows.kafka_offset,
-            rows.event_key,
-            rows.is_too_late,
-            flags.is_first_copy,
-            flags.is_first_timely_copy,
-            rows.num_value,
-            rows.fixed_value,
-            rows.str_value,
-            rows.event_ts_raw,
-            rows.event_ms,
-            rows.ingest_ms,
-            rows.tile_start_ms,
-            rows.dedup_ms,
-            rows.kafka_ts_ms
         {%- for pair in [('batch_rows', 'batch_flags')] + ([(kept_relation, 'kept_flips')] if kept_relation is not none else []) %}
         {%- if not loop.first %}
         union all
-        select
-            rows.feature_name,
-            rows.definition_hash,
-            rows.user_id,
-            rows.source,
-            rows.kafka_topic,
-            rows.kafka_partition,
-            rows.kafka_offset,
-            rows.event_key,
-            rows.is_too_late,
-            flags.is_first_copy,
-            flags.is_first_timely_copy,
-            rows.num_value,
-            rows.fixed_value,
-            rows.str_value,
-            rows.event_ts_raw,
-            rows.event_ms,
-            rows.ingest_ms,
-            rows.tile_start_ms,
-            rows.dedup_ms,
-            rows.kafka_ts_ms
         {%- endif %}
+        select
+            {%- for column in columns %}
+            {{ 'flags' if column in flag_columns else 'rows' }}.{{ column }}{{ ',' if not loop.last }}
+            {%- endfor %}
         from {{ pair[0] }} as rows
         inner join {{ pair[1] }} as flags
             on rows.user_id = flags.user_id
