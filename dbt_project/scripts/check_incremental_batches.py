@@ -1,7 +1,8 @@
 """Proves that hourly-style incremental runs of int_feature_events equal a full refresh, row by row.
 
 A seeded lake of several days lands day by day (the last hour of each day one run late, as a
-lagging lake writer would); after each landing one incremental dbt run. Across the batch
+lagging lake writer would); after each landing one incremental dbt run with lookback_hours 2
+(as an hourly run would: copies more than 2 h apart fall in different batches). Across the batch
 boundaries it holds: copies re-sent minutes to 30 h after their first copy (timely and too
 late), copies on another partition with a lower partition number (they win, and flip a row an
 earlier run kept), late events whose event time is in an earlier day, devices whose clocks
@@ -141,7 +142,9 @@ def write_hour(lake: Path, records: list[dict], hour: datetime, name: str = "par
 
 def dbt(lake: Path, env: dict, *extra: str) -> None:
     args = [str(DBT), "run", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
-    args += ["--vars", "{lake_root: '" + lake.as_posix() + "'}", *SELECT, *extra]
+    # lookback 2 h, as an hourly run would use it: a copy more than 2 h older than the newest
+    # record is in an earlier batch, so duplicates meet the copies kept by earlier runs
+    args += ["--vars", "{lake_root: '" + lake.as_posix() + "', lookback_hours: 2}", *SELECT, *extra]
     completed = subprocess.run(args, env=env, capture_output=True, text=True)
     if completed.returncode != 0:
         print(completed.stdout[-6000:], completed.stderr[-3000:])
