@@ -19,12 +19,15 @@ MANIFEST_HOWTO = (
 
 
 def build_offline_events(workdir_prefix: str) -> None:
-    """`dbt run --select +int_feature_events`: the offline side holds every lake record; a dbt failure is retried."""
+    """`dbt run --select +int_feature_events stg_lake__events`: the offline side holds every lake record; a dbt failure is retried.
+
+    stg_lake__events (the lake records the parity job classifies) is not a parent of int_feature_events.
+    """
     settings = load_settings()
     prepare_warehouse(settings)
     with tempfile.TemporaryDirectory(prefix=workdir_prefix) as workdir:
         try:
-            run_dbt(settings, ["run", "--select", "+int_feature_events"], workdir=Path(workdir))
+            run_dbt(settings, ["run", "--select", "+int_feature_events", "stg_lake__events"], workdir=Path(workdir))
         except DbtError as error:
             raise AirflowException(str(error)) from None
 

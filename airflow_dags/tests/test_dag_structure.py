@@ -80,7 +80,7 @@ def test_the_hourly_dag_builds_every_model_with_cosmos_from_the_dbt_virtualenv(b
         assert task.upstream_task_ids, task.task_id
         assert "preflight" in dag.get_task(task.task_id).get_flat_relative_ids(upstream=True)
     # The lineage of the feature tables.
-    assert "dbt.stg_lake__events_model_build" in dbt_tasks["dbt.int_feature_events_model_build"].upstream_task_ids
+    assert "dbt.stg_lake__records_model_build" in dbt_tasks["dbt.int_feature_events_model_build"].upstream_task_ids
     assert "dbt.int_feature_events_model_build" in dbt_tasks["dbt.fct_feature_tiles_model_build"].upstream_task_ids
     assert "dbt.int_feature_events_model_build" in dbt_tasks["dbt.fct_user_features_model_build"].upstream_task_ids
     assert {"dbt.int_feature_events_model_build", "dbt.label_spine_seed_build"} <= dbt_tasks[

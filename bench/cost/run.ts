@@ -2,46 +2,90 @@
  * The monthly bill of docs/capacity.md, regenerated from measured results files. Not a test:
  * it prints the sizing and the bill and writes bench/results/cost-<date>.json.
  *
- * Measured inputs (newest file of each kind under bench/results/ unless given):
- *   --memory FILE  bench/memory/run.ts: KB per daily-active user (state and dedup), Redis µs per read
- *   --peer FILE    the side-by-side summary (bench/results/peer-*.json): the sidecar's events per
- *                  CPU-second and Redis µs per event on the 600K workload (one FCALL per user, as
- *                  at production cardinality)
+ * Measured inputs (newest file of each kind under the results folder unless given; newest =
+ * the latest date in the file name, then the latest commit of the file, or its mtime when the
+ * file is new or changed: a fresh clone gives every file the same mtime):
+ *   --memory FILE   bench/memory/run.ts: KB per daily-active user (state and dedup), Redis µs per read
+ *   --peer FILE     the side-by-side summary (bench/results/peer-*.json): the sidecar's events per
+ *                   CPU-second and Redis µs per event on the 600K workload (one FCALL per user, as
+ *                   at production cardinality)
+ *   --offline FILE  bench/offline/run.ts: the lake's Parquet compression ratio, int rows per lake
+ *                   record, DuckDB CPU-seconds of the hourly dbt run's models (full refresh and
+ *                   incremental) at a few lake sizes
+ *   --results-dir D where the inputs are looked for and the bill is written (default bench/results)
  * Everything else is a stated assumption (the seed's scale, AWS list prices, the parts no
  * benchmark here measures); each is printed with the figure so a reader can change it.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { memory: { type: 'string' }, peer: { type: 'string' }, help: { type: 'boolean' } } });
+const USAGE = 'cost model (not a test): npx tsx bench/cost/run.ts [--memory FILE] [--peer FILE] [--offline FILE] [--results-dir DIR]';
+const { values } = parseArgs({
+  options: { memory: { type: 'string' }, peer: { type: 'string' }, offline: { type: 'string' }, 'results-dir': { type: 'string' }, help: { type: 'boolean' } },
+});
 if (values.help) {
-  console.log('cost model (not a test): npx tsx bench/cost/run.ts [--memory FILE] [--peer FILE]');
+  console.log(USAGE);
   process.exit(0);
 }
+const resultsDir = values['results-dir'] ?? 'bench/results';
 
-/** The most recently written results file of a kind. */
+/** When a results file was written: its last commit, or its mtime when it is new or changed since (or git cannot say). */
+function writtenAtMs(path: string): number {
+  const mtime = statSync(path).mtimeMs;
+  try {
+    if (execFileSync('git', ['status', '--porcelain', '--', path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '') return mtime;
+    const committed = execFileSync('git', ['log', '-1', '--format=%ct', '--', path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return committed === '' ? mtime : Number(committed) * 1000;
+  } catch {
+    return mtime;
+  }
+}
+
+/** The newest results file of a kind: the latest date in its name, then the latest written. */
 function newest(prefix: string): string {
-  const files = readdirSync('bench/results')
+  const files = readdirSync(resultsDir)
     .filter((f) => f.startsWith(prefix) && f.endsWith('.json'))
-    .map((f) => ({ f, mtime: statSync(`bench/results/${f}`).mtimeMs }))
-    .sort((a, b) => a.mtime - b.mtime);
+    .map((f) => ({ f, date: /(\d{4}-\d{2}-\d{2})/.exec(f)?.[1] ?? '', at: writtenAtMs(join(resultsDir, f)) }))
+    .sort((a, b) => a.date.localeCompare(b.date) || a.at - b.at || a.f.localeCompare(b.f));
   const file = files[files.length - 1]?.f;
   if (file === undefined) {
-    console.error(`no bench/results/${prefix}*.json: run the benchmark first`);
+    console.error(`no ${resultsDir}/${prefix}*.json: run the benchmark first\n${USAGE}`);
     process.exit(2);
   }
-  return `bench/results/${file}`;
+  return join(resultsDir, file);
 }
 
 const memoryFile = values.memory ?? newest('memory-');
 const peerFile = values.peer ?? newest('peer-');
+const offlineFile = values.offline ?? newest('offline-');
 const memory = JSON.parse(readFileSync(memoryFile, 'utf8')) as { summary: { kbPerDailyActiveUser: number; stateKbPerDailyActiveUser: number; redisCpuMicrosPerRead: number } };
 const peer = JSON.parse(readFileSync(peerFile, 'utf8')) as { sidecar: { eventsPerCpuSecond: number; redisMicrosPerEvent: number } };
+
+interface OfflineProfile {
+  parquetBytesRead: number;
+  processCpuS: number;
+}
+interface OfflineSize {
+  days: number;
+  lakeRecords: number;
+  lakeParquetBytes: number;
+  intFeatureEventsRows: number;
+  lookbackHours: { project: number; hourly: number };
+  profiles: Record<'fullRefresh' | 'incremental' | 'incrementalHourlyLookback' | 'fctUserFeatures' | 'fctFeatureTiles', OfflineProfile>;
+}
+const offline = JSON.parse(readFileSync(offlineFile, 'utf8')) as {
+  compression: { dayFile: number; hourlyFiles: number; rawBytesPerEvent: number; parquetBytesPerEventDay: number };
+  sizes: OfflineSize[];
+};
 
 /** The seed's scale and the assumptions of docs/capacity.md §5-§6. */
 const A = {
   peakEventsPerS: 350_000,
+  averageEventsPerS: 120_000,
   readsPerS: 20_000,
+  subscribers: 20_000_000,
   activeUsersIn25h: 6_250_000,
   usersWithState: 16_000_000,
   podTargetUtilization: 0.65,
@@ -53,11 +97,26 @@ const A = {
   redisNodeMonthly: 319,
   mskMonthly: 3_000, // 3 x kafka.m7g.2xlarge + 12 TB of the new topics
   interAzMonthly: 1_700, // sidecar -> Redis writes, with rack-aware fetching
+  // the lake: 8-15 TB/day raw (the seed); 120K events/s x ~1 KB = 10.4 TB/day is the central case
+  lakeRawTbPerDay: { low: 8, central: 10.4, high: 15 },
+  lakeRetentionDays: 90,
+  lakeStandardDays: 30, // then S3 Standard-IA (a lifecycle transition; lake-setup sets the 90-day expiry)
+  s3StandardPerGbMonth: 0.023,
+  s3StandardIaPerGbMonth: 0.0125,
+  // Snowflake (not reachable here: list prices and a conversion, stated as such)
+  snowflakeStoragePerTbMonth: 23, // capacity storage, us-east-1
+  snowflakeDollarsPerCredit: 3, // Enterprise, on demand
+  snowflakeVcpuPerCredit: 8, // an X-Small warehouse: 1 credit/hour, ~8 vCPU
+  snowflakeSlowdownVsDuckdb: 2, // external Parquet in S3 and a remote warehouse vs DuckDB on local files: an assumption to check on the first real run
+  dbtRunsPerMonth: 730, // hourly
+  trainingSpineRowsPerDay: 20_000_000, // one label row per subscriber per day, both modes kept
+  trainingYears: 2,
+  trainingBytesPerRow: 64, // ~16 numeric columns compressed: an assumption, not measured
   // not measured here (their issues own them): monthly list-price estimates, stated as such
-  lakeS3Monthly: 4_500, // 90 days of ~10 TB/day raw as zstd Parquet (~8x measured on the loadgen's events is not in these results: assumed)
-  snowflakeMonthly: 6_000, // storage of 2 years of training features + hourly incremental dbt runs on an XS warehouse
-  airflowMonthly: 1_000, // MWAA small environment
+  airflowMonthly: 1_000, // MWAA small environment + workers running dbt
   servingMonthly: 1_300, // pods for 20K reads/s
+  servingReplyBytes: 1_000, // one feature read's reply, 2/3 of them across AZs
+  interAzPerGb: 0.02, // $0.01 out + $0.01 in
   monitoringMonthly: 500,
 };
 
@@ -69,29 +128,127 @@ const shardsByCpu = Math.ceil(redisCores / A.redisShardCpuBudget);
 const memoryGb = (A.activeUsersIn25h * memory.summary.kbPerDailyActiveUser + (A.usersWithState - A.activeUsersIn25h) * memory.summary.stateKbPerDailyActiveUser) / 1e6;
 const shardsByMemory = Math.ceil(memoryGb / A.redisUsableGbPerNode);
 const shards = Math.max(shardsByCpu, shardsByMemory);
+
+// The lake, at the compression measured on one file per day (production files are hour-sized per
+// partition at ~1.7M events, closer to the day file than to the benchmark's small hourly files).
+const ratio = offline.compression.dayFile;
+const lakeTb = (rawTbPerDay: number): number => (rawTbPerDay * A.lakeRetentionDays) / ratio;
+const lakeMonthly = (rawTbPerDay: number): number => {
+  const tbPerDay = rawTbPerDay / ratio;
+  const standard = tbPerDay * Math.min(A.lakeStandardDays, A.lakeRetentionDays);
+  const ia = tbPerDay * Math.max(0, A.lakeRetentionDays - A.lakeStandardDays);
+  return 1000 * (standard * A.s3StandardPerGbMonth + ia * A.s3StandardIaPerGbMonth);
+};
+
+// The hourly dbt run, from DuckDB's CPU on the lakes measured: the marginal CPU-seconds per lake
+// record (the slope between the smallest and the largest lake, which leaves out the fixed cost of
+// a query on a small lake), times the records a production run reads: the batch's hours for the
+// incremental int_feature_events, the whole 90 days for a full refresh and for the marts
+// (fct_user_features and fct_feature_tiles read the whole lake's user ids and the whole
+// int_feature_events on every run).
+const smallest = offline.sizes.reduce((a, b) => (b.days < a.days ? b : a));
+const largest = offline.sizes.reduce((a, b) => (b.days > a.days ? b : a));
+type Query = keyof OfflineSize['profiles'];
+const perRecord = (query: Query): number => {
+  const slope = (largest.profiles[query].processCpuS - smallest.profiles[query].processCpuS) / (largest.lakeRecords - smallest.lakeRecords);
+  return Number.isFinite(slope) && slope > 0 ? slope : largest.profiles[query].processCpuS / largest.lakeRecords;
+};
+const prodEventsPerDay = A.averageEventsPerS * 86_400;
+const prodRecords90d = prodEventsPerDay * A.lakeRetentionDays;
+const batchRecords = (lookbackHours: number): number => (prodEventsPerDay * (lookbackHours + 1)) / 24;
+const creditsOf = (cpuS: number): number => (cpuS * A.snowflakeSlowdownVsDuckdb) / 3600 / A.snowflakeVcpuPerCredit;
+const run = {
+  fullRefresh: creditsOf(perRecord('fullRefresh') * prodRecords90d),
+  incremental: creditsOf(perRecord('fullRefresh') * batchRecords(largest.lookbackHours.project)),
+  incrementalHourlyLookback: creditsOf(perRecord('fullRefresh') * batchRecords(largest.lookbackHours.hourly)),
+  marts: creditsOf((perRecord('fctUserFeatures') + perRecord('fctFeatureTiles')) * prodRecords90d),
+};
+// Parquet bytes: the share of the lake's bytes each query reads, on the 90-day production lake
+const lakeShare = (query: Query): number => largest.profiles[query].parquetBytesRead / largest.lakeParquetBytes;
+const prodLakeTb = lakeTb(A.lakeRawTbPerDay.central);
+const runTb = {
+  fullRefresh: lakeShare('fullRefresh') * prodLakeTb,
+  incremental: (lakeShare('fullRefresh') * prodLakeTb * (largest.lookbackHours.project + 1)) / 24 / A.lakeRetentionDays,
+  incrementalHourlyLookback: (lakeShare('fullRefresh') * prodLakeTb * (largest.lookbackHours.hourly + 1)) / 24 / A.lakeRetentionDays,
+  marts: lakeShare('fctUserFeatures') * prodLakeTb,
+};
+const monthly = (credits: number): number => credits * A.dbtRunsPerMonth * A.snowflakeDollarsPerCredit;
+const perMonth = (credits: number, runsPerMonth: number): number => credits * runsPerMonth * A.snowflakeDollarsPerCredit;
+// Two schedules of the same models (and a full refresh every hour, for scale):
+//   today      the hourly DAG builds every model each hour: int_feature_events incremental with the
+//              project's lookback (48 h) and the marts, which read the whole lake and table
+//   scheduled  int_feature_events hourly with --hourly-lookback (2 h) plus one daily run with the
+//              48 h lookback (same guarantee for files that land within 48 h), the marts daily
+//              (a DAG change, not built): the bill's line
+const daily = 30.4;
+const schedules = {
+  fullRefreshHourly: perMonth(run.fullRefresh + run.marts, A.dbtRunsPerMonth),
+  today: perMonth(run.incremental + run.marts, A.dbtRunsPerMonth),
+  scheduled: perMonth(run.incrementalHourlyLookback, A.dbtRunsPerMonth) + perMonth(run.incremental + run.marts, daily),
+};
+// storage: int_feature_events for the lake's 90 days (rows per lake record measured, bytes per row
+// taken as the lake's Parquet bytes per record) + 2 years of training features
+const intTb = ((largest.intFeatureEventsRows / largest.lakeRecords) * prodEventsPerDay * A.lakeRetentionDays * offline.compression.parquetBytesPerEventDay) / 1e12;
+const trainingTb = (A.trainingSpineRowsPerDay * 2 * 365 * A.trainingYears * A.trainingBytesPerRow) / 1e12;
+const snowflakeStorage = (intTb + trainingTb) * A.snowflakeStoragePerTbMonth;
+const servingInterAz = ((A.readsPerS * A.servingReplyBytes * (2 / 3) * 86_400 * 30.4) / 1e9) * A.interAzPerGb;
+
 const bill = {
   sidecar: hosts * A.hostMonthly,
   redis: 2 * shards * A.redisNodeMonthly,
   msk: A.mskMonthly,
-  interAz: A.interAzMonthly,
-  lakeS3: A.lakeS3Monthly,
-  snowflake: A.snowflakeMonthly,
+  interAz: A.interAzMonthly + servingInterAz,
+  lakeS3: lakeMonthly(A.lakeRawTbPerDay.central),
+  snowflakeStorage,
+  snowflakeCompute: schedules.scheduled,
   airflow: A.airflowMonthly,
   serving: A.servingMonthly,
   monitoring: A.monitoringMonthly,
 };
 const total = Object.values(bill).reduce((a, b) => a + b, 0);
-const measuredPart = bill.sidecar + bill.redis;
-const sizing = { eventsPerCore, pods, hosts, redisCores: Math.round(redisCores * 100) / 100, shardsByCpu, memoryGb: Math.round(memoryGb), shardsByMemory, shards, redisNodes: 2 * shards };
+const measuredPart = bill.sidecar + bill.redis + bill.lakeS3 + bill.snowflakeCompute;
+const round2 = (v: number): number => Math.round(v * 100) / 100;
+const sizing = {
+  eventsPerCore,
+  pods,
+  hosts,
+  redisCores: round2(redisCores),
+  shardsByCpu,
+  memoryGb: Math.round(memoryGb),
+  shardsByMemory,
+  shards,
+  redisNodes: 2 * shards,
+  lakeCompressionRatio: ratio,
+  lakeTb: { low: Math.round(lakeTb(A.lakeRawTbPerDay.low)), central: Math.round(lakeTb(A.lakeRawTbPerDay.central)), high: Math.round(lakeTb(A.lakeRawTbPerDay.high)) },
+  lakeS3Monthly: { low: Math.round(lakeMonthly(A.lakeRawTbPerDay.low)), central: Math.round(lakeMonthly(A.lakeRawTbPerDay.central)), high: Math.round(lakeMonthly(A.lakeRawTbPerDay.high)) },
+  dbtRun: {
+    creditsPerRun: Object.fromEntries(Object.entries(run).map(([k, v]) => [k, round2(v)])),
+    lakeTbReadPerRun: Object.fromEntries(Object.entries(runTb).map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
+    monthlyIfHourly: Object.fromEntries(Object.entries(run).map(([k, v]) => [k, Math.round(monthly(v))])),
+    schedulesMonthly: Object.fromEntries(Object.entries(schedules).map(([k, v]) => [k, Math.round(v)])),
+    lookbackHours: largest.lookbackHours,
+  },
+  snowflakeStorageTb: { intFeatureEvents: Math.round(intTb), trainingFeatures2y: round2(trainingTb) },
+};
+const k = (dollars: number): string => `$${(dollars / 1000).toFixed(1)}K`;
 console.log(
-  `inputs: ${memoryFile} (${memory.summary.kbPerDailyActiveUser} KB/DAU, ${memory.summary.redisCpuMicrosPerRead} µs/read), ${peerFile} (${eventsPerCore} events/CPU-s, ${peer.sidecar.redisMicrosPerEvent} µs Redis/event)`,
+  `inputs: ${memoryFile} (${memory.summary.kbPerDailyActiveUser} KB/DAU, ${memory.summary.redisCpuMicrosPerRead} µs/read), ${peerFile} (${eventsPerCore} events/CPU-s, ${peer.sidecar.redisMicrosPerEvent} µs Redis/event), ${offlineFile} (compression ${ratio}x, ${largest.days}-day lake)`,
 );
 console.log(
   `sidecar: ${pods} pods on ${hosts} hosts; Redis: ${sizing.redisCores} cores at peak -> ${shardsByCpu} shards by CPU, ${sizing.memoryGb} GB -> ${shardsByMemory} shards by memory: ${shards} shards, ${2 * shards} nodes`,
 );
-for (const [item, dollars] of Object.entries(bill)) console.log(`  ${item.padEnd(11)} $${(dollars / 1000).toFixed(1)}K`);
-console.log(`total $${(total / 1000).toFixed(1)}K/month (sidecar + Redis, from measured figures: $${(measuredPart / 1000).toFixed(1)}K) against $60K (seed) and $30K (issue 18)`);
-mkdirSync('bench/results', { recursive: true });
-const file = `bench/results/cost-${new Date().toISOString().slice(0, 10)}.json`;
-writeFileSync(file, `${JSON.stringify({ inputs: { memory: memoryFile, peer: peerFile }, assumptions: A, sizing, bill, total }, null, 2)}\n`);
+console.log(
+  `lake: ${sizing.lakeTb.central} TB for ${A.lakeRetentionDays} days at ${A.lakeRawTbPerDay.central} TB/day raw (${sizing.lakeTb.low}-${sizing.lakeTb.high} TB for 8-15 TB/day: ${k(sizing.lakeS3Monthly.low)}-${k(sizing.lakeS3Monthly.high)}/month)`,
+);
+console.log(
+  `hourly dbt run (credits per run): int_feature_events full refresh ${sizing.dbtRun.creditsPerRun.fullRefresh}, incremental ${sizing.dbtRun.creditsPerRun.incremental} (lookback ${largest.lookbackHours.project} h), ${sizing.dbtRun.creditsPerRun.incrementalHourlyLookback} (lookback ${largest.lookbackHours.hourly} h); marts ${sizing.dbtRun.creditsPerRun.marts}`,
+);
+console.log(
+  `  Snowflake compute/month: full refresh + marts hourly ${k(schedules.fullRefreshHourly)}; as the hourly DAG runs today (incremental 48 h + marts hourly) ${k(schedules.today)}; hourly 2 h + daily 48 h + marts daily ${k(schedules.scheduled)} (the bill's line)`,
+);
+for (const [item, dollars] of Object.entries(bill)) console.log(`  ${item.padEnd(16)} ${k(dollars)}`);
+console.log(`total ${k(total)}/month (from measured figures: ${k(measuredPart)}) against $60K (seed) and $30K (issue 18)`);
+mkdirSync(resultsDir, { recursive: true });
+const file = join(resultsDir, `cost-${new Date().toISOString().slice(0, 10)}.json`);
+writeFileSync(file, `${JSON.stringify({ inputs: { memory: memoryFile, peer: peerFile, offline: offlineFile }, assumptions: A, sizing, bill, total }, null, 2)}\n`);
 console.log(`wrote ${file}`);

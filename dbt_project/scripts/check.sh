@@ -3,7 +3,9 @@
 #   1. fixture lake -> `dbt build` on a new DuckDB file (models, data tests, unit tests)
 #   2. marts == an independent Python evaluation of docs/feature-semantics.md + hand values
 #   3. the parity job's run-operation over a spine with offset limits
-#   4. incremental == full refresh after late files, and after a definition change
+#   4. incremental == full refresh after late files, and after a definition change;
+#      4b. several incremental runs of new lake days (duplicates and late events across the
+#      run boundaries) == a full refresh, row by row
 #   5. a bad feature definition fails the compiler naming file, feature and field; a YAML
 #      edit without recompiling fails dbt naming the command to run
 #   6. `dbt build` with no lake file at all
@@ -34,6 +36,9 @@ echo "== 3. run-operation churnfeat_point_in_time_to_table (parity job)"
 
 echo "== 4. incremental == full refresh"
 "$python" "$project/scripts/check_incremental.py"
+
+echo "== 4b. incremental runs of new lake days == full refresh"
+"$python" "$project/scripts/check_incremental_batches.py"
 
 echo "== 5. bad definitions are named; a stale registry artifact fails dbt"
 "$python" "$project/scripts/check_definition_errors.py"

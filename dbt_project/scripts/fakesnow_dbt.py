@@ -62,14 +62,19 @@ def load_lake(lake: Path) -> None:
     cursor.execute(
         "create or replace table CHURNFEAT.LAKE.EVENTS ("
         + ", ".join(f"{name} {kind}" for name, kind in LAKE_COLUMNS)
-        + ", ingested_at timestamp_ntz)"
+        + ", ingested_at timestamp_ntz, lake_date date, lake_hour varchar)"
     )
     placeholders = ", ".join(["%s"] * len(LAKE_COLUMNS))
     cursor.executemany(
         "insert into CHURNFEAT.LAKE.EVENTS (" + ", ".join(n for n, _ in LAKE_COLUMNS) + f") values ({placeholders})",
         rows,
     )
-    cursor.execute("update CHURNFEAT.LAKE.EVENTS set ingested_at = to_timestamp_ntz(ingest_ms, 3)")
+    # lake_date, lake_hour: the partition columns of create_lake_stage's tables (of kafka_ts_ms, UTC)
+    cursor.execute(
+        "update CHURNFEAT.LAKE.EVENTS set ingested_at = to_timestamp_ntz(ingest_ms, 3),"
+        " lake_date = to_date(to_timestamp_ntz(kafka_ts_ms, 3)),"
+        " lake_hour = lpad(hour(to_timestamp_ntz(kafka_ts_ms, 3))::varchar, 2, '0')"
+    )
     print(f"loaded {len(rows)} lake records into CHURNFEAT.LAKE.EVENTS")
     connection.close()
 

@@ -65,11 +65,12 @@ async function dbt(options: DbtOptions, args: string[]): Promise<string> {
 }
 
 /**
- * Runs the lake's staging view and int_feature_events (what the offline SQL reads). `run`,
+ * Runs int_feature_events and the lake's staging views (what the offline SQL reads; the
+ * parity job reads stg_lake__events, which int_feature_events no longer depends on). `run`,
  * not `build`: the project's tests belong to its own pipeline, not to the parity check.
  */
 export async function dbtBuildFeatureEvents(options: DbtOptions): Promise<void> {
-  await dbt(options, ['run', '--select', '+int_feature_events', '--quiet']);
+  await dbt(options, ['run', '--select', '+int_feature_events', 'stg_lake__events', '--quiet']);
 }
 
 /**

@@ -1,23 +1,200 @@
 {#-
-  The body of int_feature_events: for every feature, the events it reads with the input
-  its aggregation takes (feature-semantics §2, §4), as one `union all`. Rendered entirely
-  from the feature definitions; no feature is named here.
+  The rows of int_feature_events for the records of `events_relation` (stg_lake__records'
+  columns; one row per record: staging's replayed-file duplicates already dropped), with
+  the dedup flags decided against the copies in `kept_relation` (rows of int_feature_events
+  from earlier runs; none on a full build) and against each other. One macro for the model's
+  two paths and the singular test's full rebuild, so they cannot drift.
 
-  events_relation  a relation or CTE with the columns of stg_lake__events
-  incremental      when true, `events_relation` also has `is_changed_key`, and a CTE
-                   `built_features` (feature names with rows in the table) is in scope:
-                   a feature only reads the changed keys, unless it has no rows yet
-                   (new, or its stale rows were deleted by the pre_hook), when it reads
-                   everything.
+  The dedup rule (docs/feature-semantics.md §1, as the online store applies it): among the
+  copies of (user_id, source, event_key) that some feature reads, the first copy by
+  (kafka_partition, kafka_offset, kafka_topic) wins; a copy is shadowed only by an earlier
+  copy whose dedup time lies within the dedup horizon H = allowed lateness + dedup margin
+  of its own (the registry's policies). Copies of one event share their dedup time (it is
+  event_ts), so for them this is the whole-history rule; only copies re-stamped more than H
+  apart count twice, as online, where the first copy's entry has expired by then.
+    is_first_copy         no earlier copy within H (too-late copies included: `corrected`)
+    is_first_timely_copy  not too late, and no earlier timely copy within H (`as_available`)
 
   Columns: feature_name, definition_hash, user_id, source, kafka_topic, kafka_partition,
-  kafka_offset, event_key, is_too_late, is_first_copy, is_first_timely_copy,
-  num_value (DOUBLE: the attribute of sum/min/max), fixed_value (BIGINT: the attribute of
-  sum rounded to `scale` decimals as floor(v * 10^scale + 0.5)), str_value (the string of
-  count_distinct/last), event_ts_raw (event_ts as sent: the dedup time of a record whose
-  event_ms was clamped to ingest_ms, read by the bootstrap), event_ms, ingest_ms, tile_start_ms.
+  kafka_offset, event_key, is_too_late, is_first_copy, is_first_timely_copy, num_value,
+  fixed_value, str_value, event_ts_raw, event_ms, ingest_ms, tile_start_ms, dedup_ms,
+  kafka_ts_ms.
 -#}
-{% macro churnfeat_feature_events_sql(events_relation, incremental=false) %}
+{% macro churnfeat_feature_events_deduplicated_sql(events_relation, kept_relation=none) %}
+    {%- set horizon_ms = churnfeat_policy('allowedLatenessMs') | int + churnfeat_policy('dedupMarginMs') | int %}
+    with
+
+    batch_rows as (
+        {{ churnfeat_feature_events_sql(events_relation) | indent(8) }}
+    ),
+
+    -- the records some feature reads (online, a record no feature reads never reaches dedup)
+    batch_copies as (
+        select distinct
+            user_id, source, event_key, kafka_topic, kafka_partition, kafka_offset, dedup_ms, is_too_late
+        from batch_rows
+    ),
+    {%- if kept_relation is not none %}
+
+    -- the copies kept by earlier runs that a batch copy can shadow or be shadowed by: the
+    -- same event keys, dedup times within the horizon of the batch's
+    kept_copies as (
+        select distinct
+            kept.user_id,
+            kept.source,
+            kept.event_key,
+            kept.kafka_topic,
+            kept.kafka_partition,
+            kept.kafka_offset,
+            kept.dedup_ms,
+            kept.is_too_late,
+            kept.is_first_copy,
+            kept.is_first_timely_copy
+        from {{ kept_relation }} as kept
+        inner join (select distinct user_id, source, event_key from batch_copies) as batch_keys
+            on kept.user_id = batch_keys.user_id
+            and kept.source = batch_keys.source
+            and kept.event_key = batch_keys.event_key
+        where kept.dedup_ms >= (select min(dedup_ms) from batch_copies) - {{ horizon_ms }}
+            and kept.dedup_ms <= (select max(dedup_ms) from batch_copies) + {{ horizon_ms }}
+    ),
+
+    context_copies as (
+        select user_id, source, event_key, kafka_topic, kafka_partition, kafka_offset, dedup_ms, is_too_late
+        from batch_copies
+        union all
+        select user_id, source, event_key, kafka_topic, kafka_partition, kafka_offset, dedup_ms, is_too_late
+        from kept_copies
+    ),
+    {%- endif %}
+
+    batch_shadowed as (
+        {{ churnfeat_dedup_shadowed('batch_copies', 'context_copies' if kept_relation is not none else 'batch_copies', horizon_ms) | indent(8) }}
+    ),
+
+    batch_flags as (
+        select
+            batch_copies.user_id,
+            batch_copies.source,
+            batch_copies.kafka_topic,
+            batch_copies.kafka_partition,
+            batch_copies.kafka_offset,
+            batch_shadowed.kafka_offset is null as is_first_copy,
+            not batch_copies.is_too_late and coalesce(not batch_shadowed.has_earlier_timely_copy, true) as is_first_timely_copy
+        from batch_copies
+        left join batch_shadowed
+            on batch_copies.user_id = batch_shadowed.user_id
+            and batch_copies.source = batch_shadowed.source
+            and batch_copies.kafka_topic = batch_shadowed.kafka_topic
+            and batch_copies.kafka_partition = batch_shadowed.kafka_partition
+            and batch_copies.kafka_offset = batch_shadowed.kafka_offset
+    ),
+    {%- if kept_relation is not none %}
+
+    -- a kept copy's flags only ever turn false: by a batch copy that comes earlier within H
+    kept_shadowed as (
+        {{ churnfeat_dedup_shadowed('kept_copies', 'batch_copies', horizon_ms) | indent(8) }}
+    ),
+
+    kept_flips as (
+        select
+            kept_copies.user_id,
+            kept_copies.source,
+            kept_copies.kafka_topic,
+            kept_copies.kafka_partition,
+            kept_copies.kafka_offset,
+            false as is_first_copy,
+            kept_copies.is_first_timely_copy and not kept_shadowed.has_earlier_timely_copy as is_first_timely_copy
+        from kept_copies
+        inner join kept_shadowed
+            on kept_copies.user_id = kept_shadowed.user_id
+            and kept_copies.source = kept_shadowed.source
+            and kept_copies.kafka_topic = kept_shadowed.kafka_topic
+            and kept_copies.kafka_partition = kept_shadowed.kafka_partition
+            and kept_copies.kafka_offset = kept_shadowed.kafka_offset
+        where kept_copies.is_first_copy
+            or (kept_copies.is_first_timely_copy and kept_shadowed.has_earlier_timely_copy)
+    ),
+    {%- endif %}
+
+    {%- set flag_columns = ['is_first_copy', 'is_first_timely_copy'] %}
+    {%- set columns = ['feature_name', 'definition_hash', 'user_id', 'source', 'kafka_topic', 'kafka_partition',
+        'kafka_offset', 'event_key', 'is_too_late', 'is_first_copy', 'is_first_timely_copy', 'num_value',
+        'fixed_value', 'str_value', 'event_ts_raw', 'event_ms', 'ingest_ms', 'tile_start_ms', 'dedup_ms', 'kafka_ts_ms'] %}
+
+    deduplicated as (
+        {%- for pair in [('batch_rows', 'batch_flags')] + ([(kept_relation, 'kept_flips')] if kept_relation is not none else []) %}
+        {%- if not loop.first %}
+        union all
+        {%- endif %}
+        select
+            {%- for column in columns %}
+            {{ 'flags' if column in flag_columns else 'rows' }}.{{ column }}{{ ',' if not loop.last }}
+            {%- endfor %}
+        from {{ pair[0] }} as rows
+        inner join {{ pair[1] }} as flags
+            on rows.user_id = flags.user_id
+            and rows.source = flags.source
+            and rows.kafka_topic = flags.kafka_topic
+            and rows.kafka_partition = flags.kafka_partition
+            and rows.kafka_offset = flags.kafka_offset
+        {%- endfor %}
+    )
+
+    select * from deduplicated
+{% endmacro %}
+
+
+{#- Per copy of `judged` that an earlier copy of `context` shadows (same user, source and
+    event key, lower (partition, offset, topic), dedup time within `horizon_ms`): its record
+    key and whether a timely copy is among the shadowing ones. Copies not shadowed are absent. -#}
+{% macro churnfeat_dedup_shadowed(judged, context, horizon_ms) %}
+select
+    judged.user_id,
+    judged.source,
+    judged.kafka_topic,
+    judged.kafka_partition,
+    judged.kafka_offset,
+    max(case when not earlier.is_too_late then 1 else 0 end) = 1 as has_earlier_timely_copy
+from {{ judged }} as judged
+inner join {{ context }} as earlier
+    on judged.user_id = earlier.user_id
+    and judged.source = earlier.source
+    and judged.event_key = earlier.event_key
+    and earlier.dedup_ms between judged.dedup_ms - {{ horizon_ms }} and judged.dedup_ms + {{ horizon_ms }}
+    and (
+        earlier.kafka_partition < judged.kafka_partition
+        or (earlier.kafka_partition = judged.kafka_partition and earlier.kafka_offset < judged.kafka_offset)
+        or (
+            earlier.kafka_partition = judged.kafka_partition
+            and earlier.kafka_offset = judged.kafka_offset
+            and earlier.kafka_topic < judged.kafka_topic
+        )
+    )
+group by
+    judged.user_id,
+    judged.source,
+    judged.kafka_topic,
+    judged.kafka_partition,
+    judged.kafka_offset
+{% endmacro %}
+
+
+{#-
+  Per feature, the records of `events_relation` (stg_lake__records' columns) it reads with
+  the input its aggregation takes (feature-semantics §2, §4), as one `union all`, without the
+  dedup flags (churnfeat_feature_events_deduplicated_sql adds them). Rendered entirely from
+  the feature definitions; no feature is named here.
+
+  Columns: feature_name, definition_hash, user_id, source, kafka_topic, kafka_partition,
+  kafka_offset, event_key, is_too_late, num_value (DOUBLE: the attribute of sum/min/max),
+  fixed_value (BIGINT: the attribute of sum rounded to `scale` decimals as
+  floor(v * 10^scale + 0.5)), str_value (the string of count_distinct/last), event_ts_raw,
+  event_ms, ingest_ms, tile_start_ms, dedup_ms (the store's dedup time: event_ms, or
+  event_ts where event_ms was clamped to ingest_ms; the bootstrap bounds its reads by it),
+  kafka_ts_ms (the lake partition's time).
+-#}
+{% macro churnfeat_feature_events_sql(events_relation) %}
     {%- set features = churnfeat_features() -%}
     {%- if features | length == 0 %}
     -- no feature definitions (or parse time): an empty relation of the right shape
@@ -31,15 +208,15 @@
         cast(null as {{ dbt.type_bigint() }}) as kafka_offset,
         cast(null as {{ dbt.type_string() }}) as event_key,
         cast(null as {{ dbt.type_boolean() }}) as is_too_late,
-        cast(null as {{ dbt.type_boolean() }}) as is_first_copy,
-        cast(null as {{ dbt.type_boolean() }}) as is_first_timely_copy,
         cast(null as double) as num_value,
         cast(null as {{ dbt.type_bigint() }}) as fixed_value,
         cast(null as {{ dbt.type_string() }}) as str_value,
         cast(null as {{ dbt.type_string() }}) as event_ts_raw,
         cast(null as {{ dbt.type_bigint() }}) as event_ms,
         cast(null as {{ dbt.type_bigint() }}) as ingest_ms,
-        cast(null as {{ dbt.type_bigint() }}) as tile_start_ms
+        cast(null as {{ dbt.type_bigint() }}) as tile_start_ms,
+        cast(null as {{ dbt.type_bigint() }}) as dedup_ms,
+        cast(null as {{ dbt.type_bigint() }}) as kafka_ts_ms
     where 1 = 0
     {%- endif -%}
     {%- for feature in features %}
@@ -55,21 +232,15 @@
         events.kafka_offset,
         events.event_key,
         events.is_too_late,
-        events.is_first_copy,
-        events.is_first_timely_copy,
         {{ churnfeat_feature_input_columns(feature, 'events.attributes') }},
         events.event_ts_raw,
         events.event_ms,
         events.ingest_ms,
-        {{ churnfeat_tile_start('events.event_ms', feature.granularity_ms) }} as tile_start_ms
+        {{ churnfeat_tile_start('events.event_ms', feature.granularity_ms) }} as tile_start_ms,
+        events.dedup_ms,
+        events.kafka_ts_ms
     from {{ events_relation }} as events
     where {{ churnfeat_filter_sql(feature, 'events') }}
-    {%- if incremental %}
-        and (
-            events.is_changed_key
-            or {{ churnfeat_string_literal(feature.name) }} not in (select feature_name from built_features)
-        )
-    {%- endif %}
     {%- endfor %}
 {% endmacro %}
 
@@ -110,4 +281,83 @@
         delete from {{ this }}
         where feature_name || ':' || definition_hash not in ({{ current | join(', ') if current else "''" }})
     {%- endif -%}
+{% endmacro %}
+
+
+{#-
+  What an incremental run of int_feature_events reads, as literals for pruning (the
+  model's own bounds, computed in SQL, still apply): 'from_ms', max(kafka_ts_ms) - lookback
+  of the table, {'date': 'YYYY-MM-DD', 'hour': 'HH'} of it (UTC), the first lake partition read, and
+  'dedup_from_ms' / 'dedup_to_ms', the dedup times of the batch's records widened by the
+  dedup horizon (the kept rows a batch copy can meet; null when the batch is empty). none
+  (the model computes its bound in SQL) when the table is empty, at parse time, and in unit tests, where `this` is a fixture the
+  query cannot see. {'rebuild': true} when a feature is new, redefined or removed (stale
+  rows, which the pre_hook deletes): which records some feature reads changed, so the
+  run rebuilds everything.
+-#}
+{% macro churnfeat_incremental_first_partition(lookback_ms) %}
+    {%- if not execute or model.resource_type == 'unit_test' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set current = [] -%}
+    {%- for feature in churnfeat_features() -%}
+        {%- do current.append(churnfeat_string_literal(feature.name ~ ':' ~ feature.definition_hash)) -%}
+    {%- endfor -%}
+    {%- if not current -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set query -%}
+        select
+            count(distinct case when feature_name || ':' || definition_hash in ({{ current | join(', ') }})
+                then feature_name end) as built,
+            count(distinct case when feature_name || ':' || definition_hash not in ({{ current | join(', ') }})
+                then feature_name || ':' || definition_hash end) as stale,
+            max(kafka_ts_ms) - {{ lookback_ms }} as from_ms
+        from {{ this }}
+    {%- endset -%}
+    {%- set row = run_query(query).rows[0] -%}
+    {%- if row[2] is none -%}
+        {{ return(none) }}
+    {%- elif row[0] < current | length or row[1] > 0 -%}
+        {#- a feature is new, redefined or removed: which records some feature reads changed -#}
+        {{ return({'rebuild': true}) }}
+    {%- endif -%}
+    {%- set row = [row[0], row[2]] -%}
+    {%- set at = modules.datetime.datetime.utcfromtimestamp((row[1] | int) // 1000) -%}
+    {%- set first = {'date': at.strftime('%Y-%m-%d'), 'hour': at.strftime('%H')} -%}
+    {%- set horizon_ms = churnfeat_policy('allowedLatenessMs') | int + churnfeat_policy('dedupMarginMs') | int -%}
+    {%- set batch_query -%}
+        select min(dedup_ms) - {{ horizon_ms }}, max(dedup_ms) + {{ horizon_ms }}
+        from {{ ref('stg_lake__records') }}
+        where kafka_ts_ms >= {{ row[1] | int }}
+            and {{ churnfeat_lake_partitions_from(first) }}
+    {%- endset -%}
+    {%- set batch = run_query(batch_query).rows[0] -%}
+    {%- do first.update({'from_ms': row[1] | int, 'dedup_from_ms': batch[0], 'dedup_to_ms': batch[1]}) -%}
+    {{ return(first) }}
+{% endmacro %}
+
+
+{#- The lake partitions at or after `first` ({'date', 'hour'}), as a filter on
+    stg_lake__records' lake_date / lake_hour that prunes files (a compacted day's hour
+    'all' sorts after every hour: its buckets are read whole). -#}
+{% macro churnfeat_lake_partitions_from(first) -%}
+    (lake_date > '{{ first.date }}' or (lake_date = '{{ first.date }}' and lake_hour >= '{{ first.hour }}'))
+{% endmacro %}
+
+
+{#- The records of `relation` (stg_lake__records' columns) once each: a record written twice
+    (a replayed file under a new name, same content) keeps its first row. Adds record_copy_rank. -#}
+{% macro churnfeat_records_once(relation) %}
+select ranked.*
+from (
+    select
+        records.*,
+        row_number() over (
+            partition by records.source, records.kafka_topic, records.kafka_partition, records.kafka_offset
+            order by records.ingest_ms, records.event_key
+        ) as record_copy_rank
+    from {{ relation }} as records
+) as ranked
+where ranked.record_copy_rank = 1
 {% endmacro %}

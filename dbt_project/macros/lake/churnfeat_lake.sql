@@ -173,6 +173,8 @@ select
     cast(null as bigint) as event_ms,
     cast(null as bigint) as ingest_ms,
     cast(null as varchar) as attributes,
+    cast(null as varchar) as "date",
+    cast(null as varchar) as "hour",
     cast(null as timestamp) as ingested_at
 where 1 = 0
         {%- endset -%}
@@ -184,3 +186,38 @@ where 1 = 0
 {% macro default__churnfeat_create_lake_reader() %}
     {{ return('') }}
 {% endmacro %}
+
+
+{#- The lake partition of a record: lake_date, the UTC day of its kafka_ts_ms (hive folder
+    `date=` of events/source=/date=/hour=) as a DATE, and lake_hour, the folder `hour=` as
+    text ('00'-'23', or 'all' for a compacted day's buckets). Filters on them prune whole files;
+    compare them with 'YYYY-MM-DD' / 'HH' string literals (DuckDB keeps lake_date as text,
+    Snowflake as a DATE, which casts such a literal). -#}
+{% macro churnfeat_lake_partition_date() %}
+    {{- return(adapter.dispatch('churnfeat_lake_partition_date', 'churnfeat')()) -}}
+{% endmacro %}
+
+{# DuckDB: the hive column `date` of read_parquet, as text ('YYYY-MM-DD', hive_types_autocast
+   off): a filter on the text skips whole files, one on cast("date" as date) does not (DuckDB 1.5). #}
+{% macro duckdb__churnfeat_lake_partition_date() -%}
+    "date"
+{%- endmacro %}
+
+{# Snowflake: the external table's partition column (create_lake_stage), which prunes files. #}
+{% macro default__churnfeat_lake_partition_date() -%}
+    lake_date
+{%- endmacro %}
+
+{% macro churnfeat_lake_partition_hour() %}
+    {{- return(adapter.dispatch('churnfeat_lake_partition_hour', 'churnfeat')()) -}}
+{% endmacro %}
+
+{# DuckDB: the hive column `hour` of read_parquet (text). #}
+{% macro duckdb__churnfeat_lake_partition_hour() -%}
+    "hour"
+{%- endmacro %}
+
+{# Snowflake: the external table's second partition column (create_lake_stage). #}
+{% macro default__churnfeat_lake_partition_hour() -%}
+    lake_hour
+{%- endmacro %}

@@ -8,7 +8,7 @@
       --args '{dry_run: false, stage_url: "s3://<bucket>/<prefix>/", storage_integration: <integration>}'
 
   mode: 'external_table' (default): an auto-refreshing external table over the stage;
-        nothing is copied, queries read Parquet in S3 (partition pruning on lake_date).
+        nothing is copied, queries read Parquet in S3 (partition pruning on lake_date, lake_hour).
         'snowpipe': a native table filled by a Snowpipe COPY (auto_ingest), faster to
         query and clustered by ingest time; the lake stays the system of record. The table
         is TRANSIENT (no Fail-safe, which nobody can purge) with DATA_RETENTION_TIME_IN_DAYS =
@@ -56,6 +56,7 @@
     ] -%}
     {#- hive folders: events/source=<s>/date=<YYYY-MM-DD>/hour=<HH>/<file>.parquet -#}
     {%- set lake_date_expr = "to_date(split_part(split_part(metadata$filename, 'date=', 2), '/', 1), 'YYYY-MM-DD')" -%}
+    {%- set lake_hour_expr = "split_part(split_part(metadata$filename, 'hour=', 2), '/', 1)" -%}
 
     {%- set statements = [
         'create schema if not exists ' ~ lake,
@@ -73,10 +74,11 @@
         {%- endfor -%}
         {%- do column_lines.append('    ingested_at timestamp_ntz as (to_timestamp_ntz(value:ingest_ms::bigint, 3))') -%}
         {%- do column_lines.append('    lake_date date as (' ~ lake_date_expr ~ ')') -%}
+        {%- do column_lines.append('    lake_hour varchar as (' ~ lake_hour_expr ~ ')') -%}
         {%- do statements.append(
             'create external table if not exists ' ~ lake ~ '.events (\n'
             ~ (column_lines | join(',\n')) ~ '\n)\n'
-            ~ 'partition by (lake_date)\n'
+            ~ 'partition by (lake_date, lake_hour)\n'
             ~ 'location = @' ~ lake ~ '.churnfeat_lake/events/\n'
             ~ "pattern = '.*[.]parquet'\n"
             ~ 'file_format = (format_name = ' ~ lake ~ '.churnfeat_parquet)\n'
@@ -90,11 +92,15 @@
         {%- endfor -%}
         {%- do column_lines.append('    ingested_at timestamp_ntz') -%}
         {%- do column_lines.append('    lake_file varchar') -%}
+        {%- do column_lines.append('    lake_date date') -%}
+        {%- do column_lines.append('    lake_hour varchar') -%}
         {%- do select_lines.append('        to_timestamp_ntz($1:ingest_ms::bigint, 3)') -%}
         {%- do select_lines.append('        metadata$filename') -%}
+        {%- do select_lines.append('        ' ~ lake_date_expr) -%}
+        {%- do select_lines.append('        ' ~ lake_hour_expr) -%}
         {%- do statements.append(
             'create transient table if not exists ' ~ lake ~ '.events (\n' ~ (column_lines | join(',\n')) ~ '\n)\n'
-            ~ 'cluster by (to_date(ingested_at), source)\n'
+            ~ 'cluster by (lake_date, source)\n'
             ~ 'data_retention_time_in_days = ' ~ retention_days) -%}
         {#- A replay rewrites a file with the same content under the same name: COPY's load
             metadata skips a file it already loaded, and staging dedups records anyway. -#}

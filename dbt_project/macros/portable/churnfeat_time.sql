@@ -66,3 +66,24 @@
 {% macro churnfeat_tile_start(ms, granularity_ms) -%}
     cast(floor({{ ms }} / {{ granularity_ms }}) as bigint) * {{ granularity_ms }}
 {%- endmacro %}
+
+
+{#- RFC 3339 text (as validated by the sidecar) -> epoch ms BIGINT, null when it does not
+    parse; sub-millisecond digits are cut, as parseRfc3339Ms does. -#}
+{% macro churnfeat_rfc3339_to_ms(text) %}
+    {{- return(adapter.dispatch('churnfeat_rfc3339_to_ms', 'churnfeat')(text)) -}}
+{% endmacro %}
+
+{# DuckDB: a TIMESTAMPTZ cast reads the zone offset; epoch_ms of it is UTC milliseconds. #}
+{% macro duckdb__churnfeat_rfc3339_to_ms(text) -%}
+    epoch_ms(try_cast({{ text }} as timestamptz))
+{%- endmacro %}
+
+{# Snowflake: try_to_timestamp_tz reads the offset and returns null instead of failing. #}
+{% macro snowflake__churnfeat_rfc3339_to_ms(text) -%}
+    date_part(epoch_millisecond, try_to_timestamp_tz({{ text }}))
+{%- endmacro %}
+
+{% macro default__churnfeat_rfc3339_to_ms(text) -%}
+    {{ churnfeat_timestamp_to_ms('cast(' ~ text ~ ' as ' ~ dbt.type_timestamp() ~ ')') }}
+{%- endmacro %}

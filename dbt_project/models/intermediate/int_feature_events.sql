@@ -5,21 +5,22 @@
 -- Rendered from the feature definitions in marts/_marts__models.yml; no feature is named here.
 --
 -- Incremental, and a full refresh gives the same table (proved by the singular test
--- assert_int_feature_events_equals_full_rebuild and scripts/check_incremental.py):
--- * A row depends on its own record, on its feature's definition, and, through the dedup
---   flags, on the other copies of its event (same user_id, source, event_key) and nothing
---   else. The flags come from stg_lake__events, a view over the whole lake, so they are
---   always computed over every copy in the lake.
--- * An incremental run rebuilds every row of every event key that has a copy ingested
---   at or after max(ingest_ms) of this table minus var('lookback_hours'): new records
---   and the old copies whose flags a new copy can flip are rebuilt together, and
---   delete+insert on the unique key replaces them. Rows never leave the lake, so no row
---   has to be deleted.
--- * A feature whose definition (or the lateness policy) changed is rebuilt in full: the
---   pre_hook deletes its rows (their definition_hash is stale), and a feature with no
---   rows in the table reads every record.
+-- assert_int_feature_events_equals_full_rebuild and scripts/check_incremental.py,
+-- scripts/check_incremental_batches.py):
+-- * The batch is every lake record with kafka_ts_ms at or after max(kafka_ts_ms) of this
+--   table minus var('lookback_hours'): only those lake partitions (`lake_date`, `lake_hour`)
+--   are read.
+--   Their dedup flags are decided against each other and against the rows already kept
+--   whose event keys they share and whose dedup times lie within the dedup horizon
+--   (allowed lateness + dedup margin, from the registry artifact): the rule of
+--   churnfeat_feature_events_deduplicated_sql, the same on both paths. A kept row's flag
+--   only ever turns false (a batch copy comes before it); those rows are re-emitted from
+--   this table with their new flags, and delete+insert on the unique key replaces them.
+-- * A feature with no current rows (new, or redefined: its definition or the lateness
+--   policy changed), or a removed one, makes the run a full rebuild: which records some
+--   feature reads decides dedup for every feature.
 -- The one assumption: a record lands in the lake no later than `lookback_hours` after the
--- newest record already processed. Older backfills need `--full-refresh`.
+-- newest record already processed (by kafka_ts_ms). Older backfills need `--full-refresh`.
 
 {{
     config(
@@ -31,51 +32,76 @@
     )
 }}
 
+{%- set lookback_ms = var('lookback_hours') | int * 3600000 %}
+{%- set feature_count = churnfeat_features() | length %}
+{%- set bounds = churnfeat_incremental_first_partition(lookback_ms) if is_incremental() else none %}
+{%- set first_partition = bounds if bounds is not none and not bounds.rebuild else none %}
+
 with
 
-lake_events as (
-    select * from {{ ref('stg_lake__events') }}
-),
-
 {% if is_incremental() %}
--- Features with rows in the table. The pre_hook has already deleted the rows of any
--- feature whose definition changed, so a feature missing here is (re)built in full.
+{%- if bounds is not none and bounds.rebuild %}
+-- a feature is new, redefined or removed (seen when the model was compiled): rebuild everything
+batch_bound as (
+    select cast(-9000000000000000000 as {{ dbt.type_bigint() }}) as from_kafka_ts_ms
+),
+{%- elif first_partition is not none %}
+-- every feature has its current rows (checked when the model was compiled): the bound as a literal
+batch_bound as (
+    select cast({{ first_partition.from_ms }} as {{ dbt.type_bigint() }}) as from_kafka_ts_ms
+),
+{%- else %}
+-- Features with rows in the table (the pre_hook has deleted the rows of changed ones).
 built_features as (
     select distinct feature_name
     from {{ this }}
 ),
 
-watermark as (
-    select coalesce(
-        max(ingest_ms) - {{ var('lookback_hours') | int * 3600000 }},
-        cast(-9000000000000000000 as {{ dbt.type_bigint() }})
-    ) as rebuild_from_ingest_ms
+batch_bound as (
+    select
+        case
+            when (select count(*) from built_features) < {{ feature_count }}
+                then cast(-9000000000000000000 as {{ dbt.type_bigint() }})
+            else coalesce(
+                max(kafka_ts_ms) - {{ lookback_ms }},
+                cast(-9000000000000000000 as {{ dbt.type_bigint() }})
+            )
+        end as from_kafka_ts_ms
     from {{ this }}
 ),
+{%- endif %}
 
-changed_keys as (
-    select distinct
-        user_id,
-        source,
-        event_key
-    from lake_events
-    where ingest_ms >= (select rebuild_from_ingest_ms from watermark)
-),
-
-scoped_events as (
-    select
-        lake_events.*,
-        changed_keys.event_key is not null as is_changed_key
-    from lake_events
-    left join changed_keys
-        on lake_events.user_id = changed_keys.user_id
-        and lake_events.source = changed_keys.source
-        and lake_events.event_key = changed_keys.event_key
+kept_rows as (
+    select *
+    from {{ this }}
+    where kafka_ts_ms < (select from_kafka_ts_ms from batch_bound)
+        {%- if first_partition is not none %}
+        -- only the dedup times a batch copy can meet (literals, so storage can skip the rest)
+        and dedup_ms between {{ first_partition.dedup_from_ms if first_partition.dedup_from_ms is not none else 0 }}
+            and {{ first_partition.dedup_to_ms if first_partition.dedup_to_ms is not none else -1 }}
+        {%- endif %}
 ),
 {% endif %}
 
+lake_records as (
+    select *
+    from {{ ref('stg_lake__records') }}
+    {%- if is_incremental() %}
+    where kafka_ts_ms >= (select from_kafka_ts_ms from batch_bound)
+        {%- if first_partition is not none %}
+        -- the same bound as literals on the partition columns, so only those files are read
+        and {{ churnfeat_lake_partitions_from(first_partition) }}
+        {%- endif %}
+    {%- endif %}
+),
+
+-- A record written twice (a replayed file under a new name) is kept once.
+records as (
+    {{ churnfeat_records_once('lake_records') }}
+),
+
 feature_events as (
-    {{ churnfeat_feature_events_sql('scoped_events' if is_incremental() else 'lake_events', is_incremental()) }}
+    {{ churnfeat_feature_events_deduplicated_sql('records', 'kept_rows' if is_incremental() else none) }}
 ),
 
 final as (

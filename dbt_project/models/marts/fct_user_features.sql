@@ -13,7 +13,7 @@
 with
 
 lake_events as (
-    select * from {{ ref('stg_lake__events') }}
+    select * from {{ ref('stg_lake__records') }}
 ),
 
 feature_events as (

@@ -1,5 +1,5 @@
 -- int_feature_events is incremental; this recomputes it from the whole lake with the very
--- macro the model uses and fails on any row that differs (either direction). Green after
+-- macros the model's full build uses and fails on any row that differs (either direction). Green after
 -- every incremental run = incremental equals full refresh on this data.
 -- (It scans the whole lake: exclude it with --exclude tag:full_rebuild_check where that is
 -- too expensive.)
@@ -7,12 +7,12 @@
 
 with
 
-lake_events as (
-    select * from {{ ref('stg_lake__events') }}
+lake_records as (
+    {{ churnfeat_records_once(ref('stg_lake__records')) }}
 ),
 
 rebuilt as (
-    {{ churnfeat_feature_events_sql('lake_events', false) }}
+    {{ churnfeat_feature_events_deduplicated_sql('lake_records') }}
 ),
 
 stored as (

@@ -5,7 +5,7 @@
  * Snowflake would answer the same SQL (plain joins over VALUES lists, no DuckDB-only function).
  */
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { parseRfc3339Ms, type Source } from '../events/index.ts';
+import type { Source } from '../events/index.ts';
 import type { CompiledFeature } from '../features/index.ts';
 import type { CutPartition } from './bootstrap-cut.ts';
 import { DEDUP_TILE_S } from '../store/index.ts';
@@ -51,8 +51,8 @@ function toRow(r: unknown[]): FeatureRow {
     eventKey: String(r[6]),
     eventMs,
     ingestMs,
-    // the store's dedupTimeMs: event_ts as sent where event_ms was clamped to ingest_ms
-    dedupMs: eventMs < ingestMs ? eventMs : parseRfc3339Ms(String(r[13])),
+    // the store's dedupTimeMs, carried by int_feature_events (event_ts as sent where event_ms was clamped)
+    dedupMs: Number(r[13]),
     tileStartMs: Number(r[9]),
     fixedValue: num(r[10]),
     numValue: num(r[11]),
@@ -130,7 +130,7 @@ export class BootstrapWarehouse {
 
   /** The rows query after user `after`: every row below the cut, or (bounded) the rows a read or a later dedup decision can still see. */
   private rowsSql(after: string): string {
-    const columns = 'user_id, feature_name, source, kafka_topic, kafka_partition, kafka_offset, event_key, event_ms, ingest_ms, tile_start_ms, fixed_value, num_value, str_value, event_ts_raw';
+    const columns = 'user_id, feature_name, source, kafka_topic, kafka_partition, kafka_offset, event_key, event_ms, ingest_ms, tile_start_ms, fixed_value, num_value, str_value, dedup_ms';
     const scoped = `select ${columns
       .split(', ')
       .map((c) => `f.${c}`)
@@ -145,8 +145,7 @@ export class BootstrapWarehouse {
         from scoped as s
         inner join (values ${oldest}) as b (name, oldest_tile_start_ms) on s.feature_name = b.name
         where s.tile_start_ms >= b.oldest_tile_start_ms
-          or s.event_ms >= ${this.bound.dedupFromMs}
-          or s.event_ms >= s.ingest_ms
+          or s.dedup_ms >= ${this.bound.dedupFromMs}
       )`,
     )}
       select s.* from scoped as s

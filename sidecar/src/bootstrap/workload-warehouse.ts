@@ -67,7 +67,7 @@ export class WorkloadTopics {
 
 /** The columns of int_feature_events as dbt builds them (dbt_project/models/intermediate/). */
 const COLUMNS =
-  "{user_id: 'varchar', feature_name: 'varchar', source: 'varchar', kafka_topic: 'varchar', kafka_partition: 'integer', kafka_offset: 'bigint', event_key: 'varchar', event_ms: 'bigint', ingest_ms: 'bigint', tile_start_ms: 'bigint', fixed_value: 'bigint', num_value: 'double', str_value: 'varchar', event_ts_raw: 'varchar'}";
+  "{user_id: 'varchar', feature_name: 'varchar', source: 'varchar', kafka_topic: 'varchar', kafka_partition: 'integer', kafka_offset: 'bigint', event_key: 'varchar', event_ms: 'bigint', ingest_ms: 'bigint', tile_start_ms: 'bigint', fixed_value: 'bigint', num_value: 'double', str_value: 'varchar', event_ts_raw: 'varchar', dedup_ms: 'bigint'}";
 
 /** Rows buffered before they are written out. */
 const CHUNK_ROWS = 100_000;
@@ -104,6 +104,7 @@ export async function writeFeatureEventsTable(duckdbPath: string, features: read
               num_value: row.numValue,
               str_value: row.strValue,
               event_ts_raw: record.event.eventTs,
+              dedup_ms: row.dedupMs,
             }),
           );
         }

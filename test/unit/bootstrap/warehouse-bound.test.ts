@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALL_USERS, BootstrapWarehouse, buildUserState, userShardOf, WorkloadTopics, writeFeatureEventsTable, type CutPartition, type UserShard, type UserState } from '../../../sidecar/src/bootstrap/index.ts';
+import { ALL_USERS, BootstrapWarehouse, buildUserState, userShardOf, WorkloadTopics, writeFeatureEventsTable, type CutPartition, type FeatureRow, type UserShard, type UserState } from '../../../sidecar/src/bootstrap/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
 import { applyCall, readState, type StoreRecord } from '../../../sidecar/src/store/index.ts';
 import { bootstrapSetting } from '../../helpers/bootstrap.ts';
@@ -46,13 +46,15 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** Every user's state from one load, and the rows it read. */
-async function load(bounded: boolean, shard: UserShard = ALL_USERS): Promise<{ states: Map<string, UserState>; rows: number; asOfMs: number }> {
+async function load(bounded: boolean, shard: UserShard = ALL_USERS): Promise<{ states: Map<string, UserState>; rows: number; read: FeatureRow[]; asOfMs: number; dedupFromMs: number }> {
   const warehouse = await BootstrapWarehouse.open(duckdbPath, 'int_feature_events', cut, registry.features, allowedLatenessMs, bounded ? dedupMarginMs : undefined, shard);
   const states = new Map<string, UserState>();
   let rows = 0;
+  const read: FeatureRow[] = [];
   try {
     for await (const batch of warehouse.userBatches('', 3)) {
       rows += batch.rows.length;
+      read.push(...batch.rows);
       for (const user of batch.users) {
         states.set(
           user,
@@ -66,7 +68,7 @@ async function load(bounded: boolean, shard: UserShard = ALL_USERS): Promise<{ s
         );
       }
     }
-    return { states, rows, asOfMs: warehouse.bound?.asOfMs ?? 0 };
+    return { states, rows, read, asOfMs: warehouse.bound?.asOfMs ?? 0, dedupFromMs: warehouse.bound?.dedupFromMs ?? 0 };
   } finally {
     warehouse.close();
   }
@@ -125,5 +127,20 @@ describe('the event-time bound of the bootstrap reads', () => {
     });
     expect([...union.keys()].sort()).toEqual([...whole.states.keys()].sort());
     for (const [user, state] of whole.states) expect(union.get(user), user).toEqual(state);
+  });
+
+  it('reads the clamped rows of devices ahead of the edge only while their dedup time (dedup_ms) is within the bound', async () => {
+    const all = await load(false);
+    const bounded = await load(true);
+    const keyOf = (r: FeatureRow): string => `${r.userId}|${r.source}|${r.eventKey}`;
+    const oldestTile = new Map(registry.features.map((f) => [f.name, (Math.floor(bounded.asOfMs / f.granularityMs) - f.windowMs / f.granularityMs) * f.granularityMs]));
+    const needed = (r: FeatureRow): boolean => r.tileStartMs >= (oldestTile.get(r.featureName) ?? 0) || r.dedupMs >= bounded.dedupFromMs;
+    const neededKeys = new Set(all.read.filter(needed).map(keyOf));
+    // the data holds clamped rows whose dedup entry has expired and whose tiles no read counts
+    const stale = all.read.filter((r) => r.eventMs >= r.ingestMs && !neededKeys.has(keyOf(r)));
+    expect(stale.length).toBeGreaterThan(0);
+    // and the bounded load reads none of them: every row it reads belongs to a needed event
+    expect(bounded.read.filter((r) => !neededKeys.has(keyOf(r)))).toEqual([]);
+    expect(bounded.read.length).toBe(all.read.filter((r) => neededKeys.has(keyOf(r))).length);
   });
 });
