@@ -154,3 +154,27 @@ export function spawnLakeWriter(ns: TestNamespace, lakeRoot: string, options: { 
 export function countLogEvents(lines: readonly string[], event: string): number {
   return lines.filter((line) => line.includes(`"event":"${event}"`)).length;
 }
+
+/** What one run of the compiled CLI printed, and its exit code. */
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  /** stdout and stderr interleaved, for assertion messages. */
+  output: string;
+}
+
+/** Runs `node dist/cli/churnfeat.js <command> <args>` to its end; `env` is added to this process's. */
+export function runChurnfeat(command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, churnfeatArgs(command, ...args), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      output += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout, output }));
+  });
+}

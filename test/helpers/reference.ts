@@ -10,7 +10,7 @@ import { parseEvent, type NormalizedEvent, type Source } from '../../sidecar/src
 import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
 import type { RecordVerdict } from '../../sidecar/src/metrics/index.ts';
 import { FeatureReader, FeatureWriter, type StoreRecord, type StoreVerdict } from '../../sidecar/src/store/index.ts';
-import { evaluateFeature, judgeRecords, type WindowOperators } from '../../sidecar/src/windows/index.ts';
+import { evaluateFeature, judgeRecords, WindowOperators } from '../../sidecar/src/windows/index.ts';
 import { unlinkPrefix } from './redis.ts';
 
 export const HOUR = 3_600_000;
@@ -255,4 +255,16 @@ export async function writeDirect(
     out.push(...verdicts);
   }
   return out;
+}
+
+/**
+ * The reference of a registry version over workload records in Kafka order (one global order:
+ * per user and source they share a partition): every user's reads at any instant.
+ */
+export function referenceOf(registry: FeatureRegistry, records: ReadonlyArray<{ source: Source; value: Buffer }>): (users: readonly string[], asOfMs: number) => Map<string, FeatureReads> {
+  const { applied } = referencePipeline(
+    new WindowOperators(registry),
+    records.map((r, offset) => ({ source: r.source, value: r.value, partition: 0, offset })),
+  );
+  return (users, asOfMs) => referenceReads(registry, applied, users, asOfMs);
 }

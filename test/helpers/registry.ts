@@ -3,8 +3,10 @@
  * aggregation, compiled by the project's compiler. Unit tests run on it, not on the
  * production YAML, so a feature change in dbt_project does not break them.
  */
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Source } from '../../sidecar/src/events/index.ts';
-import { loadFeatureRegistry, type CompiledFeature, type RegistryArtifact } from '../../sidecar/src/features/index.ts';
+import { loadFeatureRegistry, writeRegistryArtifact, type CompiledFeature, type FeatureRegistry, type RegistryArtifact } from '../../sidecar/src/features/index.ts';
 
 /** The fixture dbt project (models/ and its compiled artifact). */
 export const FIXTURE_REGISTRY_DIR = 'test/fixtures/registry';
@@ -42,4 +44,23 @@ export function feature(partial: Partial<CompiledFeature> & { name: string; aggr
     model: 'test',
     ...partial,
   };
+}
+
+/**
+ * A new registry version: a copy of the dbt project `from` under `into` with one feature's
+ * window changed in its YAML (`window: <old>` -> `window: <window>`), compiled there
+ * (`churnfeat compile`). Returns the copy's folder and its registry.
+ */
+export function registryWithWindow(from: string, into: string, featureName: string, window: string): { projectDir: string; registry: FeatureRegistry } {
+  const projectDir = join(into, 'dbt_project');
+  cpSync(from, projectDir, { recursive: true, filter: (src) => !/[/\\](target|logs|dbt_packages)$/.test(src) });
+  const file = join(projectDir, 'models', 'marts', '_marts__models.yml');
+  const text = readFileSync(file, 'utf8');
+  const block = text.indexOf(`- name: ${featureName}\n`);
+  const at = /window: [0-9]+[smhd]/.exec(text.slice(block));
+  if (block < 0 || at === null) throw new Error(`${file} declares no window for ${featureName}`);
+  const start = block + at.index;
+  writeFileSync(file, `${text.slice(0, start)}window: ${window}${text.slice(start + at[0].length)}`);
+  writeRegistryArtifact(projectDir);
+  return { projectDir, registry: loadFeatureRegistry(projectDir) };
 }

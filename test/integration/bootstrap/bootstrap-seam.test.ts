@@ -23,7 +23,7 @@ import { generateWorkload, type WorkloadRecord } from '../../../sidecar/src/load
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
 import { activeVersionKey, bootstrapKey, functionNames, userStateKey, versionPrefix } from '../../../sidecar/src/store/index.ts';
 import { dbtBuildFeatureEvents } from '../../../parity/src/index.ts';
-import { churnfeatArgs } from '../../helpers/cli.ts';
+import { churnfeatArgs, runChurnfeat } from '../../helpers/cli.ts';
 import { kafkaClient, namespaceTopics, produceWorkload } from '../../helpers/kafka.ts';
 import { highWatermarks, waitUntilLanded } from '../../helpers/lake.ts';
 import { parityDbtOptions } from '../../helpers/parity-pipeline.ts';
@@ -287,14 +287,7 @@ describe('churnfeat bootstrap on the real stack', () => {
       ns.options.brokers.join(','),
       '--no-progress',
     ];
-    const cli = (prefix: string, ...args: string[]): Promise<{ code: number | null; output: string }> =>
-      new Promise((resolve) => {
-        const child = spawn(process.execPath, churnfeatArgs('bootstrap', ...common, '--key-prefix', prefix, '--group', `${prefix}-g`, ...args), { stdio: ['ignore', 'pipe', 'pipe'] });
-        let output = '';
-        child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-        child.on('exit', (code) => resolve({ code, output }));
-      });
+    const cli = (prefix: string, ...args: string[]) => runChurnfeat('bootstrap', [...common, '--key-prefix', prefix, '--group', `${prefix}-g`, ...args]);
     expect((await cli(whole, '--cut-only')).code).toBe(0);
     const straight = await cli(whole, '--batch-users', '1');
     expect(straight.code, straight.output).toBe(0);

@@ -6,7 +6,7 @@ import { SOURCES } from '../../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry, writeRegistryArtifact, type FeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { generateWorkload, type WorkloadRecord } from '../../../sidecar/src/loadgen/workload.ts';
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
-import { startServingService, type UserFeatures } from '../../../sidecar/src/serving/index.ts';
+import { startServingService } from '../../../sidecar/src/serving/index.ts';
 import {
   activeVersionKey,
   countVersionKeys,
@@ -19,11 +19,11 @@ import {
   versionPrefix,
   watermarkKey,
 } from '../../../sidecar/src/store/index.ts';
-import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 import { tempDir } from '../../helpers/consumers.ts';
 import { createTestTopics, produceWorkload, waitForGroupCaughtUp } from '../../helpers/kafka.ts';
 import { testRedis } from '../../helpers/redis.ts';
-import { diffReads, onlineReads, referencePipeline, referenceReads, type FeatureReads } from '../../helpers/reference.ts';
+import { diffReads, onlineReads, referenceOf } from '../../helpers/reference.ts';
+import { pollFeatures, readsOf } from '../../helpers/serving.ts';
 import { FIXTURE_REGISTRY_DIR } from '../../helpers/registry.ts';
 import { REDIS_URL, testNamespace } from '../../helpers/stack.ts';
 import { waitFor } from '../../helpers/wait.ts';
@@ -43,19 +43,6 @@ function compileV2(dir: string): FeatureRegistry {
   writeFileSync(file, `${text.slice(0, at)}window: 15m${text.slice(at + 'window: 10m'.length)}`);
   writeRegistryArtifact(project);
   return loadFeatureRegistry(project);
-}
-
-/** Reference values of a version's features for one user at one instant, from every event. */
-function referenceOf(registry: FeatureRegistry, records: readonly WorkloadRecord[]) {
-  const { applied } = referencePipeline(
-    new WindowOperators(registry),
-    records.map((r, offset) => ({ source: r.source, value: r.value, partition: 0, offset })),
-  );
-  return (users: readonly string[], asOfMs: number) => referenceReads(registry, applied, users, asOfMs);
-}
-
-function readsOf(answer: UserFeatures): FeatureReads {
-  return Object.fromEntries(Object.entries(answer.features).map(([name, f]) => [name, { value: f.value, latest_event_ms: f.latest_event_ms }]));
 }
 
 /** Runs `churnfeat version ...` in this process against the test's prefix; resolves to the exit code. */
@@ -115,31 +102,8 @@ describe('the version lifecycle under live load', () => {
     // The reader: single GETs and batches of polled users, all the time.
     const service = await startServingService({ redisUrl: REDIS_URL, keyPrefix: prefix, port: 0, logLevel: 'silent', aliasCacheMs: 200, readyMaxWatermarkAgeMs: 0, opsReportsDir: '' }, v1);
     onTestFinished(() => service.close());
-    const answers: UserFeatures[] = [];
-    const errors: string[] = [];
-    const batchVersions: string[][] = [];
-    let polling = true;
-    const poller = (async () => {
-      for (let i = 0; polling; i += 1) {
-        const user = polledUsers[i % polledUsers.length] as string;
-        const single = await fetch(`${service.url}/v1/features/${user}`);
-        if (single.status === 200) answers.push((await single.json()) as UserFeatures);
-        else errors.push(`GET ${user}: ${single.status} ${await single.text()}`);
-        if (i % 4 === 0) {
-          const batch = await fetch(`${service.url}/v1/features:batch`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ user_ids: polledUsers.slice(0, 12) }),
-          });
-          if (batch.status !== 200) errors.push(`batch: ${batch.status} ${await batch.text()}`);
-          else {
-            const { results } = (await batch.json()) as { results: UserFeatures[] };
-            answers.push(...results);
-            batchVersions.push(results.map((r) => r.version));
-          }
-        }
-      }
-    })();
+    const reader = pollFeatures(service.url, polledUsers);
+    const { answers, errors, batchVersions } = reader;
     const served = (v: string) => waitFor(`the reader to answer from ${v}`, async () => answers.at(-1)?.version === v, { timeoutMs: 10_000, intervalMs: 20 });
     await served(v1.version);
 
@@ -217,8 +181,7 @@ describe('the version lifecycle under live load', () => {
     expect(catalog.get(v2.version)?.state).toBe('collected');
     expect(catalog.get(v1.version)?.state).toBe('active');
 
-    polling = false;
-    await poller;
+    await reader.stop();
 
     // The reader: no error, every batch from one version, every answer equal to its version's reference.
     expect(errors).toEqual([]);
