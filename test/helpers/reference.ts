@@ -112,12 +112,20 @@ export type FeatureReads = Record<string, { value: number | string | null; lates
 
 /** What the reference evaluator says every user's features are at `asOfMs`. */
 export function referenceReads(registry: FeatureRegistry, applied: readonly NormalizedEvent[], userIds: readonly string[], asOfMs: number): Map<string, FeatureReads> {
+  return readsByUser(registry, eventsByUser(applied), userIds, asOfMs);
+}
+
+function eventsByUser(applied: readonly NormalizedEvent[]): Map<string, NormalizedEvent[]> {
   const byUser = new Map<string, NormalizedEvent[]>();
   for (const event of applied) {
     const list = byUser.get(event.userId) ?? [];
     list.push(event);
     byUser.set(event.userId, list);
   }
+  return byUser;
+}
+
+function readsByUser(registry: FeatureRegistry, byUser: ReadonlyMap<string, readonly NormalizedEvent[]>, userIds: readonly string[], asOfMs: number): Map<string, FeatureReads> {
   const out = new Map<string, FeatureReads>();
   for (const userId of userIds) {
     const events = byUser.get(userId) ?? [];
@@ -266,5 +274,8 @@ export function referenceOf(registry: FeatureRegistry, records: ReadonlyArray<{ 
     new WindowOperators(registry),
     records.map((r, offset) => ({ source: r.source, value: r.value, partition: 0, offset })),
   );
-  return (users, asOfMs) => referenceReads(registry, applied, users, asOfMs);
+  // grouped once: a caller asks for one user at a time (every polled answer), and per call
+  // the grouping of every applied event cost more than the evaluation
+  const byUser = eventsByUser(applied);
+  return (users, asOfMs) => readsByUser(registry, byUser, users, asOfMs);
 }
