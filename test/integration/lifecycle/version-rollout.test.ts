@@ -31,6 +31,17 @@ import { waitFor } from '../../helpers/wait.ts';
 
 const MINUTE = 60_000;
 
+/** The event time (`min(event_ts, ingest_ts)`, as the pipeline takes it) of the newest playback error among `records`. */
+function newestError(records: readonly WorkloadRecord[]): number {
+  let newest = -Infinity;
+  for (const r of records) {
+    if (r.kind === 'invalid') continue;
+    const event = JSON.parse(r.value.toString('utf8')) as { event_type: string; event_ts: string; ingest_ts: string };
+    if (event.event_type === 'playback_error') newest = Math.max(newest, Math.min(Date.parse(event.event_ts), Date.parse(event.ingest_ts)));
+  }
+  return newest;
+}
+
 /** The test's own producer: sends queued records in small chunks, one after the other, until told to drain. */
 class LiveLoad {
   readonly produced: WorkloadRecord[] = [];
@@ -38,17 +49,28 @@ class LiveLoad {
   private running = true;
   private readonly loop: Promise<void>;
 
-  constructor(send: (records: WorkloadRecord[]) => Promise<void>, chunk: number, pauseMs: number) {
+  constructor(
+    private readonly send: (records: WorkloadRecord[]) => Promise<void>,
+    chunk: number,
+    pauseMs: number,
+  ) {
     this.loop = (async () => {
       while (this.running || this.queue.length > 0) {
         const next = this.queue.splice(0, chunk);
         if (next.length > 0) {
-          await send(next);
+          await this.send(next);
           this.produced.push(...next);
         }
         await new Promise((resolve) => setTimeout(resolve, next.length > 0 ? pauseMs : 20));
       }
     })();
+  }
+
+  /** Sends `records` at once, unpaced; only while nothing is queued (the load before the steps). */
+  async sendAtOnce(records: WorkloadRecord[]): Promise<void> {
+    expect(this.queue, 'records queued before sendAtOnce').toEqual([]);
+    await this.send(records);
+    this.produced.push(...records);
   }
 
   enqueue(records: readonly WorkloadRecord[]): void {
@@ -125,8 +147,17 @@ describe('a registry version rolled out under live load (issue 13 acceptance)', 
         await sidecars.get(group)?.stop();
         sidecars.delete(group);
       };
+      /** The compiled CLI to its end, its time noted for the summary (the dbt runs are most of the test's time). */
+      const cliTimes: string[] = [];
+      const churnfeat = async (label: string, command: string, args: string[]) => {
+        const t0 = Date.now();
+        const run = await runChurnfeat(command, args);
+        cliTimes.push(`${label} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        return run;
+      };
       const common = ['--redis-url', own.url, '--key-prefix', prefix];
-      const version = (...args: string[]) => runChurnfeat('version', [...args, ...common, '--actor', 'rollout-test', '--gc-batch', '100', '--gc-pause-ms', '0', '--gc-idle-ms', '1000']);
+      const version = (...args: string[]) =>
+        churnfeat(`version ${args[0]}`, 'version', [...args, ...common, '--actor', 'rollout-test', '--gc-batch', '100', '--gc-pause-ms', '0', '--gc-idle-ms', '1000']);
       const bootstrapArgs = [
         '--version',
         v2.version,
@@ -156,41 +187,57 @@ describe('a registry version rolled out under live load (issue 13 acceptance)', 
       onTestFinished(() => producer.disconnect());
       const load = new LiveLoad((records) => produceWorkload(ns, records, producer), 40, 100);
       onTestFinished(() => load.stop());
-      load.enqueue(phaseA);
-      await load.drained();
+      await load.sendAtOnce(phaseA);
       await waitForGroupCaughtUp(groups.v1, topics);
       await waitUntilLanded(storage, await highWatermarks(admin, topics));
 
       const service = await startServingService({ redisUrl: own.url, keyPrefix: prefix, port: 0, logLevel: 'silent', readyMaxWatermarkAgeMs: 0, opsReportsDir: '' }, v1);
       onTestFinished(() => service.close());
-      const reader = pollFeatures(service.url, polled);
+      // paced (a few hundred answers a second): flat out it took the CPU from the pipeline it waits on
+      const reader = pollFeatures(service.url, polled, { pauseMs: 10 });
       onTestFinished(() => reader.stop());
       await waitFor('the reader to answer from v1', async () => reader.answers.at(-1)?.version === v1.version, { timeoutMs: 10_000, intervalMs: 20 });
 
-      /** After a step: the load drained, every running version caught up, every user of each compared with its reference at one as_of. */
+      /**
+       * After a step: the load drained, every running version caught up, every user of each
+       * compared with its reference at two as_of. Just after the newest event: every window
+       * full. And the window edge, 12 minutes after the newest error (event time): v1's 10
+       * minute window holds no error any more, v2's 15 minute window still counts that one,
+       * and the 30 minute and 1 hour windows cut through the events (their old tiles drop out).
+       */
       const steps: string[] = [];
+      let stepStarted = started;
       const checkpoint = async (step: string, running: Array<{ registry: FeatureRegistry; group: string }>) => {
         await load.drained();
         for (const { group } of running) await waitForGroupCaughtUp(group, topics);
         const produced = [...load.produced];
         const newest = Math.max(...produced.map((r) => r.ingestMs));
-        // just after the newest event, and later: the short windows empty out, tiles expire
-        for (const asOf of [newest + 13_000, Date.now(), newest + 7 * MINUTE, newest + 40 * MINUTE]) {
-          for (const { registry, group } of running) {
-            const expected = referenceOf(registry, produced)(users, asOf);
+        const edge = newestError(produced) + 12 * MINUTE;
+        const references = new Map([v1, v2].map((registry) => [registry, referenceOf(registry, produced)]));
+        for (const { registry, group } of running) {
+          for (const asOf of [newest + 13_000, edge]) {
+            const expected = references.get(registry)!(users, asOf);
             const online = await onlineReads(new FeatureReader(redis, registry, prefix), users, asOf);
             const label = `${registry === v1 ? 'v1' : 'v2'} (${group}) at ${new Date(asOf).toISOString()}`;
             expect(diffReads(expected, online, ['reference', label]).slice(0, 10), `${step}: ${label} against the reference of ${produced.length} events`).toEqual([]);
             expect(countDrift(registry, expected, online), `${step}: ${label} double counts and gaps`).toEqual({ doubleCounts: 0, missing: 0 });
           }
         }
-        steps.push(`${step}: ${running.length} version(s) x ${users.length} users x ${v1.features.length} features equal the reference of ${produced.length} events`);
+        // the edge tells the versions apart (else comparing there would not exercise the 15 minute window)
+        const [v1Edge, v2Edge] = [references.get(v1)!(users, edge), references.get(v2)!(users, edge)];
+        const apart = users.filter((u) => v2Edge.get(u)?.errors_last_10m?.value !== v1Edge.get(u)?.errors_last_10m?.value).length;
+        expect(apart, `${step}: users whose errors_last_10m differ between v1 and v2 at ${new Date(edge).toISOString()}`).toBeGreaterThan(0);
+        const now = Date.now();
+        steps.push(
+          `${step}: ${running.length} version(s) x ${users.length} users x ${v1.features.length} features equal the reference of ${produced.length} events; ${apart} users apart at the edge (${((now - stepStarted) / 1000).toFixed(0)} s)`,
+        );
+        stepStarted = now;
       };
       await checkpoint('v1 alone', [{ registry: v1, group: groups.v1 }]);
 
       // 2. v2: bootstrap from the lake via dbt at a cut taken while the load runs, then its sidecar from the cut.
       load.enqueue(segments[0]!);
-      const boot = await runChurnfeat('bootstrap', bootstrapArgs);
+      const boot = await churnfeat('bootstrap', 'bootstrap', bootstrapArgs);
       expect(boot.code, boot.output).toBe(0);
       const summary = JSON.parse(boot.stdout.trim().split('\n').at(-1) as string) as { state: string; users_loaded: number; cut: Array<{ offset: number }> };
       expect(summary.state).toBe('complete');
@@ -213,7 +260,7 @@ describe('a registry version rolled out under live load (issue 13 acceptance)', 
 
       // 3. The real parity job for v2, with v2's dbt project; PASS recorded in v2's catalog record.
       await waitUntilLanded(storage, await highWatermarks(admin, topics));
-      const parity = await runChurnfeat('parity', [
+      const parity = await churnfeat('parity', 'parity', [
         '--version',
         v2.version,
         '--dbt-project-dir',
@@ -242,12 +289,16 @@ describe('a registry version rolled out under live load (issue 13 acceptance)', 
 
       // 4. Cutover under load: the alias moves; after the alias cache every answer is v2's.
       load.enqueue(duringCutover);
+      const beforeCut = reader.answers.length;
       const cut = await version('cutover', v2.version);
       expect(cut.code, cut.output).toBe(0);
       const cutAt = Date.now();
       expect(await redis.get(activeVersionKey(prefix))).toBe(v2.version);
-      await waitFor('the reader to answer from v2', async () => reader.answers.some((a) => a.as_of_ms > cutAt + 1_500 && a.version === v2.version), { timeoutMs: 15_000, intervalMs: 20 });
-      const lateV1 = reader.answers.filter((a) => a.as_of_ms > cutAt + 1_200 && a.version !== v2.version);
+      await waitFor('the reader to answer from v2', async () => reader.answers.slice(beforeCut).some((a) => a.as_of_ms > cutAt + 1_500 && a.version === v2.version), {
+        timeoutMs: 15_000,
+        intervalMs: 20,
+      });
+      const lateV1 = reader.answers.slice(beforeCut).filter((a) => a.as_of_ms > cutAt + 1_200 && a.version !== v2.version);
       expect(lateV1.length, 'answers from v1 more than the alias cache time after the cutover').toBe(0);
       await checkpoint('cut over to v2', [
         { registry: v1, group: groups.v1 },
@@ -256,11 +307,15 @@ describe('a registry version rolled out under live load (issue 13 acceptance)', 
 
       // 5. Rollback (v1 kept being written), cutover again, retire v1, stop it, GC its keys.
       load.enqueue(duringRollback);
+      const beforeBack = reader.answers.length;
       const back = await version('rollback');
       expect(back.code, back.output).toBe(0);
       expect(await redis.get(activeVersionKey(prefix))).toBe(v1.version);
       const backAt = Date.now();
-      await waitFor('the reader to answer from v1 again', async () => reader.answers.some((a) => a.as_of_ms > backAt + 1_500 && a.version === v1.version), { timeoutMs: 15_000, intervalMs: 20 });
+      await waitFor('the reader to answer from v1 again', async () => reader.answers.slice(beforeBack).some((a) => a.as_of_ms > backAt + 1_500 && a.version === v1.version), {
+        timeoutMs: 15_000,
+        intervalMs: 20,
+      });
       await checkpoint('rolled back to v1', [
         { registry: v1, group: groups.v1 },
         { registry: v2, group: groups.v2 },
@@ -319,7 +374,7 @@ describe('a registry version rolled out under live load (issue 13 acceptance)', 
       await waitFor('the sidecar to register v2 again', async () => (await readRecord(redis, prefix, v2.version)) !== null, { timeoutMs: 30_000, intervalMs: 100 });
       await load.drained();
       await stopVersion(groups.v2);
-      const rebuilt = await runChurnfeat('bootstrap', [...bootstrapArgs, '--rebuild']);
+      const rebuilt = await churnfeat('bootstrap --rebuild', 'bootstrap', [...bootstrapArgs, '--rebuild']);
       expect(rebuilt.code, rebuilt.output).toBe(0);
       await startVersion(v2, groups.v2);
       await checkpoint('v2 rebuilt after FLUSHALL', [{ registry: v2, group: groups.v2 }]);
@@ -330,6 +385,7 @@ describe('a registry version rolled out under live load (issue 13 acceptance)', 
           `version rollout: ${load.produced.length} events of ${users.length} users, ${reader.answers.length} answers polled (${reader.answers.filter((a) => a.version === v2.version).length} from v2, ${onlyV2Can} only v2 can give), 0 errors`,
           `seam: v2 consumed ${seam.consumed} records from the cut (${cutTotal} below it), ${seam.duplicate} duplicates, ${seam.replayed} replayed; v1's library after gc: ${v1Library}`,
           ...steps,
+          `CLI runs: ${cliTimes.join(', ')}`,
           `in ${((Date.now() - started) / 1000).toFixed(0)} s`,
         ].join('\n'),
       );
