@@ -207,7 +207,7 @@ describe('a registry version rolled out under live load (issue 13 acceptance)', 
        * compared with its reference at two as_of. Just after the newest event: every window
        * full. And the window edge, 12 minutes after the newest error (event time): v1's 10
        * minute window holds no error any more, v2's 15 minute window still counts that one,
-       * and the 30 minute and 1 hour windows cut through the events (their old tiles drop out).
+       * and the 30 minute window cuts through the events (its old tiles drop out).
        */
       const steps: string[] = [];
       let stepStarted = started;
