@@ -123,6 +123,8 @@ export const PARITY_OPTIONS = {
     placeholder: 'duckdb|snowflake',
   }),
   duckdbPath: COMMON_OPTIONS.duckdbPath,
+  // The version's own project: `parity --version V` passes only when dbt ran V's definitions.
+  dbtProjectDir: COMMON_OPTIONS.dbtProjectDir,
   lakeRoot: { ...COMMON_OPTIONS.lakeUri, description: 'the local lake dbt reads (var lake_root)', env: ['CHURNFEAT_LAKE_ROOT'], flag: 'lake-root', placeholder: 'DIR' },
   dbtBin: defineOption<string>({ kind: 'string', description: 'dbt executable', default: '.venv/dbt/bin/dbt', env: ['CHURNFEAT_DBT_BIN'], schema: SCHEMAS.nonEmpty, placeholder: 'FILE' }),
   dbtTarget: defineOption<string>({ kind: 'string', description: "dbt profile target; '' = the profile's default", default: '', env: ['CHURNFEAT_DBT_TARGET'], schema: { type: 'string' } }),
@@ -193,8 +195,8 @@ export function parityOptionsFrom(overrides: Partial<ParityFlatOptions> = {}, en
     warehouse: flat.warehouse === 'snowflake' ? { kind: 'snowflake', connection: snowflakeFromEnv(env) } : { kind: 'duckdb', path: flat.duckdbPath },
     dbt: {
       bin: flat.dbtBin,
-      projectDir: 'dbt_project',
-      profilesDir: 'dbt_project',
+      projectDir: flat.dbtProjectDir,
+      profilesDir: flat.dbtProjectDir,
       target: flat.dbtTarget === '' ? null : flat.dbtTarget,
       // dbt runs in its project folder: hand it absolute paths.
       env: { CHURNFEAT_DUCKDB_PATH: resolve(flat.duckdbPath), CHURNFEAT_LAKE_ROOT: resolve(flat.lakeRoot) },

@@ -155,14 +155,27 @@ export function countLogEvents(lines: readonly string[], event: string): number 
   return lines.filter((line) => line.includes(`"event":"${event}"`)).length;
 }
 
-/** Runs `churnfeat <command> ...args` (compiled) to its end: the exit code and everything it wrote. */
-export function runChurnfeat(command: string, ...args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, churnfeatArgs(command, ...args), { stdio: ['ignore', 'pipe', 'pipe'] });
+/** What one run of the compiled CLI printed, and its exit code. */
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  /** stdout and stderr interleaved, for assertion messages. */
+  output: string;
+}
+
+/** Runs `node dist/cli/churnfeat.js <command> <args>` to its end; `env` is added to this process's. */
+export function runChurnfeat(command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, churnfeatArgs(command, ...args), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
     let output = '';
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      output += d.toString();
+    });
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    child.on('exit', (code) => resolve({ code, output }));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout, output }));
   });
 }
 

@@ -10,7 +10,7 @@ import { parseEvent, type NormalizedEvent, type Source } from '../../sidecar/src
 import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
 import type { RecordVerdict } from '../../sidecar/src/metrics/index.ts';
 import { FeatureReader, FeatureWriter, type StoreRecord, type StoreVerdict } from '../../sidecar/src/store/index.ts';
-import { evaluateFeature, judgeRecords, type WindowOperators } from '../../sidecar/src/windows/index.ts';
+import { evaluateFeature, judgeRecords, WindowOperators } from '../../sidecar/src/windows/index.ts';
 import { unlinkPrefix } from './redis.ts';
 
 export const HOUR = 3_600_000;
@@ -112,12 +112,20 @@ export type FeatureReads = Record<string, { value: number | string | null; lates
 
 /** What the reference evaluator says every user's features are at `asOfMs`. */
 export function referenceReads(registry: FeatureRegistry, applied: readonly NormalizedEvent[], userIds: readonly string[], asOfMs: number): Map<string, FeatureReads> {
+  return readsByUser(registry, eventsByUser(applied), userIds, asOfMs);
+}
+
+function eventsByUser(applied: readonly NormalizedEvent[]): Map<string, NormalizedEvent[]> {
   const byUser = new Map<string, NormalizedEvent[]>();
   for (const event of applied) {
     const list = byUser.get(event.userId) ?? [];
     list.push(event);
     byUser.set(event.userId, list);
   }
+  return byUser;
+}
+
+function readsByUser(registry: FeatureRegistry, byUser: ReadonlyMap<string, readonly NormalizedEvent[]>, userIds: readonly string[], asOfMs: number): Map<string, FeatureReads> {
   const out = new Map<string, FeatureReads>();
   for (const userId of userIds) {
     const events = byUser.get(userId) ?? [];
@@ -255,4 +263,19 @@ export async function writeDirect(
     out.push(...verdicts);
   }
   return out;
+}
+
+/**
+ * The reference of a registry version over workload records in Kafka order (one global order:
+ * per user and source they share a partition): every user's reads at any instant.
+ */
+export function referenceOf(registry: FeatureRegistry, records: ReadonlyArray<{ source: Source; value: Buffer }>): (users: readonly string[], asOfMs: number) => Map<string, FeatureReads> {
+  const { applied } = referencePipeline(
+    new WindowOperators(registry),
+    records.map((r, offset) => ({ source: r.source, value: r.value, partition: 0, offset })),
+  );
+  // grouped once: a caller asks for one user at a time (every polled answer), and per call
+  // the grouping of every applied event cost more than the evaluation
+  const byUser = eventsByUser(applied);
+  return (users, asOfMs) => readsByUser(registry, byUser, users, asOfMs);
 }

@@ -46,16 +46,26 @@ export function feature(partial: Partial<CompiledFeature> & { name: string; aggr
   };
 }
 
+/**
+ * A new registry version: a copy of the dbt project `from` under `into` with one feature's
+ * window changed in its YAML (`window: <old>` -> `window: <window>`), compiled there
+ * (`churnfeat compile`). Returns the copy's folder and its registry.
+ */
+export function registryWithWindow(from: string, into: string, featureName: string, window: string): { projectDir: string; registry: FeatureRegistry } {
+  const projectDir = join(into, 'dbt_project');
+  cpSync(from, projectDir, { recursive: true, filter: (src) => !/[/\\](target|logs|dbt_packages)$/.test(src) });
+  const file = join(projectDir, 'models', 'marts', '_marts__models.yml');
+  const text = readFileSync(file, 'utf8');
+  const block = text.indexOf(`- name: ${featureName}\n`);
+  const at = /window: [0-9]+[smhd]/.exec(text.slice(block));
+  if (block < 0 || at === null) throw new Error(`${file} declares no window for ${featureName}`);
+  const start = block + at.index;
+  writeFileSync(file, `${text.slice(0, start)}window: ${window}${text.slice(start + at[0].length)}`);
+  writeRegistryArtifact(projectDir);
+  return { projectDir, registry: loadFeatureRegistry(projectDir) };
+}
+
 /** A second registry version: a copy of the fixture project under `dir` with errors_last_10m counting over 15 minutes, compiled. */
 export function compileFixtureV2(dir: string): FeatureRegistry {
-  const project = join(dir, 'registry-v2');
-  cpSync(FIXTURE_REGISTRY_DIR, project, { recursive: true });
-  const file = join(project, 'models', 'marts', '_marts__models.yml');
-  const text = readFileSync(file, 'utf8');
-  const block = text.indexOf('- name: errors_last_10m');
-  const at = text.indexOf('window: 10m', block);
-  if (block < 0 || at < block) throw new Error(`${file}: errors_last_10m with window: 10m not found`);
-  writeFileSync(file, `${text.slice(0, at)}window: 15m${text.slice(at + 'window: 10m'.length)}`);
-  writeRegistryArtifact(project);
-  return loadFeatureRegistry(project);
+  return registryWithWindow(FIXTURE_REGISTRY_DIR, dir, 'errors_last_10m', '15m').registry;
 }

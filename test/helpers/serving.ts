@@ -1,7 +1,9 @@
 /** Serving fixtures: a hand-built registry, cf_read answers, a fake state reader, watermarks, a client. */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { compileFeature, type FeatureRegistry } from '../../sidecar/src/features/index.ts';
 import type { UserStateRead } from '../../sidecar/src/store/index.ts';
-import { FeatureClient, WatermarkSnapshot, type StateReader } from '../../sidecar/src/serving/index.ts';
+import { FeatureClient, WatermarkSnapshot, type StateReader, type UserFeatures } from '../../sidecar/src/serving/index.ts';
+import type { FeatureReads } from './reference.ts';
 
 /** A small registry with one feature per aggregation, on two sources, with different freshness SLOs. */
 export function servingRegistry(): FeatureRegistry {
@@ -81,4 +83,69 @@ export function watermarks(overrides: Array<[source: 'client' | 'billing' | 'sup
 
 export function fixtureClient(reader: StateReader, snapshot = watermarks(), maxBatch = 5): FeatureClient {
   return new FeatureClient({ reader, registry: servingRegistry(), watermarks: { snapshot: () => snapshot }, maxBatch, clock: () => NOW });
+}
+
+/** What a reader polling the HTTP read API saw: every answer, every error, the versions of each batch. */
+export interface PollingReader {
+  answers: UserFeatures[];
+  errors: string[];
+  batchVersions: string[][];
+  /** Stops polling; resolves when the last request has returned. */
+  stop(): Promise<void>;
+}
+
+/** How a {@link pollFeatures} reader paces itself. */
+export interface PollingOptions {
+  /** Users in each batch request (the first ones). Default 12. */
+  batchSize?: number;
+  /**
+   * Pause after each round (one GET, every 4th round a batch too), so the reader does not take
+   * the CPU from the pipeline it watches. Default 0: flat out. About 10 ms gives a few hundred
+   * answers a second.
+   */
+  pauseMs?: number;
+}
+
+/** Polls `GET /v1/features/{user}` round the users, and every 4th time one batch of the first `batchSize`, one request in flight, until stopped. */
+export function pollFeatures(url: string, users: readonly string[], { batchSize = 12, pauseMs = 0 }: PollingOptions = {}): PollingReader {
+  const answers: UserFeatures[] = [];
+  const errors: string[] = [];
+  const batchVersions: string[][] = [];
+  let polling = true;
+  const loop = (async () => {
+    for (let i = 0; polling; i += 1) {
+      const user = users[i % users.length] as string;
+      try {
+        const single = await fetch(`${url}/v1/features/${user}`);
+        if (single.status === 200) answers.push((await single.json()) as UserFeatures);
+        else errors.push(`GET ${user}: ${single.status} ${await single.text()}`);
+        if (i % 4 === 0) {
+          const batch = await fetch(`${url}/v1/features:batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user_ids: users.slice(0, batchSize) }) });
+          if (batch.status !== 200) errors.push(`batch: ${batch.status} ${await batch.text()}`);
+          else {
+            const { results } = (await batch.json()) as { results: UserFeatures[] };
+            answers.push(...results);
+            batchVersions.push(results.map((r) => r.version));
+          }
+        }
+      } catch (error) {
+        errors.push(`request failed: ${String(error)}`);
+      }
+      if (pauseMs > 0 && polling) await sleep(pauseMs);
+    }
+  })();
+  return {
+    answers,
+    errors,
+    batchVersions,
+    async stop() {
+      polling = false;
+      await loop;
+    },
+  };
+}
+
+/** An HTTP answer's features in the shape the reference is compared in. */
+export function readsOf(answer: UserFeatures): FeatureReads {
+  return Object.fromEntries(Object.entries(answer.features).map(([name, f]) => [name, { value: f.value, latest_event_ms: f.latest_event_ms }]));
 }

@@ -244,7 +244,7 @@ describe('churnfeat bootstrap on the real stack', () => {
     const whole = `${ns.id}w`;
     const killed = `${ns.id}k`;
     const args = (prefix: string, ...more: string[]) => bootstrapCliArgs(ns, { version, lakeRoot, duckdbPath }, prefix, ...more);
-    const cli = (prefix: string, ...more: string[]) => runChurnfeat('bootstrap', ...args(prefix, ...more));
+    const cli = (prefix: string, ...more: string[]) => runChurnfeat('bootstrap', args(prefix, ...more));
     expect((await cli(whole, '--cut-only')).code).toBe(0);
     const straight = await cli(whole, '--batch-users', '1');
     expect(straight.code, straight.output).toBe(0);

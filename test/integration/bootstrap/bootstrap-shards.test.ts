@@ -84,17 +84,17 @@ describe('churnfeat bootstrap --users k/n', () => {
     const redis: Redis = testRedis();
     const whole = `${ns.id}w`;
     const sharded = `${ns.id}s`;
-    expect((await runChurnfeat('bootstrap', ...bootstrap(whole, '--cut-only'))).code).toBe(0);
-    const straight = await runChurnfeat('bootstrap', ...bootstrap(whole, '--batch-users', '4'));
+    expect((await runChurnfeat('bootstrap', bootstrap(whole, '--cut-only'))).code).toBe(0);
+    const straight = await runChurnfeat('bootstrap', bootstrap(whole, '--batch-users', '4'));
     expect(straight.code, straight.output).toBe(0);
 
     const key = bootstrapKey(sharded, version);
-    expect((await runChurnfeat('bootstrap', ...bootstrap(sharded, '--cut-only'))).code).toBe(0);
+    expect((await runChurnfeat('bootstrap', bootstrap(sharded, '--cut-only'))).code).toBe(0);
     const cut = await redis.hget(key, 'cut');
     // shard 2 loads one user per batch and is killed after a few checkpoints
     const killed = spawn(process.execPath, churnfeatArgs('bootstrap', ...bootstrap(sharded, '--users', '2/3', '--batch-users', '1')), { stdio: 'ignore' });
     const killedExit = new Promise((resolve) => killed.on('exit', resolve));
-    const others = Promise.all(['1/3', '3/3'].map((shard) => runChurnfeat('bootstrap', ...bootstrap(sharded, '--users', shard, '--batch-users', '2'))));
+    const others = Promise.all(['1/3', '3/3'].map((shard) => runChurnfeat('bootstrap', bootstrap(sharded, '--users', shard, '--batch-users', '2'))));
     const loadedAtKill = await waitFor(
       'shard 2 to checkpoint a few batches',
       async () => {
@@ -118,13 +118,13 @@ describe('churnfeat bootstrap --users k/n', () => {
     expect(await readBootstrapState(redis, sharded, version)).toBe('loading');
     expect((await committed(`${sharded}-g`)).flat().every((p) => p.endsWith(':-1'))).toBe(true);
 
-    const wrongCount = await runChurnfeat('bootstrap', ...bootstrap(sharded, '--users', '1/2'));
+    const wrongCount = await runChurnfeat('bootstrap', bootstrap(sharded, '--users', '1/2'));
     expect(wrongCount.code).toBe(1);
     expect(wrongCount.output).toContain('loaded in 3 shard(s)');
-    const dbtBuild = await runChurnfeat('bootstrap', ...bootstrap(sharded, '--users', '2/3', '--dbt-build'));
+    const dbtBuild = await runChurnfeat('bootstrap', bootstrap(sharded, '--users', '2/3', '--dbt-build'));
     expect(dbtBuild.code).toBe(2);
 
-    const resumed = await runChurnfeat('bootstrap', ...bootstrap(sharded, '--users', '2/3', '--batch-users', '5'));
+    const resumed = await runChurnfeat('bootstrap', bootstrap(sharded, '--users', '2/3', '--batch-users', '5'));
     expect(resumed.code, resumed.output).toBe(0);
     expect(resumed.output).toContain('complete (the last shard to finish: 2/3)');
     expect(await readBootstrapState(redis, sharded, version)).toBe('complete');

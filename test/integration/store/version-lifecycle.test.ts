@@ -4,7 +4,7 @@ import { SOURCES } from '../../../sidecar/src/events/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { generateWorkload, type WorkloadRecord } from '../../../sidecar/src/loadgen/workload.ts';
 import { Sidecar } from '../../../sidecar/src/pipeline/index.ts';
-import { startServingService, type UserFeatures } from '../../../sidecar/src/serving/index.ts';
+import { startServingService } from '../../../sidecar/src/serving/index.ts';
 import {
   activeVersionKey,
   countVersionKeys,
@@ -17,30 +17,17 @@ import {
   versionPrefix,
   watermarkKey,
 } from '../../../sidecar/src/store/index.ts';
-import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 import { redisCliArgs } from '../../helpers/cli.ts';
 import { tempDir } from '../../helpers/consumers.ts';
 import { createTestTopics, produceWorkload, waitForGroupCaughtUp } from '../../helpers/kafka.ts';
 import { testRedis } from '../../helpers/redis.ts';
-import { diffReads, onlineReads, referencePipeline, referenceReads, type FeatureReads } from '../../helpers/reference.ts';
+import { diffReads, onlineReads, referenceOf } from '../../helpers/reference.ts';
 import { compileFixtureV2, FIXTURE_REGISTRY_DIR } from '../../helpers/registry.ts';
+import { pollFeatures, readsOf } from '../../helpers/serving.ts';
 import { REDIS_CLUSTER, REDIS_URL, testNamespace } from '../../helpers/stack.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const MINUTE = 60_000;
-
-/** Reference values of a version's features for one user at one instant, from every event. */
-function referenceOf(registry: FeatureRegistry, records: readonly WorkloadRecord[]) {
-  const { applied } = referencePipeline(
-    new WindowOperators(registry),
-    records.map((r, offset) => ({ source: r.source, value: r.value, partition: 0, offset })),
-  );
-  return (users: readonly string[], asOfMs: number) => referenceReads(registry, applied, users, asOfMs);
-}
-
-function readsOf(answer: UserFeatures): FeatureReads {
-  return Object.fromEntries(Object.entries(answer.features).map(([name, f]) => [name, { value: f.value, latest_event_ms: f.latest_event_ms }]));
-}
 
 /** Runs `churnfeat version ...` in this process against the test's prefix; resolves to the exit code. */
 function version(prefix: string, ...argv: string[]): Promise<number> {
@@ -102,31 +89,8 @@ describe('the version lifecycle under live load', () => {
       v1,
     );
     onTestFinished(() => service.close());
-    const answers: UserFeatures[] = [];
-    const errors: string[] = [];
-    const batchVersions: string[][] = [];
-    let polling = true;
-    const poller = (async () => {
-      for (let i = 0; polling; i += 1) {
-        const user = polledUsers[i % polledUsers.length] as string;
-        const single = await fetch(`${service.url}/v1/features/${user}`);
-        if (single.status === 200) answers.push((await single.json()) as UserFeatures);
-        else errors.push(`GET ${user}: ${single.status} ${await single.text()}`);
-        if (i % 4 === 0) {
-          const batch = await fetch(`${service.url}/v1/features:batch`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ user_ids: polledUsers.slice(0, 12) }),
-          });
-          if (batch.status !== 200) errors.push(`batch: ${batch.status} ${await batch.text()}`);
-          else {
-            const { results } = (await batch.json()) as { results: UserFeatures[] };
-            answers.push(...results);
-            batchVersions.push(results.map((r) => r.version));
-          }
-        }
-      }
-    })();
+    const reader = pollFeatures(service.url, polledUsers);
+    const { answers, errors, batchVersions } = reader;
     const served = (v: string) => waitFor(`the reader to answer from ${v}`, async () => answers.at(-1)?.version === v, { timeoutMs: 10_000, intervalMs: 20 });
     await served(v1.version);
 
@@ -204,8 +168,7 @@ describe('the version lifecycle under live load', () => {
     expect(catalog.get(v2.version)?.state).toBe('collected');
     expect(catalog.get(v1.version)?.state).toBe('active');
 
-    polling = false;
-    await poller;
+    await reader.stop();
 
     // The reader: no error, every batch from one version, every answer equal to its version's reference.
     expect(errors).toEqual([]);
