@@ -5,3 +5,4 @@ export * from './bootstrap-options.ts';
 export * from './warehouse-rows.ts';
 export * from './feature-rows.ts';
 export * from './user-shard.ts';
+export * from './bootstrap-progress.ts';
