@@ -81,6 +81,23 @@ export async function readyMasters(redis: Redis, timeoutMs = MASTERS_READY_TIMEO
   return masters;
 }
 
+/**
+ * The node that serves `key`: on a Cluster, the master of the key's slot (`CLUSTER KEYSLOT`,
+ * then the client's slot map), for a keyless command that must reach that node's connection
+ * (UNWATCH after a WATCH of the key: sent as is, a Cluster client picks a random node); else the
+ * client itself.
+ */
+export async function nodeOfKey(redis: Redis, key: string): Promise<Redis> {
+  const client: unknown = redis;
+  if (!(client instanceof Cluster)) return redis;
+  const masters = await readyMasters(redis);
+  const slot = Number(await client.call('CLUSTER', 'KEYSLOT', key));
+  const [address] = client.slots[slot] ?? [];
+  const node = masters.find((n) => `${n.options.host}:${n.options.port}` === address);
+  if (node === undefined) throw new ChurnfeatError('redis_unavailable', `no known master serves slot ${slot} of key ${key} (slot map: ${address ?? 'none'})`, { retryable: true });
+  return node;
+}
+
 /** Loads (or replaces) the library for this registry (on every master of a Cluster, once it knows them) and records its version id in the version's keyspace under the prefix. */
 export async function loadFunctionLibrary(redis: Redis, registry: FeatureRegistry, prefix: string): Promise<void> {
   const library = renderFunctionLibrary(registry);

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { FeatureRegistry } from '../features/index.ts';
 import { ChurnfeatError } from '../errors.ts';
+import { nodeOfKey } from './function-library.ts';
 import { activeVersionKey, bootstrapKey, lifecycleAuditKey, versionCatalogKey } from './redis-layout.ts';
 
 /**
@@ -344,24 +345,30 @@ const MAX_ATTEMPTS = 5;
 /**
  * Runs a transition optimistically: WATCH the alias and the catalog, read, plan, then one
  * MULTI writes the records and the alias; a concurrent change makes EXEC fail and the plan is
- * made again from what is there now. (In a Cluster the lifecycle keys share one hash tag.)
+ * made again from what is there now. (In a Cluster the lifecycle keys share one hash tag.) A
+ * dry run only reads (nothing to watch); a refused plan UNWATCHes on the node of the watched
+ * keys (a keyless UNWATCH goes to a random node of a Cluster, and the watch left behind would
+ * fail the connection's next EXEC).
  */
 export async function transact(redis: Redis, prefix: string, plan: (view: CatalogView) => TransitionPlan, options: { dryRun?: boolean } = {}): Promise<TransitionPlan> {
   const alias = activeVersionKey(prefix);
   const catalog = versionCatalogKey(prefix);
+  const readView = async (): Promise<CatalogView> => {
+    const [active, raw] = await Promise.all([redis.get(alias), redis.hgetall(catalog)]);
+    return { active, records: new Map(Object.entries(raw).map(([version, text]) => [version, parseRecord(text)])) };
+  };
+  if (options.dryRun) return plan(await readView());
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
     await redis.watch(alias, catalog);
     let result: TransitionPlan;
     try {
-      const [active, raw] = await Promise.all([redis.get(alias), redis.hgetall(catalog)]);
-      result = plan({ active, records: new Map(Object.entries(raw).map(([version, text]) => [version, parseRecord(text)])) });
+      result = plan(await readView());
     } catch (error) {
-      await redis.unwatch();
+      // the refusal is what the caller sees; were UNWATCH to fail, the watch left would only fail this connection's next EXEC once (retried)
+      await nodeOfKey(redis, alias)
+        .then((node) => node.unwatch())
+        .catch(() => undefined);
       throw error;
-    }
-    if (options.dryRun) {
-      await redis.unwatch();
-      return result;
     }
     const multi = redis.multi();
     for (const record of result.records) multi.hset(catalog, record.version, JSON.stringify(record));
