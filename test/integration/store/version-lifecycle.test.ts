@@ -253,7 +253,9 @@ describe('the version lifecycle under live load', () => {
     const prefix = testNamespace().options.keyPrefix;
     const redis = testRedis();
     const other = testRedis();
-    onTestFinished(() => redis.del(activeVersionKey(prefix), versionCatalogKey(prefix)));
+    onTestFinished(async () => {
+      await redis.del(activeVersionKey(prefix), versionCatalogKey(prefix));
+    });
     const refuse = () => {
       throw new LifecycleRefusal('refused by the test');
     };
