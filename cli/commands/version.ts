@@ -7,6 +7,7 @@
 import { hostname, userInfo } from 'node:os';
 import { SingleBar } from 'cli-progress';
 import type { Redis } from 'ioredis';
+import { describeBootstrapProgress, readBootstrapProgress } from '../../sidecar/src/bootstrap/index.ts';
 import { createRedisClient, defineOption, loadOptions, REDIS_STORE_OPTIONS, SCHEMAS } from '../../sidecar/src/config/index.ts';
 import { UsageError } from '../../sidecar/src/config/option-table.ts';
 import {
@@ -22,7 +23,6 @@ import {
   planRollback,
   readActiveVersion,
   readAudit,
-  readBootstrapState,
   readCatalog,
   rollbackTarget,
   runTransition,
@@ -151,12 +151,23 @@ async function list(redis: Redis, options: VersionOptions): Promise<number> {
 
 async function status(redis: Redis, options: VersionOptions, version: string): Promise<number> {
   // No key count here: that is a SCAN of the whole keyspace (`gc --dry-run` does it).
-  const [active, records, bootstrap] = await Promise.all([readActiveVersion(redis, options.keyPrefix), readCatalog(redis, options.keyPrefix), readBootstrapState(redis, options.keyPrefix, version)]);
+  const [active, records, bootstrap] = await Promise.all([
+    readActiveVersion(redis, options.keyPrefix),
+    readCatalog(redis, options.keyPrefix),
+    readBootstrapProgress(redis, options.keyPrefix, version),
+  ]);
   const record = records.get(version);
   if (!record) throw new LifecycleRefusal(`version ${version} is not in the catalog (known: ${[...records.keys()].join(', ') || 'none'})`);
   const summary = { ...summaryOf(record, active, rollbackTarget({ active, records })), bootstrap };
-  if (options.json) out(JSON.stringify(summary, null, 2));
-  else for (const [key, value] of Object.entries(summary)) out(`${key.padEnd(16)} ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}`);
+  if (options.json) {
+    out(JSON.stringify(summary, null, 2));
+    return EXIT.ok;
+  }
+  const { bootstrap: _bootstrap, ...rest } = summary;
+  for (const [key, value] of Object.entries(rest)) out(`${key.padEnd(16)} ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}`);
+  const [head, ...shards] = bootstrap === null ? ['none ran'] : describeBootstrapProgress(bootstrap);
+  out(`${'bootstrap'.padEnd(16)} ${head}`);
+  for (const line of shards) out(`${''.padEnd(16)} ${line}`);
   return EXIT.ok;
 }
 
@@ -273,7 +284,7 @@ async function runSubcommand(redis: Redis, sub: Subcommand, args: string[], opti
       return gc(redis, options, args[0] as string, actor);
     case 'cutover': {
       const target = args[0] as string;
-      const bootstrap = await readBootstrapState(redis, prefix, target);
+      const bootstrap = await readBootstrapProgress(redis, prefix, target);
       const plan = await runTransition(redis, prefix, { action: 'cutover', actor, versions: { to: target }, dryRun: options.dryRun }, (view) => planCutover(view, target, bootstrap, at));
       out(`cutover: ${plan.detail}${dry}`);
       return EXIT.ok;

@@ -6,3 +6,4 @@ export * from './warehouse-rows.ts';
 export * from './feature-rows.ts';
 export * from './user-shard.ts';
 export * from './workload-warehouse.ts';
+export * from './bootstrap-progress.ts';

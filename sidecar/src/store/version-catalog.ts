@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { FeatureRegistry } from '../features/index.ts';
 import { ChurnfeatError } from '../errors.ts';
+import { nodeOfKey } from './function-library.ts';
 import { activeVersionKey, bootstrapKey, lifecycleAuditKey, versionCatalogKey } from './redis-layout.ts';
 
 /**
@@ -58,6 +59,31 @@ export interface VersionRecord {
 
 /** What `bootstrapKey` says, when the bootstrap loader ran for the version. */
 export type BootstrapState = 'loading' | 'complete' | null;
+
+/** One shard loader's progress (an unsharded load is shard 1 of 1). */
+export interface BootstrapShardProgress {
+  shard: number;
+  /** `complete`; `loading` once it checkpointed a batch; `not started` before. */
+  state: 'complete' | 'loading' | 'not started';
+  usersLoaded: number;
+  finishedAt: string | null;
+}
+
+/** A version's bootstrap as its key says (bootstrap/bootstrap-progress.ts reads it): what `version status` prints and cutover checks. */
+export interface BootstrapProgress {
+  state: 'loading' | 'complete';
+  /** The shard count the loaders recorded; null while only the cut is taken (no loader started). */
+  shards: number | null;
+  shardsComplete: number;
+  /** Users loaded over every shard. */
+  usersLoaded: number;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** Per shard, 1..shards (empty while `shards` is null). */
+  perShard: BootstrapShardProgress[];
+  /** The shards not complete yet, 1-based (every shard complete and the state still loading: the last loader stopped before recording the completion). */
+  pendingShards: number[];
+}
 
 /** One lifecycle operation as the audit stream keeps it. */
 export interface AuditEntry {
@@ -237,9 +263,9 @@ function need(view: CatalogView, version: string): VersionRecord {
 /**
  * Cutover to `target`: refused when it is already active, retired or collected, when its
  * parity has not passed (never ran, or failed), or when its bootstrap key exists and is not
- * `complete`. The active version becomes `standby` and the rollback target.
+ * `complete` (the refusal names the shards still pending). The active version becomes `standby` and the rollback target.
  */
-export function planCutover(view: CatalogView, target: string, bootstrap: BootstrapState, at: string): TransitionPlan {
+export function planCutover(view: CatalogView, target: string, bootstrap: BootstrapProgress | null, at: string): TransitionPlan {
   const record = need(view, target);
   if (view.active === target) throw new LifecycleRefusal(`version ${target} is already active`);
   if (record.state === 'retired' || record.state === 'collected') throw new LifecycleRefusal(`version ${target} is ${record.state}: its keys are not written any more`);
@@ -248,14 +274,24 @@ export function planCutover(view: CatalogView, target: string, bootstrap: Bootst
     throw new LifecycleRefusal(
       `version ${target} failed parity (${record.parity.mismatches} unexplained mismatches of ${record.parity.sampleSize} users at ${record.parity.at}): fix and run parity again`,
     );
-  if (bootstrap !== null && bootstrap !== 'complete')
-    throw new LifecycleRefusal(`version ${target}'s bootstrap is ${bootstrap}, not complete: resume \`churnfeat bootstrap\` and wait for it to finish`);
+  if (bootstrap !== null && bootstrap.state !== 'complete') throw new LifecycleRefusal(`version ${target}'s bootstrap is ${bootstrap.state}, not complete: ${bootstrapRemedy(bootstrap)}`);
   const records: VersionRecord[] = [{ ...record, state: 'active', previous: view.active, activatedAt: at }];
   if (view.active !== null) {
     const old = view.records.get(view.active);
     if (old) records.push({ ...old, state: 'standby' });
   }
   return { records, alias: target, detail: `alias ${view.active ?? '(none)'} -> ${target}`, versions: { from: view.active ?? '', to: target } };
+}
+
+/** What is left of an incomplete bootstrap and how to finish it (the cutover refusal's second half). */
+export function bootstrapRemedy(bootstrap: BootstrapProgress): string {
+  if (bootstrap.shards === null) return 'only its cut is taken: run the `churnfeat bootstrap` loader(s) and wait for them to finish';
+  if (bootstrap.shards === 1) return `${bootstrap.usersLoaded} users loaded so far: resume \`churnfeat bootstrap\` and wait for it to finish`;
+  const done = `${bootstrap.shardsComplete} of ${bootstrap.shards} shards complete`;
+  if (bootstrap.pendingShards.length === 0)
+    return `${done}, its completion not recorded (the last loader stopped first): run any shard's loader again (\`churnfeat bootstrap --users 1/${bootstrap.shards}\`)`;
+  const pending = bootstrap.pendingShards.map((k) => `${k}/${bootstrap.shards}`).join(', ');
+  return `${done}; pending shard(s) ${pending}: resume \`churnfeat bootstrap --users k/${bootstrap.shards}\` for each and wait for them to finish`;
 }
 
 /** Rollback: the alias goes back to the active version's `previous`, which must still be written (standby). */
@@ -309,24 +345,30 @@ const MAX_ATTEMPTS = 5;
 /**
  * Runs a transition optimistically: WATCH the alias and the catalog, read, plan, then one
  * MULTI writes the records and the alias; a concurrent change makes EXEC fail and the plan is
- * made again from what is there now. (In a Cluster the lifecycle keys share one hash tag.)
+ * made again from what is there now. (In a Cluster the lifecycle keys share one hash tag.) A
+ * dry run only reads (nothing to watch); a refused plan UNWATCHes on the node of the watched
+ * keys (a keyless UNWATCH goes to a random node of a Cluster, and the watch left behind would
+ * fail the connection's next EXEC).
  */
 export async function transact(redis: Redis, prefix: string, plan: (view: CatalogView) => TransitionPlan, options: { dryRun?: boolean } = {}): Promise<TransitionPlan> {
   const alias = activeVersionKey(prefix);
   const catalog = versionCatalogKey(prefix);
+  const readView = async (): Promise<CatalogView> => {
+    const [active, raw] = await Promise.all([redis.get(alias), redis.hgetall(catalog)]);
+    return { active, records: new Map(Object.entries(raw).map(([version, text]) => [version, parseRecord(text)])) };
+  };
+  if (options.dryRun) return plan(await readView());
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
     await redis.watch(alias, catalog);
     let result: TransitionPlan;
     try {
-      const [active, raw] = await Promise.all([redis.get(alias), redis.hgetall(catalog)]);
-      result = plan({ active, records: new Map(Object.entries(raw).map(([version, text]) => [version, parseRecord(text)])) });
+      result = plan(await readView());
     } catch (error) {
-      await redis.unwatch();
+      // the refusal is what the caller sees; were UNWATCH to fail, the watch left would only fail this connection's next EXEC once (retried)
+      await nodeOfKey(redis, alias)
+        .then((node) => node.unwatch())
+        .catch(() => undefined);
       throw error;
-    }
-    if (options.dryRun) {
-      await redis.unwatch();
-      return result;
     }
     const multi = redis.multi();
     for (const record of result.records) multi.hset(catalog, record.version, JSON.stringify(record));

@@ -4,7 +4,7 @@ import { FeatureReader } from './feature-reader.ts';
 import type { UserStateRead } from './store-model.ts';
 import { versionPrefix } from './redis-layout.ts';
 import { globLiteral, userOfStateKey } from './version-gc.ts';
-import { masterNodes } from './function-library.ts';
+import { readyMasters } from './function-library.ts';
 
 /** One feature's comparison between two versions over a user sample. */
 export interface FeatureDiff {
@@ -34,7 +34,7 @@ export interface VersionDiff {
 export async function sampleVersionUsers(redis: Redis, prefix: string, version: string, limit: number): Promise<string[]> {
   const keyspace = versionPrefix(prefix, version);
   const users: string[] = [];
-  for (const node of masterNodes(redis)) {
+  for (const node of await readyMasters(redis)) {
     let cursor = '0';
     do {
       const [next, keys] = await node.scan(cursor, 'MATCH', `${globLiteral(keyspace)}:{*}`, 'COUNT', 1_000);

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { masterNodes } from './function-library.ts';
+import { readyMasters } from './function-library.ts';
 import { registryKey, versionPrefix } from './redis-layout.ts';
 import { functionNames } from './store-protocol.ts';
 
@@ -30,13 +30,7 @@ export interface GcProgress {
   usersDeleted: number;
 }
 
-/** The masters, once a Cluster client knows them (before its slot map is loaded it lists none, and a walk of none would delete nothing). */
-async function readyMasters(redis: Redis): Promise<Redis[]> {
-  await redis.ping();
-  return masterNodes(redis);
-}
-
-/** Walks every master with SCAN MATCH (non-blocking, COUNT per call), handing each batch of keys found. */
+/** Walks every master (once a Cluster client knows them: a walk of none would delete nothing) with SCAN MATCH (non-blocking, COUNT per call), handing each batch of keys found. */
 async function scanVersion(redis: Redis, pattern: string, count: number, onKeys: (node: Redis, keys: string[]) => Promise<void>): Promise<void> {
   for (const node of await readyMasters(redis)) {
     let cursor = '0';

@@ -2,7 +2,8 @@
  * The sharded bootstrap on the real stack (Kafka, the lake writer, dbt over the lake, Redis):
  * three `churnfeat bootstrap --users k/3` processes side by side, one killed with SIGKILL and
  * resumed, share one cut and end with the keys of one unsharded load, byte for byte; the
- * version's bootstrap stays `loading` (cutover refused) until the last shard is complete.
+ * version's bootstrap stays `loading` (cutover refused, naming the pending shard; `version status`
+ * shows per shard what is loaded) until the last shard is complete.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,9 +18,9 @@ import { loadFeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { ensureTopics } from '../../../sidecar/src/kafka/index.ts';
 import { LocalLakeStorage } from '../../../sidecar/src/lake/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
-import { bootstrapKey, readBootstrapState, versionPrefix } from '../../../sidecar/src/store/index.ts';
+import { bootstrapKey, readBootstrapState, recordParity, registerVersion, versionPrefix } from '../../../sidecar/src/store/index.ts';
 import { dbtBuildFeatureEvents } from '../../../parity/src/index.ts';
-import { bootstrapCliArgs, churnfeatArgs, runChurnfeat } from '../../helpers/cli.ts';
+import { bootstrapCliArgs, churnfeatArgs, redisCliArgs, runChurnfeat } from '../../helpers/cli.ts';
 import { kafkaClient, namespaceTopics, produceWorkload } from '../../helpers/kafka.ts';
 import { highWatermarks, startNamespaceLakeWriter, waitUntilLanded } from '../../helpers/lake.ts';
 import { parityDbtOptions } from '../../helpers/parity-pipeline.ts';
@@ -28,7 +29,8 @@ import { REDIS_URL, testNamespace, type TestNamespace } from '../../helpers/stac
 import { waitFor } from '../../helpers/wait.ts';
 
 const HOUR = 3_600_000;
-const version = loadFeatureRegistry('dbt_project').version;
+const registry = loadFeatureRegistry('dbt_project');
+const version = registry.version;
 
 let ns: TestNamespace;
 let admin: Admin;
@@ -117,6 +119,26 @@ describe('churnfeat bootstrap --users k/n', () => {
     // what cutover reads: not complete while shard 2 is not
     expect(await readBootstrapState(redis, sharded, version)).toBe('loading');
     expect((await committed(`${sharded}-g`)).flat().every((p) => p.endsWith(':-1'))).toBe(true);
+    // the lifecycle sees it per shard: status lists shard 2 as pending, cutover refuses naming it
+    await registerVersion(redis, sharded, { ...registry, version: `${version}-old` }, 'test');
+    await registerVersion(redis, sharded, registry, 'test');
+    await recordParity(redis, sharded, version, { passed: true, mismatches: 0, sampleSize: 1, asOf: new Date().toISOString(), at: new Date().toISOString() }, 'test');
+    const lifecycle = (...args: string[]) => runChurnfeat('version', [...args, ...redisCliArgs(), '--key-prefix', sharded]);
+    const statusJson = await lifecycle('status', version, '--json');
+    expect(statusJson.code, statusJson.output).toBe(0);
+    const progress = JSON.parse(statusJson.stdout).bootstrap;
+    expect(progress).toMatchObject({ state: 'loading', shards: 3, shardsComplete: 2, pendingShards: [2] });
+    expect(progress.perShard.map((s: { state: string }) => s.state)).toEqual(['complete', 'loading', 'complete']);
+    // the killed loader may have checkpointed once more after the wait saw `loadedAtKill`
+    const shard2Loaded = Number(await redis.hget(key, 'shard:2:users_loaded'));
+    expect(progress.perShard[1].usersLoaded).toBe(shard2Loaded);
+    expect(progress.usersLoaded).toBe(users.length - shard2Users + shard2Loaded);
+    const statusText = await lifecycle('status', version);
+    expect(statusText.output).toContain(`loading: 2/3 shard(s) complete, ${progress.usersLoaded} users loaded; pending: 2`);
+    expect(statusText.output).toMatch(new RegExp(`shard 2/3 +loading +${shard2Loaded} users loaded`));
+    const refused = await lifecycle('cutover', version);
+    expect(refused.code, refused.output).toBe(1);
+    expect(refused.output).toContain('2 of 3 shards complete; pending shard(s) 2/3');
 
     const wrongCount = await runChurnfeat('bootstrap', bootstrap(sharded, '--users', '1/2'));
     expect(wrongCount.code).toBe(1);
@@ -128,6 +150,9 @@ describe('churnfeat bootstrap --users k/n', () => {
     expect(resumed.code, resumed.output).toBe(0);
     expect(resumed.output).toContain('complete (the last shard to finish: 2/3)');
     expect(await readBootstrapState(redis, sharded, version)).toBe('complete');
+    const statusDone = JSON.parse((await lifecycle('status', version, '--json')).output).bootstrap;
+    expect(statusDone).toMatchObject({ state: 'complete', shardsComplete: 3, usersLoaded: users.length, pendingShards: [] });
+    expect((await lifecycle('cutover', version, '--dry-run')).code).toBe(0);
     expect(Number(await redis.hget(key, 'users_loaded'))).toBe(users.length);
     const keys = await dumpKeyspace(redis, versionPrefix(whole, version), bootstrapKey(whole, version));
     expect(Object.keys(keys).length).toBeGreaterThan(users.length);

@@ -7,14 +7,26 @@
 import { Redis } from 'ioredis';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { command as versionCommand } from '../../../cli/commands/version.ts';
+import { createRedisClient } from '../../../sidecar/src/config/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../../../sidecar/src/features/index.ts';
 import { FeatureClient, VersionResolver } from '../../../sidecar/src/serving/index.ts';
-import { functionNames, isLibraryLoaded, loadFunctionLibrary, readAudit, readCatalog, recordParity, registerVersion, userStateKey, versionPrefix } from '../../../sidecar/src/store/index.ts';
+import {
+  functionNames,
+  isLibraryLoaded,
+  loadFunctionLibrary,
+  readAudit,
+  readyMasters,
+  readCatalog,
+  recordParity,
+  registerVersion,
+  userStateKey,
+  versionPrefix,
+} from '../../../sidecar/src/store/index.ts';
 import { redisCliArgs } from '../../helpers/cli.ts';
 import { tempDir } from '../../helpers/consumers.ts';
 import { deleteRedisKeys, testRedis } from '../../helpers/redis.ts';
 import { compileFixtureV2, FIXTURE_REGISTRY_DIR } from '../../helpers/registry.ts';
-import { REDIS_URL, testNamespace } from '../../helpers/stack.ts';
+import { REDIS_CLUSTER, REDIS_URL, testNamespace } from '../../helpers/stack.ts';
 
 function version(prefix: string, ...argv: string[]): Promise<number> {
   return versionCommand.run([...argv, ...redisCliArgs(), '--key-prefix', prefix, '--actor', 'gc-library-test', '--gc-pause-ms', '0', '--gc-idle-ms', '0']);
@@ -44,7 +56,6 @@ describe('version gc and the Redis Function library', () => {
     const second = testNamespace().options.keyPrefix;
     onTestFinished(() => deleteRedisKeys(REDIS_URL, first, second));
     const redis = testRedis();
-    await redis.ping(); // a Cluster client lists its masters (where a library is loaded) once connected
     await registerBoth(redis, first, v1, v2);
     // a reader that resolved v1 before the cutover and keeps that resolution (a pod with a long alias cache)
     const resolver = new VersionResolver(redis, first, v1, { aliasCacheMs: 600_000 });
@@ -74,5 +85,22 @@ describe('version gc and the Redis Function library', () => {
     // the reader's cached v1 is gone: it resolves the alias again and answers from v2
     const answer = await client.get('u-1');
     expect(answer.version).toBe(v2.version);
+  });
+
+  it('loads a library on every master from a client not connected yet (a Cluster client lists no master before its slot map)', async () => {
+    const prefix = testNamespace().options.keyPrefix;
+    const registry = { ...loadFeatureRegistry(FIXTURE_REGISTRY_DIR), version: `lazy${prefix}` };
+    const fresh = createRedisClient({ redisUrl: REDIS_URL, redisCluster: REDIS_CLUSTER }, { lazyConnect: true });
+    const redis = testRedis();
+    onTestFinished(async () => {
+      fresh.disconnect();
+      for (const node of await readyMasters(redis)) await node.call('FUNCTION', 'DELETE', functionNames(registry.version).library).catch(() => undefined);
+      await deleteRedisKeys(REDIS_URL, prefix);
+    });
+    await loadFunctionLibrary(fresh, registry, prefix);
+    expect(await isLibraryLoaded(redis, registry.version)).toBe(true);
+    const masters = await readyMasters(redis);
+    expect(masters.length).toBe(REDIS_CLUSTER ? 3 : 1);
+    for (const node of masters) expect(await node.call('FUNCTION', 'LIST', 'LIBRARYNAME', functionNames(registry.version).library)).toHaveLength(1);
   });
 });

@@ -8,12 +8,16 @@ import { startServingService } from '../../../sidecar/src/serving/index.ts';
 import {
   activeVersionKey,
   countVersionKeys,
+  LifecycleRefusal,
   FeatureReader,
   readActiveVersion,
   readAudit,
   readCatalog,
   recordParity,
+  readyMasters,
   tombstoneKey,
+  transact,
+  versionCatalogKey,
   versionPrefix,
   watermarkKey,
 } from '../../../sidecar/src/store/index.ts';
@@ -206,5 +210,26 @@ describe('the version lifecycle under live load', () => {
     console.info(
       `version lifecycle: ${answers.length} answers (${answers.filter((a) => a.version === v2.version).length} from v2), ${live.length} live records during the steps, v2 GC removed ${v2Before.keys} keys of ${v2Before.users} users`,
     );
+  });
+
+  it('leaves no WATCH behind after a refused or dry-run transition (on a Cluster a keyless UNWATCH went to a random master): the next EXEC on every master runs', async () => {
+    const prefix = testNamespace().options.keyPrefix;
+    const redis = testRedis();
+    const other = testRedis();
+    onTestFinished(async () => {
+      await redis.del(activeVersionKey(prefix), versionCatalogKey(prefix));
+    });
+    const refuse = () => {
+      throw new LifecycleRefusal('refused by the test');
+    };
+    const stale: string[] = [];
+    for (let round = 1; round <= 6; round += 1) {
+      if (round % 2 === 1) await expect(transact(redis, prefix, refuse)).rejects.toThrow('refused by the test');
+      else expect((await transact(redis, prefix, () => ({ records: [], detail: 'dry' }), { dryRun: true })).detail).toBe('dry');
+      // another operator changes the watched keys: a watch still on a connection makes its next EXEC return null
+      await other.set(activeVersionKey(prefix), `v${round}`);
+      for (const node of await readyMasters(redis)) if ((await node.multi().ping().exec()) === null) stale.push(`round ${round}: ${node.options.host}:${node.options.port}`);
+    }
+    expect(stale).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ import {
   planRollback,
   rollbackTarget,
   runtimeRegistry,
+  type BootstrapProgress,
   type CatalogView,
   type VersionRecord,
   type VersionState,
@@ -34,6 +35,18 @@ function record(version: string, state: VersionState, extra: Partial<VersionReco
 
 const passed = { passed: true, mismatches: 0, sampleSize: 500, asOf: AT, at: AT };
 const failed = { passed: false, mismatches: 7, sampleSize: 500, asOf: AT, at: AT };
+
+const LOADING: BootstrapProgress = {
+  state: 'loading',
+  shards: 1,
+  shardsComplete: 0,
+  usersLoaded: 40,
+  startedAt: AT,
+  finishedAt: null,
+  perShard: [{ shard: 1, state: 'loading', usersLoaded: 40, finishedAt: null }],
+  pendingShards: [1],
+};
+const COMPLETE: BootstrapProgress = { ...LOADING, state: 'complete', shardsComplete: 1, perShard: [{ shard: 1, state: 'complete', usersLoaded: 40, finishedAt: AT }], pendingShards: [] };
 
 function view(active: string | null, ...records: VersionRecord[]): CatalogView {
   return { active, records: new Map(records.map((r) => [r.version, r])) };
@@ -71,7 +84,7 @@ describe('the version catalog state machine', () => {
     expect(refusal(() => planCutover(view('v1', record('v1', 'active'), record('v2', 'shadow', { parity: failed })), 'v2', null, AT))).toContain(
       'failed parity (7 unexplained mismatches of 500 users',
     );
-    expect(refusal(() => planCutover(view('v1', record('v1', 'active'), record('v2', 'shadow', { parity: passed })), 'v2', 'loading', AT))).toContain('bootstrap is loading, not complete');
+    expect(refusal(() => planCutover(view('v1', record('v1', 'active'), record('v2', 'shadow', { parity: passed })), 'v2', LOADING, AT))).toContain('bootstrap is loading, not complete');
     expect(refusal(() => planCutover(view('v1', record('v1', 'active'), record('v2', 'retired', { parity: passed })), 'v2', null, AT))).toContain('is retired');
     expect(refusal(() => planCutover(view('v1', record('v1', 'active')), 'v1', null, AT))).toContain('already active');
     expect(refusal(() => planCutover(view('v1', record('v1', 'active')), 'v9', null, AT))).toContain('not in the catalog (known: v1)');
@@ -79,7 +92,7 @@ describe('the version catalog state machine', () => {
 
   it('accepts a cutover whose bootstrap is complete', () => {
     const before = view('v1', record('v1', 'active'), record('v2', 'shadow', { parity: passed }));
-    expect(planCutover(before, 'v2', 'complete', AT).alias).toBe('v2');
+    expect(planCutover(before, 'v2', COMPLETE, AT).alias).toBe('v2');
   });
 
   it('rolls back to the previous version and back again: the version left stays standby, still written', () => {
