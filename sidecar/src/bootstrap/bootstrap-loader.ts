@@ -15,7 +15,7 @@ import { ChurnfeatError } from '../errors.ts';
 import { SOURCES } from '../events/index.ts';
 import type { FeatureRegistry } from '../features/index.ts';
 import type { LakeStorage } from '../lake/index.ts';
-import { activeVersionKey, bootstrapKey, tombstoneKey, userDedupKey, userKeys, userStateKey, versionPrefix } from '../store/index.ts';
+import { activeVersionKey, bootstrapKey, tombstoneKey, userDedupKey, userHeadKey, userKeys, userStateKey, versionPrefix } from '../store/index.ts';
 import { WindowOperators } from '../windows/index.ts';
 import { decodeCut, encodeCut, takeCut, type CutPartition } from './bootstrap-cut.ts';
 import { buildUserState, type FeatureRow, type StatePolicy } from './bootstrap-state.ts';
@@ -214,6 +214,7 @@ export async function loadUsers(load: LoadUsers): Promise<{ usersLoaded: number;
         pipeline.hset(userStateKey(keyspace, user), state.fields);
         pipeline.pexpire(userStateKey(keyspace, user), stateTtlMs);
       }
+      if (state.head !== null) pipeline.set(userHeadKey(keyspace, user), state.head, 'PX', stateTtlMs);
       for (const [source, buckets] of state.dedup) {
         const dedupKey = userDedupKey(keyspace, user, source);
         pipeline.hset(dedupKey, buckets);

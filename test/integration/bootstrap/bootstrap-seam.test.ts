@@ -91,11 +91,16 @@ async function mismatches(store: Redis, keyspace: string): Promise<string[]> {
   return out;
 }
 
-/** Every key under `keyspace` but the bootstrap record, with its hash contents (bytes as hex). */
+/** Every key under `keyspace` but the bootstrap record, with its hash contents or string value (bytes as hex). */
 async function dump(keyspace: string, skip: string): Promise<Record<string, Record<string, string>>> {
   const out: Record<string, Record<string, string>> = {};
   for (const key of (await redis.keys(`${keyspace}:*`)).sort()) {
     if (key === skip) continue;
+    // the read head (store protocol 7) is a string
+    if ((await redis.type(key)) === 'string') {
+      out[key.slice(keyspace.length)] = { '': ((await redis.getBuffer(key)) as Buffer).toString('hex') };
+      continue;
+    }
     const fields = await redis.hgetallBuffer(key);
     out[key.slice(keyspace.length)] = Object.fromEntries(Object.entries(fields).map(([f, v]) => [f, v.toString('hex')]));
   }

@@ -277,9 +277,70 @@ local function dedup_prune(packed, bound)
   return string.sub(packed, cut + 1)
 end
 
+-- the head's position of each field (READ_HEAD: the layout mark, then per feature e:, l:, r:,
+-- then the sources' s:; rendered from store-protocol.ts)
+local head_at = {}
+for i = 1, #READ_HEAD do head_at[READ_HEAD[i]] = i end
+
+-- HMGET of any number of fields (in slices of 1000)
+local function hmget_all(state, names)
+  if #names <= 1000 then return redis.call('HMGET', state, unpack(names)) end
+  local values = {}
+  local k = 1
+  while k <= #names do
+    local last = math.min(#names, k + 999)
+    local slice = redis.call('HMGET', state, unpack(names, k, last))
+    for j = 1, last - k + 1 do values[k + j - 1] = slice[j] end
+    k = last + 1
+  end
+  return values
+end
+
+-- the read head (store protocol 7, store-protocol.ts headPlan): the e:, l:, r:, s: fields and
+-- the tiles a read in [from, until] needs, copied from the state hash as it is at the end of
+-- the call; nil when no head can be built (a min / max feature without a prune bound)
+local function build_head(state, oldest)
+  local head = redis.call('HMGET', state, unpack(READ_HEAD))
+  local from, till = 0, MAX_AS_OF_MS
+  local names = {}
+  for i = 1, #REGISTRY do
+    local f = REGISTRY[i]
+    local w = f.w / f.g
+    local k = math.min(math.ceil(HEAD_HORIZON_MS / f.g), w + 1)
+    if additive_fn[f.id] then
+      local text = head[head_at[running_field(f.id)]]
+      if text then
+        local base, _, top = parse_running(text)
+        from = math.max(from, top * f.g, (base + w) * f.g)
+        local last = base + k - 1
+        if last < top then till = math.min(till, (last + 2 + w) * f.g - 1) else last = top end
+        for j = base, last do names[#names + 1] = tile_field(f.id, j) end
+      end
+    elseif f.fn == 'min' or f.fn == 'max' then
+      local o = oldest[f.id]
+      if o == nil then return nil end
+      from = math.max(from, (o + w) * f.g)
+      till = math.min(till, (o + w + k) * f.g - 1)
+      for j = o, o + w + k - 1 do names[#names + 1] = tile_field(f.id, j) end
+    end
+  end
+  if from > till then return nil end
+  local values = #names > 0 and hmget_all(state, names) or {}
+  local parts = { int_text(from) .. VALUE_SEPARATOR .. int_text(till) .. VALUE_SEPARATOR }
+  for j = 2, #READ_HEAD do
+    local v = head[j]
+    if v then parts[#parts + 1] = #READ_HEAD[j] .. ':' .. READ_HEAD[j] .. #v .. ':' .. v end
+  end
+  for j = 1, #names do
+    local v = values[j]
+    if v then parts[#parts + 1] = #names[j] .. ':' .. names[j] .. #v .. ':' .. v end
+  end
+  return table.concat(parts)
+end
+
 --[[
   APPLY_FUNCTION  KEYS: state, dedup (the dedup hash of the one source all events of the call come from),
-        tomb (the user's deletion tombstone)
+        tomb (the user's deletion tombstone), head (the read head, rewritten from the state at the end)
   ARGV (positions: APPLY_ARGS, APPLY_EVENT_ARGS, APPLY_OP_ARGS of store-protocol.ts):
         ttl ("<state ttl ms>/<dedup ttl ms>", or one number for both), dedup_prune_before_s,
         prune_spec, prune_above_fields, n_events, tomb_seen,
@@ -412,16 +473,19 @@ local function apply(keys, args)
       redis.call('HSET', state, FIELD_PRUNE_MARK, redis.call('HLEN', state))
     end
   end
+  -- the read head follows every change of the state (a call of replays only changed nothing)
+  local head_key = keys[APPLY_KEY_HEAD]
+  if head_key and next(positions_changed) ~= nil then
+    local text = build_head(state, oldest)
+    if text then redis.call('SET', head_key, text, 'PX', ttl) else redis.call('DEL', head_key) end
+  elseif head_key then
+    redis.call('PEXPIRE', head_key, ttl)
+  end
   redis.call('PEXPIRE', state, ttl)
   -- the dedup hash only matters within the dedup horizon of the newest write
   redis.call('PEXPIRE', dedup, dedup_ttl)
   return table.concat(verdicts)
 end
-
--- the head's position of each field (READ_HEAD: the layout mark, then per feature e:, l:, r:,
--- then the sources' s:; rendered from store-protocol.ts)
-local head_at = {}
-for i = 1, #READ_HEAD do head_at[READ_HEAD[i]] = i end
 
 -- appends to names the tiles a feature's window sum needs: the tiles at the edges of its
 -- running total (base..lo-1, hi+1..top) or the window's own tiles when those are fewer (the
@@ -439,20 +503,6 @@ local function edge_tiles(id, text, lo, hi, names)
   end
   for k = lo, upper do names[#names + 1] = tile_field(id, k) end
   return 0, 1
-end
-
--- HMGET of any number of fields (in slices of 1000)
-local function hmget_all(state, names)
-  if #names <= 1000 then return redis.call('HMGET', state, unpack(names)) end
-  local values = {}
-  local k = 1
-  while k <= #names do
-    local last = math.min(#names, k + 999)
-    local slice = redis.call('HMGET', state, unpack(names, k, last))
-    for j = 1, last - k + 1 do values[k + j - 1] = slice[j] end
-    k = last + 1
-  end
-  return values
 end
 
 -- the read's instant: ARGV as_of_ms, or the server's clock; nil for a malformed argument
@@ -486,9 +536,10 @@ local function tile_names(t, head)
 end
 
 --[[
-  FIELDS_FUNCTION  KEYS: state   ARGV: [as_of_ms]  (as READ_FUNCTION)
+  FIELDS_FUNCTION  KEYS: state, head (the read head; optional)   ARGV: [as_of_ms]  (as READ_FUNCTION)
   The serving path's read: the raw fields a read at as_of_ms needs, one consistent snapshot of
-  the user's hash, without the number formatting and JSON text that cost Redis ~25 us in Lua:
+  the user's keys, without the number formatting and JSON text that cost Redis ~25 us in Lua:
+    { READ_REPLY_HEAD, as_of_ms, head }  the read head, when as_of_ms lies in its range (one GET)
     { READ_REPLY_RUNNING, as_of_ms, head, names, values }  head: HMGET of READ_HEAD (the layout
         mark first); names: the tiles the windows' edges need (min / max: the window's tiles);
         values: their HMGET
@@ -497,9 +548,17 @@ end
   The reader builds the answer from them with the TypeScript model (store-model.ts readReply).
 ]]
 local function fields(keys, args)
-  local state = keys[READ_KEY_STATE]
+  local state = keys[FIELDS_KEY_STATE]
   local t = read_time(args)
   if t == nil then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
+  -- the read head answers a read inside its range with one GET, whatever the tile count
+  if keys[FIELDS_KEY_HEAD] then
+    local text = redis.call('GET', keys[FIELDS_KEY_HEAD])
+    if text then
+      local from, till = string.match(text, HEAD_RANGE_PATTERN)
+      if from and t >= tonumber(from) and t <= tonumber(till) then return { READ_REPLY_HEAD, t, text } end
+    end
+  end
   local head = redis.call('HMGET', state, unpack(READ_HEAD))
   if not head[1] then return { READ_REPLY_SCAN, t, redis.call('HGETALL', state) } end
   local names = tile_names(t, head)
