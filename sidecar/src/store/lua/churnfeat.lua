@@ -100,41 +100,100 @@ local function running_add(r, idx, delta)
   if idx > r.top then r.top = idx end
 end
 
-local function apply_op(state, op, field, value, running)
+-- HMGET of any number of fields (in slices of 1000)
+local function hmget_all(state, names)
+  if #names <= 1000 then return redis.call('HMGET', state, unpack(names)) end
+  local values = {}
+  local k = 1
+  while k <= #names do
+    local last = math.min(#names, k + 999)
+    local slice = redis.call('HMGET', state, unpack(names, k, last))
+    for j = 1, last - k + 1 do values[k + j - 1] = slice[j] end
+    k = last + 1
+  end
+  return values
+end
+
+-- the state fields one apply call reads and writes: read once (one HMGET of every field the
+-- call's ops and sources name, HGET for the few it finds later) and written once after the
+-- events (one HSET, one HDEL), so the hash ends exactly as if each op had been its own command
+local function field_cache(state)
+  local values, dirty = {}, {}
+  local c = {}
+  function c.prefetch(names)
+    if #names == 0 then return end
+    local got = hmget_all(state, names)
+    for j = 1, #names do values[names[j]] = got[j] or false end
+  end
+  function c.get(field)
+    local v = values[field]
+    if v == nil then
+      v = redis.call('HGET', state, field) or false
+      values[field] = v
+    end
+    if v == false then return nil end
+    return v
+  end
+  -- value false deletes the field
+  function c.put(field, value)
+    values[field] = value
+    dirty[field] = true
+  end
+  function c.flush()
+    local flat, gone = {}, {}
+    for field in pairs(dirty) do
+      local v = values[field]
+      if v then flat[#flat + 1] = field; flat[#flat + 1] = v else gone[#gone + 1] = field end
+    end
+    if #gone > 0 then redis.call('HDEL', state, unpack(gone)) end
+    if #flat > 0 then redis.call('HSET', state, unpack(flat)) end
+    dirty = {}
+  end
+  return c
+end
+
+-- HINCRBY through the cache (the fields are integers; int_text prints them as HINCRBY does)
+local function incr(c, field, delta)
+  local next_value = tonumber(c.get(field) or '0') + delta
+  c.put(field, int_text(next_value))
+  return next_value
+end
+
+local function apply_op(state, c, op, field, value, running)
   if op == OP_ADD then
-    redis.call('HINCRBY', state, field, value)
+    incr(c, field, tonumber(value))
     local id, idx = string.match(field, TILE_FIELD_PATTERN)
     if id then running_add(running_of(state, running, id), tonumber(idx), tonumber(value)) end
   elseif op == OP_DISTINCT then
     -- the value's newest tile, and the count of values whose newest tile each tile is
-    local current = redis.call('HGET', state, field)
+    local current = c.get(field)
     local v = tonumber(value)
     if not current or v > tonumber(current) then
-      redis.call('HSET', state, field, value)
+      c.put(field, value)
       local id = string.match(field, DISTINCT_FIELD_PATTERN)
       if id then
         local r = running_of(state, running, id)
-        redis.call('HINCRBY', state, tile_field(id, v), 1)
+        incr(c, tile_field(id, v), 1)
         running_add(r, v, 1)
         if current then
           local old = tonumber(current)
-          if redis.call('HINCRBY', state, tile_field(id, old), -1) == 0 then redis.call('HDEL', state, tile_field(id, old)) end
+          if incr(c, tile_field(id, old), -1) == 0 then c.put(tile_field(id, old), false) end
           running_add(r, old, -1)
         end
       end
     end
   elseif op == OP_MIN or op == OP_MAX or op == OP_LATEST then
-    local current = redis.call('HGET', state, field)
+    local current = c.get(field)
     local v = tonumber(value)
     if not current
       or (op == OP_MIN and v < tonumber(current))
       or (op ~= OP_MIN and v > tonumber(current)) then
-      redis.call('HSET', state, field, value)
+      c.put(field, value)
     end
   elseif op == OP_LAST then
-    local current = redis.call('HGET', state, field)
+    local current = c.get(field)
     if not current or last_is_newer(value, current) then
-      redis.call('HSET', state, field, value)
+      c.put(field, value)
     end
   else
     return redis.error_reply('churnfeat: unknown op ' .. tostring(op))
@@ -282,20 +341,6 @@ end
 local head_at = {}
 for i = 1, #READ_HEAD do head_at[READ_HEAD[i]] = i end
 
--- HMGET of any number of fields (in slices of 1000)
-local function hmget_all(state, names)
-  if #names <= 1000 then return redis.call('HMGET', state, unpack(names)) end
-  local values = {}
-  local k = 1
-  while k <= #names do
-    local last = math.min(#names, k + 999)
-    local slice = redis.call('HMGET', state, unpack(names, k, last))
-    for j = 1, last - k + 1 do values[k + j - 1] = slice[j] end
-    k = last + 1
-  end
-  return values
-end
-
 -- the read head (store protocol 7, store-protocol.ts headPlan): the e:, l:, r:, s: fields and
 -- the tiles a read in [from, until] needs, copied from the state hash as it is at the end of
 -- the call; nil when no head can be built (a min / max feature without a prune bound)
@@ -375,6 +420,30 @@ local function apply(keys, args)
     marks = redis.call('HMGET', state, FIELD_PRUNE_MARK, FIELD_LAYOUT, unpack(additive_fields))
   end
   local running = load_running(marks, 3)
+  -- every state field and dedup bucket the events name, in one HMGET each
+  local c = field_cache(state)
+  do
+    local names, seen, bucket_names = {}, {}, {}
+    local at = APPLY_FIRST_EVENT_ARG
+    for e = 1, n do
+      local source_field, member = args[at + EVENT_ARG_SOURCE_FIELD], args[at + EVENT_ARG_DEDUP_MEMBER]
+      local nops = tonumber(args[at + EVENT_ARG_N_OPS])
+      if not seen[source_field] then seen[source_field] = true; names[#names + 1] = source_field end
+      local bucket = int_text(string.byte(member, 1) % DEDUP_BUCKETS)
+      if buckets[bucket] == nil then buckets[bucket] = false; bucket_names[#bucket_names + 1] = bucket end
+      at = at + EVENT_ARG_COUNT
+      for k = 0, nops - 1 do
+        local field = args[at + OP_ARG_COUNT * k + OP_ARG_FIELD]
+        if not seen[field] then seen[field] = true; names[#names + 1] = field end
+      end
+      at = at + OP_ARG_COUNT * nops
+    end
+    c.prefetch(names)
+    if #bucket_names > 0 then
+      local got = redis.call('HMGET', dedup, unpack(bucket_names))
+      for j = 1, #bucket_names do buckets[bucket_names[j]] = got[j] or '' end
+    end
+  end
   for e = 1, n do
     local source_field, partition_key = args[i + EVENT_ARG_SOURCE_FIELD], args[i + EVENT_ARG_PARTITION_KEY]
     local offset = tonumber(args[i + EVENT_ARG_OFFSET])
@@ -385,7 +454,7 @@ local function apply(keys, args)
     local applied_offset, applied_ingest = nil, 0
     local current = positions[source_field]
     if current == nil then
-      current = redis.call('HGET', state, source_field)
+      current = c.get(source_field) or false
       positions[source_field] = current
     end
     if current then
@@ -399,7 +468,6 @@ local function apply(keys, args)
     else
       local field = int_text(string.byte(member, 1) % DEDUP_BUCKETS)
       local packed = buckets[field]
-      if packed == nil then packed = redis.call('HGET', dedup, field) or '' end
       if dedup_seen(packed, member) then
         verdict = VERDICT_DUPLICATE
         buckets[field] = packed
@@ -411,7 +479,7 @@ local function apply(keys, args)
     if verdict == VERDICT_APPLIED then
       for k = 0, nops - 1 do
         local at = i + OP_ARG_COUNT * k
-        local err = apply_op(state, args[at + OP_ARG_OP], args[at + OP_ARG_FIELD], args[at + OP_ARG_VALUE], running)
+        local err = apply_op(state, c, args[at + OP_ARG_OP], args[at + OP_ARG_FIELD], args[at + OP_ARG_VALUE], running)
         if err then return err end
       end
     end
@@ -419,13 +487,15 @@ local function apply(keys, args)
       positions[source_field] = partition_key .. VALUE_SEPARATOR .. int_text(offset) .. VALUE_SEPARATOR
         .. int_text(math.max(applied_ingest, ingest))
       positions_changed[source_field] = true
+      c.put(source_field, positions[source_field])
     end
     i = i + OP_ARG_COUNT * nops
     verdicts[#verdicts + 1] = verdict
   end
+  -- the ops' and positions' writes, before the running totals read tiles back
+  c.flush()
   local oldest = parse_prune_spec(prune_spec)
   local flat = {}
-  for field in pairs(positions_changed) do flat[#flat + 1] = field; flat[#flat + 1] = positions[field] end
   -- move each running total's base up to the oldest tile a read at this clock can count, so a
   -- read near the clock finds its window's sum in the total (even for features this call did not touch);
   -- a call whose events were all replayed writes nothing (a replay must leave the state as it was)
