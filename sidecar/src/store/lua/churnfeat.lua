@@ -134,6 +134,23 @@ local function field_cache(state)
     if v == false then return nil end
     return v
   end
+  -- what the cache knows of a field: nil unknown, false absent, else the value
+  function c.peek(field) return values[field] end
+  -- a field written or read outside the cache (HSET of the running totals, the marks' HMGET)
+  function c.remember(field, value) values[field] = value or false end
+  -- forget everything (after the prune rewrote the hash)
+  function c.reset() values = {}; dirty = {} end
+  -- HMGET through the cache: only the fields it does not know are read
+  function c.mget(names)
+    local missing = {}
+    for j = 1, #names do
+      if values[names[j]] == nil then missing[#missing + 1] = names[j] end
+    end
+    c.prefetch(missing)
+    local out = {}
+    for j = 1, #names do out[j] = values[names[j]] or nil end
+    return out
+  end
   -- value false deletes the field
   function c.put(field, value)
     values[field] = value
@@ -344,8 +361,8 @@ for i = 1, #READ_HEAD do head_at[READ_HEAD[i]] = i end
 -- the read head (store protocol 7, store-protocol.ts headPlan): the e:, l:, r:, s: fields and
 -- the tiles a read in [from, until] needs, copied from the state hash as it is at the end of
 -- the call; nil when no head can be built (a min / max feature without a prune bound)
-local function build_head(state, oldest)
-  local head = redis.call('HMGET', state, unpack(READ_HEAD))
+local function build_head(c, oldest)
+  local head = c.mget(READ_HEAD)
   local from, till = 0, MAX_AS_OF_MS
   local names = {}
   for i = 1, #REGISTRY do
@@ -370,7 +387,7 @@ local function build_head(state, oldest)
     end
   end
   if from > till then return nil end
-  local values = #names > 0 and hmget_all(state, names) or {}
+  local values = c.mget(names)
   local parts = { int_text(from) .. VALUE_SEPARATOR .. int_text(till) .. VALUE_SEPARATOR }
   for j = 2, #READ_HEAD do
     local v = head[j]
@@ -422,6 +439,8 @@ local function apply(keys, args)
   local running = load_running(marks, 3)
   -- every state field and dedup bucket the events name, in one HMGET each
   local c = field_cache(state)
+  c.remember(FIELD_LAYOUT, marks[2])
+  for k = 1, #additive_fields do c.remember(additive_fields[k], marks[k + 2]) end
   do
     local names, seen, bucket_names = {}, {}, {}
     local at = APPLY_FIRST_EVENT_ARG
@@ -524,6 +543,7 @@ local function apply(keys, args)
   end
   if not marks[2] then flat[#flat + 1] = FIELD_LAYOUT; flat[#flat + 1] = STATE_LAYOUT end
   if #flat > 0 then redis.call('HSET', state, unpack(flat)) end
+  for j = 1, #flat, 2 do c.remember(flat[j], flat[j + 1]) end
   -- a bucket written loses its expired entries; one left empty goes
   flat = {}
   local empty = {}
@@ -540,13 +560,14 @@ local function apply(keys, args)
     local after_last = tonumber(marks[1] or '0')
     if size > prune_above and size > after_last + PRUNE_REGROWTH_FIELDS then
       prune(state, oldest)
+      c.reset()
       redis.call('HSET', state, FIELD_PRUNE_MARK, redis.call('HLEN', state))
     end
   end
   -- the read head follows every change of the state (a call of replays only changed nothing)
   local head_key = keys[APPLY_KEY_HEAD]
   if head_key and next(positions_changed) ~= nil then
-    local text = build_head(state, oldest)
+    local text = build_head(c, oldest)
     if text then redis.call('SET', head_key, text, 'PX', ttl) else redis.call('DEL', head_key) end
   elseif head_key then
     redis.call('PEXPIRE', head_key, ttl)
