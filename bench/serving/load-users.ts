@@ -113,7 +113,11 @@ async function dump(redis: Redis, prefix: string, userId: string): Promise<strin
   const minutes = async (key: string): Promise<string> => String(Math.round((await redis.pttl(key)) / 60_000));
   const state = userStateKey(prefix, userId);
   const head = userHeadKey(prefix, userId);
-  const parts: string[] = [JSON.stringify(Object.entries(await redis.hgetall(state)).sort()), `ttl ${await minutes(state)}`, `head ${JSON.stringify(await redis.get(head))} ttl ${await minutes(head)}`];
+  const parts: string[] = [
+    JSON.stringify(Object.entries(await redis.hgetall(state)).sort()),
+    `ttl ${await minutes(state)}`,
+    `head ${JSON.stringify(await redis.get(head))} ttl ${await minutes(head)}`,
+  ];
   for (const source of SOURCES) {
     const key = userDedupKey(prefix, userId, source);
     const tiles = Object.entries(await redis.hgetallBuffer(key)).map(([tile, packed]) => [tile, packed.toString('hex')]);
