@@ -237,7 +237,10 @@ export function buildUserState(
     for (const [tile, value] of live) fields.set(tileField(id, tile), String(value));
     if (live.length === 0) continue;
     const indexes = live.map(([tile]) => tile);
-    fields.set(runningField(id), encodeRunning({ base: Math.min(...indexes), total: live.reduce((sum, [, value]) => sum + value, 0), top: Math.max(...indexes) }));
+    // based at the oldest tile a read at the user's clock can count, as the apply function moves it
+    // (no tile lies between it and the lowest live one, so the total is the same), which is what lets
+    // the read head answer reads from the user's clock on
+    fields.set(runningField(id), encodeRunning({ base: oldest, total: live.reduce((sum, [, value]) => sum + value, 0), top: Math.max(...indexes) }));
   }
   for (const [field, value] of extremes) {
     const [, id, tile] = field.split(':') as [string, string, string];
