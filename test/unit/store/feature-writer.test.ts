@@ -1,6 +1,19 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { APPLY_ARGS, APPLY_KEYS, encodePruneSpec, FeatureWriter, functionNames, partitionKey, tombstoneKey, userDedupKey, userHeadKey, userStateKey, versionPrefix, type StoreRecord } from '../../../sidecar/src/store/index.ts';
+import {
+  APPLY_ARGS,
+  APPLY_KEYS,
+  encodePruneSpec,
+  FeatureWriter,
+  functionNames,
+  partitionKey,
+  tombstoneKey,
+  userDedupKey,
+  userHeadKey,
+  userStateKey,
+  versionPrefix,
+  type StoreRecord,
+} from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 import { event } from '../../helpers/events.ts';
 import { fixtureRegistry } from '../../helpers/registry.ts';
