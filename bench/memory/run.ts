@@ -60,7 +60,7 @@ try {
     ownTitleShare: num(values['own-title-share'], 0.9),
     onDay: (day, m) =>
       console.log(
-        `day ${day}: ${(m.bytesPerUser / 1000).toFixed(1)} KB/user (state hash ${(m.stateBytesPerUser / 1000).toFixed(1)} KB; dedup ${(m.dedupBytesPerUser / 1000).toFixed(1)} KB; ${m.keysPerUser.toFixed(1)} keys), ` +
+        `day ${day}: ${(m.bytesPerUser / 1000).toFixed(1)} KB/user (state hash ${(m.stateBytesPerUser / 1000).toFixed(1)} KB; read head ${(m.headBytesPerUser / 1000).toFixed(2)} KB; dedup ${(m.dedupBytesPerUser / 1000).toFixed(1)} KB; ${m.keysPerUser.toFixed(1)} keys), ` +
           `Redis ${m.redisCpuMicrosPerEvent} µs/event, ${m.redisCommandsPerEvent} commands/event`,
       ),
   });
@@ -73,18 +73,21 @@ try {
     kbPerDailyActiveUser: last ? Math.round(last.bytesPerUser / 10) / 100 : null,
     stateKbPerDailyActiveUser: last ? Math.round(last.stateBytesPerUser / 10) / 100 : null,
     dedupKbPerDailyActiveUser: last ? Math.round(last.dedupBytesPerUser / 10) / 100 : null,
+    headKbPerDailyActiveUser: last ? Math.round(last.headBytesPerUser / 10) / 100 : null,
     redisCpuMicrosPerEventDays2to8: result.byDay.slice(1).map((d) => d.redisCpuMicrosPerEvent),
     redisCpuMicrosPerRead: result.reads.redisCpuMicrosPerRead,
     redisCpuMicrosPerHgetallOfState: result.reads.redisCpuMicrosPerHgetall,
     redisCpuMicrosPerJsonRead: result.reads.redisCpuMicrosPerJsonRead,
     redisCpuMicrosPerHgetOfOneField: result.reads.redisCpuMicrosPerHget,
+    redisCpuMicrosPerGetOfHead: result.reads.redisCpuMicrosPerHeadGet,
+    headBytesPerUser: result.reads.headBytesPerUser,
     readCommandstats: result.reads.commandstats,
     applyCommandstatsLastDay: last?.commandsPerEvent ?? null,
     harnessEventsPerCpuSecond: Math.round(result.events / result.cpuSeconds),
     otherBusyCores,
   };
   console.log(
-    `memory per daily-active user: ${summary.kbPerDailyActiveUser} KB; Redis CPU per read (cf_fields) ${summary.redisCpuMicrosPerRead} µs (JSON read cf_read ${result.reads.redisCpuMicrosPerJsonRead} µs; HGETALL of the state ${result.reads.redisCpuMicrosPerHgetall} µs; HGET of one field ${result.reads.redisCpuMicrosPerHget} µs; inside commands per read: ${JSON.stringify(result.reads.commandstats)}); harness ${summary.harnessEventsPerCpuSecond} events/CPU-s; other busy cores ${otherBusyCores}`,
+    `memory per daily-active user: ${summary.kbPerDailyActiveUser} KB; Redis CPU per read (cf_fields) ${summary.redisCpuMicrosPerRead} µs (JSON read cf_read ${result.reads.redisCpuMicrosPerJsonRead} µs; HGETALL of the state ${result.reads.redisCpuMicrosPerHgetall} µs; HGET of one field ${result.reads.redisCpuMicrosPerHget} µs; GET of the read head ${result.reads.redisCpuMicrosPerHeadGet} µs, ${result.reads.headBytesPerUser} bytes; inside commands per read: ${JSON.stringify(result.reads.commandstats)}); harness ${summary.harnessEventsPerCpuSecond} events/CPU-s; other busy cores ${otherBusyCores}`,
   );
   console.log(`apply profile of the last day, per applied event (calls, wall-clock µs inside): ${JSON.stringify(summary.applyCommandstatsLastDay)}`);
   const date = new Date().toISOString().slice(0, 10);
@@ -101,6 +104,7 @@ try {
       series: [
         { name: 'state hash', values: result.byDay.map((d) => d.stateBytesPerUser / 1000) },
         { name: 'dedup', values: result.byDay.map((d) => d.dedupBytesPerUser / 1000) },
+        { name: 'read head', values: result.byDay.map((d) => d.headBytesPerUser / 1000) },
         { name: 'all keys', values: result.byDay.map((d) => d.bytesPerUser / 1000) },
       ],
       target: { value: 16, label: 'target 16 KB' },

@@ -6,7 +6,7 @@ import { topicNames } from '../../sidecar/src/kafka/index.ts';
 import { EventStream, type StreamRecord } from '../../sidecar/src/loadgen/index.ts';
 import { PipelineMetrics } from '../../sidecar/src/metrics/index.ts';
 import { BatchProcessor, type SourceRecord } from '../../sidecar/src/pipeline/index.ts';
-import { FeatureReader, FeatureWriter, functionNames, loadFunctionLibrary, userStateKey, versionPrefix } from '../../sidecar/src/store/index.ts';
+import { FeatureReader, FeatureWriter, functionNames, loadFunctionLibrary, userHeadKey, userStateKey, versionPrefix } from '../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../sidecar/src/windows/index.ts';
 import { commandMicros, redisDelta, snapshot, userMemory, type UserMemory } from './redis-stats.ts';
 
@@ -50,6 +50,10 @@ export interface DauMemoryResult {
     redisCpuMicrosPerJsonRead: number;
     /** The floor of any read: HGET of one field (the layout mark) of the same users, pipelined alike. */
     redisCpuMicrosPerHget: number;
+    /** GET of the users' read heads (store protocol 7), pipelined alike: the floor of a head read. */
+    redisCpuMicrosPerHeadGet: number;
+    /** Mean length of the users' read heads (characters). */
+    headBytesPerUser: number;
     /** INFO commandstats per read: the microseconds inside each command (FCALL_RO includes its HMGETs) and the calls. */
     commandstats: Record<string, { microsPerRead: number; callsPerRead: number }>;
   };
@@ -168,12 +172,15 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
     }
   }
   const rawDelta = redisDelta(rawBefore, await snapshot(redis));
+  // the version's keyspace, where the writer put the state (the two reads below once read the
+  // base prefix, where no key exists: they measured an empty read)
+  const keyspace = versionPrefix(keyPrefix, registry.version);
   const jsonRead = functionNames(registry.version).read;
   const jsonBefore = await snapshot(redis);
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < userIds.length; i += 20) {
       const pipe = redis.pipeline();
-      for (const user of userIds.slice(i, i + 20)) pipe.call('FCALL_RO', jsonRead, 1, userStateKey(keyPrefix, user), String(asOf));
+      for (const user of userIds.slice(i, i + 20)) pipe.call('FCALL_RO', jsonRead, 1, userStateKey(keyspace, user), String(asOf));
       await pipe.exec();
     }
   }
@@ -182,11 +189,21 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < userIds.length; i += 20) {
       const pipe = redis.pipeline();
-      for (const user of userIds.slice(i, i + 20)) pipe.hget(userStateKey(keyPrefix, user), 'v');
+      for (const user of userIds.slice(i, i + 20)) pipe.hget(userStateKey(keyspace, user), 'v');
       await pipe.exec();
     }
   }
   const hgetDelta = redisDelta(hgetBefore, await snapshot(redis));
+  const getBefore = await snapshot(redis);
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < userIds.length; i += 20) {
+      const pipe = redis.pipeline();
+      for (const user of userIds.slice(i, i + 20)) pipe.get(userHeadKey(keyspace, user));
+      await pipe.exec();
+    }
+  }
+  const getDelta = redisDelta(getBefore, await snapshot(redis));
+  const heads = await redis.mget(...userIds.map((user) => userHeadKey(keyspace, user)));
   return {
     users: options.users,
     days: options.days,
@@ -201,6 +218,8 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
       redisCpuMicrosPerHgetall: Math.round((rawDelta.cpuSeconds * 1e8) / reads) / 100,
       redisCpuMicrosPerJsonRead: Math.round((jsonDelta.cpuSeconds * 1e8) / reads) / 100,
       redisCpuMicrosPerHget: Math.round((hgetDelta.cpuSeconds * 1e8) / reads) / 100,
+      redisCpuMicrosPerHeadGet: Math.round((getDelta.cpuSeconds * 1e8) / reads) / 100,
+      headBytesPerUser: Math.round(heads.reduce((sum, head) => sum + (head?.length ?? 0), 0) / userIds.length),
       commandstats,
     },
     byDay,

@@ -122,6 +122,8 @@ export interface UserMemory {
   zsetBytesPerUser: number;
   /** Mean bytes per user in the state hash (`<prefix>:{<user>}`) and in every other key of the user (the dedup horizon). */
   stateBytesPerUser: number;
+  /** Mean bytes per user in the read head (`<prefix>:{<user>}:h`, store protocol 7); not part of dedupBytesPerUser. */
+  headBytesPerUser: number;
   dedupBytesPerUser: number;
   /** Mean hash fields and sorted-set members per user. */
   hashFields: number;
@@ -159,7 +161,7 @@ export async function userMemory(redis: Redis, prefix: string, sample = 2_000, i
   const chosen = users.filter((_, i) => i % step === 0).slice(0, sample);
   const keys = chosen.flatMap((user) => byUser.get(user) as string[]);
   const encodings: Record<string, number> = {};
-  const totals = { all: 0, hash: 0, zset: 0, fields: 0, members: 0, state: 0 };
+  const totals = { all: 0, hash: 0, zset: 0, fields: 0, members: 0, state: 0, head: 0 };
   for (let i = 0; i < keys.length; i += 300) {
     const part = keys.slice(i, i + 300);
     const pipe = redis.pipeline();
@@ -176,6 +178,7 @@ export async function userMemory(redis: Redis, prefix: string, sample = 2_000, i
       const encoding = String(replies[j * 3 + 2]?.[1] ?? 'none');
       totals.all += bytes;
       if (key.endsWith('}')) totals.state += bytes;
+      if (key.endsWith('}:h')) totals.head += bytes;
       encodings[`${type}:${encoding}`] = (encodings[`${type}:${encoding}`] ?? 0) + 1;
       if (type === 'hash') {
         totals.hash += bytes;
@@ -201,7 +204,8 @@ export async function userMemory(redis: Redis, prefix: string, sample = 2_000, i
     hashBytesPerUser: totals.hash / n,
     zsetBytesPerUser: totals.zset / n,
     stateBytesPerUser: totals.state / n,
-    dedupBytesPerUser: (totals.all - totals.state) / n,
+    headBytesPerUser: totals.head / n,
+    dedupBytesPerUser: (totals.all - totals.state - totals.head) / n,
     hashFields: totals.fields / n,
     zsetMembers: totals.members / n,
     keysPerUser: keys.length / n,

@@ -9,12 +9,13 @@
  */
 import type { Redis } from 'ioredis';
 import type { Source } from '../../sidecar/src/events/index.ts';
-import { applyCall, userDedupKey, userStateKey, type FeatureWriter, type ReadFeature, type StoreRecord } from '../../sidecar/src/store/index.ts';
+import { applyCall, userDedupKey, userHeadKey, userStateKey, type FeatureWriter, type ModelState, type ReadFeature, type StoreRecord } from '../../sidecar/src/store/index.ts';
 
-/** The state hash and dedup sets one user ends with. */
+/** The state hash, dedup hashes and read head (store protocol 7) one user ends with. */
 export interface DirectState {
   fields: Map<string, string>;
   dedup: Map<Source, Map<string, Buffer>>;
+  head: string | null;
 }
 
 /**
@@ -25,14 +26,17 @@ export interface DirectState {
 export function directState(writer: FeatureWriter, features: readonly ReadFeature[], records: readonly StoreRecord[]): DirectState {
   const fields = new Map<string, string>();
   const dedup = new Map<Source, Map<string, Buffer>>();
+  let head: string | null = null;
   for (const { source, call } of writer.applyCalls(records)) {
     const tiles = dedup.get(source) ?? new Map<string, Buffer>();
     dedup.set(source, tiles);
-    const verdicts = applyCall({ fields, dedup: tiles }, call, features);
+    const state: ModelState = { fields, dedup: tiles, head };
+    const verdicts = applyCall(state, call, features);
+    head = state.head ?? null;
     if (verdicts.some((v) => v !== 'applied')) throw new Error('bench profile produced a duplicate event key');
     if (tiles.size === 0) dedup.delete(source);
   }
-  return { fields, dedup };
+  return { fields, dedup, head };
 }
 
 /** Queues the writes of one user's state on a pipeline; the TTLs are FeatureWriter's (state, dedup sets). `prefix`: the version's keyspace (versionPrefix), as FeatureWriter writes it. */
@@ -44,6 +48,7 @@ export function queueDirectState(pipeline: ReturnType<Redis['pipeline']>, prefix
     pipeline.hset(stateKey, ...flat);
     pipeline.pexpire(stateKey, ttl.stateMs);
   }
+  if (state.head !== null) pipeline.set(userHeadKey(prefix, userId), state.head, 'PX', ttl.stateMs);
   for (const [source, tiles] of state.dedup) {
     const key = userDedupKey(prefix, userId, source);
     const args: Array<string | Buffer> = [];

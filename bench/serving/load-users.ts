@@ -7,7 +7,7 @@
 import type { Redis } from 'ioredis';
 import { SOURCES, type Source } from '../../sidecar/src/events/index.ts';
 import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
-import { FeatureWriter, userDedupKey, userStateKey, versionPrefix, type StoreRecord } from '../../sidecar/src/store/index.ts';
+import { FeatureWriter, userDedupKey, userHeadKey, userStateKey, versionPrefix, type StoreRecord } from '../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../sidecar/src/windows/index.ts';
 import { directState, queueDirectState } from './direct-state.ts';
 import { benchUserId, userEvents } from './user-profile.ts';
@@ -112,7 +112,12 @@ async function dump(redis: Redis, prefix: string, userId: string): Promise<strin
   // TTLs in minutes: the two loads run a few seconds apart.
   const minutes = async (key: string): Promise<string> => String(Math.round((await redis.pttl(key)) / 60_000));
   const state = userStateKey(prefix, userId);
-  const parts: string[] = [JSON.stringify(Object.entries(await redis.hgetall(state)).sort()), `ttl ${await minutes(state)}`];
+  const head = userHeadKey(prefix, userId);
+  const parts: string[] = [
+    JSON.stringify(Object.entries(await redis.hgetall(state)).sort()),
+    `ttl ${await minutes(state)}`,
+    `head ${JSON.stringify(await redis.get(head))} ttl ${await minutes(head)}`,
+  ];
   for (const source of SOURCES) {
     const key = userDedupKey(prefix, userId, source);
     const tiles = Object.entries(await redis.hgetallBuffer(key)).map(([tile, packed]) => [tile, packed.toString('hex')]);

@@ -9,7 +9,7 @@ set -euo pipefail
 
 # The sidecar: its Redis Function (FCALL, FUNCTION LOAD), the registry marker and the
 # watermark hash, plus the commands its Lua calls (ACLs apply inside functions too).
-SIDECAR_COMMANDS="+ping +info +select +client|setname +fcall +fcall_ro +function|load +function|list
+SIDECAR_COMMANDS="+ping +info +select +client|setname +fcall +fcall_ro +function|load +function|list +del
   +get +set +exists +hset +hsetnx +hget +hmget +hgetall +hdel +hlen +hincrby +pexpire +zadd +zremrangebyscore +time +xadd"
 # Serving: the read function and the read-only keys it and /readyz touch; MULTI/EXEC for the
 # explain endpoint (the state hash and the read in one transaction, no write).

@@ -85,6 +85,11 @@ export async function dumpKeyspace(redis: Redis, keyspace: string, skip = ''): P
   const out: Record<string, Record<string, string>> = {};
   for (const key of keys.sort()) {
     if (key === skip) continue;
+    // the read head (store protocol 7) is a string: its bytes under the field ''
+    if ((await redis.type(key)) === 'string') {
+      out[key.slice(keyspace.length)] = { '': ((await redis.getBuffer(key)) as Buffer).toString('hex') };
+      continue;
+    }
     const fields = await redis.hgetallBuffer(key);
     out[key.slice(keyspace.length)] = Object.fromEntries(Object.entries(fields).map(([f, v]) => [f, v.toString('hex')]));
   }

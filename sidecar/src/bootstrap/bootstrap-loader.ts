@@ -15,7 +15,7 @@ import { ChurnfeatError } from '../errors.ts';
 import { SOURCES } from '../events/index.ts';
 import type { FeatureRegistry } from '../features/index.ts';
 import type { LakeStorage } from '../lake/index.ts';
-import { activeVersionKey, bootstrapKey, collectVersionKeys, tombstoneKey, userDedupKey, userKeys, userStateKey, versionPrefix } from '../store/index.ts';
+import { activeVersionKey, bootstrapKey, collectVersionKeys, tombstoneKey, userDedupKey, userHeadKey, userKeys, userStateKey, versionPrefix } from '../store/index.ts';
 import { WindowOperators } from '../windows/index.ts';
 import { decodeCut, encodeCut, takeCut, type CutPartition } from './bootstrap-cut.ts';
 import { buildUserState, type FeatureRow, type StatePolicy } from './bootstrap-state.ts';
@@ -316,6 +316,7 @@ export async function loadUsers(load: LoadUsers): Promise<{ usersLoaded: number;
         pipeline.call('HSET', userStateKey(keyspace, user), ...[...state.fields].flat());
         pipeline.call('PEXPIRE', userStateKey(keyspace, user), stateTtlMs);
       }
+      if (state.head !== null) pipeline.call('SET', userHeadKey(keyspace, user), state.head, 'PX', stateTtlMs);
       for (const [source, buckets] of state.dedup) {
         const dedupKey = userDedupKey(keyspace, user, source);
         pipeline.call('HSET', dedupKey, ...[...buckets].flat());

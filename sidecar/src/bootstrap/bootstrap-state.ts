@@ -1,7 +1,8 @@
 /**
  * One user's online state, built from the warehouse rows of the records before the cut, in
- * store protocol 5's exact format (store-protocol.ts): what the apply function would have left
- * in the state hash and the dedup hashes had it applied those records one by one.
+ * the store protocol's exact format (store-protocol.ts): what the apply function would have left
+ * in the state hash and the dedup hashes had it applied those records one by one, and the read
+ * head (store protocol 7) built from that hash by the store model's buildHead.
  *
  * Input: the rows of dbt's `int_feature_events` (one per feature and lake record the feature
  * reads, with its tile and aggregation input), already restricted to the records that reach
@@ -17,6 +18,7 @@
 import type { Source } from '../events/index.ts';
 import type { CompiledFeature } from '../features/index.ts';
 import {
+  buildHead,
   dedupBucketField,
   dedupMember,
   dedupStamp,
@@ -75,10 +77,11 @@ export interface StatePolicy {
   oldestTile: (featureId: string, clockMs: number) => number;
 }
 
-/** The keys of one user: state hash fields and, per source, the dedup hash buckets. */
+/** The keys of one user: state hash fields, per source the dedup hash buckets, and the read head (store protocol 7; null: none). */
 export interface UserState {
   fields: Map<string, string>;
   dedup: Map<Source, Map<string, Buffer>>;
+  head: string | null;
   /** Records counted (applied) and dropped as copies of a record before them. */
   applied: number;
   duplicates: number;
@@ -215,7 +218,7 @@ export function buildUserState(
     }
     for (const [source, head] of last) fields.set(sourceField(source), encodeSourceState(partitionKey(head.topic, head.partition), head.offset, clock.get(source) as number));
   }
-  if (fields.size === 0 && kept.length === 0) return { fields, dedup, applied, duplicates };
+  if (fields.size === 0 && kept.length === 0) return { fields, dedup, head: null, applied, duplicates };
   // count_distinct: the t: tiles count the values whose newest tile they are (layout 3)
   for (const [id, values] of distinct) {
     const byTile = tiles.get(id) ?? new Map<number, number>();
@@ -234,7 +237,10 @@ export function buildUserState(
     for (const [tile, value] of live) fields.set(tileField(id, tile), String(value));
     if (live.length === 0) continue;
     const indexes = live.map(([tile]) => tile);
-    fields.set(runningField(id), encodeRunning({ base: Math.min(...indexes), total: live.reduce((sum, [, value]) => sum + value, 0), top: Math.max(...indexes) }));
+    // based at the oldest tile a read at the user's clock can count, as the apply function moves it
+    // (no tile lies between it and the lowest live one, so the total is the same), which is what lets
+    // the read head answer reads from the user's clock on
+    fields.set(runningField(id), encodeRunning({ base: oldest, total: live.reduce((sum, [, value]) => sum + value, 0), top: Math.max(...indexes) }));
   }
   for (const [field, value] of extremes) {
     const [, id, tile] = field.split(':') as [string, string, string];
@@ -257,5 +263,7 @@ export function buildUserState(
     }
     if (buckets.size > 0) dedup.set(source, buckets);
   }
-  return { fields, dedup, applied, duplicates };
+  // the read head, built by the store model from the fields above as the apply function builds it
+  const head = buildHead(fields, features, new Map(features.map((f) => [f.id, policy.oldestTile(f.id, userClock)])));
+  return { fields, dedup, head, applied, duplicates };
 }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { DEDUP_ENTRY_BYTES, DEDUP_MEMBER_BYTES, DEDUP_TILE_S, decodeLast, FIELD_PREFIX, tombstoneKey, userKeys, versionCatalogKey, versionPrefix } from '../store/index.ts';
+import { DEDUP_ENTRY_BYTES, DEDUP_MEMBER_BYTES, DEDUP_TILE_S, decodeHead, decodeLast, FIELD_PREFIX, tombstoneKey, userKeys, versionCatalogKey, versionPrefix } from '../store/index.ts';
 
 /**
  * The keyspaces a user's state may live in: the base prefix (the unversioned layout) and
@@ -73,8 +73,8 @@ export function dedupBucketHoldsBefore(packed: Buffer, deletedBeforeMs: number):
 }
 
 /**
- * True when a key of the user holds something from before the deletion: a state hash with a
- * newest-event time or a `last` candidate before it, a dedup hash (`:dt:`) with an entry whose
+ * True when a key of the user holds something from before the deletion: a state hash (or its
+ * read head) with a newest-event time or a `last` candidate before it, a dedup hash (`:dt:`) with an entry whose
  * event-time tile lies wholly before it, a store protocol 2 dedup set with an entry (event time,
  * s) before it, or a key of a type this layout does not write. A returning customer's keys,
  * rebuilt from records at or after the deletion only, are not leftovers (a dedup entry in the
@@ -85,12 +85,19 @@ async function holdsBefore(redis: Redis, key: string, deletedBeforeMs: number): 
   const type = await redis.type(key);
   if (type === 'none') return false;
   if (type === 'zset') return (await redis.zcount(key, '-inf', `(${Math.floor(deletedBeforeMs / 1000)}`)) > 0;
+  // the read head (store protocol 7) copies the state hash's e: and l: fields
+  if (type === 'string' && key.endsWith('}:h')) return fieldsHoldBefore(decodeHead((await redis.get(key)) ?? '').fields, deletedBeforeMs);
   if (type !== 'hash') return true;
   if (/:dt:[^:]+$/.test(key)) {
     for (const packed of Object.values(await redis.hgetallBuffer(key))) if (dedupBucketHoldsBefore(packed, deletedBeforeMs)) return true;
     return false;
   }
-  for (const [field, value] of Object.entries(await redis.hgetall(key))) {
+  return fieldsHoldBefore(new Map(Object.entries(await redis.hgetall(key))), deletedBeforeMs);
+}
+
+/** True when state fields hold a newest-event time or a `last` candidate from before the deletion. */
+function fieldsHoldBefore(fields: ReadonlyMap<string, string>, deletedBeforeMs: number): boolean {
+  for (const [field, value] of fields) {
     if (field.startsWith(`${FIELD_PREFIX.latestEvent}:`) && Number(value) < deletedBeforeMs) return true;
     if (field.startsWith(`${FIELD_PREFIX.last}:`) && decodeLast(value).eventMs < deletedBeforeMs) return true;
   }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { FeatureRegistry } from '../features/index.ts';
-import { FeatureReader, functionNames, userStateKey, type UserStateRead } from '../store/index.ts';
+import { FeatureReader, FIELDS_KEYS, functionNames, userHeadKey, userStateKey, type UserStateRead } from '../store/index.ts';
 
 /** Where raw user state of one version comes from: the Redis read function, or a fake in unit tests. */
 export interface StateReader {
@@ -9,9 +9,9 @@ export interface StateReader {
 }
 
 /**
- * The Redis read path of one registry version: FCALL_RO cf_fields_<version> on the user's one
- * state key in the version's keyspace (`versionPrefix(prefix, version)`): the raw fields of one
- * snapshot, the answer built here with the store model; one round trip per user and one slot per call (runs unchanged on Redis Cluster). Batches are pipelined; a single
+ * The Redis read path of one registry version: FCALL_RO cf_fields_<version> on the user's
+ * state key and read head in the version's keyspace (`versionPrefix(prefix, version)`): the head
+ * or the raw fields of one snapshot, the answer built here with the store model; one round trip per user and one slot per call (runs unchanged on Redis Cluster). Batches are pipelined; a single
  * read skips the pipeline object, which is measurably cheaper.
  */
 export class RedisStateReader implements StateReader {
@@ -31,8 +31,9 @@ export class RedisStateReader implements StateReader {
   }
 
   async read(userId: string, asOfMs?: number): Promise<UserStateRead> {
-    const key = userStateKey(this.keyspace, userId);
-    const reply = asOfMs === undefined ? await this.redis.call('FCALL_RO', this.readFn, 1, key) : await this.redis.call('FCALL_RO', this.readFn, 1, key, String(asOfMs));
+    const keys = [userStateKey(this.keyspace, userId), userHeadKey(this.keyspace, userId)];
+    const reply =
+      asOfMs === undefined ? await this.redis.call('FCALL_RO', this.readFn, FIELDS_KEYS.length, ...keys) : await this.redis.call('FCALL_RO', this.readFn, FIELDS_KEYS.length, ...keys, String(asOfMs));
     return this.batch.decode(reply);
   }
 

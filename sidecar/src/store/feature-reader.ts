@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis';
 import type { FeatureRegistry } from '../features/index.ts';
-import { userStateKey, versionPrefix, watermarkKey } from './redis-layout.ts';
+import { userHeadKey, userStateKey, versionPrefix, watermarkKey } from './redis-layout.ts';
 import { replyDecoder, type UserStateRead } from './store-model.ts';
-import { encodeAsOfMs, functionNames, READ_KEYS } from './store-protocol.ts';
+import { encodeAsOfMs, FIELDS_KEYS, functionNames } from './store-protocol.ts';
 
 /**
  * Reads feature values of one registry version from the store: one FCALL_RO per user
- * (pipelined for batches) returns the raw fields of one snapshot of the user's hash; the answer
+ * (pipelined for batches) returns the read head or the raw fields of one snapshot of the user's keys; the answer
  * is built here with the model. `prefix` is the base key prefix; the keys read are the
  * version's keyspace (`versionPrefix(prefix, registry.version)`). To follow the alias, see
  * serving/version-resolver.ts.
@@ -33,8 +33,9 @@ export class FeatureReader {
     const asOf = asOfMs === undefined ? undefined : encodeAsOfMs(asOfMs);
     const pipeline = this.redis.pipeline();
     for (const userId of userIds) {
-      if (asOf === undefined) pipeline.call('FCALL_RO', this.readFn, READ_KEYS.length, userStateKey(this.keyspace, userId));
-      else pipeline.call('FCALL_RO', this.readFn, READ_KEYS.length, userStateKey(this.keyspace, userId), asOf);
+      const keys = [userStateKey(this.keyspace, userId), userHeadKey(this.keyspace, userId)];
+      if (asOf === undefined) pipeline.call('FCALL_RO', this.readFn, FIELDS_KEYS.length, ...keys);
+      else pipeline.call('FCALL_RO', this.readFn, FIELDS_KEYS.length, ...keys, asOf);
     }
     const results = (await pipeline.exec()) ?? [];
     return results.map(([error, reply]) => {

@@ -3,7 +3,7 @@ import { parseRfc3339Ms, type NormalizedEvent, type Source } from '../events/ind
 import { ChurnfeatError } from '../errors.ts';
 import { ensureRegistered, isFunctionMissing, loadFunctionLibrary, type RegistryState } from './function-library.ts';
 import type { WindowOp, WindowOperators } from '../windows/index.ts';
-import { dedupMember, partitionKey, tombstoneKey, userDedupKey, userStateKey, versionPrefix, watermarkField, watermarkKey } from './redis-layout.ts';
+import { dedupMember, partitionKey, tombstoneKey, userDedupKey, userHeadKey, userStateKey, versionPrefix, watermarkField, watermarkKey } from './redis-layout.ts';
 import { APPLY_KEYS, decodeVerdicts, encodeApplyArgs, encodeOp, functionNames, tombstoneOfReply, type ApplyCall, type ApplyEvent, type StoreVerdict } from './store-protocol.ts';
 
 /** A validated, timely, relevant event and where it came from in Kafka. */
@@ -237,7 +237,7 @@ export class FeatureWriter {
   /** The FCALL of one apply call: its keys (state, dedup, tombstone) and arguments. */
   private pending(userId: string, source: Source, indexes: number[], call: ApplyCall): PendingCall {
     // One tombstone per user for every version: it stays under the base prefix.
-    const keys = [userStateKey(this.keyspace, userId), userDedupKey(this.keyspace, userId, source), tombstoneKey(this.options.prefix, userId)];
+    const keys = [userStateKey(this.keyspace, userId), userDedupKey(this.keyspace, userId, source), tombstoneKey(this.options.prefix, userId), userHeadKey(this.keyspace, userId)];
     return { userId, source, indexes, args: [APPLY_KEYS.length, ...keys, ...encodeApplyArgs(call)] };
   }
 

@@ -69,18 +69,28 @@ function legacyDedupKey(prefix: string, userId: string, source: Source): string 
   return `${prefix}:{${userId}}:dd:${source}`;
 }
 
+/** The read head of a user's state (store protocol 7, store-protocol.ts): a string beside the state hash, in its hash slot. */
+export function userHeadKey(prefix: string, userId: string): string {
+  return `${prefix}:{${userId}}:h`;
+}
+
 export function tombstoneKey(prefix: string, userId: string): string {
   return `${prefix}:{${userId}}:tomb`;
 }
 
 /**
  * Every Redis key a user owns under `prefix` (all in the user's hash slot): the state hash,
- * the dedup hash of each source, and the dedup sets of store protocol 2 that may still be
+ * its read head, the dedup hash of each source, and the dedup sets of store protocol 2 that may still be
  * around for a day after an upgrade; not the deletion tombstone. Deleting these deletes everything the store holds of
  * the user; a key that does not exist is simply not there.
  */
 export function userKeys(prefix: string, userId: string): string[] {
-  return [userStateKey(prefix, userId), ...SOURCES.map((source) => userDedupKey(prefix, userId, source)), ...SOURCES.map((source) => legacyDedupKey(prefix, userId, source))];
+  return [
+    userStateKey(prefix, userId),
+    userHeadKey(prefix, userId),
+    ...SOURCES.map((source) => userDedupKey(prefix, userId, source)),
+    ...SOURCES.map((source) => legacyDedupKey(prefix, userId, source)),
+  ];
 }
 
 /** The keyspace prefix of one registry version: pass it wherever a `prefix` names the state of that version. */

@@ -11,8 +11,11 @@ import type { CompiledFeature } from '../features/index.ts';
 import type { FeatureValue } from '../windows/index.ts';
 import {
   decodeLast,
+  decodeHead,
   decodeSourceState,
+  encodeHead,
   encodeSourceState,
+  headPlan,
   FIELD_PREFIX,
   fieldName,
   INVALID_AS_OF_MS_ERROR,
@@ -52,10 +55,37 @@ export interface UserStateRead {
 /** What the read of one feature needs to know about it. */
 export type ReadFeature = Pick<CompiledFeature, 'id' | 'name' | 'aggregation' | 'granularityMs' | 'windowMs' | 'scale'>;
 
-/** One user's keys: the state hash (field -> value) and one source's dedup hash (tile field -> packed members). */
+/**
+ * One user's keys: the state hash (field -> value), one source's dedup hash (bucket -> packed
+ * members) and the read head (store protocol 7; null or absent: no head key).
+ */
 export interface ModelState {
   fields: Map<string, string>;
   dedup: Map<string, Buffer>;
+  head?: string | null;
+}
+
+/**
+ * The read head the apply function leaves after a call that changed the state (`build_head`):
+ * the e:, l:, r:, s: fields and the tiles of {@link headPlan}, copied from the state hash; null
+ * when no head can be built. `oldest`: the call's prune bounds.
+ */
+export function buildHead(fields: ReadonlyMap<string, string>, features: readonly ReadFeature[], oldest: ReadonlyMap<string, number>): string | null {
+  const plan = headPlan(
+    features,
+    (id) => {
+      const text = fields.get(runningField(id));
+      return text === undefined ? null : decodeRunning(text);
+    },
+    oldest,
+  );
+  if (plan === null) return null;
+  const entries: Array<[string, string]> = [];
+  for (const name of [...readHeadFields(features).slice(1), ...plan.tiles]) {
+    const value = fields.get(name);
+    if (value !== undefined) entries.push([name, value]);
+  }
+  return encodeHead(plan.fromMs, plan.untilMs, entries);
 }
 
 /** Byte-wise a < b of the UTF-8 encodings, as the Lua compares strings. */
@@ -304,6 +334,7 @@ export function applyCall(state: ModelState, call: ApplyCall, features: readonly
       fields.set(FIELD_PREFIX.pruneMark, String(fields.size));
     }
   }
+  if (moveBases) state.head = buildHead(fields, features, oldest);
   return verdicts;
 }
 
@@ -383,11 +414,23 @@ function windowTotal(fields: ReadonlyMap<string, string>, id: string, lo: number
 }
 
 /**
+ * The window sum of an additive feature from the read head, at a read inside the head's range
+ * (hi >= top, lo >= base): the running total less its tiles below the window, which the head holds.
+ */
+function headTotal(fields: ReadonlyMap<string, string>, id: string, lo: number): number {
+  const text = fields.get(runningField(id));
+  if (text === undefined) return 0;
+  const running = decodeRunning(text);
+  if (running === null) throw new Error(`malformed running total ${JSON.stringify(text)}`);
+  return running.total - sumTiles(fields, id, running.base, lo - 1);
+}
+
+/**
  * The read of one feature from a state hash of the current layout (with the layout mark), as
  * `read_running` computes it: additive features from their running totals, min / max from the
  * window's tiles in tile order, last and latest from their one field.
  */
-export function readFeatureRunning(feature: ReadFeature, fields: ReadonlyMap<string, string>, asOfMs: number): FeatureValue {
+export function readFeatureRunning(feature: ReadFeature, fields: ReadonlyMap<string, string>, asOfMs: number, fromHead = false): FeatureValue {
   const g = feature.granularityMs;
   const hi = Math.floor(asOfMs / g);
   const lo = hi - feature.windowMs / g;
@@ -398,9 +441,9 @@ export function readFeatureRunning(feature: ReadFeature, fields: ReadonlyMap<str
   switch (feature.aggregation) {
     case 'count':
     case 'sum':
-      return { value: windowTotal(fields, feature.id, lo, hi) / 10 ** feature.scale, latestEventMs };
+      return { value: (fromHead ? headTotal(fields, feature.id, lo) : windowTotal(fields, feature.id, lo, hi)) / 10 ** feature.scale, latestEventMs };
     case 'count_distinct':
-      return { value: windowTotal(fields, feature.id, lo, hi), latestEventMs };
+      return { value: fromHead ? headTotal(fields, feature.id, lo) : windowTotal(fields, feature.id, lo, hi), latestEventMs };
     case 'min':
     case 'max': {
       let best: { number: number; text: string } | null = null;
@@ -421,11 +464,11 @@ export function readFeatureRunning(feature: ReadFeature, fields: ReadonlyMap<str
 }
 
 /** The read function's whole answer for a state hash at `asOfMs` (JSON-parsed). */
-export function readState(features: readonly ReadFeature[], fields: ReadonlyMap<string, string>, asOfMs: number): UserStateRead {
-  const layout = fields.has(FIELD_PREFIX.layout);
-  const out: UserStateRead = { present: fields.size > 0, as_of_ms: asOfMs, features: {}, sources: {} };
+export function readState(features: readonly ReadFeature[], fields: ReadonlyMap<string, string>, asOfMs: number, fromHead = false): UserStateRead {
+  const layout = fromHead || fields.has(FIELD_PREFIX.layout);
+  const out: UserStateRead = { present: fromHead || fields.size > 0, as_of_ms: asOfMs, features: {}, sources: {} };
   for (const feature of features) {
-    const { value, latestEventMs } = layout ? readFeatureRunning(feature, fields, asOfMs) : readFeature(feature, fields, asOfMs);
+    const { value, latestEventMs } = layout ? readFeatureRunning(feature, fields, asOfMs, fromHead) : readFeature(feature, fields, asOfMs);
     out.features[feature.name] = { value, latest_event_ms: latestEventMs };
   }
   if (layout) {
@@ -473,6 +516,9 @@ export function readReply(features: readonly ReadFeature[], headFields: readonly
       const value = values[i];
       if (value !== null && value !== undefined) fields.set(names[i] as string, value);
     }
+  } else if (kind === READ_REPLY.head) {
+    // the read head of store protocol 7: the function checked that as_of_ms lies in its range
+    return readState(features, decodeHead(String(reply[2])).fields, asOfMs, true);
   } else if (kind === READ_REPLY.scan) {
     const all = reply[2] as string[];
     for (let i = 0; i + 1 < all.length; i += 2) fields.set(all[i] as string, all[i + 1] as string);

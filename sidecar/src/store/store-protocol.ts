@@ -56,6 +56,19 @@
  * the answer with the model (store-model.ts `readReply`); the serving path uses it. The read
  * function (`cf_read_<version>`) still answers JSON, for tools outside the project. The
  * state and dedup hashes are the same as in protocol 5.
+ *
+ * Store protocol 7 adds the read head (`<prefix>:{<user_id>}:h`, see redis-layout.ts userHeadKey),
+ * a string the apply function rewrites at the end of every call that changed the state:
+ *
+ *   <from_ms>|<until_ms>|<entry><entry>...    entry = "<name bytes>:<name><value bytes>:<value>"
+ *
+ * The entries are copies of state-hash fields, under their state-hash names: every e:, l:, r:
+ * and s: field, and the tiles a read anywhere in [from_ms, until_ms] needs ({@link headPlan}):
+ * per additive feature its stored tiles base..base+K-1 (K = {@link HEAD_HORIZON_MS} in tiles,
+ * at most the window), per min / max feature the window's tiles from the prune bound on. The
+ * fields function answers a read inside [from_ms, until_ms] with the head alone (one GET,
+ * whatever the tile count); outside it, or without a head, with the state hash as in protocol 6.
+ * The state hash and the dedup hash keep the grammar of protocol 6.
  */
 import { SOURCES, type Source } from '../events/index.ts';
 import { STORE_PROTOCOL_VERSION } from '../features/index.ts';
@@ -199,7 +212,7 @@ export const BAD_DEDUP_MEMBER_ERROR = `ERR churnfeat: a dedup member must be ${D
 export const TOMBSTONE_REPLY = 'T';
 
 /** KEYS of the apply function, in order (`tomb`: the user's deletion tombstone, redis-layout.ts). */
-export const APPLY_KEYS = ['state', 'dedup', 'tomb'] as const;
+export const APPLY_KEYS = ['state', 'dedup', 'tomb', 'head'] as const;
 /**
  * ARGV of the apply function before the events, in order. `tomb_seen`: the tombstone the
  * caller already honoured ('' for none): the call is refused while the user's tombstone holds
@@ -210,8 +223,10 @@ export const APPLY_ARGS = ['ttl', 'dedup_prune_before_s', 'prune_spec', 'prune_a
 export const APPLY_EVENT_ARGS = ['source_field', 'partition_key', 'offset', 'dedup_member', 'dedup_score_s', 'ingest_ms', 'n_ops'] as const;
 /** Arguments of each op, in order. */
 export const APPLY_OP_ARGS = ['op', 'field', 'value'] as const;
-/** KEYS of the read function. */
+/** KEYS of the read function (`cf_read`, JSON). */
 export const READ_KEYS = ['state'] as const;
+/** KEYS of the fields function (`cf_fields`): the state hash and the read head (optional: without it the function reads the hash). */
+export const FIELDS_KEYS = ['state', 'head'] as const;
 /** ARGV of the read function: `as_of_ms` is optional (default: the Redis server's clock). */
 export const READ_ARGS = ['as_of_ms'] as const;
 
@@ -254,7 +269,88 @@ export function encodeAsOfMs(ms: number): string {
  *   { 's', as_of_ms, all }                    no layout mark (a protocol 2 hash, or no state):
  *       `all` is HGETALL, field, value, field, value, ...
  */
-export const READ_REPLY = { running: 'r', scan: 's' } as const;
+export const READ_REPLY = { running: 'r', scan: 's', head: 'h' } as const;
+
+/**
+ * How far past the tiles of the last apply the read head reaches (ms): a feature's head holds
+ * this much of its tiles beyond the running total's base (at most the window), so a read up to
+ * ~15 minutes after a user's last event is answered from the head.
+ */
+export const HEAD_HORIZON_MS = 900_000;
+
+/** What the head needs to know of a feature. */
+export type HeadFeature = ReadHeadFeature & { readonly granularityMs: number; readonly windowMs: number };
+
+/** Tiles of a feature beyond its base the head holds: {@link HEAD_HORIZON_MS} in tiles, at most the window's tile count. */
+export function headTailTiles(f: HeadFeature): number {
+  return Math.min(Math.ceil(HEAD_HORIZON_MS / f.granularityMs), f.windowMs / f.granularityMs + 1);
+}
+
+/**
+ * The tiles the head copies and the reads it can answer, as the apply function computes them
+ * (`head_plan` in the Lua): `running` gives an additive feature's stored running total,
+ * `oldest` a feature's prune bound (the call's prune_spec). Null when no head can be built (a
+ * min / max feature without a bound, or an empty range).
+ */
+export function headPlan(
+  features: readonly HeadFeature[],
+  running: (id: string) => RunningTotal | null,
+  oldest: ReadonlyMap<string, number>,
+): { fromMs: number; untilMs: number; tiles: string[] } | null {
+  let fromMs = 0;
+  let untilMs = MAX_AS_OF_MS;
+  const tiles: string[] = [];
+  for (const f of features) {
+    const g = f.granularityMs;
+    const w = f.windowMs / g;
+    const k = headTailTiles(f);
+    if (isAdditive(f.aggregation)) {
+      const r = running(f.id);
+      if (r === null) continue;
+      fromMs = Math.max(fromMs, r.top * g, (r.base + w) * g);
+      let last = r.base + k - 1;
+      if (last < r.top) untilMs = Math.min(untilMs, (last + 2 + w) * g - 1);
+      else last = r.top;
+      for (let j = r.base; j <= last; j++) tiles.push(tileField(f.id, j));
+    } else if (f.aggregation === 'min' || f.aggregation === 'max') {
+      const o = oldest.get(f.id);
+      if (o === undefined) return null;
+      fromMs = Math.max(fromMs, (o + w) * g);
+      untilMs = Math.min(untilMs, (o + w + k) * g - 1);
+      for (let j = o; j <= o + w + k - 1; j++) tiles.push(tileField(f.id, j));
+    }
+  }
+  return fromMs > untilMs ? null : { fromMs, untilMs, tiles };
+}
+
+/** The head's text: the range, then each (name, value) pair length-prefixed in bytes. */
+export function encodeHead(fromMs: number, untilMs: number, entries: Iterable<readonly [string, string]>): string {
+  let text = `${fromMs}${VALUE_SEPARATOR}${untilMs}${VALUE_SEPARATOR}`;
+  for (const [name, value] of entries) text += `${Buffer.byteLength(name)}:${name}${Buffer.byteLength(value)}:${value}`;
+  return text;
+}
+
+/** The parts of a head's text (see {@link encodeHead}). */
+export function decodeHead(text: string): { fromMs: number; untilMs: number; fields: Map<string, string> } {
+  const bytes = Buffer.from(text);
+  const first = bytes.indexOf(VALUE_SEPARATOR);
+  const second = bytes.indexOf(VALUE_SEPARATOR, first + 1);
+  if (first < 0 || second < 0) throw new Error(`malformed read head ${JSON.stringify(text.slice(0, 80))}`);
+  const fields = new Map<string, string>();
+  let at = second + 1;
+  const chunk = (): string => {
+    const colon = bytes.indexOf(':', at);
+    const length = Number(bytes.toString('latin1', at, colon));
+    if (colon < 0 || !Number.isInteger(length)) throw new Error(`malformed read head ${JSON.stringify(text.slice(0, 80))}`);
+    at = colon + 1 + length;
+    return bytes.toString('utf8', colon + 1, at);
+  };
+  while (at < bytes.length) {
+    const name = chunk();
+    fields.set(name, chunk());
+  }
+  return { fromMs: Number(bytes.toString('latin1', 0, first)), untilMs: Number(bytes.toString('latin1', first + 1, second)), fields };
+}
 
 /** What the read needs to know of a feature to name its head fields. */
 export type ReadHeadFeature = { readonly id: string; readonly aggregation: string };
@@ -562,6 +658,10 @@ export function renderLuaProtocol(): string {
       ['INVALID_AS_OF_MS_ERROR', INVALID_AS_OF_MS_ERROR],
       ['READ_REPLY_RUNNING', READ_REPLY.running],
       ['READ_REPLY_SCAN', READ_REPLY.scan],
+      ['READ_REPLY_HEAD', READ_REPLY.head],
+      ...positions('FIELDS_KEY_', FIELDS_KEYS, 1),
+      ['HEAD_HORIZON_MS', HEAD_HORIZON_MS],
+      ['HEAD_RANGE_PATTERN', `^(%d+)${bar}(%d+)${bar}`],
     ]),
     '',
   ].join('\n');

@@ -6,7 +6,8 @@
  *   the prune mark) read at random times: the fields function's raw fields built into the
  *   answer, and the read function's JSON, equal readState of the whole hash;
  * - apply: random sequences of apply calls (replays, duplicates, moved partitions, prunes),
- *   FCALL vs applyCall, comparing verdicts, the state hash and the dedup hash;
+ *   FCALL vs applyCall, comparing verdicts, the state hash, the dedup hash and the read head,
+ *   and the read from the head (at times inside and outside its range) against the whole hash;
  * - the window semantics: random events written through the FeatureWriter and read through
  *   the FeatureReader equal the executable spec (evaluateFeature) for every aggregation.
  */
@@ -34,6 +35,8 @@ import {
   sourceField,
   tombstoneKey,
   userDedupKey,
+  userHeadKey,
+  decodeHead,
   DEDUP_MEMBER_BYTES,
   DEDUP_TILE_S,
   STATE_LAYOUT,
@@ -137,7 +140,7 @@ const fieldArb: fc.Arbitrary<[string, string]> = fc.oneof(
 const decodeRead = replyDecoder(FEATURES);
 
 async function fcallRead(redis: ReturnType<typeof testRedis>, key: string, asOfMs: number): Promise<UserStateRead> {
-  return decodeRead(await redis.call('FCALL_RO', NAMES.fields, 1, key, String(asOfMs)));
+  return decodeRead(await redis.call('FCALL_RO', NAMES.fields, 2, key, `${key}:h`, String(asOfMs)));
 }
 
 /** The JSON answer of the read function (built in Lua, for tools outside the project). */
@@ -325,42 +328,71 @@ describe('the TypeScript model of the Redis Functions', () => {
     }
   });
 
-  it('applies every random sequence of calls exactly as FCALL of the apply function does: verdicts, state hash and dedup hash', async () => {
+  // random prune bounds reach every branch of the apply; the bounds of the call's clock (as the
+  // writer sends them, WindowOperators.tileBounds) give the read heads a production state has
+  const clocked = new WindowOperators(REGISTRY);
+  const clockedCallArb = callArb.map((call) => ({ ...call, pruneBounds: clocked.tileBounds(Math.max(...call.events.map((e) => e.ingestMs))) }));
+  it.each([
+    ['random prune bounds', callArb, 1],
+    ["the prune bounds of the call's clock", clockedCallArb, 40],
+  ] as const)('applies every random sequence of calls (%s) exactly as FCALL of the apply function does: verdicts, state hash, dedup hash, read head', async (_label, calls, minHeadReads) => {
     const redis = testRedis();
     await loadFunctionLibrary(redis, REGISTRY, 'storemodel');
     const prefix = `sm${randomBytes(3).toString('hex')}`;
     const state = userStateKey(prefix, 'u1');
     const dedupKeys = SOURCES.map((s) => userDedupKey(prefix, 'u1', s));
+    const headKey = userHeadKey(prefix, 'u1');
     let prunedRuns = 0;
+    let headReads = 0;
     try {
       await fc.assert(
-        fc.asyncProperty(fc.array(callArb, { minLength: 1, maxLength: 8 }), fc.integer({ min: BASE - 5 * SECOND, max: BASE + 10 * SECOND }), async (calls, asOf) => {
-          await redis.del(state, ...dedupKeys);
+        fc.asyncProperty(fc.array(calls, { minLength: 1, maxLength: 8 }), fc.integer({ min: BASE - 5 * SECOND, max: BASE + 10 * SECOND }), async (sequence, asOf) => {
+          await redis.del(state, headKey, ...dedupKeys);
           const model = new Map<Source, ModelState>();
           const fields = new Map<string, string>();
-          for (const call of calls) {
+          let head: string | null = null;
+          for (const call of sequence) {
             const source = (call.events[0] as ApplyEvent).source;
             const dedupKey = userDedupKey(prefix, 'u1', source);
             const modelState: ModelState = { fields, dedup: model.get(source)?.dedup ?? new Map() };
             model.set(source, modelState);
-            const reply = String(await redis.call('FCALL', NAMES.apply, APPLY_KEYS.length, state, dedupKey, tombstoneKey(prefix, 'u1'), ...encodeApplyArgs(call)));
+            modelState.head = head;
+            const reply = String(await redis.call('FCALL', NAMES.apply, APPLY_KEYS.length, state, dedupKey, tombstoneKey(prefix, 'u1'), headKey, ...encodeApplyArgs(call)));
             expect(decodeVerdicts(reply)).toEqual(applyCall(modelState, call, FEATURES));
+            head = modelState.head ?? null;
             expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
             expect(await redis.hgetallBuffer(dedupKey)).toEqual(Object.fromEntries(modelState.dedup));
+            expect(await redis.get(headKey)).toEqual(head);
             if (fields.size > 0) expect(await redis.pttl(state)).toBeGreaterThan(0);
           }
           if (fields.has('p')) prunedRuns += 1;
           expect(await fcallRead(redis, state, asOf)).toEqual(readState(FEATURES, fields, asOf));
+          // a read inside the head's range is answered by the head alone: the same answer as the whole hash
+          if (head !== null) {
+            const { fromMs, untilMs } = decodeHead(head);
+            // the range's first instant, then every half second of the windows' length after it, and its last instant
+            const instants = [...Array.from({ length: 12 }, (_, k) => fromMs + k * 500).filter((t) => t <= untilMs), ...(untilMs < MAX_AS_OF_MS ? [untilMs] : [])];
+            for (const inside of instants) {
+              const reply = (await redis.call('FCALL_RO', NAMES.fields, 2, state, headKey, String(inside))) as unknown[];
+              expect(reply[0]).toBe('h');
+              headReads += 1;
+              expect(decodeRead(reply)).toEqual(readState(FEATURES, fields, inside));
+            }
+            // just outside the range the hash answers
+            if (fromMs > 0) expect(((await redis.call('FCALL_RO', NAMES.fields, 2, state, headKey, String(fromMs - 1))) as unknown[])[0]).not.toBe('h');
+          }
         }),
         // A fixed seed by default: the prune check below must not depend on luck (with a random
         // seed about one run in five drew no pruning sequence). CHURNFEAT_PROPERTY_SEED explores others.
         { numRuns: 150, seed: Number(process.env.CHURNFEAT_PROPERTY_SEED ?? 20261201) },
       );
     } finally {
-      await cleanup(redis, [state, ...dedupKeys]);
+      await cleanup(redis, [state, headKey, ...dedupKeys]);
     }
     // the prune path (hash above the threshold and regrown by 64 fields) must have been taken
     expect(prunedRuns).toBeGreaterThan(0);
+    // and the head path of the read
+    expect(headReads).toBeGreaterThanOrEqual(minHeadReads);
   });
 });
 
@@ -387,7 +419,7 @@ describe('the migration of a store protocol 2 state hash', () => {
           fc.array(callArb, { maxLength: 3 }),
           fc.integer({ min: BASE - 5 * SECOND, max: BASE + 10 * SECOND }),
           async (ops, calls, asOf) => {
-            await redis.del(state, dedupKey);
+            await redis.del(state, dedupKey, userHeadKey(prefix, 'u1'));
             // a state protocol 2 wrote: the ops applied as its apply function did (no layout mark, no running totals)
             const fields = new Map<string, string>();
             for (const op of ops) applyOp(fields, op);
@@ -396,7 +428,7 @@ describe('the migration of a store protocol 2 state hash', () => {
             expect(before).toEqual(readState(FEATURES, fields, asOf));
             const modelState: ModelState = { fields, dedup: new Map() };
             const migrating: ApplyCall = { stateTtlMs: 3_600_000, dedupTtlMs: 1_800_000, dedupPruneBeforeS: 0, pruneBounds: [], pruneAboveFields: 1_000, events: [noOpEvent(0)] };
-            await redis.call('FCALL', NAMES.apply, APPLY_KEYS.length, state, dedupKey, tombstoneKey(prefix, 'u1'), ...encodeApplyArgs(migrating));
+            await redis.call('FCALL', NAMES.apply, APPLY_KEYS.length, state, dedupKey, tombstoneKey(prefix, 'u1'), userHeadKey(prefix, 'u1'), ...encodeApplyArgs(migrating));
             applyCall(modelState, migrating, FEATURES);
             expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
             const after = await fcallRead(redis, state, asOf);
@@ -404,7 +436,7 @@ describe('the migration of a store protocol 2 state hash', () => {
             for (const call of calls) {
               const key = userDedupKey(prefix, 'u1', (call.events[0] as ApplyEvent).source);
               await redis.del(key);
-              const reply = String(await redis.call('FCALL', NAMES.apply, APPLY_KEYS.length, state, key, tombstoneKey(prefix, 'u1'), ...encodeApplyArgs(call)));
+              const reply = String(await redis.call('FCALL', NAMES.apply, APPLY_KEYS.length, state, key, tombstoneKey(prefix, 'u1'), userHeadKey(prefix, 'u1'), ...encodeApplyArgs(call)));
               expect(decodeVerdicts(reply)).toEqual(applyCall({ fields, dedup: new Map() }, call, FEATURES));
               expect(await redis.hgetall(state)).toEqual(Object.fromEntries(fields));
             }
@@ -414,7 +446,7 @@ describe('the migration of a store protocol 2 state hash', () => {
         { numRuns: 100 },
       );
     } finally {
-      await cleanup(redis, [state, ...SOURCES.map((s) => userDedupKey(prefix, 'u1', s))]);
+      await cleanup(redis, [state, userHeadKey(prefix, 'u1'), ...SOURCES.map((s) => userDedupKey(prefix, 'u1', s))]);
     }
   });
 });

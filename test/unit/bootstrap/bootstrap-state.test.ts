@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildUserState, featureRowsOf, WorkloadTopics, type FeatureRow } from '../../../sidecar/src/bootstrap/index.ts';
 import { parseEvent } from '../../../sidecar/src/events/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
-import { applyCall, DEDUP_ENTRY_BYTES, readState, type ModelState, type StoreRecord } from '../../../sidecar/src/store/index.ts';
+import { applyCall, DEDUP_ENTRY_BYTES, decodeHead, readState, type ModelState, type StoreRecord } from '../../../sidecar/src/store/index.ts';
 import { bootstrapSetting } from '../../helpers/bootstrap.ts';
 
 const HOUR = 3_600_000;
@@ -58,14 +58,24 @@ describe('bootstrap state from the warehouse rows', () => {
 
     const booted = new Map<string, ModelState>();
     const users = [...new Set(before.map((r) => r.event.userId))];
+    let heads = 0;
     for (const user of users) {
       const state = buildUserState(before.filter((r) => r.event.userId === user).flatMap(rowsOf), registry.features, policy);
+      // the read head the loader writes answers every instant of its range as the hash does
+      if (state.head !== null) {
+        const { fromMs, untilMs, fields } = decodeHead(state.head);
+        for (const asOf of [fromMs, Math.min(untilMs, fromMs + 5 * 60_000), Math.min(untilMs, fromMs + 14 * 60_000)]) {
+          expect(readState(registry.features, fields, asOf, true), `${user} head at ${asOf}`).toEqual(readState(registry.features, state.fields, asOf));
+        }
+        heads += 1;
+      }
       booted.set(user, { fields: state.fields, dedup: new Map() });
       for (const [source, buckets] of state.dedup) booted.set(`${user}/${source}`, { fields: state.fields, dedup: buckets });
     }
     // a group reset re-delivers records below the cut: each is a replay of an applied offset
     // (the seeded s: fields), not a duplicate (the seeded dedup entries) nor a new event
     const lastBeforeCut = [...new Map(before.map((r) => [`${r.event.userId}/${r.event.source}`, r])).values()];
+    expect(heads).toBeGreaterThan(users.length / 2);
     const redelivered = stream(booted, lastBeforeCut);
     expect(redelivered.get('replayed')).toBe(lastBeforeCut.length);
     const verdicts = stream(booted, after);

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { ChurnfeatError } from '../../../sidecar/src/errors.ts';
-import { FeatureWriter, functionNames, registryKey, userStateKey, versionPrefix, type StoreRecord, type WriteRetry } from '../../../sidecar/src/store/index.ts';
+import { APPLY_ARGS, APPLY_KEYS, FeatureWriter, functionNames, registryKey, userStateKey, versionPrefix, type StoreRecord, type WriteRetry } from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 import { event } from '../../helpers/events.ts';
 import { fixtureRegistry } from '../../helpers/registry.ts';
@@ -18,6 +18,9 @@ class ReplyError extends Error {
 }
 
 type Answer = (call: Array<string | number>) => [Error | null, unknown];
+
+/** Where n_events sits in a pipelined FCALL: 'FCALL', the function, the key count, the keys, then the header arguments. */
+const N_EVENTS_ARG = 3 + APPLY_KEYS.length + APPLY_ARGS.indexOf('n_events');
 
 /**
  * A Redis stand-in that answers each pipelined round with the next scripted answer (an
@@ -36,7 +39,7 @@ function scriptedRedis(rounds: Array<Answer | Error>) {
         },
         async exec() {
           seen.push(calls);
-          const round = rounds.shift() ?? ((args) => [null, 'a'.repeat(Number(args[9]))]);
+          const round = rounds.shift() ?? ((args) => [null, 'a'.repeat(Number(args[N_EVENTS_ARG]))]);
           if (round instanceof Error) throw round;
           return calls.map(round);
         },
@@ -55,7 +58,7 @@ function scriptedRedis(rounds: Array<Answer | Error>) {
   return { redis: redis as unknown as Redis, rounds: seen, commands };
 }
 
-const applied: Answer = (args) => [null, 'a'.repeat(Number(args[9]))];
+const applied: Answer = (args) => [null, 'a'.repeat(Number(args[N_EVENTS_ARG]))];
 
 function record(userId: string, offset: number): StoreRecord {
   const e = event({ userId, source: 'client', eventType: 'playback_error', ingestMs: 10 * HOUR, attributes: { error_code: 'E1' } });

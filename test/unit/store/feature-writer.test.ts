@@ -1,6 +1,19 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { encodePruneSpec, FeatureWriter, functionNames, partitionKey, tombstoneKey, userDedupKey, userStateKey, versionPrefix, type StoreRecord } from '../../../sidecar/src/store/index.ts';
+import {
+  APPLY_ARGS,
+  APPLY_KEYS,
+  encodePruneSpec,
+  FeatureWriter,
+  functionNames,
+  partitionKey,
+  tombstoneKey,
+  userDedupKey,
+  userHeadKey,
+  userStateKey,
+  versionPrefix,
+  type StoreRecord,
+} from '../../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../../sidecar/src/windows/index.ts';
 import { event } from '../../helpers/events.ts';
 import { fixtureRegistry } from '../../helpers/registry.ts';
@@ -9,6 +22,8 @@ const HOUR = 3_600_000;
 const registry = fixtureRegistry();
 const operators = new WindowOperators(registry);
 /** The registry version's keyspace: state and dedup keys live there, the tombstone under the base prefix. */
+/** Where ARGV starts in a pipelined FCALL: 'FCALL', the function, the key count, the keys. */
+const ARGV = 3 + APPLY_KEYS.length;
 const V = versionPrefix('cf', registry.version);
 
 /**
@@ -29,9 +44,9 @@ function recordingRedis(tombstones: ReadonlyMap<string, number> = new Map()): { 
       return round.map((args) => {
         const user = /\{(.+)\}/.exec(String(args[3]))?.[1] as string;
         const tomb = tombstones.get(user);
-        // ARGV: ttl, dedup_prune_before_s, prune_spec, prune_above_fields, n_events (args[10]), tomb_seen (args[11])
-        if (tomb !== undefined && args[11] !== String(tomb)) return [null, `T${tomb}`];
-        return [null, 'a'.repeat(Number(args[10]))];
+        // 'FCALL', the function, the key count, the keys (APPLY_KEYS), then ARGV (APPLY_ARGS)
+        if (tomb !== undefined && args[ARGV + APPLY_ARGS.indexOf('tomb_seen')] !== String(tomb)) return [null, `T${tomb}`];
+        return [null, 'a'.repeat(Number(args[ARGV + APPLY_ARGS.indexOf('n_events')]))];
       });
     },
   };
@@ -51,16 +66,16 @@ describe('the feature writer', () => {
     const verdicts = await writer.write([record('u1', 'client', t, 10), record('u2', 'client', t, 11), record('u1', 'client', t + 1, 12), record('u1', 'billing', t, 5)]);
     expect(verdicts).toEqual(['applied', 'applied', 'applied', 'applied']);
     const fn = functionNames(registry.version).apply;
-    expect(calls.map((c) => c.slice(0, 6))).toEqual([
-      ['FCALL', fn, 3, userStateKey(V, 'u1'), userDedupKey(V, 'u1', 'client'), tombstoneKey('cf', 'u1')],
-      ['FCALL', fn, 3, userStateKey(V, 'u2'), userDedupKey(V, 'u2', 'client'), tombstoneKey('cf', 'u2')],
-      ['FCALL', fn, 3, userStateKey(V, 'u1'), userDedupKey(V, 'u1', 'billing'), tombstoneKey('cf', 'u1')],
+    expect(calls.map((c) => c.slice(0, 7))).toEqual([
+      ['FCALL', fn, 4, userStateKey(V, 'u1'), userDedupKey(V, 'u1', 'client'), tombstoneKey('cf', 'u1'), userHeadKey(V, 'u1')],
+      ['FCALL', fn, 4, userStateKey(V, 'u2'), userDedupKey(V, 'u2', 'client'), tombstoneKey('cf', 'u2'), userHeadKey(V, 'u2')],
+      ['FCALL', fn, 4, userStateKey(V, 'u1'), userDedupKey(V, 'u1', 'billing'), tombstoneKey('cf', 'u1'), userHeadKey(V, 'u1')],
     ]);
     const first = calls[0] as Array<string | number>;
-    expect(first[10]).toBe(2);
-    expect(first[11]).toBe('');
+    expect(first[11]).toBe(2);
+    expect(first[12]).toBe('');
     // per event: source field, partition key, offset, ...
-    expect(first.slice(12, 15)).toEqual(['s:client', partitionKey('t.client.events', 2), '10']);
+    expect(first.slice(13, 16)).toEqual(['s:client', partitionKey('t.client.events', 2), '10']);
     expect(first).toContain('12');
   });
 
@@ -72,8 +87,8 @@ describe('the feature writer', () => {
     expect(verdicts).toEqual(['deleted', 'applied', 'applied', 'deleted']);
     expect(calls).toHaveLength(3);
     const again = calls[2] as Array<string | number>;
-    expect(again.slice(3, 6)).toEqual([userStateKey(V, 'u1'), userDedupKey(V, 'u1', 'client'), tombstoneKey('cf', 'u1')]);
-    expect([again[10], again[11], again[14]]).toEqual([1, String(t), '3']);
+    expect(again.slice(3, 7)).toEqual([userStateKey(V, 'u1'), userDedupKey(V, 'u1', 'client'), tombstoneKey('cf', 'u1'), userHeadKey(V, 'u1')]);
+    expect([again[11], again[12], again[15]]).toEqual([1, String(t), '3']);
   });
 
   it("prunes each user's dedup set of a source by the ingest clock of that user's own records: not by another topic read a day ahead, nor by another user's record from a clock far ahead", async () => {
@@ -81,7 +96,7 @@ describe('the feature writer', () => {
     const writer = new FeatureWriter(redis, operators, { prefix: 'cf', allowedLatenessMs: 24 * HOUR, dedupMarginMs: HOUR, pruneAboveFields: 256 });
     const t = Date.parse('2024-05-01T00:00:00Z');
     await writer.write([record('u1', 'client', t, 1), record('u1', 'billing', t + 26 * HOUR, 1), record('u2', 'client', t + 10 * 24 * HOUR, 2), record('u1', 'client', t - 5_000, 3)]);
-    const before = (call: Array<string | number>) => [call[3], call[4], call[7], call[8]];
+    const before = (call: Array<string | number>) => [call[3], call[4], call[8], call[9]];
     expect(calls.map(before)).toEqual([
       [userStateKey(V, 'u1'), userDedupKey(V, 'u1', 'client'), Math.floor((t - 25 * HOUR) / 1000), encodePruneSpec(operators.tileBounds(t))],
       [userStateKey(V, 'u1'), userDedupKey(V, 'u1', 'billing'), Math.floor((t + HOUR) / 1000), encodePruneSpec(operators.tileBounds(t + 26 * HOUR))],

@@ -53,6 +53,7 @@ const PINNED_LUA_SHA256: Readonly<Record<number, string>> = {
   4: 'a235b982e8537307f46b387fffbe9441f182cff3823d37f0225c5327c7217ecd',
   5: '3a8184c184dd486a88ae05c5c892fdeb299a4260e571ad9b9001b777c7736186',
   6: 'fcbe8fd06eb1afd8f364cac96e2dd7ce974cac30079c160e1848c895107595c5',
+  7: '2c0a7f3404e86ee3e64384ecf9e86e679e5c3136525d74bc8ee343c237d35dcb',
 };
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');

@@ -100,41 +100,117 @@ local function running_add(r, idx, delta)
   if idx > r.top then r.top = idx end
 end
 
-local function apply_op(state, op, field, value, running)
+-- HMGET of any number of fields (in slices of 1000)
+local function hmget_all(state, names)
+  if #names <= 1000 then return redis.call('HMGET', state, unpack(names)) end
+  local values = {}
+  local k = 1
+  while k <= #names do
+    local last = math.min(#names, k + 999)
+    local slice = redis.call('HMGET', state, unpack(names, k, last))
+    for j = 1, last - k + 1 do values[k + j - 1] = slice[j] end
+    k = last + 1
+  end
+  return values
+end
+
+-- the state fields one apply call reads and writes: read once (one HMGET of every field the
+-- call's ops and sources name, HGET for the few it finds later) and written once after the
+-- events (one HSET, one HDEL), so the hash ends exactly as if each op had been its own command
+local function field_cache(state)
+  local values, dirty = {}, {}
+  local c = {}
+  function c.prefetch(names)
+    if #names == 0 then return end
+    local got = hmget_all(state, names)
+    for j = 1, #names do values[names[j]] = got[j] or false end
+  end
+  function c.get(field)
+    local v = values[field]
+    if v == nil then
+      v = redis.call('HGET', state, field) or false
+      values[field] = v
+    end
+    if v == false then return nil end
+    return v
+  end
+  -- what the cache knows of a field: nil unknown, false absent, else the value
+  function c.peek(field) return values[field] end
+  -- a field written or read outside the cache (HSET of the running totals, the marks' HMGET)
+  function c.remember(field, value) values[field] = value or false end
+  -- forget everything (after the prune rewrote the hash)
+  function c.reset() values = {}; dirty = {} end
+  -- HMGET through the cache: only the fields it does not know are read
+  function c.mget(names)
+    local missing = {}
+    for j = 1, #names do
+      if values[names[j]] == nil then missing[#missing + 1] = names[j] end
+    end
+    c.prefetch(missing)
+    local out = {}
+    for j = 1, #names do out[j] = values[names[j]] or nil end
+    return out
+  end
+  -- value false deletes the field
+  function c.put(field, value)
+    values[field] = value
+    dirty[field] = true
+  end
+  function c.flush()
+    local flat, gone = {}, {}
+    for field in pairs(dirty) do
+      local v = values[field]
+      if v then flat[#flat + 1] = field; flat[#flat + 1] = v else gone[#gone + 1] = field end
+    end
+    if #gone > 0 then redis.call('HDEL', state, unpack(gone)) end
+    if #flat > 0 then redis.call('HSET', state, unpack(flat)) end
+    dirty = {}
+  end
+  return c
+end
+
+-- HINCRBY through the cache (the fields are integers; int_text prints them as HINCRBY does)
+local function incr(c, field, delta)
+  local next_value = tonumber(c.get(field) or '0') + delta
+  c.put(field, int_text(next_value))
+  return next_value
+end
+
+local function apply_op(state, c, op, field, value, running)
   if op == OP_ADD then
-    redis.call('HINCRBY', state, field, value)
+    incr(c, field, tonumber(value))
     local id, idx = string.match(field, TILE_FIELD_PATTERN)
     if id then running_add(running_of(state, running, id), tonumber(idx), tonumber(value)) end
   elseif op == OP_DISTINCT then
     -- the value's newest tile, and the count of values whose newest tile each tile is
-    local current = redis.call('HGET', state, field)
+    local current = c.get(field)
     local v = tonumber(value)
     if not current or v > tonumber(current) then
-      redis.call('HSET', state, field, value)
+      c.put(field, value)
       local id = string.match(field, DISTINCT_FIELD_PATTERN)
       if id then
         local r = running_of(state, running, id)
-        redis.call('HINCRBY', state, tile_field(id, v), 1)
+        incr(c, tile_field(id, v), 1)
         running_add(r, v, 1)
         if current then
           local old = tonumber(current)
-          if redis.call('HINCRBY', state, tile_field(id, old), -1) == 0 then redis.call('HDEL', state, tile_field(id, old)) end
+          if incr(c, tile_field(id, old), -1) == 0 then c.put(tile_field(id, old), false) end
           running_add(r, old, -1)
         end
       end
     end
   elseif op == OP_MIN or op == OP_MAX or op == OP_LATEST then
-    local current = redis.call('HGET', state, field)
+    local current = c.get(field)
     local v = tonumber(value)
     if not current
       or (op == OP_MIN and v < tonumber(current))
       or (op ~= OP_MIN and v > tonumber(current)) then
-      redis.call('HSET', state, field, value)
+      c.put(field, value)
     end
   elseif op == OP_LAST then
-    local current = redis.call('HGET', state, field)
+    local current = c.get(field)
     if not current or last_is_newer(value, current) then
-      redis.call('HSET', state, field, value)
+      c.put(field, value)
     end
   else
     return redis.error_reply('churnfeat: unknown op ' .. tostring(op))
@@ -277,9 +353,56 @@ local function dedup_prune(packed, bound)
   return string.sub(packed, cut + 1)
 end
 
+-- the head's position of each field (READ_HEAD: the layout mark, then per feature e:, l:, r:,
+-- then the sources' s:; rendered from store-protocol.ts)
+local head_at = {}
+for i = 1, #READ_HEAD do head_at[READ_HEAD[i]] = i end
+
+-- the read head (store protocol 7, store-protocol.ts headPlan): the e:, l:, r:, s: fields and
+-- the tiles a read in [from, until] needs, copied from the state hash as it is at the end of
+-- the call; nil when no head can be built (a min / max feature without a prune bound)
+local function build_head(c, oldest)
+  local head = c.mget(READ_HEAD)
+  local from, till = 0, MAX_AS_OF_MS
+  local names = {}
+  for i = 1, #REGISTRY do
+    local f = REGISTRY[i]
+    local w = f.w / f.g
+    local k = math.min(math.ceil(HEAD_HORIZON_MS / f.g), w + 1)
+    if additive_fn[f.id] then
+      local text = head[head_at[running_field(f.id)]]
+      if text then
+        local base, _, top = parse_running(text)
+        from = math.max(from, top * f.g, (base + w) * f.g)
+        local last = base + k - 1
+        if last < top then till = math.min(till, (last + 2 + w) * f.g - 1) else last = top end
+        for j = base, last do names[#names + 1] = tile_field(f.id, j) end
+      end
+    elseif f.fn == 'min' or f.fn == 'max' then
+      local o = oldest[f.id]
+      if o == nil then return nil end
+      from = math.max(from, (o + w) * f.g)
+      till = math.min(till, (o + w + k) * f.g - 1)
+      for j = o, o + w + k - 1 do names[#names + 1] = tile_field(f.id, j) end
+    end
+  end
+  if from > till then return nil end
+  local values = c.mget(names)
+  local parts = { int_text(from) .. VALUE_SEPARATOR .. int_text(till) .. VALUE_SEPARATOR }
+  for j = 2, #READ_HEAD do
+    local v = head[j]
+    if v then parts[#parts + 1] = #READ_HEAD[j] .. ':' .. READ_HEAD[j] .. #v .. ':' .. v end
+  end
+  for j = 1, #names do
+    local v = values[j]
+    if v then parts[#parts + 1] = #names[j] .. ':' .. names[j] .. #v .. ':' .. v end
+  end
+  return table.concat(parts)
+end
+
 --[[
   APPLY_FUNCTION  KEYS: state, dedup (the dedup hash of the one source all events of the call come from),
-        tomb (the user's deletion tombstone)
+        tomb (the user's deletion tombstone), head (the read head, rewritten from the state at the end)
   ARGV (positions: APPLY_ARGS, APPLY_EVENT_ARGS, APPLY_OP_ARGS of store-protocol.ts):
         ttl ("<state ttl ms>/<dedup ttl ms>", or one number for both), dedup_prune_before_s,
         prune_spec, prune_above_fields, n_events, tomb_seen,
@@ -314,6 +437,32 @@ local function apply(keys, args)
     marks = redis.call('HMGET', state, FIELD_PRUNE_MARK, FIELD_LAYOUT, unpack(additive_fields))
   end
   local running = load_running(marks, 3)
+  -- every state field and dedup bucket the events name, in one HMGET each
+  local c = field_cache(state)
+  c.remember(FIELD_LAYOUT, marks[2])
+  for k = 1, #additive_fields do c.remember(additive_fields[k], marks[k + 2]) end
+  do
+    local names, seen, bucket_names = {}, {}, {}
+    local at = APPLY_FIRST_EVENT_ARG
+    for e = 1, n do
+      local source_field, member = args[at + EVENT_ARG_SOURCE_FIELD], args[at + EVENT_ARG_DEDUP_MEMBER]
+      local nops = tonumber(args[at + EVENT_ARG_N_OPS])
+      if not seen[source_field] then seen[source_field] = true; names[#names + 1] = source_field end
+      local bucket = int_text(string.byte(member, 1) % DEDUP_BUCKETS)
+      if buckets[bucket] == nil then buckets[bucket] = false; bucket_names[#bucket_names + 1] = bucket end
+      at = at + EVENT_ARG_COUNT
+      for k = 0, nops - 1 do
+        local field = args[at + OP_ARG_COUNT * k + OP_ARG_FIELD]
+        if not seen[field] then seen[field] = true; names[#names + 1] = field end
+      end
+      at = at + OP_ARG_COUNT * nops
+    end
+    c.prefetch(names)
+    if #bucket_names > 0 then
+      local got = redis.call('HMGET', dedup, unpack(bucket_names))
+      for j = 1, #bucket_names do buckets[bucket_names[j]] = got[j] or '' end
+    end
+  end
   for e = 1, n do
     local source_field, partition_key = args[i + EVENT_ARG_SOURCE_FIELD], args[i + EVENT_ARG_PARTITION_KEY]
     local offset = tonumber(args[i + EVENT_ARG_OFFSET])
@@ -324,7 +473,7 @@ local function apply(keys, args)
     local applied_offset, applied_ingest = nil, 0
     local current = positions[source_field]
     if current == nil then
-      current = redis.call('HGET', state, source_field)
+      current = c.get(source_field) or false
       positions[source_field] = current
     end
     if current then
@@ -338,7 +487,6 @@ local function apply(keys, args)
     else
       local field = int_text(string.byte(member, 1) % DEDUP_BUCKETS)
       local packed = buckets[field]
-      if packed == nil then packed = redis.call('HGET', dedup, field) or '' end
       if dedup_seen(packed, member) then
         verdict = VERDICT_DUPLICATE
         buckets[field] = packed
@@ -350,7 +498,7 @@ local function apply(keys, args)
     if verdict == VERDICT_APPLIED then
       for k = 0, nops - 1 do
         local at = i + OP_ARG_COUNT * k
-        local err = apply_op(state, args[at + OP_ARG_OP], args[at + OP_ARG_FIELD], args[at + OP_ARG_VALUE], running)
+        local err = apply_op(state, c, args[at + OP_ARG_OP], args[at + OP_ARG_FIELD], args[at + OP_ARG_VALUE], running)
         if err then return err end
       end
     end
@@ -358,13 +506,15 @@ local function apply(keys, args)
       positions[source_field] = partition_key .. VALUE_SEPARATOR .. int_text(offset) .. VALUE_SEPARATOR
         .. int_text(math.max(applied_ingest, ingest))
       positions_changed[source_field] = true
+      c.put(source_field, positions[source_field])
     end
     i = i + OP_ARG_COUNT * nops
     verdicts[#verdicts + 1] = verdict
   end
+  -- the ops' and positions' writes, before the running totals read tiles back
+  c.flush()
   local oldest = parse_prune_spec(prune_spec)
   local flat = {}
-  for field in pairs(positions_changed) do flat[#flat + 1] = field; flat[#flat + 1] = positions[field] end
   -- move each running total's base up to the oldest tile a read at this clock can count, so a
   -- read near the clock finds its window's sum in the total (even for features this call did not touch);
   -- a call whose events were all replayed writes nothing (a replay must leave the state as it was)
@@ -393,6 +543,7 @@ local function apply(keys, args)
   end
   if not marks[2] then flat[#flat + 1] = FIELD_LAYOUT; flat[#flat + 1] = STATE_LAYOUT end
   if #flat > 0 then redis.call('HSET', state, unpack(flat)) end
+  for j = 1, #flat, 2 do c.remember(flat[j], flat[j + 1]) end
   -- a bucket written loses its expired entries; one left empty goes
   flat = {}
   local empty = {}
@@ -409,19 +560,23 @@ local function apply(keys, args)
     local after_last = tonumber(marks[1] or '0')
     if size > prune_above and size > after_last + PRUNE_REGROWTH_FIELDS then
       prune(state, oldest)
+      c.reset()
       redis.call('HSET', state, FIELD_PRUNE_MARK, redis.call('HLEN', state))
     end
+  end
+  -- the read head follows every change of the state (a call of replays only changed nothing)
+  local head_key = keys[APPLY_KEY_HEAD]
+  if head_key and next(positions_changed) ~= nil then
+    local text = build_head(c, oldest)
+    if text then redis.call('SET', head_key, text, 'PX', ttl) else redis.call('DEL', head_key) end
+  elseif head_key then
+    redis.call('PEXPIRE', head_key, ttl)
   end
   redis.call('PEXPIRE', state, ttl)
   -- the dedup hash only matters within the dedup horizon of the newest write
   redis.call('PEXPIRE', dedup, dedup_ttl)
   return table.concat(verdicts)
 end
-
--- the head's position of each field (READ_HEAD: the layout mark, then per feature e:, l:, r:,
--- then the sources' s:; rendered from store-protocol.ts)
-local head_at = {}
-for i = 1, #READ_HEAD do head_at[READ_HEAD[i]] = i end
 
 -- appends to names the tiles a feature's window sum needs: the tiles at the edges of its
 -- running total (base..lo-1, hi+1..top) or the window's own tiles when those are fewer (the
@@ -439,20 +594,6 @@ local function edge_tiles(id, text, lo, hi, names)
   end
   for k = lo, upper do names[#names + 1] = tile_field(id, k) end
   return 0, 1
-end
-
--- HMGET of any number of fields (in slices of 1000)
-local function hmget_all(state, names)
-  if #names <= 1000 then return redis.call('HMGET', state, unpack(names)) end
-  local values = {}
-  local k = 1
-  while k <= #names do
-    local last = math.min(#names, k + 999)
-    local slice = redis.call('HMGET', state, unpack(names, k, last))
-    for j = 1, last - k + 1 do values[k + j - 1] = slice[j] end
-    k = last + 1
-  end
-  return values
 end
 
 -- the read's instant: ARGV as_of_ms, or the server's clock; nil for a malformed argument
@@ -486,9 +627,10 @@ local function tile_names(t, head)
 end
 
 --[[
-  FIELDS_FUNCTION  KEYS: state   ARGV: [as_of_ms]  (as READ_FUNCTION)
+  FIELDS_FUNCTION  KEYS: state, head (the read head; optional)   ARGV: [as_of_ms]  (as READ_FUNCTION)
   The serving path's read: the raw fields a read at as_of_ms needs, one consistent snapshot of
-  the user's hash, without the number formatting and JSON text that cost Redis ~25 us in Lua:
+  the user's keys, without the number formatting and JSON text that cost Redis ~25 us in Lua:
+    { READ_REPLY_HEAD, as_of_ms, head }  the read head, when as_of_ms lies in its range (one GET)
     { READ_REPLY_RUNNING, as_of_ms, head, names, values }  head: HMGET of READ_HEAD (the layout
         mark first); names: the tiles the windows' edges need (min / max: the window's tiles);
         values: their HMGET
@@ -497,9 +639,17 @@ end
   The reader builds the answer from them with the TypeScript model (store-model.ts readReply).
 ]]
 local function fields(keys, args)
-  local state = keys[READ_KEY_STATE]
+  local state = keys[FIELDS_KEY_STATE]
   local t = read_time(args)
   if t == nil then return redis.error_reply(INVALID_AS_OF_MS_ERROR) end
+  -- the read head answers a read inside its range with one GET, whatever the tile count
+  if keys[FIELDS_KEY_HEAD] then
+    local text = redis.call('GET', keys[FIELDS_KEY_HEAD])
+    if text then
+      local from, till = string.match(text, HEAD_RANGE_PATTERN)
+      if from and t >= tonumber(from) and t <= tonumber(till) then return { READ_REPLY_HEAD, t, text } end
+    end
+  end
   local head = redis.call('HMGET', state, unpack(READ_HEAD))
   if not head[1] then return { READ_REPLY_SCAN, t, redis.call('HGETALL', state) } end
   local names = tile_names(t, head)
