@@ -61,7 +61,12 @@ const memoryFile = values.memory ?? newest('memory-');
 const peerFile = values.peer ?? newest('peer-');
 const offlineFile = values.offline ?? newest('offline-');
 const memory = JSON.parse(readFileSync(memoryFile, 'utf8')) as { summary: { kbPerDailyActiveUser: number; stateKbPerDailyActiveUser: number; redisCpuMicrosPerRead: number } };
-const peer = JSON.parse(readFileSync(peerFile, 'utf8')) as { sidecar: { eventsPerCpuSecond: number; redisMicrosPerEvent: number } };
+type SidecarSummary = { eventsPerCpuSecond: number; redisMicrosPerEvent: number };
+const peerResults = JSON.parse(readFileSync(peerFile, 'utf8')) as { sidecar?: SidecarSummary; workloads?: Array<{ events: number; summary: Record<string, SidecarSummary> }> };
+// one summary per workload size since the 2.4M run (the largest is the steadier figure); older files had one
+const largestWorkload = [...(peerResults.workloads ?? [])].sort((a, b) => b.events - a.events)[0];
+const peer = { sidecar: (largestWorkload?.summary.sidecar ?? peerResults.sidecar) as SidecarSummary };
+if (peer.sidecar === undefined) throw new Error(`${peerFile}: no sidecar summary`);
 
 interface OfflineProfile {
   parquetBytesRead: number;
