@@ -61,6 +61,9 @@ def parity_command(settings: Settings, *, as_of_ms: int, out_dir: Path, users: i
         str(threshold),
         "--lake",
         settings.lake_uri,
+        # the deployed checkout's dbt project: the version `parity --version V` records must be its registry
+        "--dbt-project-dir",
+        str(settings.dbt_project_dir),
     ]
     if settings.dbt_target == "duckdb":
         command += [

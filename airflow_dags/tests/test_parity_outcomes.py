@@ -142,6 +142,7 @@ def test_the_job_gets_the_interval_end_as_as_of_and_a_folder_per_interval(
     )
     assert command[command.index("--as-of") + 1] == "1741564800000"
     assert command[command.index("--duckdb-path") + 1] == str(local_warehouse["duckdb"])
+    assert command[command.index("--dbt-project-dir") + 1] == str(load_settings().dbt_project_dir)
 
 
 def test_the_failure_summary_names_a_registry_out_of_step() -> None:
