@@ -19,7 +19,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { ALL_USERS, BootstrapWarehouse, loadUsers, parseUserShard, shardProgressFields, WorkloadTopics, writeFeatureEventsTable, type CutPartition, type UserShard } from '../../sidecar/src/bootstrap/index.ts';
+import {
+  ALL_USERS,
+  BootstrapWarehouse,
+  loadUsers,
+  parseUserShard,
+  shardProgressFields,
+  WorkloadTopics,
+  writeFeatureEventsTable,
+  type CutPartition,
+  type UserShard,
+} from '../../sidecar/src/bootstrap/index.ts';
 import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { generateWorkload } from '../../sidecar/src/loadgen/workload.ts';
 import { bootstrapKey, STORE_PROTOCOL_VERSION, versionPrefix } from '../../sidecar/src/store/index.ts';

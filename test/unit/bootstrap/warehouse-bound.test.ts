@@ -8,7 +8,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALL_USERS, BootstrapWarehouse, buildUserState, userShardOf, WorkloadTopics, writeFeatureEventsTable, type CutPartition, type FeatureRow, type UserShard, type UserState } from '../../../sidecar/src/bootstrap/index.ts';
+import {
+  ALL_USERS,
+  BootstrapWarehouse,
+  buildUserState,
+  userShardOf,
+  WorkloadTopics,
+  writeFeatureEventsTable,
+  type CutPartition,
+  type FeatureRow,
+  type UserShard,
+  type UserState,
+} from '../../../sidecar/src/bootstrap/index.ts';
 import { generateWorkload } from '../../../sidecar/src/loadgen/workload.ts';
 import { applyCall, readState, type StoreRecord } from '../../../sidecar/src/store/index.ts';
 import { bootstrapSetting } from '../../helpers/bootstrap.ts';
