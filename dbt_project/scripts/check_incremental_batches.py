@@ -171,7 +171,7 @@ def write_rows(folder: Path, rows: list[dict], name: str) -> None:
 
 
 def dbt(lake: Path, env: dict, *extra: str) -> str:
-    """Runs the models; returns int_feature_events' SQL as run (target path in the work folder)."""
+    """Runs the models; returns int_feature_events' SQL as compiled (target path in the work folder)."""
     target = lake.parent / "target"
     args = [str(DBT), "run", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
     args += ["--target-path", str(target)]
@@ -182,7 +182,7 @@ def dbt(lake: Path, env: dict, *extra: str) -> str:
     if completed.returncode != 0:
         print(completed.stdout[-6000:], completed.stderr[-3000:])
         raise SystemExit("dbt run failed")
-    return next(target.glob("run/*/models/intermediate/int_feature_events.sql")).read_text()
+    return next(target.glob("compiled/*/models/intermediate/int_feature_events.sql")).read_text()
 
 
 def registry_features() -> set[str]:
