@@ -291,8 +291,29 @@ group by
   what decides whether a run may be incremental, not which features have rows (a feature
   that reads no record yet has none, and would otherwise force a full rebuild every run).
 -#}
-{% macro churnfeat_built_definitions_relation() %}
-    {{ return(api.Relation.create(database=this.database, schema=this.schema, identifier=this.identifier ~ '__definitions')) }}
+{% macro churnfeat_built_definitions_relation(base=none) %}
+    {%- set base = base if base is not none else this -%}
+    {{ return(api.Relation.create(database=base.database, schema=base.schema, identifier=base.identifier ~ '__definitions')) }}
+{% endmacro %}
+
+
+{#- run-operation (the backfill DAG, after deleting some features' rows): forgets that the
+    last build covered `features`, so the next run of int_feature_events rebuilds them
+    (every feature: which records some feature reads decides dedup for all). -#}
+{% macro churnfeat_forget_built_definitions(features) %}
+    {%- set relation = churnfeat_built_definitions_relation(ref('int_feature_events')) -%}
+    {%- if adapter.get_relation(database=relation.database, schema=relation.schema, identifier=relation.identifier) is none -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set names = [] -%}
+    {%- for name in features -%}
+        {%- do names.append(churnfeat_string_literal(name)) -%}
+    {%- endfor -%}
+    {%- if names -%}
+        {%- do run_query('delete from ' ~ relation ~ ' where feature_name in (' ~ names | join(', ') ~ ')') -%}
+        {#- run-operation does not commit by itself -#}
+        {%- do adapter.commit() -%}
+    {%- endif -%}
 {% endmacro %}
 
 
