@@ -13,8 +13,10 @@ full_rebuild_check that compare the incremental tables with a rebuild from the l
 reuses the models' own incremental paths (see churnfeat_airflow/backfill.py):
   all features    lookback_hours widened so the run rebuilds every event ingested from
                   `start` on;
-  some features   their rows are deleted from both tables first, and the models rebuild
-                  them from the whole lake, as they do after a definition change.
+  some features   their rows are deleted from both tables first and int_feature_events'
+                  record of the definitions it built forgets them (run-operation
+                  churnfeat_forget_built_definitions), so the models rebuild them from the
+                  whole lake, as they do after a definition change.
 Running it twice gives the same tables. It never builds fct_user_features (the hourly DAG
 owns that snapshot) and never touches the online store: its dbt processes get an
 allowlisted environment with no Redis or Kafka address.
@@ -155,6 +157,17 @@ def churnfeat_backfill() -> None:
                 sql = delete_features_sql(relations[model], backfill.features)
                 run_dbt(settings, ["run-operation", "run_query", "--args", _yaml_args({"sql": sql})], workdir=workdir)
                 log.info("cleared %s from %s", backfill.features, relations[model])
+            # the model rebuilds what its last build did not cover (not what has no rows)
+            run_dbt(
+                settings,
+                [
+                    "run-operation",
+                    "churnfeat_forget_built_definitions",
+                    "--args",
+                    _yaml_args({"features": backfill.features}),
+                ],
+                workdir=workdir,
+            )
         return backfill.features
 
     @task

@@ -12,6 +12,9 @@ In a temporary folder:
   5. change the lateness policy (part of every definition hash) in a copy of the project,
      recompile the registry artifact (`churnfeat compile`) and run incrementally: the
      pre_hook must drop the stale rows and rebuild, equal to a full refresh again
+  6. add a feature that reads no record: that run rebuilds, the next one does not (the
+     definitions a build covered are recorded in int_feature_events__definitions)
+  7. remove a feature that has rows: the run rebuilds, its rows are gone, == full refresh
 
 Usage (from anywhere; uses the dbt next to the running Python):
     .venv/dbt/bin/python dbt_project/scripts/check_incremental.py [--keep]
@@ -81,6 +84,56 @@ def differences(warehouse: Path, schema: str) -> dict[str, int]:
     return out
 
 
+# A feature whose filter matches no record of the fixture lake (no payment has that attribute).
+NEVER_READ_FEATURE = """    columns:
+      - name: never_read
+        description: Reads no record (check_incremental.py).
+        config:
+          meta:
+            feature:
+              entity: user_id
+              source: billing
+              filter:
+                event_types: [payment_retried]
+                where:
+                  - {attribute: no_such_attribute, op: exists}
+              aggregation:
+                function: count
+              window: 1h
+              granularity: 5m
+              freshness_slo: 2m
+
+"""
+REBUILD_MARK = "rebuild everything"  # the comment int_feature_events renders on a full rebuild
+
+
+def recompile(project: Path) -> None:
+    print("+", " ".join(COMPILER), flush=True)
+    subprocess.run([*COMPILER, str(project)], cwd=REPO, check=True)
+
+
+def rebuilt(project: Path) -> bool:
+    """Whether the last run of int_feature_events in `project` rebuilt everything."""
+    sql = next((project / "target" / "compiled").glob("*/models/intermediate/int_feature_events.sql")).read_text()
+    return REBUILD_MARK in sql
+
+
+def feature_rows(warehouse: Path, feature: str) -> int:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(
+            "select count(*) from main.int_feature_events where feature_name = ?", [feature]
+        ).fetchall()[0][0]
+
+
+def same_as_full_refresh(warehouse: Path, lake: Path, env: dict, project: Path, schema: str, what: str) -> list[str]:
+    """Snapshots the marts into `schema`, rebuilds with --full-refresh and compares."""
+    snapshot(warehouse, schema)
+    dbt("build", lake, env, "--full-refresh", "--exclude", "test_type:unit", project=project)
+    diff = differences(warehouse, schema)
+    print(f"   after {what}, incremental vs full refresh, differing rows:", diff)
+    return [f"after {what} incremental != full refresh: {diff}"] if any(diff.values()) else []
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
@@ -123,8 +176,7 @@ def main() -> int:
         shutil.copytree(PROJECT, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
         marts = copy / "models" / "marts" / "_marts__models.yml"
         marts.write_text(marts.read_text().replace("allowed_lateness: 24h", "allowed_lateness: 1h", 1))
-        print("+", " ".join(COMPILER), flush=True)
-        subprocess.run([*COMPILER, str(copy)], cwd=REPO, check=True)
+        recompile(copy)
         # The unit tests are written for the project's policy (24 h): left out here.
         dbt("build", lake, env, "--exclude", "test_type:unit", project=copy)
         snapshot(warehouse, "policy_incremental")
@@ -142,6 +194,35 @@ def main() -> int:
             ).fetchall()[0][0]
         if stale != features:
             failures.append(f"stale definition rows survived: {stale} hashes for {features} features")
+
+        # A new feature that reads no record: the run that adds it rebuilds, the next one
+        # does not (the definitions each build covered are recorded, not inferred from rows).
+        marts.write_text(marts.read_text().replace("    columns:\n", NEVER_READ_FEATURE, 1))
+        recompile(copy)
+        dbt("build", lake, env, "--exclude", "test_type:unit", project=copy)
+        if not rebuilt(copy):
+            failures.append("the run that added a feature did not rebuild")
+        dbt("build", lake, env, "--exclude", "test_type:unit", project=copy)
+        if rebuilt(copy):
+            failures.append("a feature with no rows forced a full rebuild on the next run")
+        failures += same_as_full_refresh(warehouse, lake, env, copy, "never_read", "a feature with no rows")
+        if feature_rows(warehouse, "never_read") != 0:
+            failures.append("never_read has rows: the step proves nothing about a feature with no rows")
+
+        # A removed feature (with rows): the run rebuilds, its rows are gone, == full refresh.
+        removed = "cancel_page_views_last_30m"
+        if feature_rows(warehouse, removed) == 0:
+            failures.append(f"{removed} has no rows: the removal step would prove nothing")
+        text = marts.read_text()
+        start = text.index(f"      - name: {removed}\n")
+        marts.write_text(text[:start] + text[text.index("      - name: ", start + 1) :])
+        recompile(copy)
+        dbt("build", lake, env, "--exclude", "test_type:unit", project=copy)
+        if not rebuilt(copy):
+            failures.append("the run after a feature was removed did not rebuild")
+        if feature_rows(warehouse, removed) != 0:
+            failures.append(f"the rows of the removed feature {removed} survived")
+        failures += same_as_full_refresh(warehouse, lake, env, copy, "removed", "a feature was removed")
     finally:
         if args.keep:
             print("kept", work)

@@ -285,55 +285,123 @@ group by
 
 
 {#-
+  The feature definitions a build of `this` covered are recorded in a table beside it,
+  <this>__definitions (registry_version, feature_name, definition_hash): written by the
+  model's post_hook after every successful run, read when the next run is compiled. It is
+  what decides whether a run may be incremental, not which features have rows (a feature
+  that reads no record yet has none, and would otherwise force a full rebuild every run).
+-#}
+{% macro churnfeat_built_definitions_relation(base=none) %}
+    {%- set base = base if base is not none else this -%}
+    {{ return(api.Relation.create(database=base.database, schema=base.schema, identifier=base.identifier ~ '__definitions')) }}
+{% endmacro %}
+
+
+{#- run-operation (the backfill DAG, after deleting some features' rows): forgets that the
+    last build covered `features`, so the next run of int_feature_events rebuilds them
+    (every feature: which records some feature reads decides dedup for all). -#}
+{% macro churnfeat_forget_built_definitions(features) %}
+    {%- set relation = churnfeat_built_definitions_relation(ref('int_feature_events')) -%}
+    {%- if adapter.get_relation(database=relation.database, schema=relation.schema, identifier=relation.identifier) is none -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set names = [] -%}
+    {%- for name in features -%}
+        {%- do names.append(churnfeat_string_literal(name)) -%}
+    {%- endfor -%}
+    {%- if names -%}
+        {%- do run_query('delete from ' ~ relation ~ ' where feature_name in (' ~ names | join(', ') ~ ')') -%}
+        {#- run-operation does not commit by itself -#}
+        {%- do adapter.commit() -%}
+    {%- endif -%}
+{% endmacro %}
+
+
+{#- The registry's features as sorted 'name:definition_hash' strings. -#}
+{% macro churnfeat_current_definitions() %}
+    {%- set current = [] -%}
+    {%- for feature in churnfeat_features() -%}
+        {%- do current.append(feature.name ~ ':' ~ feature.definition_hash) -%}
+    {%- endfor -%}
+    {{ return(current | sort) }}
+{% endmacro %}
+
+
+{#- post_hook of int_feature_events: records the definitions this run built (a no-op when
+    parsing and in unit tests). Three statements, one hook each. -#}
+{% macro churnfeat_record_built_definitions(step) %}
+    {%- if execute and model.resource_type != 'unit_test' -%}
+        {%- set relation = churnfeat_built_definitions_relation() -%}
+        {%- if step == 'create' -%}
+            create table if not exists {{ relation }} (
+                registry_version {{ dbt.type_string() }},
+                feature_name {{ dbt.type_string() }},
+                definition_hash {{ dbt.type_string() }}
+            )
+        {%- elif step == 'delete' -%}
+            delete from {{ relation }}
+        {%- elif churnfeat_features() -%}
+            insert into {{ relation }} (registry_version, feature_name, definition_hash) values
+            {%- for feature in churnfeat_features() %}
+                ({{ churnfeat_string_literal(churnfeat_registry_version()) }}, {{ churnfeat_string_literal(feature.name) }}, {{ churnfeat_string_literal(feature.definition_hash) }}){{ ',' if not loop.last }}
+            {%- endfor %}
+        {%- endif -%}
+    {%- endif -%}
+{% endmacro %}
+
+
+{#-
   What an incremental run of int_feature_events reads, as literals for pruning (the
   model's own bounds, computed in SQL, still apply): 'from_ms', max(kafka_ts_ms) - lookback
   of the table, {'date': 'YYYY-MM-DD', 'hour': 'HH'} of it (UTC), the first lake partition read, and
   'dedup_from_ms' / 'dedup_to_ms', the dedup times of the batch's records widened by the
-  dedup horizon (the kept rows a batch copy can meet; null when the batch is empty). none
-  (the model computes its bound in SQL) when the table is empty, at parse time, and in unit tests, where `this` is a fixture the
-  query cannot see. {'rebuild': true} when a feature is new, redefined or removed (stale
-  rows, which the pre_hook deletes): which records some feature reads changed, so the
-  run rebuilds everything.
+  dedup horizon (the kept rows a batch copy can meet; null when the batch is empty).
+  {'rebuild': true, 'reason': ...} when the definitions recorded by the last build
+  (churnfeat_built_definitions_relation) are not the registry's: a feature is new,
+  redefined or removed (which records some feature reads changed), or nothing was
+  recorded; and when the table is empty. none (the model computes its bound in SQL) at
+  parse time and in unit tests, where `this` is a fixture the query cannot see; there the
+  recorded definitions come from var('built_definitions') ('name:hash' strings), if set.
 -#}
 {% macro churnfeat_incremental_first_partition(lookback_ms) %}
-    {%- if not execute or model.resource_type == 'unit_test' -%}
+    {%- if not execute -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set current = [] -%}
-    {%- for feature in churnfeat_features() -%}
-        {%- do current.append(churnfeat_string_literal(feature.name ~ ':' ~ feature.definition_hash)) -%}
-    {%- endfor -%}
-    {%- if not current -%}
+    {%- set current = churnfeat_current_definitions() -%}
+    {%- if model.resource_type == 'unit_test' -%}
+        {%- set recorded = var('built_definitions', none) -%}
+        {%- if recorded is not none and (recorded | sort) != current -%}
+            {{ return({'rebuild': true, 'reason': 'the recorded feature definitions are not the registry\'s'}) }}
+        {%- endif -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set query -%}
-        select
-            count(distinct case when feature_name || ':' || definition_hash in ({{ current | join(', ') }})
-                then feature_name end) as built,
-            count(distinct case when feature_name || ':' || definition_hash not in ({{ current | join(', ') }})
-                then feature_name || ':' || definition_hash end) as stale,
-            max(kafka_ts_ms) - {{ lookback_ms }} as from_ms
-        from {{ this }}
+    {%- set relation = churnfeat_built_definitions_relation() -%}
+    {%- if adapter.get_relation(database=relation.database, schema=relation.schema, identifier=relation.identifier) is none -%}
+        {{ return({'rebuild': true, 'reason': 'no record of the feature definitions built'}) }}
+    {%- endif -%}
+    {%- set recorded_query -%}
+        select feature_name || ':' || definition_hash from {{ relation }}
     {%- endset -%}
-    {%- set row = run_query(query).rows[0] -%}
-    {%- if row[2] is none -%}
-        {{ return(none) }}
-    {%- elif row[0] < current | length or row[1] > 0 -%}
+    {%- set recorded = run_query(recorded_query).columns[0].values() | list | sort -%}
+    {%- if recorded != current -%}
         {#- a feature is new, redefined or removed: which records some feature reads changed -#}
-        {{ return({'rebuild': true}) }}
+        {{ return({'rebuild': true, 'reason': 'a feature is new, redefined or removed'}) }}
     {%- endif -%}
-    {%- set row = [row[0], row[2]] -%}
-    {%- set at = modules.datetime.datetime.utcfromtimestamp((row[1] | int) // 1000) -%}
+    {%- set from_ms = run_query('select max(kafka_ts_ms) - ' ~ lookback_ms ~ ' from ' ~ this).rows[0][0] -%}
+    {%- if from_ms is none -%}
+        {{ return({'rebuild': true, 'reason': 'the table is empty'}) }}
+    {%- endif -%}
+    {%- set at = modules.datetime.datetime.utcfromtimestamp((from_ms | int) // 1000) -%}
     {%- set first = {'date': at.strftime('%Y-%m-%d'), 'hour': at.strftime('%H')} -%}
     {%- set horizon_ms = churnfeat_policy('allowedLatenessMs') | int + churnfeat_policy('dedupMarginMs') | int -%}
     {%- set batch_query -%}
         select min(dedup_ms) - {{ horizon_ms }}, max(dedup_ms) + {{ horizon_ms }}
         from {{ ref('stg_lake__records') }}
-        where kafka_ts_ms >= {{ row[1] | int }}
+        where kafka_ts_ms >= {{ from_ms | int }}
             and {{ churnfeat_lake_partitions_from(first) }}
     {%- endset -%}
     {%- set batch = run_query(batch_query).rows[0] -%}
-    {%- do first.update({'from_ms': row[1] | int, 'dedup_from_ms': batch[0], 'dedup_to_ms': batch[1]}) -%}
+    {%- do first.update({'from_ms': from_ms | int, 'dedup_from_ms': batch[0], 'dedup_to_ms': batch[1]}) -%}
     {{ return(first) }}
 {% endmacro %}
 

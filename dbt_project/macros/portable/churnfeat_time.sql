@@ -79,9 +79,11 @@
     epoch_ms(try_cast({{ text }} as timestamptz))
 {%- endmacro %}
 
-{# Snowflake: try_to_timestamp_tz reads the offset and returns null instead of failing. #}
+{# Snowflake: try_cast to timestamp_tz reads the offset (input format AUTO, as
+   try_to_timestamp_tz does) and returns null instead of failing; written as try_cast
+   because fakesnow does not know try_to_timestamp_tz. #}
 {% macro snowflake__churnfeat_rfc3339_to_ms(text) -%}
-    date_part(epoch_millisecond, try_to_timestamp_tz({{ text }}))
+    date_part(epoch_millisecond, try_cast({{ text }} as timestamp_tz))
 {%- endmacro %}
 
 {% macro default__churnfeat_rfc3339_to_ms(text) -%}

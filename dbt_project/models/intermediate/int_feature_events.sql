@@ -16,9 +16,12 @@
 --   churnfeat_feature_events_deduplicated_sql, the same on both paths. A kept row's flag
 --   only ever turns false (a batch copy comes before it); those rows are re-emitted from
 --   this table with their new flags, and delete+insert on the unique key replaces them.
--- * A feature with no current rows (new, or redefined: its definition or the lateness
---   policy changed), or a removed one, makes the run a full rebuild: which records some
---   feature reads decides dedup for every feature.
+-- * A feature definition that the last build did not cover (new, or redefined: its
+--   definition or the lateness policy changed), or a removed one, makes the run a full
+--   rebuild: which records some feature reads decides dedup for every feature. The
+--   definitions each build covered are recorded by the post_hook in the table
+--   int_feature_events__definitions (macro churnfeat_record_built_definitions), so a
+--   feature that reads no record yet (no rows) does not force a rebuild.
 -- The one assumption: a record lands in the lake no later than `lookback_hours` after the
 -- newest record already processed (by kafka_ts_ms). Older backfills need `--full-refresh`.
 
@@ -28,12 +31,16 @@
         incremental_strategy='delete+insert',
         unique_key=['feature_name', 'source', 'kafka_topic', 'kafka_partition', 'kafka_offset'],
         on_schema_change='fail',
-        pre_hook="{{ churnfeat_delete_stale_feature_rows() }}"
+        pre_hook="{{ churnfeat_delete_stale_feature_rows() }}",
+        post_hook=[
+            "{{ churnfeat_record_built_definitions('create') }}",
+            "{{ churnfeat_record_built_definitions('delete') }}",
+            "{{ churnfeat_record_built_definitions('insert') }}"
+        ]
     )
 }}
 
 {%- set lookback_ms = var('lookback_hours') | int * 3600000 %}
-{%- set feature_count = churnfeat_features() | length %}
 {%- set bounds = churnfeat_incremental_first_partition(lookback_ms) if is_incremental() else none %}
 {%- set first_partition = bounds if bounds is not none and not bounds.rebuild else none %}
 
@@ -41,32 +48,23 @@ with
 
 {% if is_incremental() %}
 {%- if bounds is not none and bounds.rebuild %}
--- a feature is new, redefined or removed (seen when the model was compiled): rebuild everything
+-- {{ bounds.reason }} (seen when the model was compiled): rebuild everything
 batch_bound as (
     select cast(-9000000000000000000 as {{ dbt.type_bigint() }}) as from_kafka_ts_ms
 ),
 {%- elif first_partition is not none %}
--- every feature has its current rows (checked when the model was compiled): the bound as a literal
+-- the last build covered every current definition (checked when the model was compiled): the bound as a literal
 batch_bound as (
     select cast({{ first_partition.from_ms }} as {{ dbt.type_bigint() }}) as from_kafka_ts_ms
 ),
 {%- else %}
--- Features with rows in the table (the pre_hook has deleted the rows of changed ones).
-built_features as (
-    select distinct feature_name
-    from {{ this }}
-),
-
+-- (unit tests) the bound from the fixture of this table
 batch_bound as (
     select
-        case
-            when (select count(*) from built_features) < {{ feature_count }}
-                then cast(-9000000000000000000 as {{ dbt.type_bigint() }})
-            else coalesce(
-                max(kafka_ts_ms) - {{ lookback_ms }},
-                cast(-9000000000000000000 as {{ dbt.type_bigint() }})
-            )
-        end as from_kafka_ts_ms
+        coalesce(
+            max(kafka_ts_ms) - {{ lookback_ms }},
+            cast(-9000000000000000000 as {{ dbt.type_bigint() }})
+        ) as from_kafka_ts_ms
     from {{ this }}
 ),
 {%- endif %}
