@@ -29,7 +29,7 @@ async function writeLake(lake: string, days: number, perDay: (day: number) => nu
 async function dataQuality(lake: string, asOf: string): Promise<{ passed: boolean; output: string }> {
   const dir = tempDir('dbt-dq-');
   const env = { duckdbPath: join(dir, 'w.duckdb'), lakeRoot: lake };
-  await runDbt(['run', '--select', 'stg_lake__events'], env);
+  await runDbt(['run', '--select', '+stg_lake__events'], env);
   try {
     return { passed: true, output: await runDbt(['test', '--select', 'tag:data_quality'], env, { as_of: asOf }) };
   } catch (error) {
@@ -62,7 +62,7 @@ describe('offline data-quality tests (dbt, tag data_quality)', () => {
     const lake = tempDir('lake-canary-');
     await writeLake(lake, 1, () => 10, 5);
     const dir = tempDir('dbt-canary-');
-    await runDbt(['run', '--select', 'stg_lake__events'], { duckdbPath: join(dir, 'w.duckdb'), lakeRoot: lake });
+    await runDbt(['run', '--select', '+stg_lake__events'], { duckdbPath: join(dir, 'w.duckdb'), lakeRoot: lake });
     const rows = await duckQuery(
       `attach '${join(dir, 'w.duckdb')}' as w (read_only); select count(*) as n, count(*) filter (where user_id like '\\_\\_canary%' escape '\\') as canary from w.main.stg_lake__events`,
     );
