@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { onTestFinished } from 'vitest';
 import { createRedisClient, waitForRedis } from '../../sidecar/src/config/index.ts';
-import { masterNodes } from '../../sidecar/src/store/index.ts';
+import { readyMasters } from '../../sidecar/src/store/index.ts';
 import { REDIS_CLUSTER, REDIS_URL } from './stack.ts';
 import { freePort } from './stack-services.ts';
 
@@ -16,9 +16,7 @@ export function testRedis(url = REDIS_URL): Redis {
 
 /** Deletes every key under `<prefix>:` through an open client: on every master of a Cluster, one key per UNLINK (a Cluster refuses multi-key commands across slots). */
 export async function unlinkPrefix(redis: Redis, prefix: string): Promise<void> {
-  // a Cluster knows its masters once its slot map is loaded
-  if (redis.status === 'wait' || redis.status === 'connecting' || redis.status === 'connect') await new Promise((resolve) => redis.once('ready', resolve));
-  for (const node of masterNodes(redis)) {
+  for (const node of await readyMasters(redis)) {
     let cursor = '0';
     do {
       const [next, keys] = (await node.call('SCAN', cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)) as [string, string[]];
@@ -72,9 +70,8 @@ export async function privateRedis(): Promise<PrivateRedis> {
 
 /** Every key under `<keyspace>:` but `skip`, with its hash's fields (values as hex), on every master of a Cluster: two loads compared byte for byte. */
 export async function dumpKeyspace(redis: Redis, keyspace: string, skip = ''): Promise<Record<string, Record<string, string>>> {
-  if (redis.status === 'wait' || redis.status === 'connecting' || redis.status === 'connect') await new Promise((resolve) => redis.once('ready', resolve));
   const keys: string[] = [];
-  for (const node of masterNodes(redis)) {
+  for (const node of await readyMasters(redis)) {
     let cursor = '0';
     do {
       const [next, found] = (await node.call('SCAN', cursor, 'MATCH', `${keyspace}:*`, 'COUNT', 1000)) as [string, string[]];

@@ -1,12 +1,10 @@
-import { COMMON_OPTIONS, KAFKA_SECURITY_OPTIONS, REDIS_SECURITY_OPTIONS, defineOption, SCHEMAS } from '../config/index.ts';
+import { COMMON_OPTIONS, KAFKA_SECURITY_OPTIONS, REDIS_STORE_OPTIONS, defineOption, SCHEMAS } from '../config/index.ts';
 
 /** The options of `churnfeat bootstrap` (docs/bootstrap.md). */
 export const BOOTSTRAP_OPTIONS = {
   brokers: COMMON_OPTIONS.brokers,
   ...KAFKA_SECURITY_OPTIONS,
-  redisUrl: COMMON_OPTIONS.redisUrl,
-  ...REDIS_SECURITY_OPTIONS,
-  keyPrefix: COMMON_OPTIONS.keyPrefix,
+  ...REDIS_STORE_OPTIONS,
   topicNamespace: COMMON_OPTIONS.topicNamespace,
   dbtProjectDir: COMMON_OPTIONS.dbtProjectDir,
   lakeUri: COMMON_OPTIONS.lakeUri,

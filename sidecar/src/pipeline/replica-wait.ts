@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { masterNodes } from '../store/index.ts';
+import { readyMasters } from '../store/index.ts';
 
 /**
  * What one WAIT round found: enough replicas have every write sent so far, or not: too few
@@ -44,8 +44,10 @@ export class ReplicaWait {
 
   async confirm(mark: number): Promise<ReplicaWaitResult> {
     if (!this.enabled) return { ok: true };
-    const nodes = masterNodes(this.redis);
     try {
+      // readyMasters, not masterNodes: a Cluster client that does not know its masters yet lists
+      // none, and a WAIT on no node at all would confirm the batch without asking anyone.
+      const nodes = await readyMasters(this.redis, Math.max(this.timeoutMs, 1_000));
       const acked = await Promise.all(nodes.map(async (node) => Number(await node.call('WAIT', this.replicas, this.timeoutMs))));
       if (this.closes !== mark) return { ok: false, kind: 'wait_failed', reason: 'the Redis connection closed while the batch was written: its writes may be lost with the node' };
       const fewest = Math.min(...acked);
