@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { writePeerReport } from './report.ts';
 
 const { values } = parseArgs({ options: { 'peer-dir': { type: 'string' }, scratch: { type: 'string' }, main: { type: 'string' }, label: { type: 'string' }, help: { type: 'boolean' } } });
 const USAGE = 'usage: npx tsx bench/peer/run.ts --peer-dir DIR [--scratch .cache/peer-flink] [--main .cache/peer-main] [--label L]';
@@ -111,8 +112,19 @@ for (const w of workloads) {
 if (differing) process.exit(1);
 mkdirSync('bench/results', { recursive: true });
 const file = `bench/results/peer-${new Date().toISOString().slice(0, 10)}${values.label ? `-${values.label}` : ''}.json`;
-writeFileSync(
-  file,
-  `${JSON.stringify({ workloads, runs: runs.map(({ label, system, variant, events, cpu_s, redis_cpu_s, events_per_cpu_s, redis_used_memory_bytes, other_busy_cores }) => ({ label, system, variant, events, cpu_s, redis_cpu_s, events_per_cpu_s, redis_used_memory_bytes, other_busy_cores })) }, null, 2)}\n`,
-);
-console.log(`wrote ${file}`);
+const results = {
+  workloads,
+  runs: runs.map(({ label, system, variant, events, cpu_s, redis_cpu_s, events_per_cpu_s, redis_used_memory_bytes, other_busy_cores }) => ({
+    label,
+    system,
+    variant,
+    events,
+    cpu_s,
+    redis_cpu_s,
+    events_per_cpu_s,
+    redis_used_memory_bytes,
+    other_busy_cores,
+  })),
+};
+writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+console.log(`wrote ${file} and ${writePeerReport(file, results)}`);

@@ -35,12 +35,13 @@ import { measureCeilings } from './ceiling.ts';
 import { measureStages, type StageCosts } from './stage-costs.ts';
 import { simulateDauMemory } from './dau-memory.ts';
 import { FreshnessProbe } from './freshness-probe.ts';
+import { CDF_QUANTILES, writePipelineReport } from './report.ts';
 import { parseCpuList, Pinning, pinProcess } from './cpu-pinning.ts';
 import { describeMachine, machineBusySeconds, processCpuSeconds, stackPid } from './machine.ts';
 import { formatProfile, summarizeProfileFile, type ProfileSummary } from './profile-summary.ts';
 import { deleteKeys, redisDelta, serverCpuSeconds, snapshot, userMemory, type RedisDelta, type UserMemory } from './redis-stats.ts';
 import type { ChildStats } from './sidecar-child.ts';
-import { bucketDelta, histogramQuantile, percentiles, round, type Percentiles } from './stats.ts';
+import { bucketDelta, histogramQuantile, percentiles, quantile, round, type Percentiles } from './stats.ts';
 
 const USAGE = `pipeline benchmark (not a test): prints figures, writes bench/results/pipeline-<date>.json
 
@@ -418,6 +419,8 @@ interface FreshnessResult {
   loadgenMaxBehind: number;
   probes: { sent: number; unresolved: number; sendErrors: number };
   probeLatencyMs: Percentiles;
+  /** The probe latencies at each of report.ts CDF_QUANTILES (the freshness chart). */
+  probeLatencyCdfMs: number[];
   /** From the sidecar's own histogram over the measured window (bucketed; interpolated). */
   sidecarIngestToReadableMs: { p50: number; p95: number; p99: number; count: number };
   sidecarCoresUsed: number;
@@ -490,6 +493,12 @@ async function freshnessPhase(
     loadgenMaxBehind: summary.maxBehind,
     probes,
     probeLatencyMs: percentiles(probe.latenciesMs),
+    probeLatencyCdfMs: CDF_QUANTILES.map((q) =>
+      quantile(
+        [...probe.latenciesMs].sort((x, y) => x - y),
+        q,
+      ),
+    ),
     sidecarIngestToReadableMs: {
       p50: round(histogramQuantile(delta, 0.5) * 1000, 0),
       p95: round(histogramQuantile(delta, 0.95) * 1000, 0),
@@ -707,7 +716,7 @@ async function main(): Promise<void> {
     mkdirSync('bench/results', { recursive: true });
     const file = `bench/results/pipeline-${results.date.slice(0, 10)}${args.label ? `-${args.label}` : ''}.json`;
     writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-    log(`results written to ${file}`);
+    log(`results written to ${file}, charts to ${writePipelineReport(file, results)}`);
   } finally {
     await sidecar?.stop().catch(() => undefined);
     for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
