@@ -22,8 +22,9 @@ describe.skipIf(!present && !mustRun)('Prometheus rules', () => {
     expect(result.exitCode, result.all).toBe(0);
   }, 60_000);
 
+  // One promtool per file, side by side: the files are independent and the long ones dominate.
   for (const file of TESTS) {
-    it(`pass the promtool rule tests of ${file}: alerts fire on the faults and stay quiet when healthy`, async () => {
+    it.concurrent(`pass the promtool rule tests of ${file}: alerts fire on the faults and stay quiet when healthy`, async () => {
       const result = await execa('promtool', ['test', 'rules', file], { reject: false, all: true });
       expect(result.exitCode, result.all).toBe(0);
       expect(result.all).toContain('SUCCESS');
