@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 // The clusters of scripts/stack/ha.sh (its port bases, the same defaults as scripts/stack/env.sh).
 const haKafkaBase = Number(process.env.CHURNFEAT_HA_KAFKA_BASE_PORT ?? 19100);
 const haRedisBase = Number(process.env.CHURNFEAT_HA_REDIS_BASE_PORT ?? 16380);
+// Integration test files run side by side, this many at a time (1: one after the other).
+const integrationWorkers = Number(process.env.CHURNFEAT_TEST_WORKERS ?? 2);
 
 /**
  * Four groups a developer can run alone:
@@ -32,7 +34,10 @@ export default defineConfig({
           globalSetup: ['test/integration/global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 120_000,
-          fileParallelism: false,
+          // Two files at a time (CHURNFEAT_TEST_WORKERS): each test has its own topics, groups, key
+          // prefix, DuckDB file and dbt target folder, and the ones that restart or flush Redis start
+          // a private redis-server; most of a file's time is waiting on Kafka, dbt and child processes.
+          maxWorkers: integrationWorkers,
         },
       },
       {

@@ -1,10 +1,18 @@
 /** dbt and DuckDB for tests: the dbt runner and one-query helpers. */
+import { resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { execa } from 'execa';
 
-/** Runs dbt from the project's virtualenv against a DuckDB file of the test's own. */
+/**
+ * Runs dbt from the project's virtualenv against a DuckDB file of the test's own. Each vitest
+ * worker has its own target and log folders (`<project>/target/vitest-<worker>`): test files run
+ * side by side, and two dbt processes writing one target folder (manifest, partial parse file)
+ * would race; one worker's runs keep dbt's partial parsing between them.
+ */
 export async function runDbt(args: string[], env: { duckdbPath: string; lakeRoot: string }, vars: Record<string, unknown> = {}, projectDir = 'dbt_project'): Promise<string> {
-  const result = await execa('.venv/dbt/bin/dbt', [...args, '--project-dir', projectDir, '--profiles-dir', projectDir, '--vars', JSON.stringify({ lake_root: env.lakeRoot, ...vars })], {
+  const worker = `vitest-${process.env.VITEST_POOL_ID ?? '0'}`;
+  const folders = ['--target-path', resolve(projectDir, 'target', worker), '--log-path', resolve(projectDir, 'logs', worker)];
+  const result = await execa('.venv/dbt/bin/dbt', [...args, '--project-dir', projectDir, '--profiles-dir', projectDir, ...folders, '--vars', JSON.stringify({ lake_root: env.lakeRoot, ...vars })], {
     env: { CHURNFEAT_DUCKDB_PATH: env.duckdbPath, CHURNFEAT_LAKE_ROOT: env.lakeRoot, DBT_SEND_ANONYMOUS_USAGE_STATS: 'false' },
     reject: false,
     all: true,

@@ -1,28 +1,19 @@
-import { createServer } from 'node:net';
 import { Cluster, Redis } from 'ioredis';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ChurnfeatError } from '../../../sidecar/src/errors.ts';
+import { freePort } from '../../helpers/stack-services.ts'; // a loopback port nothing listens on any more
 import { readyMasters } from '../../../sidecar/src/store/index.ts';
-
-/** A loopback port nothing listens on (taken, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('readyMasters: the masters a command for every master reaches', () => {
   it('is the client itself for one node, without connecting it', async () => {
-    const redis = new Redis({ port: await closedPort(), lazyConnect: true });
+    const redis = new Redis({ port: await freePort(), lazyConnect: true });
     onTestFinished(() => redis.disconnect());
     expect(await readyMasters(redis, 50)).toEqual([redis]);
     expect(redis.status).toBe('wait');
   });
 
   it('refuses, by its deadline and saying why, a Cluster client that never learns its masters (instead of reaching none)', async () => {
-    const cluster = new Cluster([{ host: '127.0.0.1', port: await closedPort() }], { lazyConnect: true, clusterRetryStrategy: () => 50 });
+    const cluster = new Cluster([{ host: '127.0.0.1', port: await freePort() }], { lazyConnect: true, clusterRetryStrategy: () => 50 });
     onTestFinished(() => cluster.disconnect());
     const events: Error[] = [];
     cluster.on('error', (error: Error) => events.push(error)); // the client's own reports of each failed attempt
