@@ -59,22 +59,25 @@ export function pruneEntries(packed: string, written: ReadonlySet<number>, bound
   if (written.size === 0) return packed;
   const bound = Math.floor(boundS / DEDUP_TILE_S);
   const pruning = new Set(written);
-  const kept: string[] = [];
-  let dropped = false;
-  for (let at = 0; at + DEDUP_ENTRY_BYTES <= packed.length; at += DEDUP_ENTRY_BYTES) {
+  // the dropped entries' offsets; most calls drop none and allocate nothing
+  const dropped: number[] = [];
+  for (let at = 0; at + DEDUP_ENTRY_BYTES <= packed.length && pruning.size > 0; at += DEDUP_ENTRY_BYTES) {
     const bucket = bucketOf(packed, at);
-    if (pruning.has(bucket)) {
-      const stamp = packed.charCodeAt(at + DEDUP_MEMBER_BYTES) * 256 + packed.charCodeAt(at + DEDUP_MEMBER_BYTES + 1);
-      const behind = (((bound - stamp) % STAMP_MODULUS) + STAMP_MODULUS) % STAMP_MODULUS;
-      if (behind >= 1 && behind < STAMP_MODULUS / 2) {
-        dropped = true;
-        continue;
-      }
-      pruning.delete(bucket);
-    }
-    kept.push(packed.slice(at, at + DEDUP_ENTRY_BYTES));
+    if (!pruning.has(bucket)) continue;
+    const stamp = packed.charCodeAt(at + DEDUP_MEMBER_BYTES) * 256 + packed.charCodeAt(at + DEDUP_MEMBER_BYTES + 1);
+    const behind = (((bound - stamp) % STAMP_MODULUS) + STAMP_MODULUS) % STAMP_MODULUS;
+    if (behind >= 1 && behind < STAMP_MODULUS / 2) dropped.push(at);
+    else pruning.delete(bucket);
   }
-  return dropped ? kept.join('') : packed;
+  if (dropped.length === 0) return packed;
+  const kept: string[] = [];
+  let from = 0;
+  for (const at of dropped) {
+    if (at > from) kept.push(packed.slice(from, at));
+    from = at + DEDUP_ENTRY_BYTES;
+  }
+  kept.push(packed.slice(from));
+  return kept.join('');
 }
 
 /** Appends `appended` to `packed` and prunes the buckets it wrote: what one call does to a user's entries. */

@@ -19,6 +19,11 @@ export interface LocalDedupOptions {
   groupId: string;
 }
 
+/** What the batch processor asks of local dedup: the duplicates of one batch's store records (one partition). */
+export interface DedupDecider {
+  decide(records: readonly StoreRecord[]): boolean[];
+}
+
 /** One owned partition: its index, the changelog records a rebuild would need, and whether Redis still deduplicates. */
 interface PartitionState {
   index: PartitionDedupIndex;
@@ -43,7 +48,7 @@ const partitionKey = (topic: string, partition: number): string => `${topic}:${p
  * the partition's changelog before its offsets are committed; a partition is rebuilt from its
  * changelog before its first record is processed (docs/streaming-correctness.md).
  */
-export class LocalDedup {
+export class LocalDedup implements DedupDecider {
   private readonly partitions = new Map<string, PartitionState>();
   private readonly rebuilds = new Map<string, Promise<void>>();
   private readonly horizonMs: number;
@@ -257,6 +262,14 @@ export class LocalDedup {
     state.staged = [];
     if (state.coveredFromMs !== null && state.coveredFromMs > 0 && clockMs >= state.coveredFromMs) state.coveredFromMs = 0;
     if (++state.persists % 64 === 0) state.index.sweep();
+  }
+
+  /**
+   * Owns a partition with an empty, covered index and no rebuild (benchmarks and tests that run
+   * the batch processor without Kafka; the sidecar always rebuilds).
+   */
+  adopt(topic: string, partition: number): void {
+    this.partitions.set(partitionKey(topic, partition), { index: new PartitionDedupIndex(this.ttlMs), positions: [], coveredFromMs: 0, staged: [], persists: 0 });
   }
 
   /** "<topic>:<partition>" of the partitions whose index is rebuilt. */

@@ -4,7 +4,7 @@ import type { PipelineMetrics, RecordVerdict } from '../metrics/index.ts';
 import type { FeatureWriter, StoreRecord, StoreVerdict, WriteControl } from '../store/index.ts';
 import type { WindowOperators } from '../windows/index.ts';
 import { sendSideRecords, type SideRecord, type TopicNames } from '../kafka/index.ts';
-import type { LocalDedup } from '../dedup/index.ts';
+import type { DedupDecider } from '../dedup/index.ts';
 import { deadLetterObservation, eventObservation, type BatchObserver, type Observation } from '../quality/index.ts';
 
 /** One record as fetched from Kafka. */
@@ -23,7 +23,7 @@ export interface BatchProcessorOptions {
   /** The listed schema versions events are validated with (events/contract-set.ts); default: the repository's contracts. */
   contracts?: EventContracts;
   /** `--dedup local`: the partition index decides duplicates; only the others reach the store, which skips its dedup step. */
-  localDedup?: LocalDedup | null;
+  localDedup?: DedupDecider | null;
 }
 
 /** Where each record of a batch went; sums to the batch size. */
