@@ -22,8 +22,8 @@ export const FROM_HEADER = 'churnfeat.dedup.from';
 export const COVERED_HEADER = 'churnfeat.dedup.covered_from';
 
 const FORMAT = 1;
-/** Most users per changelog record (a record stays far below the broker's 1 MB). */
-const USERS_PER_RECORD = 2_000;
+/** Most entry bytes per changelog record, and per send (one record each): far below the broker's 1 MB per batch. */
+const BYTES_PER_RECORD = 256 * 1024;
 
 /** The value of one changelog record: per user its id, the call's bound and clock and the appended entries. */
 export function encodeChanges(changes: readonly DedupChange[]): Buffer {
@@ -90,11 +90,18 @@ export async function ensureChangelog(admin: Admin, sourceTopic: string, retenti
  * it); the call clocks the rebuild goes by are in the value.
  */
 export async function sendChanges(producer: Producer, topic: string, partition: number, changes: readonly DedupChange[], headers: Record<string, string>): Promise<string | null> {
-  if (changes.length === 0) return null;
-  const messages = [];
-  for (let at = 0; at < changes.length; at += USERS_PER_RECORD) messages.push({ partition, value: encodeChanges(changes.slice(at, at + USERS_PER_RECORD)), headers });
-  const [sent] = await producer.send({ topic, acks: -1, messages });
-  return sent?.baseOffset ?? null;
+  let first: string | null = null;
+  for (let at = 0; at < changes.length; ) {
+    const part: DedupChange[] = [];
+    let bytes = 0;
+    while (at < changes.length && (part.length === 0 || bytes + (changes[at] as DedupChange).appended.length < BYTES_PER_RECORD)) {
+      bytes += (changes[at] as DedupChange).appended.length + 64;
+      part.push(changes[at++] as DedupChange);
+    }
+    const [sent] = await producer.send({ topic, acks: -1, messages: [{ partition, value: encodeChanges(part), headers }] });
+    first ??= sent?.baseOffset ?? null;
+  }
+  return first;
 }
 
 /** What a rebuild read from one partition. */
