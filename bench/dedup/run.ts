@@ -29,7 +29,14 @@ const USAGE = `dedup rebuild benchmark (not a test): prints figures, writes benc
   --label L             suffix of the results file`;
 
 const { values } = parseArgs({
-  options: { members: { type: 'string' }, users: { type: 'string' }, 'users-per-record': { type: 'string' }, 'entries-per-user': { type: 'string' }, label: { type: 'string' }, help: { type: 'boolean' } },
+  options: {
+    members: { type: 'string' },
+    users: { type: 'string' },
+    'users-per-record': { type: 'string' },
+    'entries-per-user': { type: 'string' },
+    label: { type: 'string' },
+    help: { type: 'boolean' },
+  },
 });
 if (values.help) {
   console.log(USAGE);

@@ -67,7 +67,7 @@ export const SIDECAR_OPTIONS = {
   dedup: defineOption<'redis' | 'local'>({
     kind: 'string',
     description:
-      "who decides duplicates: 'redis' (the apply function, per user dedup hashes in Redis) or 'local' (the sidecar's own index per owned partition, rebuilt from a changelog topic per source; Redis keeps no dedup state; docs/capacity.md#dedup)",
+      "who decides duplicates: 'redis' (the apply function, per user dedup hashes in Redis) or 'local' (the sidecar's own index per owned partition, rebuilt from a changelog topic per source; Redis keeps no dedup state; docs/capacity.md#dedup-redis-or-the-sidecar)",
     default: 'redis',
     env: ['CHURNFEAT_DEDUP'],
     schema: { enum: ['redis', 'local'] },

@@ -91,7 +91,7 @@ export async function ensureChangelog(admin: Admin, sourceTopic: string, retenti
  */
 export async function sendChanges(producer: Producer, topic: string, partition: number, changes: readonly DedupChange[], headers: Record<string, string>): Promise<string | null> {
   let first: string | null = null;
-  for (let at = 0; at < changes.length; ) {
+  for (let at = 0; at < changes.length;) {
     const part: DedupChange[] = [];
     let bytes = 0;
     while (at < changes.length && (part.length === 0 || bytes + (changes[at] as DedupChange).appended.length < BYTES_PER_RECORD)) {

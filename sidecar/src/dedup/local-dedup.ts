@@ -51,6 +51,9 @@ const partitionKey = (topic: string, partition: number): string => `${topic}:${p
 export class LocalDedup implements DedupDecider {
   private readonly partitions = new Map<string, PartitionState>();
   private readonly rebuilds = new Map<string, Promise<void>>();
+  /** Per partition, the newest rebuild started: an older one that ends later (lost and given back meanwhile) is discarded. */
+  private readonly generations = new Map<string, number>();
+  private generation = 0;
   private readonly horizonMs: number;
   private readonly slackMs: number;
   private readonly ttlMs: number;
@@ -85,7 +88,7 @@ export class LocalDedup implements DedupDecider {
     });
     new Gauge({
       name: 'churnfeat_dedup_index_bytes',
-      help: 'Bytes of entries (10 per member) in the local dedup index of each owned partition; the heap adds a per-user overhead (docs/capacity.md#dedup).',
+      help: 'Bytes of entries (10 per member) in the local dedup index of each owned partition; the heap adds a per-user overhead (docs/capacity.md#dedup-redis-or-the-sidecar).',
       labelNames: ['topic', 'partition'],
       registers: [registry],
       collect() {
@@ -139,7 +142,7 @@ export class LocalDedup implements DedupDecider {
     for (const key of [...this.rebuilds.keys()]) if (!owned.has(key)) this.rebuilds.delete(key);
     for (const [topic, partitions] of Object.entries(assignment)) {
       const missing = partitions.filter((p) => !this.partitions.has(partitionKey(topic, p)) && !this.rebuilds.has(partitionKey(topic, p)));
-      if (missing.length > 0) this.startRebuild(topic, missing);
+      if (missing.length > 0) void this.startRebuild(topic, missing);
     }
   }
 
@@ -167,6 +170,8 @@ export class LocalDedup implements DedupDecider {
   }
 
   private async rebuild(topic: string, partitions: number[]): Promise<void> {
+    const generation = ++this.generation;
+    for (const p of partitions) this.generations.set(partitionKey(topic, p), generation);
     const started = performance.now();
     const indexes = new Map(partitions.map((p) => [p, new PartitionDedupIndex(this.ttlMs)]));
     const reads = await readChangelog(this.kafka, this.admin, changelogTopic(topic), partitions, (partition, entry) =>
@@ -176,6 +181,7 @@ export class LocalDedup implements DedupDecider {
     const seconds = (performance.now() - started) / 1000;
     this.rebuildSeconds.observe({ topic }, seconds);
     for (const partition of partitions) {
+      if (this.generations.get(partitionKey(topic, partition)) !== generation || !this.rebuilds.has(partitionKey(topic, partition))) continue;
       const read = reads.get(partition);
       const index = indexes.get(partition) as PartitionDedupIndex;
       index.sweep();

@@ -16,7 +16,7 @@ const USERS = ['u-1', 'u-2', 'u-3'];
 /** A small member pool: the same member under two users must stay two entries. */
 const member = (n: number): Buffer => {
   const bytes = Buffer.alloc(8);
-  bytes.writeUInt32BE(n * 2_654_435_761 >>> 0, 0);
+  bytes.writeUInt32BE((n * 2_654_435_761) >>> 0, 0);
   bytes.writeUInt32BE(n, 4);
   return bytes;
 };
@@ -76,7 +76,15 @@ describe('the partition dedup index', () => {
 
   it('changes nothing until the decision is committed, so a failed batch decides the same again', () => {
     const index = new PartitionDedupIndex(Number.MAX_SAFE_INTEGER);
-    const call = { userId: 'u-1', boundS: T0_S, clockMs: T0_S * 1000, events: [{ member: member(1), scoreS: T0_S + 10 }, { member: member(1), scoreS: T0_S + 20 }] };
+    const call = {
+      userId: 'u-1',
+      boundS: T0_S,
+      clockMs: T0_S * 1000,
+      events: [
+        { member: member(1), scoreS: T0_S + 10 },
+        { member: member(1), scoreS: T0_S + 20 },
+      ],
+    };
     expect(index.decide(call).duplicate).toEqual([false, true]);
     const again = index.decide(call);
     expect(again.duplicate).toEqual([false, true]);

@@ -99,7 +99,10 @@ describe('the feature writer', () => {
     const writer = new FeatureWriter(redis, operators, { prefix: 'cf', allowedLatenessMs: 24 * HOUR, dedupMarginMs: HOUR, pruneAboveFields: 256 });
     const t = Date.parse('2024-05-01T00:00:00Z');
     await writer.write([{ ...record('u1', 'client', t, 10), dedupDone: true }, record('u2', 'client', t, 11)]);
-    const skip = (call: Array<string | number>) => [call[ARGV + APPLY_ARGS.indexOf('skip_dedup')], (call[ARGV + APPLY_ARGS.length + APPLY_EVENT_ARGS.indexOf('dedup_member')] as unknown as Buffer).length];
+    const skip = (call: Array<string | number>) => [
+      call[ARGV + APPLY_ARGS.indexOf('skip_dedup')],
+      (call[ARGV + APPLY_ARGS.length + APPLY_EVENT_ARGS.indexOf('dedup_member')] as unknown as Buffer).length,
+    ];
     expect(calls.map(skip)).toEqual([
       ['1', 0],
       ['', 8],
