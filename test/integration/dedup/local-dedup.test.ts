@@ -173,4 +173,25 @@ describe('--dedup local', () => {
     expect(ta.applied + tb.applied).toBe(reference.counts.applied);
     expect(await expectReference(ns, all)).toEqual({ doubleCounts: 0, missing: 0 });
   });
+
+  it('switched from --dedup redis on a running group, warms up: Redis still deduplicates the copies of events applied before the switch', { timeout: 120_000 }, async () => {
+    const ns = await localNamespace();
+    const workload = workloadOf(59, 80);
+    const half = Math.floor(workload.length / 2);
+    const before = new Sidecar(ns.options, registry);
+    await before.start();
+    await produceWorkload(ns, workload.slice(0, half));
+    await caughtUp(ns);
+    await before.stop();
+    const after = new Sidecar({ ...ns.options, dedup: 'local' }, registry);
+    onTestFinished(() => after.stop());
+    await after.start();
+    const copies = copiesOf(workload.slice(0, half));
+    await produceWorkload(ns, [...copies, ...workload.slice(half)]);
+    await caughtUp(ns);
+    const all = [...workload.slice(0, half), ...copies, ...workload.slice(half)];
+    expect(await expectReference(ns, all)).toEqual({ doubleCounts: 0, missing: 0 });
+    const warm = (await after.metrics.registry.getSingleMetric('churnfeat_dedup_warmup')?.get())?.values ?? [];
+    expect(warm.some((v) => v.value === 1)).toBe(true);
+  });
 });
