@@ -1,4 +1,7 @@
-import type { Producer } from 'kafkajs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import { LocalDedup } from '../../sidecar/src/dedup/index.ts';
 import type { Redis } from 'ioredis';
 import { DEFAULT_OPTIONS } from '../../sidecar/src/config/index.ts';
 import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
@@ -27,6 +30,8 @@ export interface DauMemoryOptions {
   /** EventStreamOptions.ownTitleShare: 0 gives every play a title of its own (worst case for distinct_titles_last_7d). */
   ownTitleShare: number;
   onDay?: (day: number, memory: DauMemoryResult['byDay'][number]) => void;
+  /** Who decides duplicates (the sidecar's --dedup): the store (default) or the sidecar's partition index. */
+  dedup?: 'redis' | 'local';
 }
 
 export interface DauMemoryResult {
@@ -62,6 +67,17 @@ export interface DauMemoryResult {
    * the cost of the apply function on state of realistic size (hashes of ~250 fields,
    * dedup sets of ~1,700 members), which a short throughput run with fresh users does not see.
    */
+  /** --dedup local: the sidecar's index at the end (heap bytes measured by dropping it) and its changelog. */
+  localDedup: {
+    members: number;
+    users: number;
+    entryBytes: number;
+    heapBytes: number;
+    heapBytesPerMember: number;
+    changelogRecords: number;
+    changelogBytes: number;
+    changelogBytesPerEvent: number;
+  } | null;
   byDay: Array<
     {
       day: number;
@@ -72,6 +88,15 @@ export interface DauMemoryResult {
       commandsPerEvent: Record<string, { calls: number; micros: number }>;
     } & UserMemory
   >;
+}
+
+/** The heap in use after a full collection (bytes). */
+function heapAfterGc(): number {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
 }
 
 /**
@@ -93,11 +118,30 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
     dedupMarginMs: registry.policies.dedupMarginMs,
     pruneAboveFields: DEFAULT_OPTIONS.pruneAboveFields,
   });
-  const noProducer = { send: async () => [] } as unknown as Producer;
+  const changelog = { records: 0, bytes: 0 };
+  const noProducer = {
+    send: async ({ messages }: { messages: Array<{ value: Buffer }> }) => {
+      changelog.records += messages.length;
+      changelog.bytes += messages.reduce((sum, m) => sum + m.value.length, 0);
+      return [];
+    },
+  } as unknown as Producer;
   const topics = topicNames(`${keyPrefix}.sim`);
-  const processor = new BatchProcessor(operators, writer, noProducer, topics, new PipelineMetrics(), {
+  const metrics = new PipelineMetrics();
+  const local =
+    options.dedup === 'local'
+      ? new LocalDedup({} as Kafka, {} as Admin, noProducer, metrics.registry, {
+          allowedLatenessMs: registry.policies.allowedLatenessMs,
+          dedupMarginMs: registry.policies.dedupMarginMs,
+          changelogRetentionMs: 0,
+          groupId: '',
+        })
+      : null;
+  for (const source of ['client', 'billing', 'support'] as const) local?.adopt(topics.sources[source], 0);
+  const processor = new BatchProcessor(operators, writer, noProducer, topics, metrics, {
     allowedLatenessMs: registry.policies.allowedLatenessMs,
     maxPayloadBytes: DEFAULT_OPTIONS.maxPayloadBytes,
+    localDedup: local,
   });
   const stream = new EventStream({ seed: options.seed, users: options.users, hotUsers: 0, userSkew: 1, size: 600, invalidShare: 0, ownTitleShare: options.ownTitleShare });
   const offsets = { client: 0, billing: 0, support: 0 };
@@ -121,6 +165,8 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
           .filter((r) => r.source === source)
           .map((r) => ({ topic: topics.sources[source], partition: 0, offset: String(offsets[source]++), timestamp: String(r.ingestMs), key: Buffer.from(r.key), value: r.value }));
         if (records.length > 0) await processor.process(source, records);
+        // as the sidecar does before each commit: the batch's additions to the changelog, then the index
+        if (records.length > 0) await local?.persist(topics.sources[source], 0);
       }
     }
     const usecDay = await commandMicros(redis);
@@ -144,6 +190,27 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
     options.onDay?.(day + 1, byDay[byDay.length - 1] as DauMemoryResult['byDay'][number]);
   }
   const cpu = process.cpuUsage(cpu0);
+  let localDedup: DauMemoryResult['localDedup'] = null;
+  if (local) {
+    const indexes = (['client', 'billing', 'support'] as const).map((s) => local.indexOf(topics.sources[s], 0)).filter((i) => i !== undefined);
+    const members = indexes.reduce((sum, i) => sum + i.members, 0);
+    const users = indexes.reduce((sum, i) => sum + i.size, 0);
+    const entryBytes = indexes.reduce((sum, i) => sum + i.entryBytes, 0);
+    indexes.length = 0;
+    const withIndex = heapAfterGc();
+    local.onAssigned({});
+    const heapBytes = withIndex - heapAfterGc();
+    localDedup = {
+      members,
+      users,
+      entryBytes,
+      heapBytes,
+      heapBytesPerMember: Math.round((heapBytes * 100) / members) / 100,
+      changelogRecords: changelog.records,
+      changelogBytes: changelog.bytes,
+      changelogBytesPerEvent: Math.round((changelog.bytes * 100) / events) / 100,
+    };
+  }
   const reader = new FeatureReader(redis, registry, keyPrefix);
   const userIds = Array.from({ length: options.users }, (_, i) => `u${String(i).padStart(8, '0')}`);
   const asOf = start + options.days * DAY;
@@ -212,6 +279,7 @@ export async function simulateDauMemory(options: DauMemoryOptions): Promise<DauM
     ownTitleShare: options.ownTitleShare,
     events,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    localDedup,
     reads: {
       count: reads,
       redisCpuMicrosPerRead: Math.round((readDelta.cpuSeconds * 1e8) / reads) / 100,

@@ -46,8 +46,8 @@ export function parseTotals(text: string): Totals {
   return totals;
 }
 
-/** Starts `node dist/cli/churnfeat.js sidecar` with the namespace's CHURNFEAT_* settings. */
-export async function spawnSidecar(ns: TestNamespace): Promise<ChildSidecar> {
+/** Starts `node dist/cli/churnfeat.js sidecar` with the namespace's CHURNFEAT_* settings (and `env`, e.g. CHURNFEAT_DEDUP). */
+export async function spawnSidecar(ns: TestNamespace, env: NodeJS.ProcessEnv = {}): Promise<ChildSidecar> {
   const metricsPort = await freePort();
   const child: ChildProcess = spawn(process.execPath, churnfeatArgs('sidecar'), {
     env: {
@@ -58,6 +58,7 @@ export async function spawnSidecar(ns: TestNamespace): Promise<ChildSidecar> {
       CHURNFEAT_TOPIC_NAMESPACE: ns.options.topicNamespace,
       CHURNFEAT_GROUP_ID: ns.options.groupId,
       CHURNFEAT_METRICS_PORT: String(metricsPort),
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -64,6 +64,14 @@ export const SIDECAR_OPTIONS = {
     env: ['CHURNFEAT_REDIS_WRITE_TIMEOUT_MS'],
     schema: { type: 'integer', minimum: 100, maximum: 600_000 },
   }),
+  dedup: defineOption<'redis' | 'local'>({
+    kind: 'string',
+    description:
+      "who decides duplicates: 'redis' (the apply function, per user dedup hashes in Redis) or 'local' (the sidecar's own index per owned partition, rebuilt from a changelog topic per source; Redis keeps no dedup state; docs/capacity.md#dedup-redis-or-the-sidecar)",
+    default: 'redis',
+    env: ['CHURNFEAT_DEDUP'],
+    schema: { enum: ['redis', 'local'] },
+  }),
   qualityDetector: defineOption<boolean>({
     kind: 'boolean',
     description: 'run the volume anomaly detector beside the pipeline (records on <namespace>.data-quality, metrics; docs/data-quality.md)',

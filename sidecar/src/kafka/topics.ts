@@ -59,11 +59,11 @@ export async function ensureTopics(admin: Admin, names: TopicNames, partitions: 
 
 /**
  * Creates one topic unless it exists (a side topic: data quality, deletion requests, replay
- * audit), with the same replication and leader wait as {@link ensureTopics}.
+ * audit, a dedup changelog with its `configEntries`), with the same replication and leader wait as {@link ensureTopics}.
  */
-export async function ensureTopic(admin: Admin, topic: string, numPartitions: number): Promise<void> {
+export async function ensureTopic(admin: Admin, topic: string, numPartitions: number, configEntries?: ITopicConfig['configEntries']): Promise<void> {
   if ((await admin.listTopics()).includes(topic)) return;
-  await createTopicsOnce(admin, [{ topic, numPartitions }]);
+  await createTopicsOnce(admin, [{ topic, numPartitions, ...(configEntries ? { configEntries } : {}) }]);
 }
 
 /** Creates the topics (another creator may win the race), then waits until each partition has a leader. */

@@ -1,9 +1,10 @@
 import type { Producer } from 'kafkajs';
 import { parseEvent, type EventContracts, type Source } from '../events/index.ts';
 import type { PipelineMetrics, RecordVerdict } from '../metrics/index.ts';
-import type { FeatureWriter, StoreRecord, WriteControl } from '../store/index.ts';
+import type { FeatureWriter, StoreRecord, StoreVerdict, WriteControl } from '../store/index.ts';
 import type { WindowOperators } from '../windows/index.ts';
 import { sendSideRecords, type SideRecord, type TopicNames } from '../kafka/index.ts';
+import type { DedupDecider } from '../dedup/index.ts';
 import { deadLetterObservation, eventObservation, type BatchObserver, type Observation } from '../quality/index.ts';
 
 /** One record as fetched from Kafka. */
@@ -21,6 +22,8 @@ export interface BatchProcessorOptions {
   maxPayloadBytes: number;
   /** The listed schema versions events are validated with (events/contract-set.ts); default: the repository's contracts. */
   contracts?: EventContracts;
+  /** `--dedup local`: the partition index decides duplicates; only the others reach the store, which skips its dedup step. */
+  localDedup?: DedupDecider | null;
 }
 
 /** Where each record of a batch went; sums to the batch size. */
@@ -99,7 +102,7 @@ export class BatchProcessor {
       late.length > 0 ? sendSideRecords(this.producer, this.topics.late, late) : null,
     ]);
     if (toStore.length > 0) {
-      const verdicts = await this.writer.write(toStore, control);
+      const verdicts = await this.write(toStore, control);
       const readableAt = Date.now();
       verdicts.forEach((verdict, index) => {
         counts[verdict] += 1;
@@ -118,5 +121,16 @@ export class BatchProcessor {
       if (count > 0) this.metrics.verdicts.inc({ source, verdict }, count);
     }
     return counts;
+  }
+
+  /** The store's verdicts; with local dedup the index's duplicates never reach the store. */
+  private async write(toStore: StoreRecord[], control: WriteControl): Promise<StoreVerdict[]> {
+    const local = this.options.localDedup;
+    if (!local) return this.writer.write(toStore, control);
+    const duplicate = local.decide(toStore);
+    const fresh = toStore.filter((_, i) => !duplicate[i]);
+    const stored = fresh.length > 0 ? await this.writer.write(fresh, control) : [];
+    let next = 0;
+    return duplicate.map((d) => (d ? 'duplicate' : (stored[next++] as StoreVerdict)));
   }
 }

@@ -4,7 +4,8 @@ import type { Redis } from 'ioredis';
 import { SOURCES, type EventContracts, type Source } from '../events/index.ts';
 import { loadFeatureRegistry, type FeatureRegistry } from '../features/index.ts';
 import { createKafkaClient, createRedisClient, kafkaSecrets, redactSecrets, redactUrl, sidecarGroupFor, type SidecarOptions } from '../config/index.ts';
-import { ensureTopics, topicNames, type TopicNames } from '../kafka/index.ts';
+import { ensureTopics, RAW_TOPIC_MAX_RECORD_LIFETIME_MS, topicNames, type TopicNames } from '../kafka/index.ts';
+import { LocalDedup } from '../dedup/index.ts';
 import { PipelineMetrics } from '../metrics/index.ts';
 import { FeatureWriter, LifecycleRefusal, loadFunctionLibrary, qualityHistoryKey, readRecord, registerVersion, type VersionState } from '../store/index.ts';
 import { dataQualityTopic, QualityMonitor, RedisHistoryStore } from '../quality/index.ts';
@@ -52,6 +53,8 @@ export class Sidecar {
   private writer: FeatureWriter | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private readonly replicaWait: ReplicaWait;
+  /** `--dedup local`: the partition indexes and their changelogs (after start). */
+  localDedup: LocalDedup | null = null;
   /** The volume anomaly detector, when `qualityDetector` is on (after start). */
   quality: QualityMonitor | null = null;
   private readonly progress = new Map<string, PartitionProgress>();
@@ -158,6 +161,17 @@ export class Sidecar {
       await QualityMonitor.ensureTopic(this.admin, topic);
       this.quality = new QualityMonitor(this.producer, this.metrics.registry, { topic, history: new RedisHistoryStore(this.redis, qualityHistoryKey(this.options.keyPrefix)) });
     }
+    if (this.options.dedup === 'local') {
+      const { allowedLatenessMs, dedupMarginMs } = this.registry.policies;
+      this.localDedup = new LocalDedup(this.kafka, this.admin, this.producer, this.metrics.registry, {
+        allowedLatenessMs,
+        dedupMarginMs,
+        // a record still in a source topic finds its dedup entries in the changelog
+        changelogRetentionMs: RAW_TOPIC_MAX_RECORD_LIFETIME_MS + allowedLatenessMs + dedupMarginMs + 3_600_000,
+        groupId: this.groupId,
+      });
+      await this.localDedup.ensureChangelogs(this.subscribedSources().map((s) => this.topics.sources[s]));
+    }
     const processor = new BatchProcessor(
       operators,
       this.writer,
@@ -168,6 +182,7 @@ export class Sidecar {
         allowedLatenessMs: this.registry.policies.allowedLatenessMs,
         maxPayloadBytes: this.options.maxPayloadBytes,
         ...(this.extra.contracts ? { contracts: this.extra.contracts } : {}),
+        localDedup: this.localDedup,
       },
       this.quality,
     );
@@ -178,7 +193,10 @@ export class Sidecar {
       rebalanceTimeout: 20_000,
       metadataMaxAge: this.options.metadataMaxAgeMs,
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.onAssigned(payload.memberAssignment));
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.onAssigned(payload.memberAssignment);
+      this.localDedup?.onAssigned(payload.memberAssignment);
+    });
     this.consumer.on(this.consumer.events.HEARTBEAT, () => {
       this.confirmedAtMs = Date.now();
     });
@@ -268,6 +286,9 @@ export class Sidecar {
     const source = this.sourceOfTopic.get(batch.topic) as Source;
     const started = performance.now();
     const records: SourceRecord[] = batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value }));
+    // --dedup local: a partition new to this member is rebuilt from its changelog before any of its records
+    await this.localDedup?.ready(batch.topic, batch.partition, heartbeat);
+    if (!isRunning() || isStale()) return;
     // The batch is committed only once its writes are on enough replicas (when redisWaitReplicas > 0):
     // otherwise it is written again (what survived comes back "replayed") and waited for again.
     for (;;) {
@@ -294,6 +315,8 @@ export class Sidecar {
     }
     const last = batch.messages[batch.messages.length - 1];
     if (!last) return;
+    // what the batch added to the dedup index is in its changelog before the offsets move
+    await this.localDedup?.persist(batch.topic, batch.partition);
     const next = BigInt(last.offset) + 1n;
     await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }]);
     // kafkajs re-fetches from the last resolved offset: without this the batch is delivered again

@@ -14,6 +14,11 @@ export interface StoreRecord {
   offset: string;
   /** The window ops of the event (WindowOperators.opsFor); encoded here for the apply function. */
   ops: readonly WindowOp[];
+  /**
+   * The caller already decided this record is no duplicate (`--dedup local`, sidecar/src/dedup):
+   * its apply call skips the dedup hash. A call's records share it (one user and source = one partition).
+   */
+  dedupDone?: boolean;
 }
 
 export interface FeatureWriterOptions {
@@ -94,6 +99,19 @@ export function dedupTimeMs(event: NormalizedEvent): number {
   return event.eventMs < event.ingestMs ? event.eventMs : parseRfc3339Ms(event.eventTs);
 }
 
+/** The dedup member a call that skips the dedup hash sends: nothing (the function ignores it). */
+const NO_MEMBER = Buffer.alloc(0);
+
+/** The dedup bound (s) of a call at `clockMs`: entries whose dedup tile lies wholly below it expire. */
+export function dedupPruneBeforeS(clockMs: number, allowedLatenessMs: number, dedupMarginMs: number): number {
+  return Math.floor((clockMs - allowedLatenessMs - dedupMarginMs) / 1000);
+}
+
+/** How long the store keeps an untouched dedup hash (ms): the horizon and an hour. */
+export function dedupTtlMs(allowedLatenessMs: number, dedupMarginMs: number): number {
+  return allowedLatenessMs + dedupMarginMs + 3_600_000;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -120,7 +138,7 @@ export class FeatureWriter {
     this.applyFn = functionNames(operators.registry.version).apply;
     this.keyspace = versionPrefix(options.prefix, operators.registry.version);
     this.stateTtlMs = operators.stateTtlMs(options.allowedLatenessMs);
-    this.dedupTtlMs = options.allowedLatenessMs + options.dedupMarginMs + 3_600_000;
+    this.dedupTtlMs = dedupTtlMs(options.allowedLatenessMs, options.dedupMarginMs);
   }
 
   /**
@@ -263,13 +281,14 @@ export class FeatureWriter {
   /** The apply call of one (user, source) over some of the records; `tombSeen`: the tombstone they honour. */
   private applyCall(records: readonly StoreRecord[], indexes: number[], tombSeen: string): ApplyCall {
     const clock = indexes.reduce((max, index) => Math.max(max, (records[index] as StoreRecord).event.ingestMs), -Infinity);
+    const skipDedup = indexes.every((index) => (records[index] as StoreRecord).dedupDone === true);
     const events: ApplyEvent[] = indexes.map((index) => {
       const { event, topic, partition, offset, ops } = records[index] as StoreRecord;
       return {
         source: event.source,
         partitionKey: partitionKey(topic, partition),
         offset,
-        dedupMember: dedupMember(event.eventKey),
+        dedupMember: skipDedup ? NO_MEMBER : dedupMember(event.eventKey),
         dedupScoreS: Math.floor(dedupTimeMs(event) / 1000),
         ingestMs: event.ingestMs,
         ops: ops.map(encodeOp),
@@ -278,11 +297,12 @@ export class FeatureWriter {
     return {
       stateTtlMs: this.stateTtlMs,
       dedupTtlMs: this.dedupTtlMs,
-      dedupPruneBeforeS: Math.floor((clock - this.options.allowedLatenessMs - this.options.dedupMarginMs) / 1000),
+      dedupPruneBeforeS: dedupPruneBeforeS(clock, this.options.allowedLatenessMs, this.options.dedupMarginMs),
       pruneBounds: this.operators.tileBounds(clock),
       pruneAboveFields: this.options.pruneAboveFields,
       events,
       tombSeen,
+      ...(skipDedup ? { skipDedup } : {}),
     };
   }
 

@@ -287,7 +287,7 @@ export function applyCall(state: ModelState, call: ApplyCall, features: readonly
     }
     let verdict: StoreVerdict = 'applied';
     if (appliedOffset !== null && offset <= appliedOffset) verdict = 'replayed';
-    else {
+    else if (!call.skipDedup) {
       const bucket = dedupBucketField(event.dedupMember);
       const packed = dedup.get(bucket) ?? Buffer.alloc(0);
       if (dedupBucketHas(packed, event.dedupMember)) verdict = 'duplicate';

@@ -69,6 +69,10 @@
  * fields function answers a read inside [from_ms, until_ms] with the head alone (one GET,
  * whatever the tile count); outside it, or without a head, with the state hash as in protocol 6.
  * The state hash and the dedup hash keep the grammar of protocol 6.
+ *
+ * Store protocol 8 adds the apply argument `skip_dedup` (`--dedup local`, sidecar/src/dedup):
+ * the sidecar decided duplicates in its own partition index and sends only the others; such a
+ * call leaves the dedup hash alone. The grammar of every key is that of protocol 7.
  */
 import { SOURCES, type Source } from '../events/index.ts';
 import { STORE_PROTOCOL_VERSION } from '../features/index.ts';
@@ -201,6 +205,9 @@ export function decodeDedupBucket(packed: Buffer): string[] {
   return members;
 }
 
+/** The `skip_dedup` argument of a call whose caller deduplicated its events ('' : the store does). */
+export const SKIP_DEDUP = '1';
+
 /** The apply function's error for a dedup member of the wrong width. */
 export const BAD_DEDUP_MEMBER_ERROR = `ERR churnfeat: a dedup member must be ${DEDUP_MEMBER_BYTES} bytes`;
 
@@ -216,9 +223,11 @@ export const APPLY_KEYS = ['state', 'dedup', 'tomb', 'head'] as const;
 /**
  * ARGV of the apply function before the events, in order. `tomb_seen`: the tombstone the
  * caller already honoured ('' for none): the call is refused while the user's tombstone holds
- * anything else.
+ * anything else. `skip_dedup`: {@link SKIP_DEDUP} when the caller decided duplicates itself
+ * (`--dedup local`, sidecar/src/dedup): the call neither reads nor writes the dedup hash and
+ * takes any dedup_member (the writer sends ''); the tombstone and offset checks stay.
  */
-export const APPLY_ARGS = ['ttl', 'dedup_prune_before_s', 'prune_spec', 'prune_above_fields', 'n_events', 'tomb_seen'] as const;
+export const APPLY_ARGS = ['ttl', 'dedup_prune_before_s', 'prune_spec', 'prune_above_fields', 'n_events', 'tomb_seen', 'skip_dedup'] as const;
 /** Arguments of each event, in order, after the header; then `n_ops` op triples. */
 export const APPLY_EVENT_ARGS = ['source_field', 'partition_key', 'offset', 'dedup_member', 'dedup_score_s', 'ingest_ms', 'n_ops'] as const;
 /** Arguments of each op, in order. */
@@ -528,6 +537,8 @@ export interface ApplyCall {
   events: readonly ApplyEvent[];
   /** The deletion tombstone the caller honoured (dropped the records before it); '' or absent: none. */
   tombSeen?: string;
+  /** The caller decided duplicates itself (`--dedup local`): the call skips the dedup hash. */
+  skipDedup?: boolean;
 }
 
 /** The ARGV of the apply function for `call`, in the order of {@link APPLY_ARGS} and {@link APPLY_EVENT_ARGS}. */
@@ -539,6 +550,7 @@ export function encodeApplyArgs(call: ApplyCall): Array<string | number | Buffer
     call.pruneAboveFields,
     call.events.length,
     call.tombSeen ?? '',
+    call.skipDedup ? SKIP_DEDUP : '',
   ];
   for (const event of call.events) {
     args.push(sourceField(event.source), event.partitionKey, event.offset, event.dedupMember, event.dedupScoreS, event.ingestMs, event.ops.length);
@@ -633,6 +645,7 @@ export function renderLuaProtocol(): string {
       ['DEDUP_STAMP_MODULUS', DEDUP_STAMP_MODULUS],
       ['DEDUP_STAMP_AHEAD', DEDUP_STAMP_AHEAD],
       ['BAD_DEDUP_MEMBER_ERROR', BAD_DEDUP_MEMBER_ERROR],
+      ['SKIP_DEDUP', SKIP_DEDUP],
     ]),
     `local SOURCES = { ${SOURCES.map(luaString).join(', ')} }`,
     '-- verdicts',

@@ -204,6 +204,8 @@ const callArb: fc.Arbitrary<ApplyCall> = fc.constantFrom(...SOURCES).chain((sour
     ),
     pruneAboveFields: fc.integer({ min: 0, max: 40 }),
     events: fc.array(eventArb(source), { minLength: 1, maxLength: 8 }),
+    // --dedup local (store protocol 8): the caller deduplicated, the call leaves the dedup hash alone
+    skipDedup: fc.boolean(),
   }),
 );
 

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import {
   APPLY_ARGS,
+  APPLY_EVENT_ARGS,
   APPLY_KEYS,
   encodePruneSpec,
   FeatureWriter,
@@ -74,8 +75,10 @@ describe('the feature writer', () => {
     const first = calls[0] as Array<string | number>;
     expect(first[11]).toBe(2);
     expect(first[12]).toBe('');
+    // skip_dedup: '' (the store deduplicates)
+    expect(first[13]).toBe('');
     // per event: source field, partition key, offset, ...
-    expect(first.slice(13, 16)).toEqual(['s:client', partitionKey('t.client.events', 2), '10']);
+    expect(first.slice(14, 17)).toEqual(['s:client', partitionKey('t.client.events', 2), '10']);
     expect(first).toContain('12');
   });
 
@@ -88,7 +91,22 @@ describe('the feature writer', () => {
     expect(calls).toHaveLength(3);
     const again = calls[2] as Array<string | number>;
     expect(again.slice(3, 7)).toEqual([userStateKey(V, 'u1'), userDedupKey(V, 'u1', 'client'), tombstoneKey('cf', 'u1'), userHeadKey(V, 'u1')]);
-    expect([again[11], again[12], again[15]]).toEqual([1, String(t), '3']);
+    expect([again[11], again[12], again[16]]).toEqual([1, String(t), '3']);
+  });
+
+  it('sends skip_dedup and no member for the records the caller deduplicated itself (--dedup local), and neither for the others', async () => {
+    const { redis, calls } = recordingRedis();
+    const writer = new FeatureWriter(redis, operators, { prefix: 'cf', allowedLatenessMs: 24 * HOUR, dedupMarginMs: HOUR, pruneAboveFields: 256 });
+    const t = Date.parse('2024-05-01T00:00:00Z');
+    await writer.write([{ ...record('u1', 'client', t, 10), dedupDone: true }, record('u2', 'client', t, 11)]);
+    const skip = (call: Array<string | number>) => [
+      call[ARGV + APPLY_ARGS.indexOf('skip_dedup')],
+      (call[ARGV + APPLY_ARGS.length + APPLY_EVENT_ARGS.indexOf('dedup_member')] as unknown as Buffer).length,
+    ];
+    expect(calls.map(skip)).toEqual([
+      ['1', 0],
+      ['', 8],
+    ]);
   });
 
   it("prunes each user's dedup set of a source by the ingest clock of that user's own records: not by another topic read a day ahead, nor by another user's record from a clock far ahead", async () => {

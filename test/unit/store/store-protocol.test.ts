@@ -54,6 +54,7 @@ const PINNED_LUA_SHA256: Readonly<Record<number, string>> = {
   5: '3a8184c184dd486a88ae05c5c892fdeb299a4260e571ad9b9001b777c7736186',
   6: 'fcbe8fd06eb1afd8f364cac96e2dd7ce974cac30079c160e1848c895107595c5',
   7: '2c0a7f3404e86ee3e64384ecf9e86e679e5c3136525d74bc8ee343c237d35dcb',
+  8: '9d51efeed4285b3f6fa03544fa6d7d8633b94ff9d64fd80224dbe3409254e813',
 };
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -141,8 +142,8 @@ describe('the store protocol', () => {
       pruneAboveFields: 256,
       events: [{ source: 'client', partitionKey: 'ab:1', offset: '12', dedupMember: Buffer.from('01234567'), dedupScoreS: 1700000000, ingestMs: 1700000000123, ops: [['c', 't:f1:5', '1']] }],
     });
-    expect(APPLY_ARGS).toHaveLength(6);
+    expect(APPLY_ARGS).toHaveLength(7);
     expect(APPLY_EVENT_ARGS).toHaveLength(7);
-    expect(args).toEqual(['100/50', 9, 'f1=3,f2=0', 256, 1, '', 's:client', 'ab:1', '12', Buffer.from('01234567'), 1700000000, 1700000000123, 1, 'c', 't:f1:5', '1']);
+    expect(args).toEqual(['100/50', 9, 'f1=3,f2=0', 256, 1, '', '', 's:client', 'ab:1', '12', Buffer.from('01234567'), 1700000000, 1700000000123, 1, 'c', 't:f1:5', '1']);
   });
 });

@@ -405,7 +405,8 @@ end
         tomb (the user's deletion tombstone), head (the read head, rewritten from the state at the end)
   ARGV (positions: APPLY_ARGS, APPLY_EVENT_ARGS, APPLY_OP_ARGS of store-protocol.ts):
         ttl ("<state ttl ms>/<dedup ttl ms>", or one number for both), dedup_prune_before_s,
-        prune_spec, prune_above_fields, n_events, tomb_seen,
+        prune_spec, prune_above_fields, n_events, tomb_seen, skip_dedup (SKIP_DEDUP: the caller deduplicated,
+        the dedup hash is neither read nor written and dedup_member may be anything),
         then per event: source_field, partition_key, offset, dedup_member (DEDUP_MEMBER_BYTES bytes),
         dedup_score_s, ingest_ms, n_ops, then n_ops triples (op, field, value).
   Returns one verdict letter per event: applied, duplicate, or replayed (skipped); or
@@ -425,6 +426,7 @@ local function apply(keys, args)
   local prune_spec = args[APPLY_ARG_PRUNE_SPEC]
   local prune_above = tonumber(args[APPLY_ARG_PRUNE_ABOVE_FIELDS])
   local n = tonumber(args[APPLY_ARG_N_EVENTS])
+  local skip_dedup = args[APPLY_ARG_SKIP_DEDUP] == SKIP_DEDUP
   local i = APPLY_FIRST_EVENT_ARG
   local verdicts = {}
   local buckets, buckets_changed = {}, {}
@@ -448,8 +450,10 @@ local function apply(keys, args)
       local source_field, member = args[at + EVENT_ARG_SOURCE_FIELD], args[at + EVENT_ARG_DEDUP_MEMBER]
       local nops = tonumber(args[at + EVENT_ARG_N_OPS])
       if not seen[source_field] then seen[source_field] = true; names[#names + 1] = source_field end
-      local bucket = int_text(string.byte(member, 1) % DEDUP_BUCKETS)
-      if buckets[bucket] == nil then buckets[bucket] = false; bucket_names[#bucket_names + 1] = bucket end
+      if not skip_dedup then
+        local bucket = int_text(string.byte(member, 1) % DEDUP_BUCKETS)
+        if buckets[bucket] == nil then buckets[bucket] = false; bucket_names[#bucket_names + 1] = bucket end
+      end
       at = at + EVENT_ARG_COUNT
       for k = 0, nops - 1 do
         local field = args[at + OP_ARG_COUNT * k + OP_ARG_FIELD]
@@ -468,7 +472,7 @@ local function apply(keys, args)
     local offset = tonumber(args[i + EVENT_ARG_OFFSET])
     local member, score = args[i + EVENT_ARG_DEDUP_MEMBER], tonumber(args[i + EVENT_ARG_DEDUP_SCORE_S])
     local ingest, nops = tonumber(args[i + EVENT_ARG_INGEST_MS]), tonumber(args[i + EVENT_ARG_N_OPS])
-    if #member ~= DEDUP_MEMBER_BYTES then return redis.error_reply(BAD_DEDUP_MEMBER_ERROR) end
+    if not skip_dedup and #member ~= DEDUP_MEMBER_BYTES then return redis.error_reply(BAD_DEDUP_MEMBER_ERROR) end
     i = i + EVENT_ARG_COUNT
     local applied_offset, applied_ingest = nil, 0
     local current = positions[source_field]
@@ -484,7 +488,7 @@ local function apply(keys, args)
     local verdict = VERDICT_APPLIED
     if applied_offset and offset <= applied_offset then
       verdict = VERDICT_REPLAYED
-    else
+    elseif not skip_dedup then
       local field = int_text(string.byte(member, 1) % DEDUP_BUCKETS)
       local packed = buckets[field]
       if dedup_seen(packed, member) then
@@ -574,7 +578,7 @@ local function apply(keys, args)
   end
   redis.call('PEXPIRE', state, ttl)
   -- the dedup hash only matters within the dedup horizon of the newest write
-  redis.call('PEXPIRE', dedup, dedup_ttl)
+  if not skip_dedup then redis.call('PEXPIRE', dedup, dedup_ttl) end
   return table.concat(verdicts)
 end
 

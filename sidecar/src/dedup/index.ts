@@ -1,0 +1,3 @@
+export * from './dedup-index.ts';
+export * from './dedup-changelog.ts';
+export * from './local-dedup.ts';
