@@ -24,10 +24,14 @@ describe.skipIf(!present && !mustRun)('Prometheus rules', () => {
 
   // One promtool per file, side by side: the files are independent and the long ones dominate.
   for (const file of TESTS) {
-    it.concurrent(`pass the promtool rule tests of ${file}: alerts fire on the faults and stay quiet when healthy`, async () => {
-      const result = await execa('promtool', ['test', 'rules', file], { reject: false, all: true });
-      expect(result.exitCode, result.all).toBe(0);
-      expect(result.all).toContain('SUCCESS');
-    }, 120_000);
+    it.concurrent(
+      `pass the promtool rule tests of ${file}: alerts fire on the faults and stay quiet when healthy`,
+      async () => {
+        const result = await execa('promtool', ['test', 'rules', file], { reject: false, all: true });
+        expect(result.exitCode, result.all).toBe(0);
+        expect(result.all).toContain('SUCCESS');
+      },
+      120_000,
+    );
   }
 });
