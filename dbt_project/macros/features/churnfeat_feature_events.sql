@@ -391,8 +391,7 @@ group by
     {%- if from_ms is none -%}
         {{ return({'rebuild': true, 'reason': 'the table is empty'}) }}
     {%- endif -%}
-    {%- set at = modules.datetime.datetime.utcfromtimestamp((from_ms | int) // 1000) -%}
-    {%- set first = {'date': at.strftime('%Y-%m-%d'), 'hour': at.strftime('%H')} -%}
+    {%- set first = churnfeat_lake_partition_of(from_ms | int) -%}
     {%- set horizon_ms = churnfeat_policy('allowedLatenessMs') | int + churnfeat_policy('dedupMarginMs') | int -%}
     {%- set batch_query -%}
         select min(dedup_ms) - {{ horizon_ms }}, max(dedup_ms) + {{ horizon_ms }}
@@ -403,6 +402,13 @@ group by
     {%- set batch = run_query(batch_query).rows[0] -%}
     {%- do first.update({'from_ms': from_ms | int, 'dedup_from_ms': batch[0], 'dedup_to_ms': batch[1]}) -%}
     {{ return(first) }}
+{% endmacro %}
+
+
+{#- The lake partition {'date': 'YYYY-MM-DD', 'hour': 'HH'} (UTC) of epoch ms `at_ms`. -#}
+{% macro churnfeat_lake_partition_of(at_ms) %}
+    {%- set at = modules.datetime.datetime.utcfromtimestamp(at_ms // 1000) -%}
+    {{ return({'date': at.strftime('%Y-%m-%d'), 'hour': at.strftime('%H')}) }}
 {% endmacro %}
 
 
