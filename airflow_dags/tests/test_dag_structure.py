@@ -101,7 +101,11 @@ def test_the_daily_dag_builds_int_feature_events_in_the_pool_then_every_mart(bag
     nodes = _project_nodes()
     marts = {name for name, node in nodes.items() if "/marts/" in "/" + node["original_file_path"]}
     assert {"fct_user_features", "fct_training_features", "fct_feature_tiles"} <= marts
-    expected = {"events.int_feature_events_model_build", "marts.int_users_seen_model_build", "marts.label_spine_seed_build"}
+    expected = {
+        "events.int_feature_events_model_build",
+        "marts.int_users_seen_model_build",
+        "marts.label_spine_seed_build",
+    }
     expected |= {f"marts.{name}_model_build" for name in marts}
     assert set(dbt_tasks) == expected
     _assert_cosmos_from_the_dbt_venv(dag, dbt_tasks)
@@ -119,7 +123,10 @@ def test_the_daily_dag_builds_int_feature_events_in_the_pool_then_every_mart(bag
 
 @pytest.mark.parametrize(
     ("dag_id", "task_id"),
-    [("churnfeat_dbt_hourly", "dbt.int_feature_events_model_build"), ("churnfeat_dbt_daily", "marts.fct_user_features_model_build")],
+    [
+        ("churnfeat_dbt_hourly", "dbt.int_feature_events_model_build"),
+        ("churnfeat_dbt_daily", "marts.fct_user_features_model_build"),
+    ],
 )
 def test_the_dbt_vars_are_keyed_on_the_data_interval_end(bag: DagBag, dag_id: str, task_id: str) -> None:
     task = bag.get_dag(dag_id).get_task(task_id)
@@ -177,3 +184,21 @@ def test_the_nightly_dag_runs_the_data_quality_tests_after_the_offline_build_and
     assert task.upstream_task_ids == {"build_offline"}
     assert task.retries == 0
     assert dag.params["data_quality"] is True
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "task_id"),
+    [
+        ("churnfeat_dbt_hourly", "dbt.int_feature_events_model_build"),
+        ("churnfeat_dbt_daily", "events.int_feature_events_model_build"),
+        ("churnfeat_parity_nightly", "build_offline"),
+        ("churnfeat_version_rollout", "build_offline"),
+        ("churnfeat_backfill", "clear_selected_features"),
+        ("churnfeat_backfill", "rebuild"),
+    ],
+)
+def test_every_task_that_writes_int_feature_events_takes_its_one_slot_pool(
+    bag: DagBag, dag_id: str, task_id: str
+) -> None:
+    # max_active_runs=1 holds within one DAG only; the pool (one slot) serializes the DAGs.
+    assert bag.get_dag(dag_id).get_task(task_id).pool == "churnfeat_int_feature_events"

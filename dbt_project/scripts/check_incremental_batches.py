@@ -41,7 +41,14 @@ from make_fixture_lake import COLUMNS, canonical_json, ms, rfc3339
 PROJECT = Path(__file__).resolve().parent.parent
 DBT = Path(sys.executable).parent / "dbt"
 TABLES = ["int_feature_events", "int_users_seen", "fct_feature_tiles", "fct_user_features"]
-SELECT = ["--select", "stg_lake__records", "int_feature_events", "int_users_seen", "fct_feature_tiles", "fct_user_features"]
+SELECT = [
+    "--select",
+    "stg_lake__records",
+    "int_feature_events",
+    "int_users_seen",
+    "fct_feature_tiles",
+    "fct_user_features",
+]
 START = datetime(2025, 3, 3, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 # the comment int_feature_events renders when an incremental run rebuilds everything
