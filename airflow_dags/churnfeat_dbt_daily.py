@@ -24,24 +24,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow import DAG
-from airflow.operators.python import PythonOperator
 
-from churnfeat_airflow.dbt_groups import INT_FEATURE_EVENTS_POOL, dbt_task_group, dbt_vars
+from churnfeat_airflow.dbt_groups import INT_FEATURE_EVENTS_POOL, dbt_task_group, dbt_vars, first_task, manifest_note
 from churnfeat_airflow.defaults import dag_defaults
 from churnfeat_airflow.settings import load_settings
-from churnfeat_airflow.tasks import check_manifest_fresh, fail_manifest_missing
 
 DAG_ID = "churnfeat_dbt_daily"
 #: What the daily run builds after int_feature_events: the user spine and the marts.
 MARTS = ["int_users_seen", "path:models/marts", "label_spine"]
 
 settings = load_settings()
-manifest_present = settings.dbt_manifest.is_file()
 
 with DAG(
     dag_id=DAG_ID,
     description="dbt build of int_feature_events (48 h lookback) and the marts, daily, as_of = data_interval_end"
-    + ("" if manifest_present else " [DEGRADED: dbt manifest missing]"),
+    + manifest_note(settings),
     doc_md=__doc__,
     schedule="@daily",
     **dag_defaults(retries=2, retry_delay=timedelta(minutes=10), execution_timeout=timedelta(hours=2)),
@@ -49,13 +46,10 @@ with DAG(
     dagrun_timeout=timedelta(hours=6),
     tags=["churnfeat", "dbt"],
 ) as dag:
-    if not manifest_present:
-        PythonOperator(task_id="dbt_manifest_missing", python_callable=fail_manifest_missing, retries=0)
-    else:
-        preflight = PythonOperator(task_id="preflight", python_callable=check_manifest_fresh, retries=0)
+    preflight = first_task(settings)
+    if preflight is not None:
         # no lookback var: the project's default (48 h, dbt_project.yml)
         events = dbt_task_group(
             settings, "events", ["int_feature_events"], dbt_vars=dbt_vars(settings), pool=INT_FEATURE_EVENTS_POOL
         )
-        marts = dbt_task_group(settings, "marts", MARTS, dbt_vars=dbt_vars(settings))
-        preflight >> events >> marts
+        preflight >> events >> dbt_task_group(settings, "marts", MARTS, dbt_vars=dbt_vars(settings))

@@ -22,33 +22,31 @@ that fails and says how to build it.
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from airflow import DAG
-from airflow.operators.python import PythonOperator
 
-from churnfeat_airflow.dbt_groups import HOURLY_LOOKBACK_HOURS, INT_FEATURE_EVENTS_POOL, dbt_task_group, dbt_vars
+from churnfeat_airflow.dbt_groups import (
+    HOURLY_LOOKBACK_HOURS,
+    INT_FEATURE_EVENTS_POOL,
+    dbt_task_group,
+    dbt_vars,
+    first_task,
+    manifest_note,
+)
 from churnfeat_airflow.defaults import dag_defaults
 from churnfeat_airflow.settings import load_settings
-from churnfeat_airflow.tasks import check_manifest_fresh, fail_manifest_missing
 
 DAG_ID = "churnfeat_dbt_hourly"
 #: The nodes each hourly run builds: the staging views and the incremental feature rows.
 SELECT = ["path:models/staging", "int_feature_events"]
 
 settings = load_settings()
-# A stat, not a read: cosmos itself reads the manifest below while parsing.
-manifest_present = settings.dbt_manifest.is_file()
-if not manifest_present:
-    logging.getLogger(__name__).warning(
-        "%s: dbt manifest %s missing; the DAG only reports it", DAG_ID, settings.dbt_manifest
-    )
 
 with DAG(
     dag_id=DAG_ID,
     description=f"dbt build of staging + int_feature_events, hourly, lookback {HOURLY_LOOKBACK_HOURS} h"
-    + ("" if manifest_present else " [DEGRADED: dbt manifest missing]"),
+    + manifest_note(settings),
     doc_md=__doc__,
     schedule="@hourly",
     # Incremental models must not be built by two runs at once (max_active_runs=1: dag_defaults;
@@ -59,15 +57,7 @@ with DAG(
     dagrun_timeout=timedelta(minutes=55),
     tags=["churnfeat", "dbt"],
 ) as dag:
-    if not manifest_present:
-        PythonOperator(task_id="dbt_manifest_missing", python_callable=fail_manifest_missing, retries=0)
-    else:
-        preflight = PythonOperator(task_id="preflight", python_callable=check_manifest_fresh, retries=0)
-        dbt_build = dbt_task_group(
-            settings,
-            "dbt",
-            SELECT,
-            dbt_vars=dbt_vars(settings, lookback_hours=HOURLY_LOOKBACK_HOURS),
-            pool=INT_FEATURE_EVENTS_POOL,
-        )
-        preflight >> dbt_build
+    preflight = first_task(settings)
+    if preflight is not None:
+        lookback = dbt_vars(settings, lookback_hours=HOURLY_LOOKBACK_HOURS)
+        preflight >> dbt_task_group(settings, "dbt", SELECT, dbt_vars=lookback, pool=INT_FEATURE_EVENTS_POOL)

@@ -8,11 +8,14 @@ calls it, never by this module, so the helpers stay importable without it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from churnfeat_airflow.dbt import base_vars, dbt_path_env
 from churnfeat_airflow.settings import Settings
+
+log = logging.getLogger(__name__)
 
 #: Left out of every task: dbt unit tests (CI runs them; a run's as_of var would override
 #: their fixtures), the full_rebuild_check tests (they rescan the whole lake: the backfill
@@ -27,6 +30,25 @@ INT_FEATURE_EVENTS_POOL = "churnfeat_int_feature_events"
 HOURLY_LOOKBACK_HOURS = 2
 #: dbt's as_of of every run: the end of the data interval, never the wall clock.
 AS_OF = "{{ data_interval_end.isoformat() }}"
+
+
+def manifest_note(settings: Settings) -> str:
+    """What a dbt DAG's description adds when the manifest is missing (a stat, not a read: cosmos reads it)."""
+    return "" if settings.dbt_manifest.is_file() else " [DEGRADED: dbt manifest missing]"
+
+
+def first_task(settings: Settings) -> Any:
+    """The first task of a dbt DAG, in the DAG being defined: `preflight`, or, when the manifest is
+    missing, the one task `dbt_manifest_missing` that fails saying how to build it (then None: no group)."""
+    from airflow.operators.python import PythonOperator
+
+    from churnfeat_airflow.tasks import check_manifest_fresh, fail_manifest_missing
+
+    if not settings.dbt_manifest.is_file():
+        log.warning("dbt manifest %s missing; the DAG only reports it", settings.dbt_manifest)
+        PythonOperator(task_id="dbt_manifest_missing", python_callable=fail_manifest_missing, retries=0)
+        return None
+    return PythonOperator(task_id="preflight", python_callable=check_manifest_fresh, retries=0)
 
 
 def dbt_vars(settings: Settings, **extra: Any) -> dict[str, Any]:
