@@ -25,8 +25,7 @@ from datetime import timedelta
 
 from airflow import DAG
 
-from churnfeat_airflow.dbt_groups import INT_FEATURE_EVENTS_POOL, dbt_task_group, dbt_vars, first_task, manifest_note
-from churnfeat_airflow.defaults import dag_defaults
+from churnfeat_airflow.dbt_groups import INT_FEATURE_EVENTS_POOL, dbt_dag_args, dbt_task_group, dbt_vars, first_task
 from churnfeat_airflow.settings import load_settings
 
 DAG_ID = "churnfeat_dbt_daily"
@@ -37,14 +36,15 @@ settings = load_settings()
 
 with DAG(
     dag_id=DAG_ID,
-    description="dbt build of int_feature_events (48 h lookback) and the marts, daily, as_of = data_interval_end"
-    + manifest_note(settings),
     doc_md=__doc__,
     schedule="@daily",
-    **dag_defaults(retries=2, retry_delay=timedelta(minutes=10), execution_timeout=timedelta(hours=2)),
-    max_active_tasks=1 if settings.dbt_target == "duckdb" else 8,
-    dagrun_timeout=timedelta(hours=6),
-    tags=["churnfeat", "dbt"],
+    **dbt_dag_args(
+        settings,
+        description="dbt build of int_feature_events (48 h lookback) and the marts, daily, as_of = data_interval_end",
+        retry_delay=timedelta(minutes=10),
+        execution_timeout=timedelta(hours=2),
+        dagrun_timeout=timedelta(hours=6),
+    ),
 ) as dag:
     preflight = first_task(settings)
     if preflight is not None:

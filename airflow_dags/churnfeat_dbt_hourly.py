@@ -29,12 +29,11 @@ from airflow import DAG
 from churnfeat_airflow.dbt_groups import (
     HOURLY_LOOKBACK_HOURS,
     INT_FEATURE_EVENTS_POOL,
+    dbt_dag_args,
     dbt_task_group,
     dbt_vars,
     first_task,
-    manifest_note,
 )
-from churnfeat_airflow.defaults import dag_defaults
 from churnfeat_airflow.settings import load_settings
 
 DAG_ID = "churnfeat_dbt_hourly"
@@ -45,17 +44,17 @@ settings = load_settings()
 
 with DAG(
     dag_id=DAG_ID,
-    description=f"dbt build of staging + int_feature_events, hourly, lookback {HOURLY_LOOKBACK_HOURS} h"
-    + manifest_note(settings),
     doc_md=__doc__,
     schedule="@hourly",
     # Incremental models must not be built by two runs at once (max_active_runs=1: dag_defaults;
     # across this DAG and the daily one: the pool).
-    **dag_defaults(retries=2, retry_delay=timedelta(minutes=5), execution_timeout=timedelta(minutes=40)),
-    # DuckDB takes one writer at a time; Snowflake runs independent models in parallel.
-    max_active_tasks=1 if settings.dbt_target == "duckdb" else 8,
-    dagrun_timeout=timedelta(minutes=55),
-    tags=["churnfeat", "dbt"],
+    **dbt_dag_args(
+        settings,
+        description=f"dbt build of staging + int_feature_events, hourly, lookback {HOURLY_LOOKBACK_HOURS} h",
+        retry_delay=timedelta(minutes=5),
+        execution_timeout=timedelta(minutes=40),
+        dagrun_timeout=timedelta(minutes=55),
+    ),
 ) as dag:
     preflight = first_task(settings)
     if preflight is not None:

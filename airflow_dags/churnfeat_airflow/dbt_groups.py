@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from churnfeat_airflow.dbt import base_vars, dbt_path_env
+from churnfeat_airflow.defaults import dag_defaults
 from churnfeat_airflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,9 +34,25 @@ HOURLY_LOOKBACK_HOURS = 2
 AS_OF = "{{ data_interval_end.isoformat() }}"
 
 
-def manifest_note(settings: Settings) -> str:
-    """What a dbt DAG's description adds when the manifest is missing (a stat, not a read: cosmos reads it)."""
-    return "" if settings.dbt_manifest.is_file() else " [DEGRADED: dbt manifest missing]"
+def dbt_dag_args(
+    settings: Settings,
+    *,
+    description: str,
+    retry_delay: timedelta,
+    execution_timeout: timedelta,
+    dagrun_timeout: timedelta,
+) -> dict[str, Any]:
+    """The `DAG(...)` arguments of a dbt DAG but its id, doc and schedule: dag_defaults with two retries,
+    one task at a time on DuckDB (one writer), the description (marked DEGRADED when the manifest is missing)."""
+    degraded = "" if settings.dbt_manifest.is_file() else " [DEGRADED: dbt manifest missing]"
+    return {
+        "description": description + degraded,
+        **dag_defaults(retries=2, retry_delay=retry_delay, execution_timeout=execution_timeout),
+        # DuckDB takes one writer at a time; Snowflake runs independent models in parallel.
+        "max_active_tasks": 1 if settings.dbt_target == "duckdb" else 8,
+        "dagrun_timeout": dagrun_timeout,
+        "tags": ["churnfeat", "dbt"],
+    }
 
 
 def first_task(settings: Settings) -> Any:
