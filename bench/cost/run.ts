@@ -191,7 +191,7 @@ const runTb = {
   incremental: batchTb(largest.lookbackHours.project),
   incrementalHourlyLookback: batchTb(largest.lookbackHours.hourly),
   // the daily users table reads 3 of the lake's columns over the batch's hours
-  usersSeen: ((lakeShare('usersSeen') / lakeShare('incremental')) * batchTb(largest.lookbackHours.project)) || 0,
+  usersSeen: (lakeShare('usersSeen') / lakeShare('incremental')) * batchTb(largest.lookbackHours.project) || 0,
   fctUserFeatures: 0, // no lake file: int_feature_events and int_users_seen only
   fctFeatureTiles: 0,
 };

@@ -71,7 +71,9 @@ const REPO = process.cwd();
 const DBT = join(REPO, '.venv/dbt/bin/dbt');
 
 /** The longest reach of a window back from as_of, max(W + g) (the registry artifact): what fct_user_features scans. */
-const featureReachMs = Math.max(...(JSON.parse(readFileSync('dbt_project/feature_registry.json', 'utf8')) as { features: { windowMs: number; granularityMs: number }[] }).features.map((f) => f.windowMs + f.granularityMs));
+const featureReachMs = Math.max(
+  ...(JSON.parse(readFileSync('dbt_project/feature_registry.json', 'utf8')) as { features: { windowMs: number; granularityMs: number }[] }).features.map((f) => f.windowMs + f.granularityMs),
+);
 /** The project's default lookback (dbt_project.yml), which the default incremental run uses. */
 const projectLookback = Number(/lookback_hours:\s*(\d+)/.exec(readFileSync('dbt_project/dbt_project.yml', 'utf8'))?.[1] ?? NaN);
 
