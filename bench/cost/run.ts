@@ -88,6 +88,16 @@ const offline = JSON.parse(readFileSync(offlineFile, 'utf8')) as {
   sizes: OfflineSize[];
 };
 
+// an offline file written before the scheduled runs were measured cannot bill them: say so
+const neededProfiles: Array<keyof OfflineSize['profiles']> = ['fullRefresh', 'incremental', 'incrementalHourlyLookback', 'usersSeen', 'fctUserFeatures', 'fctFeatureTiles'];
+for (const size of offline.sizes) {
+  const missing = [...neededProfiles.filter((name) => size.profiles?.[name] === undefined), ...(typeof size.featureReachMs === 'number' ? [] : ['featureReachMs'])];
+  if (missing.length > 0) {
+    console.error(`${offlineFile}: the ${size.days}-day lake has no ${missing.join(', ')}: it predates the scheduled dbt runs; rerun npx tsx bench/offline/run.ts\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
 /** The seed's scale and the assumptions of docs/capacity.md §5-§6. */
 const A = {
   peakEventsPerS: 350_000,
