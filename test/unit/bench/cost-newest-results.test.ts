@@ -37,6 +37,16 @@ const offline = {
 let dir = '';
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Runs the cost script on `dir`; its exit status and stderr (0 and '' when it succeeds). */
+function runCost(): { status: number; stderr: string } {
+  try {
+    execFileSync(process.execPath, ['--import', 'tsx', 'bench/cost/run.ts', '--results-dir', dir], { encoding: 'utf8', stdio: 'pipe' });
+    return { status: 0, stderr: '' };
+  } catch (error) {
+    return { status: (error as { status: number }).status, stderr: String((error as { stderr: string }).stderr) };
+  }
+}
+
 function write(name: string, content: unknown, mtimeS: number): void {
   writeFileSync(join(dir, name), JSON.stringify(content));
   utimesSync(join(dir, name), mtimeS, mtimeS);
@@ -65,14 +75,7 @@ describe('the cost model reads the newest results of each kind', () => {
   it('exits 2 naming the missing kind when a results file is missing', () => {
     dir = mkdtempSync(join(tmpdir(), 'churnfeat-cost-'));
     write('memory-2026-12-01.json', memory(12), Date.now() / 1000);
-    let status = 0;
-    let stderr = '';
-    try {
-      execFileSync(process.execPath, ['--import', 'tsx', 'bench/cost/run.ts', '--results-dir', dir], { encoding: 'utf8', stdio: 'pipe' });
-    } catch (error) {
-      status = (error as { status: number }).status;
-      stderr = String((error as { stderr: string }).stderr);
-    }
+    const { status, stderr } = runCost();
     expect(status).toBe(2);
     expect(stderr).toContain('peer-*.json');
   });
@@ -85,14 +88,7 @@ describe('the cost model reads the newest results of each kind', () => {
     const [size] = offline.sizes;
     const { usersSeen: _usersSeen, ...olderProfiles } = size!.profiles;
     write('offline-2026-12-01.json', { ...offline, sizes: [{ ...size, profiles: olderProfiles }] }, now);
-    let status = 0;
-    let stderr = '';
-    try {
-      execFileSync(process.execPath, ['--import', 'tsx', 'bench/cost/run.ts', '--results-dir', dir], { encoding: 'utf8', stdio: 'pipe' });
-    } catch (error) {
-      status = (error as { status: number }).status;
-      stderr = String((error as { stderr: string }).stderr);
-    }
+    const { status, stderr } = runCost();
     expect(status).toBe(2);
     expect(stderr).toContain('offline-2026-12-01.json');
     expect(stderr).toContain('usersSeen');
