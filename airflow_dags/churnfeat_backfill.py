@@ -57,6 +57,7 @@ from churnfeat_airflow.dbt import (
     run_dbt,
     show_rows,
 )
+from churnfeat_airflow.dbt_groups import INT_FEATURE_EVENTS_POOL
 from churnfeat_airflow.defaults import dag_defaults
 from churnfeat_airflow.settings import Settings, load_settings
 
@@ -117,7 +118,7 @@ def churnfeat_backfill() -> None:
         log.info("backfill plan: %s", result)
         return result.to_xcom()
 
-    @task
+    @task(pool=INT_FEATURE_EVENTS_POOL)
     def clear_selected_features(planned: dict[str, Any]) -> list[str]:
         """Some features selected: delete their rows so the incremental models rebuild them in full."""
         backfill = _plan_of(planned)
@@ -170,7 +171,7 @@ def churnfeat_backfill() -> None:
             )
         return backfill.features
 
-    @task
+    @task(pool=INT_FEATURE_EVENTS_POOL)
     def rebuild(planned: dict[str, Any], cleared: list[str]) -> dict[str, Any]:
         """dbt build of the offline feature tables and their tests, for the plan."""
         backfill = _plan_of(planned)

@@ -38,6 +38,7 @@ from airflow.exceptions import AirflowException, AirflowFailException
 from airflow.models.param import Param
 
 from churnfeat_airflow.dbt import DbtError, run_dbt
+from churnfeat_airflow.dbt_groups import INT_FEATURE_EVENTS_POOL
 from churnfeat_airflow.defaults import dag_defaults
 from churnfeat_airflow.parity import (
     COULD_NOT_RUN,
@@ -76,7 +77,7 @@ log = logging.getLogger(__name__)
     },
 )
 def churnfeat_parity_nightly() -> None:
-    @task
+    @task(pool=INT_FEATURE_EVENTS_POOL)
     def build_offline() -> None:
         """Brings int_feature_events up to date with the lake before the comparison."""
         build_offline_events("churnfeat-parity-dbt-")

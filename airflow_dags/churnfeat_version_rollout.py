@@ -33,6 +33,7 @@ from airflow.decorators import dag, task
 from airflow.exceptions import AirflowException, AirflowFailException
 from airflow.models.param import Param
 
+from churnfeat_airflow.dbt_groups import INT_FEATURE_EVENTS_POOL
 from churnfeat_airflow.defaults import dag_defaults
 from churnfeat_airflow.parity import (
     PASS,
@@ -96,7 +97,7 @@ def churnfeat_version_rollout() -> None:
         _checked("bootstrap --cut-only", code, tail)
         return version
 
-    @task
+    @task(pool=INT_FEATURE_EVENTS_POOL)
     def build_offline() -> None:
         build_offline_events("churnfeat-rollout-dbt-")
 

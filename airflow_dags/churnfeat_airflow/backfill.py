@@ -31,7 +31,8 @@ from typing import Any
 REBUILT_MODELS = ("int_feature_events", "fct_feature_tiles")
 #: dbt selection of a backfill: the two incremental models, their parents (the lake view),
 #: the training table and its spine seed, and all their data tests; never the snapshot
-#: mart fct_user_features, which the hourly DAG builds at each interval's as_of.
+#: mart fct_user_features, which the daily DAG builds at each day's as_of (int_users_seen, its
+#: spine, is an ancestor of the selection and is rebuilt with the same widened lookback).
 SELECT = ("@int_feature_events",)
 EXCLUDE = ("fct_user_features",)
 ALL = "all"

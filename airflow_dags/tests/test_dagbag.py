@@ -11,6 +11,7 @@ from conftest import DAGS_DIR
 
 EXPECTED_DAGS = {
     "churnfeat_dbt_hourly",
+    "churnfeat_dbt_daily",
     "churnfeat_parity_nightly",
     "churnfeat_backfill",
     "churnfeat_deletion_daily",
@@ -18,7 +19,7 @@ EXPECTED_DAGS = {
 }
 
 
-def test_the_dag_folder_imports_with_no_errors_and_holds_the_three_dags() -> None:
+def test_the_dag_folder_imports_with_no_errors_and_holds_every_dag() -> None:
     bag = DagBag(dag_folder=str(DAGS_DIR), include_examples=False)
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == EXPECTED_DAGS
@@ -39,6 +40,7 @@ def test_helpers_and_tests_are_not_parsed_as_dag_files() -> None:
     parsed = {path.split("/")[-1] for path in bag.file_last_changed}
     assert parsed == {
         "churnfeat_dbt_hourly.py",
+        "churnfeat_dbt_daily.py",
         "churnfeat_parity_nightly.py",
         "churnfeat_backfill.py",
         "churnfeat_deletion_daily.py",

@@ -10,8 +10,8 @@
  *                   CPU-second and Redis µs per event on the 600K workload (one FCALL per user, as
  *                   at production cardinality)
  *   --offline FILE  bench/offline/run.ts: the lake's Parquet compression ratio, int rows per lake
- *                   record, DuckDB CPU-seconds of the hourly dbt run's models (full refresh and
- *                   incremental) at a few lake sizes
+ *                   record, DuckDB CPU-seconds of each query of the scheduled dbt runs (hourly:
+ *                   int_feature_events 2 h; daily: 48 h, int_users_seen, the marts) at a few lake sizes
  *   --results-dir D where the inputs are looked for and the bill is written (default bench/results)
  * Everything else is a stated assumption (the seed's scale, AWS list prices, the parts no
  * benchmark here measures); each is printed with the figure so a reader can change it.
@@ -70,6 +70,7 @@ if (peer.sidecar === undefined) throw new Error(`${peerFile}: no sidecar summary
 
 interface OfflineProfile {
   parquetBytesRead: number;
+  parquetRowsScanned: number;
   processCpuS: number;
 }
 interface OfflineSize {
@@ -78,12 +79,24 @@ interface OfflineSize {
   lakeParquetBytes: number;
   intFeatureEventsRows: number;
   lookbackHours: { project: number; hourly: number };
-  profiles: Record<'fullRefresh' | 'incremental' | 'incrementalHourlyLookback' | 'fctUserFeatures' | 'fctFeatureTiles', OfflineProfile>;
+  /** max(W + g) of the registry: how far back of as_of fct_user_features reads int_feature_events. */
+  featureReachMs: number;
+  profiles: Record<'fullRefresh' | 'incremental' | 'incrementalHourlyLookback' | 'usersSeen' | 'fctUserFeatures' | 'fctFeatureTiles', OfflineProfile>;
 }
 const offline = JSON.parse(readFileSync(offlineFile, 'utf8')) as {
   compression: { dayFile: number; hourlyFiles: number; rawBytesPerEvent: number; parquetBytesPerEventDay: number };
   sizes: OfflineSize[];
 };
+
+// an offline file written before the scheduled runs were measured cannot bill them: say so
+const neededProfiles: Array<keyof OfflineSize['profiles']> = ['fullRefresh', 'incremental', 'incrementalHourlyLookback', 'usersSeen', 'fctUserFeatures', 'fctFeatureTiles'];
+for (const size of offline.sizes) {
+  const missing = [...neededProfiles.filter((name) => size.profiles?.[name] === undefined), ...(typeof size.featureReachMs === 'number' ? [] : ['featureReachMs'])];
+  if (missing.length > 0) {
+    console.error(`${offlineFile}: the ${size.days}-day lake has no ${missing.join(', ')}: it predates the scheduled dbt runs; rerun npx tsx bench/offline/run.ts\n${USAGE}`);
+    process.exit(2);
+  }
+}
 
 /** The seed's scale and the assumptions of docs/capacity.md §5-§6. */
 const A = {
@@ -114,6 +127,7 @@ const A = {
   snowflakeVcpuPerCredit: 8, // an X-Small warehouse: 1 credit/hour, ~8 vCPU
   snowflakeSlowdownVsDuckdb: 2, // external Parquet in S3 and a remote warehouse vs DuckDB on local files: an assumption to check on the first real run
   dbtRunsPerMonth: 730, // hourly
+  dbtDailyRunsPerMonth: 30.4,
   trainingSpineRowsPerDay: 20_000_000, // one label row per subscriber per day, both modes kept
   trainingYears: 2,
   trainingBytesPerRow: 64, // ~16 numeric columns compressed: an assumption, not measured
@@ -145,12 +159,16 @@ const lakeMonthly = (rawTbPerDay: number): number => {
   return 1000 * (standard * A.s3StandardPerGbMonth + ia * A.s3StandardIaPerGbMonth);
 };
 
-// The hourly dbt run, from DuckDB's CPU on the lakes measured: the marginal CPU-seconds per lake
-// record (the slope between the smallest and the largest lake, which leaves out the fixed cost of
-// a query on a small lake), times the records a production run reads: the batch's hours for the
-// incremental int_feature_events, the whole 90 days for a full refresh and for the marts
-// (fct_user_features and fct_feature_tiles read the whole lake's user ids and the whole
-// int_feature_events on every run).
+// The scheduled dbt runs (churnfeat_dbt_hourly, churnfeat_dbt_daily), from DuckDB's CPU on the
+// lakes measured: the marginal CPU-seconds per lake record of each query (the slope between the
+// smallest and the largest lake, which leaves out the fixed cost of a query on a small lake),
+// times the records that query reads in production:
+//   int_feature_events  the batch's hours (lookback + the new hour): 3 h hourly, 49 h daily;
+//                       a full refresh, for scale, the whole 90 days
+//   int_users_seen      the daily run's 49 h of the lake's user_id/ingest_ms/kafka_ts_ms
+//   fct_user_features   int_feature_events within the longest window's reach before as_of
+//                       (featureReachMs, 31 days: the point-in-time bound), the users table
+//   fct_feature_tiles   still the whole int_feature_events for the changed keys (90 days)
 const smallest = offline.sizes.reduce((a, b) => (b.days < a.days ? b : a));
 const largest = offline.sizes.reduce((a, b) => (b.days > a.days ? b : a));
 type Query = keyof OfflineSize['profiles'];
@@ -160,36 +178,41 @@ const perRecord = (query: Query): number => {
 };
 const prodEventsPerDay = A.averageEventsPerS * 86_400;
 const prodRecords90d = prodEventsPerDay * A.lakeRetentionDays;
+const reachDays = Math.min(A.lakeRetentionDays, largest.featureReachMs / 86_400_000);
 const batchRecords = (lookbackHours: number): number => (prodEventsPerDay * (lookbackHours + 1)) / 24;
 const creditsOf = (cpuS: number): number => (cpuS * A.snowflakeSlowdownVsDuckdb) / 3600 / A.snowflakeVcpuPerCredit;
 const run = {
   fullRefresh: creditsOf(perRecord('fullRefresh') * prodRecords90d),
+  // a batch costs what a full build costs per record it reads (the benchmark's 48 h batch covers its small lakes whole)
   incremental: creditsOf(perRecord('fullRefresh') * batchRecords(largest.lookbackHours.project)),
   incrementalHourlyLookback: creditsOf(perRecord('fullRefresh') * batchRecords(largest.lookbackHours.hourly)),
-  marts: creditsOf((perRecord('fctUserFeatures') + perRecord('fctFeatureTiles')) * prodRecords90d),
+  // CPU per lake row it read on the largest lake, fixed cost included (it reads the whole of the smaller ones)
+  usersSeen: creditsOf((largest.profiles.usersSeen.processCpuS / Math.max(1, largest.profiles.usersSeen.parquetRowsScanned)) * batchRecords(largest.lookbackHours.project)),
+  fctUserFeatures: creditsOf(perRecord('fctUserFeatures') * prodEventsPerDay * reachDays),
+  fctFeatureTiles: creditsOf(perRecord('fctFeatureTiles') * prodRecords90d),
 };
+const marts = run.usersSeen + run.fctUserFeatures + run.fctFeatureTiles;
 // Parquet bytes: the share of the lake's bytes each query reads, on the 90-day production lake
 const lakeShare = (query: Query): number => largest.profiles[query].parquetBytesRead / largest.lakeParquetBytes;
 const prodLakeTb = lakeTb(A.lakeRawTbPerDay.central);
+const batchTb = (lookbackHours: number): number => (lakeShare('fullRefresh') * prodLakeTb * (lookbackHours + 1)) / 24 / A.lakeRetentionDays;
 const runTb = {
   fullRefresh: lakeShare('fullRefresh') * prodLakeTb,
-  incremental: (lakeShare('fullRefresh') * prodLakeTb * (largest.lookbackHours.project + 1)) / 24 / A.lakeRetentionDays,
-  incrementalHourlyLookback: (lakeShare('fullRefresh') * prodLakeTb * (largest.lookbackHours.hourly + 1)) / 24 / A.lakeRetentionDays,
-  marts: lakeShare('fctUserFeatures') * prodLakeTb,
+  incremental: batchTb(largest.lookbackHours.project),
+  incrementalHourlyLookback: batchTb(largest.lookbackHours.hourly),
+  // the daily users table reads 3 of the lake's columns over the batch's hours
+  usersSeen: (lakeShare('usersSeen') / lakeShare('incremental')) * batchTb(largest.lookbackHours.project) || 0,
+  fctUserFeatures: 0, // no lake file: int_feature_events and int_users_seen only
+  fctFeatureTiles: 0,
 };
 const monthly = (credits: number): number => credits * A.dbtRunsPerMonth * A.snowflakeDollarsPerCredit;
 const perMonth = (credits: number, runsPerMonth: number): number => credits * runsPerMonth * A.snowflakeDollarsPerCredit;
-// Two schedules of the same models (and a full refresh every hour, for scale):
-//   today      the hourly DAG builds every model each hour: int_feature_events incremental with the
-//              project's lookback (48 h) and the marts, which read the whole lake and table
-//   scheduled  int_feature_events hourly with --hourly-lookback (2 h) plus one daily run with the
-//              48 h lookback (same guarantee for files that land within 48 h), the marts daily
-//              (a DAG change, not built): the bill's line
-const daily = 30.4;
+// The schedule the DAGs run (the bill's line), and for scale every model hourly as the hourly DAG
+// ran before the daily DAG existed (with today's bounded marts) and a full refresh every hour.
 const schedules = {
-  fullRefreshHourly: perMonth(run.fullRefresh + run.marts, A.dbtRunsPerMonth),
-  today: perMonth(run.incremental + run.marts, A.dbtRunsPerMonth),
-  scheduled: perMonth(run.incrementalHourlyLookback, A.dbtRunsPerMonth) + perMonth(run.incremental + run.marts, daily),
+  fullRefreshHourly: perMonth(run.fullRefresh + marts, A.dbtRunsPerMonth),
+  everyModelHourly: perMonth(run.incremental + marts, A.dbtRunsPerMonth),
+  scheduled: perMonth(run.incrementalHourlyLookback, A.dbtRunsPerMonth) + perMonth(run.incremental + marts, A.dbtDailyRunsPerMonth),
 };
 // storage: int_feature_events for the lake's 90 days (rows per lake record measured, bytes per row
 // taken as the lake's Parquet bytes per record) + 2 years of training features
@@ -232,6 +255,7 @@ const sizing = {
     monthlyIfHourly: Object.fromEntries(Object.entries(run).map(([k, v]) => [k, Math.round(monthly(v))])),
     schedulesMonthly: Object.fromEntries(Object.entries(schedules).map(([k, v]) => [k, Math.round(v)])),
     lookbackHours: largest.lookbackHours,
+    featureReachDays: round2(reachDays),
   },
   snowflakeStorageTb: { intFeatureEvents: Math.round(intTb), trainingFeatures2y: round2(trainingTb) },
 };
@@ -246,10 +270,10 @@ console.log(
   `lake: ${sizing.lakeTb.central} TB for ${A.lakeRetentionDays} days at ${A.lakeRawTbPerDay.central} TB/day raw (${sizing.lakeTb.low}-${sizing.lakeTb.high} TB for 8-15 TB/day: ${k(sizing.lakeS3Monthly.low)}-${k(sizing.lakeS3Monthly.high)}/month)`,
 );
 console.log(
-  `hourly dbt run (credits per run): int_feature_events full refresh ${sizing.dbtRun.creditsPerRun.fullRefresh}, incremental ${sizing.dbtRun.creditsPerRun.incremental} (lookback ${largest.lookbackHours.project} h), ${sizing.dbtRun.creditsPerRun.incrementalHourlyLookback} (lookback ${largest.lookbackHours.hourly} h); marts ${sizing.dbtRun.creditsPerRun.marts}`,
+  `dbt runs (credits per run): int_feature_events full refresh ${sizing.dbtRun.creditsPerRun.fullRefresh}, hourly ${sizing.dbtRun.creditsPerRun.incrementalHourlyLookback} (lookback ${largest.lookbackHours.hourly} h), daily ${sizing.dbtRun.creditsPerRun.incremental} (lookback ${largest.lookbackHours.project} h); daily marts: int_users_seen ${sizing.dbtRun.creditsPerRun.usersSeen}, fct_user_features ${sizing.dbtRun.creditsPerRun.fctUserFeatures} (${round2(reachDays)} days of int_feature_events), fct_feature_tiles ${sizing.dbtRun.creditsPerRun.fctFeatureTiles}`,
 );
 console.log(
-  `  Snowflake compute/month: full refresh + marts hourly ${k(schedules.fullRefreshHourly)}; as the hourly DAG runs today (incremental 48 h + marts hourly) ${k(schedules.today)}; hourly 2 h + daily 48 h + marts daily ${k(schedules.scheduled)} (the bill's line)`,
+  `  Snowflake compute/month: full refresh + marts hourly ${k(schedules.fullRefreshHourly)}; every model hourly (incremental 48 h + marts) ${k(schedules.everyModelHourly)}; as the DAGs run (hourly 2 h; daily 48 h + marts) ${k(schedules.scheduled)} (the bill's line)`,
 );
 for (const [item, dollars] of Object.entries(bill)) console.log(`  ${item.padEnd(16)} ${k(dollars)}`);
 console.log(`total ${k(total)}/month (from measured figures: ${k(measuredPart)}) against $60K (seed) and $30K (issue 18)`);

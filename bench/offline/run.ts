@@ -9,7 +9,8 @@
  *      build) and fct_user_features, fct_feature_tiles; the warehouse is copied ("before");
  *   2. the last hour lands; dbt compiles the models as the next hourly run would run them:
  *      int_feature_events full refresh, incremental with the project's lookback, incremental with
- *      --hourly-lookback, and the marts;
+ *      --hourly-lookback (the hourly DAG's run), and the daily DAG's run: int_feature_events with the
+ *      project's lookback, int_users_seen and the marts at as_of = the lake's end (midnight);
  *   3. each compiled query runs on a copy of "before" under DuckDB's profiler, materialized like
  *      dbt does (`create table ... as`): Parquet files and bytes read (the files of the partitions
  *      the query's filter keeps; the profiler's file count checks it), rows scanned from Parquet
@@ -69,6 +70,10 @@ const PARTITIONS: Record<Source, number> = { client: 4, billing: 1, support: 1 }
 const REPO = process.cwd();
 const DBT = join(REPO, '.venv/dbt/bin/dbt');
 
+/** The longest reach of a window back from as_of, max(W + g) (the registry artifact): what fct_user_features scans. */
+const featureReachMs = Math.max(
+  ...(JSON.parse(readFileSync('dbt_project/feature_registry.json', 'utf8')) as { features: { windowMs: number; granularityMs: number }[] }).features.map((f) => f.windowMs + f.granularityMs),
+);
 /** The project's default lookback (dbt_project.yml), which the default incremental run uses. */
 const projectLookback = Number(/lookback_hours:\s*(\d+)/.exec(readFileSync('dbt_project/dbt_project.yml', 'utf8'))?.[1] ?? NaN);
 
@@ -258,7 +263,7 @@ try {
     for (const f of late) renameAside(f.path);
     const env = { CHURNFEAT_DUCKDB_PATH: warehouse };
     const vars = `{lake_root: '${lake}'}`;
-    const select = ['--select', 'stg_lake__records', 'int_feature_events', 'fct_user_features', 'fct_feature_tiles'];
+    const select = ['--select', 'stg_lake__records', 'int_feature_events', 'int_users_seen', 'fct_user_features', 'fct_feature_tiles'];
     const firstStart = Date.now();
     dbt(['run', ...select, '--vars', vars, '--target-path', target], env);
     const firstRunS = (Date.now() - firstStart) / 1000;
@@ -273,7 +278,9 @@ try {
     queries.incremental = compiled(target, 'int_feature_events', 'intermediate');
     dbt(['compile', '--select', 'int_feature_events', '--vars', `{lake_root: '${lake}', lookback_hours: ${hourlyLookback}}`, '--target-path', target], env);
     queries.incrementalHourlyLookback = compiled(target, 'int_feature_events', 'intermediate');
-    dbt(['compile', '--select', 'fct_user_features', 'fct_feature_tiles', '--vars', vars, '--target-path', target], env);
+    // the daily run: int_users_seen (48 h) and the marts at as_of = midnight (the interval's end), as churnfeat_dbt_daily runs them
+    dbt(['compile', '--select', 'int_users_seen', 'fct_user_features', 'fct_feature_tiles', '--vars', `{lake_root: '${lake}', as_of: ${END}}`, '--target-path', target], env);
+    queries.usersSeen = compiled(target, 'int_users_seen', 'intermediate');
     queries.fctUserFeatures = compiled(target, 'fct_user_features', 'marts');
     queries.fctFeatureTiles = compiled(target, 'fct_feature_tiles', 'marts');
     const profiles: Record<string, Profile> = {};
@@ -289,7 +296,13 @@ try {
       intFeatureEventsRows: intRows,
       firstDbtRunWallS: firstRunS,
       lookbackHours: { project: projectLookback, hourly: hourlyLookback },
+      featureReachMs,
       profiles,
+      // the schedule churnfeat_dbt_hourly + churnfeat_dbt_daily run: each run's queries and their sums
+      schedule: {
+        hourly: sumProfiles(profiles, ['incrementalHourlyLookback']),
+        daily: sumProfiles(profiles, ['incremental', 'usersSeen', 'fctUserFeatures', 'fctFeatureTiles']),
+      },
       ratios: {
         parquetBytesIncrementalOverFull: round(profiles.incremental!.parquetBytesRead / profiles.fullRefresh!.parquetBytesRead),
         parquetBytesHourlyLookbackOverFull: round(profiles.incrementalHourlyLookback!.parquetBytesRead / profiles.fullRefresh!.parquetBytesRead),
@@ -326,6 +339,11 @@ function renameAside(path: string): void {
 function restore(path: string): void {
   renameSync(`${path}.later`, path);
 }
+/** Parquet bytes and CPU of the queries one scheduled run executes, summed. */
+function sumProfiles(profiles: Record<string, Profile>, names: string[]): { queries: string[]; parquetBytesRead: number; processCpuS: number } {
+  const picked = names.map((n) => profiles[n] as Profile);
+  return { queries: names, parquetBytesRead: picked.reduce((a, p) => a + p.parquetBytesRead, 0), processCpuS: round(picked.reduce((a, p) => a + p.processCpuS, 0)) };
+}
 function round(v: number): number {
   return Math.round(v * 1000) / 1000;
 }
@@ -343,7 +361,7 @@ const machine = {
 const result = { kind: 'offline', machine, options: { daysList, eventsPerDay, users, hourlyLookback }, compression, sizes };
 writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
 console.log(`compression (raw JSON / zstd Parquet): ${compression?.hourlyFiles}x in hourly files, ${compression?.dayFile}x in one file per day`);
-type Entry = { days: number; profiles: Record<string, Profile> };
+type Entry = { days: number; profiles: Record<string, Profile>; schedule: Record<'hourly' | 'daily', { processCpuS: number }> };
 const entries = sizes as Entry[];
 const svg = writeReport(file, [
   {
@@ -359,6 +377,13 @@ const svg = writeReport(file, [
     xLabels: entries.map((e) => `${e.days} d lake`),
     kind: 'bars',
     series: ['fullRefresh', 'incremental', 'incrementalHourlyLookback'].map((name) => ({ name, values: entries.map((e) => e.profiles[name]?.processCpuS ?? 0) })),
+  },
+  {
+    title: 'DuckDB CPU-seconds per scheduled run: hourly (2 h) and daily (48 h + marts)',
+    yLabel: 'CPU-s',
+    xLabels: entries.map((e) => `${e.days} d lake`),
+    kind: 'bars',
+    series: (['hourly', 'daily'] as const).map((name) => ({ name, values: entries.map((e) => e.schedule[name].processCpuS) })),
   },
 ]);
 console.log(`wrote ${file} and ${svg}`);

@@ -32,11 +32,14 @@ from pathlib import Path
 
 import duckdb
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_support import finish
+
 PROJECT = Path(__file__).resolve().parent.parent
 REPO = PROJECT.parent
 COMPILER = ["node", "--import", "tsx", "cli/churnfeat.ts", "compile"]
 DBT = Path(sys.executable).parent / "dbt"
-MARTS = ["int_feature_events", "fct_feature_tiles", "fct_user_features", "fct_training_features"]
+MARTS = ["int_feature_events", "int_users_seen", "fct_feature_tiles", "fct_user_features", "fct_training_features"]
 
 
 def run(*args: str, env: dict) -> None:
@@ -223,15 +226,12 @@ def main() -> int:
         if feature_rows(warehouse, removed) != 0:
             failures.append(f"the rows of the removed feature {removed} survived")
         failures += same_as_full_refresh(warehouse, lake, env, copy, "removed", "a feature was removed")
+    except BaseException:
+        failures.append("stopped by the error above")
+        raise
     finally:
-        if args.keep:
-            print("kept", work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    for failure in failures:
-        print("FAIL", failure)
-    print("incremental == full refresh:", "OK" if not failures else "FAILED")
-    return 1 if failures else 0
+        status = finish(work, args.keep, failures, "incremental == full refresh")
+    return status
 
 
 if __name__ == "__main__":

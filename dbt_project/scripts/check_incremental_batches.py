@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,12 +35,20 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_support import finish
 from make_fixture_lake import COLUMNS, canonical_json, ms, rfc3339
 
 PROJECT = Path(__file__).resolve().parent.parent
 DBT = Path(sys.executable).parent / "dbt"
-TABLES = ["int_feature_events", "fct_feature_tiles", "fct_user_features"]
-SELECT = ["--select", "stg_lake__records", "int_feature_events", "fct_feature_tiles", "fct_user_features"]
+TABLES = ["int_feature_events", "int_users_seen", "fct_feature_tiles", "fct_user_features"]
+SELECT = [
+    "--select",
+    "stg_lake__records",
+    "int_feature_events",
+    "int_users_seen",
+    "fct_feature_tiles",
+    "fct_user_features",
+]
 START = datetime(2025, 3, 3, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 # the comment int_feature_events renders when an incremental run rebuilds everything
@@ -309,15 +316,12 @@ def main() -> int:
                 print(f"   {table}: {diff} rows differ between {args.days} incremental runs and a full refresh")
                 if diff:
                     failures.append(f"{table}: incremental != full refresh ({diff} rows)")
+    except BaseException:
+        failures.append("stopped by the error above")
+        raise
     finally:
-        if args.keep:
-            print("kept", work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    for failure in failures:
-        print("FAIL", failure)
-    print("incremental batches == full refresh:", "OK" if not failures else "FAILED")
-    return 1 if failures else 0
+        status = finish(work, args.keep, failures, "incremental batches == full refresh")
+    return status
 
 
 if __name__ == "__main__":

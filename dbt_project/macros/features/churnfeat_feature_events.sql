@@ -74,20 +74,12 @@
 
     batch_flags as (
         select
-            batch_copies.user_id,
-            batch_copies.source,
-            batch_copies.kafka_topic,
-            batch_copies.kafka_partition,
-            batch_copies.kafka_offset,
+            {{ churnfeat_record_key('batch_copies') }},
             batch_shadowed.kafka_offset is null as is_first_copy,
             not batch_copies.is_too_late and coalesce(not batch_shadowed.has_earlier_timely_copy, true) as is_first_timely_copy
         from batch_copies
         left join batch_shadowed
-            on batch_copies.user_id = batch_shadowed.user_id
-            and batch_copies.source = batch_shadowed.source
-            and batch_copies.kafka_topic = batch_shadowed.kafka_topic
-            and batch_copies.kafka_partition = batch_shadowed.kafka_partition
-            and batch_copies.kafka_offset = batch_shadowed.kafka_offset
+            on {{ churnfeat_record_key_join('batch_copies', 'batch_shadowed') }}
     ),
     {%- if kept_relation is not none %}
 
@@ -98,20 +90,12 @@
 
     kept_flips as (
         select
-            kept_copies.user_id,
-            kept_copies.source,
-            kept_copies.kafka_topic,
-            kept_copies.kafka_partition,
-            kept_copies.kafka_offset,
+            {{ churnfeat_record_key('kept_copies') }},
             false as is_first_copy,
             kept_copies.is_first_timely_copy and not kept_shadowed.has_earlier_timely_copy as is_first_timely_copy
         from kept_copies
         inner join kept_shadowed
-            on kept_copies.user_id = kept_shadowed.user_id
-            and kept_copies.source = kept_shadowed.source
-            and kept_copies.kafka_topic = kept_shadowed.kafka_topic
-            and kept_copies.kafka_partition = kept_shadowed.kafka_partition
-            and kept_copies.kafka_offset = kept_shadowed.kafka_offset
+            on {{ churnfeat_record_key_join('kept_copies', 'kept_shadowed') }}
         where kept_copies.is_first_copy
             or (kept_copies.is_first_timely_copy and kept_shadowed.has_earlier_timely_copy)
     ),
@@ -133,11 +117,7 @@
             {%- endfor %}
         from {{ pair[0] }} as rows
         inner join {{ pair[1] }} as flags
-            on rows.user_id = flags.user_id
-            and rows.source = flags.source
-            and rows.kafka_topic = flags.kafka_topic
-            and rows.kafka_partition = flags.kafka_partition
-            and rows.kafka_offset = flags.kafka_offset
+            on {{ churnfeat_record_key_join('rows', 'flags') }}
         {%- endfor %}
     )
 
@@ -150,11 +130,7 @@
     key and whether a timely copy is among the shadowing ones. Copies not shadowed are absent. -#}
 {% macro churnfeat_dedup_shadowed(judged, context, horizon_ms) %}
 select
-    judged.user_id,
-    judged.source,
-    judged.kafka_topic,
-    judged.kafka_partition,
-    judged.kafka_offset,
+    {{ churnfeat_record_key('judged', indent=4) }},
     max(case when not earlier.is_too_late then 1 else 0 end) = 1 as has_earlier_timely_copy
 from {{ judged }} as judged
 inner join {{ context }} as earlier
@@ -172,11 +148,7 @@ inner join {{ context }} as earlier
         )
     )
 group by
-    judged.user_id,
-    judged.source,
-    judged.kafka_topic,
-    judged.kafka_partition,
-    judged.kafka_offset
+    {{ churnfeat_record_key('judged', indent=4) }}
 {% endmacro %}
 
 
@@ -199,24 +171,13 @@ group by
     {%- if features | length == 0 %}
     -- no feature definitions (or parse time): an empty relation of the right shape
     select
-        cast(null as {{ dbt.type_string() }}) as feature_name,
-        cast(null as {{ dbt.type_string() }}) as definition_hash,
-        cast(null as {{ dbt.type_string() }}) as user_id,
-        cast(null as {{ dbt.type_string() }}) as source,
-        cast(null as {{ dbt.type_string() }}) as kafka_topic,
-        cast(null as {{ dbt.type_int() }}) as kafka_partition,
-        cast(null as {{ dbt.type_bigint() }}) as kafka_offset,
-        cast(null as {{ dbt.type_string() }}) as event_key,
-        cast(null as {{ dbt.type_boolean() }}) as is_too_late,
-        cast(null as double) as num_value,
-        cast(null as {{ dbt.type_bigint() }}) as fixed_value,
-        cast(null as {{ dbt.type_string() }}) as str_value,
-        cast(null as {{ dbt.type_string() }}) as event_ts_raw,
-        cast(null as {{ dbt.type_bigint() }}) as event_ms,
-        cast(null as {{ dbt.type_bigint() }}) as ingest_ms,
-        cast(null as {{ dbt.type_bigint() }}) as tile_start_ms,
-        cast(null as {{ dbt.type_bigint() }}) as dedup_ms,
-        cast(null as {{ dbt.type_bigint() }}) as kafka_ts_ms
+        {{ churnfeat_typed_columns([
+            ['feature_name', 'string'], ['definition_hash', 'string'], ['user_id', 'string'], ['source', 'string'],
+            ['kafka_topic', 'string'], ['kafka_partition', 'int'], ['kafka_offset', 'bigint'], ['event_key', 'string'],
+            ['is_too_late', 'boolean'], ['num_value', 'double'], ['fixed_value', 'bigint'], ['str_value', 'string'],
+            ['event_ts_raw', 'string'], ['event_ms', 'bigint'], ['ingest_ms', 'bigint'], ['tile_start_ms', 'bigint'],
+            ['dedup_ms', 'bigint'], ['kafka_ts_ms', 'bigint']
+        ], indent=8, value='null') }}
     where 1 = 0
     {%- endif -%}
     {%- for feature in features %}
@@ -391,8 +352,7 @@ group by
     {%- if from_ms is none -%}
         {{ return({'rebuild': true, 'reason': 'the table is empty'}) }}
     {%- endif -%}
-    {%- set at = modules.datetime.datetime.utcfromtimestamp((from_ms | int) // 1000) -%}
-    {%- set first = {'date': at.strftime('%Y-%m-%d'), 'hour': at.strftime('%H')} -%}
+    {%- set first = churnfeat_lake_partition_of(from_ms | int) -%}
     {%- set horizon_ms = churnfeat_policy('allowedLatenessMs') | int + churnfeat_policy('dedupMarginMs') | int -%}
     {%- set batch_query -%}
         select min(dedup_ms) - {{ horizon_ms }}, max(dedup_ms) + {{ horizon_ms }}
@@ -403,6 +363,13 @@ group by
     {%- set batch = run_query(batch_query).rows[0] -%}
     {%- do first.update({'from_ms': from_ms | int, 'dedup_from_ms': batch[0], 'dedup_to_ms': batch[1]}) -%}
     {{ return(first) }}
+{% endmacro %}
+
+
+{#- The lake partition {'date': 'YYYY-MM-DD', 'hour': 'HH'} (UTC) of epoch ms `at_ms`. -#}
+{% macro churnfeat_lake_partition_of(at_ms) %}
+    {%- set at = modules.datetime.datetime.utcfromtimestamp(at_ms // 1000) -%}
+    {{ return({'date': at.strftime('%Y-%m-%d'), 'hour': at.strftime('%H')}) }}
 {% endmacro %}
 
 
@@ -429,3 +396,20 @@ from (
 ) as ranked
 where ranked.record_copy_rank = 1
 {% endmacro %}
+
+
+{#- The key of one copy of a lake record among int_feature_events' rows of a feature (the unique
+    key without feature_name): `alias`'s columns, one per line at `indent` spaces after the first. -#}
+{% macro churnfeat_record_key(alias, indent=12) -%}
+    {%- for column in ['user_id', 'source', 'kafka_topic', 'kafka_partition', 'kafka_offset'] -%}
+        {{ alias }}.{{ column }}{{ (',\n' ~ ' ' * indent) if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}
+
+
+{#- `left` and `right` are the same copy: the join predicate on churnfeat_record_key's columns. -#}
+{% macro churnfeat_record_key_join(left, right, indent=12) -%}
+    {%- for column in ['user_id', 'source', 'kafka_topic', 'kafka_partition', 'kafka_offset'] -%}
+        {{ '' if loop.first else '\n' ~ ' ' * indent ~ 'and ' }}{{ left }}.{{ column }} = {{ right }}.{{ column }}
+    {%- endfor -%}
+{%- endmacro %}

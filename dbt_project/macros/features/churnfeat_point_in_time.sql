@@ -16,12 +16,20 @@
                   first copy of each event, no ingest-time filter.
   spine_columns   the spine's column names when it is a CTE (a relation is introspected).
   feature_events  relation with int_feature_events' rows (default: ref it).
+  as_of_range     optional {'from_ms': .., 'to_ms': ..}: the smallest and largest as_of of
+                  the spine as literals (fct_user_features knows its one as_of), so the
+                  scan of feature_events is bounded by constants Snowflake prunes
+                  micro-partitions with; default: the spine's min/max as scalar subqueries.
 
-  Every event counted has event_ms <= as_of and tile_start(event_ms) >= tile_start(as_of) - W.
+  Every event counted has event_ms <= as_of and tile_start(event_ms) >= tile_start(as_of) - W,
+  hence event_ms > as_of - W - g, and ingest_ms >= event_ms (event_ms is min(event_ts,
+  ingest_ts)): the scan of feature_events keeps only event_ms and ingest_ms at or after the
+  earliest as_of minus the longest reach (W + g, churnfeat_feature_reach_ms()) and event_ms up
+  to the latest as_of. Implied by the join's own predicates, so the values do not change.
   Output: the spine's columns (plus as_of / as_of_ms when missing), mode, one column per
   feature (its value, feature-semantics §4), one <feature>__latest_event_ms per feature.
 -#}
-{% macro churnfeat_point_in_time(spine_relation, mode, spine_columns=none, feature_events=none) %}
+{% macro churnfeat_point_in_time(spine_relation, mode, spine_columns=none, feature_events=none, as_of_range=none) %}
     {%- if mode not in ['as_available', 'corrected'] -%}
         {{ exceptions.raise_compiler_error("churnfeat_point_in_time: mode must be 'as_available' or 'corrected', not '" ~ mode ~ "'") }}
     {%- endif -%}
@@ -61,6 +69,14 @@
     {%- endif -%}
     {%- set has_last = features | selectattr('function', 'equalto', 'last') | list | length > 0 -%}
     {%- set key_columns = ['user_id', 'as_of_ms'] + (offset_limits | map(attribute='column') | list) -%}
+    {%- set spine_as_of_ms = 'as_of_ms' if 'as_of_ms' in spine_columns else churnfeat_timestamp_to_ms('as_of') -%}
+    {%- if as_of_range is not none -%}
+        {%- set from_as_of_ms = as_of_range.from_ms -%}
+        {%- set to_as_of_ms = as_of_range.to_ms -%}
+    {%- else -%}
+        {%- set from_as_of_ms = '(select min(' ~ spine_as_of_ms ~ ') from ' ~ spine_relation ~ ')' -%}
+        {%- set to_as_of_ms = '(select max(' ~ spine_as_of_ms ~ ') from ' ~ spine_relation ~ ')' -%}
+    {%- endif -%}
 
 select
     spine.*,
@@ -107,17 +123,20 @@ left join (
         from (
             select distinct
                 user_id,
-                {%- if 'as_of_ms' in spine_columns %}
-                as_of_ms
-                {%- else %}
-                {{ churnfeat_timestamp_to_ms('as_of') }} as as_of_ms
-                {%- endif %}
+                {{ spine_as_of_ms }}{{ '' if 'as_of_ms' in spine_columns else ' as as_of_ms' }}
                 {%- for limit in offset_limits %},
                 {{ limit.column }}
                 {%- endfor %}
             from {{ spine_relation }}
         ) as spine_keys
-        inner join {{ feature_events }} as events
+        inner join (
+            -- what a window ending at some as_of of the spine can count (see above): pruned by time
+            select *
+            from {{ feature_events }}
+            where event_ms >= {{ from_as_of_ms }} - {{ churnfeat_feature_reach_ms() }}
+                and ingest_ms >= {{ from_as_of_ms }} - {{ churnfeat_feature_reach_ms() }}
+                and event_ms <= {{ to_as_of_ms }}
+        ) as events
             on events.user_id = spine_keys.user_id
         inner join (
             {{ churnfeat_feature_params_sql() | indent(12) }}
@@ -147,6 +166,16 @@ left join (
     and aggregated.{{ limit.column }} is not distinct from spine.{{ limit.column }}
     {%- endfor %}
 {% endmacro %}
+
+
+{#- The longest reach back of any feature's window from its as_of: max(W + g) in ms (0 without features). -#}
+{% macro churnfeat_feature_reach_ms() -%}
+    {%- set reach = [0] -%}
+    {%- for feature in churnfeat_features() -%}
+        {%- do reach.append(feature.window_ms | int + feature.granularity_ms | int) -%}
+    {%- endfor -%}
+    {{ reach | max }}
+{%- endmacro %}
 
 
 {#- One row per feature: feature_name, granularity_ms, window_ms. -#}

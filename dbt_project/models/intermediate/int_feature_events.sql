@@ -24,6 +24,8 @@
 --   feature that reads no record yet (no rows) does not force a rebuild.
 -- The one assumption: a record lands in the lake no later than `lookback_hours` after the
 -- newest record already processed (by kafka_ts_ms). Older backfills need `--full-refresh`.
+-- Snowflake: clustered by the day of event_ms, the range the marts' point-in-time bound reads
+-- (DuckDB has no cluster keys).
 
 {{
     config(
@@ -31,6 +33,7 @@
         incremental_strategy='delete+insert',
         unique_key=['feature_name', 'source', 'kafka_topic', 'kafka_partition', 'kafka_offset'],
         on_schema_change='fail',
+        cluster_by=['floor(event_ms / 86400000)'] if target.type == 'snowflake' else none,
         pre_hook="{{ churnfeat_delete_stale_feature_rows() }}",
         post_hook=[
             "{{ churnfeat_record_built_definitions('create') }}",

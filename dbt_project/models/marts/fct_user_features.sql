@@ -1,4 +1,4 @@
--- Grain: one row per user_id seen in the lake (ingested at or before as_of).
+-- Grain: one row per user_id seen in the lake (ingested at or before as_of: int_users_seen).
 -- The churn features at one point in time t = var('as_of') (epoch ms or ISO timestamp;
 -- default: the newest ingest time in the lake), as available online at t
 -- (docs/feature-semantics.md §3): the first timely copy of each event, ingested by t,
@@ -10,10 +10,17 @@
 
 {{ config(meta={'registry_version': churnfeat_registry_version()}) }}
 
+-- What it scans (docs/dbt-offline.md "The schedule"): the user spine from int_users_seen (one
+-- row per user, not the lake), and only the int_feature_events rows a window ending at as_of
+-- can count (event_ms and ingest_ms after as_of minus the longest window and its tile), with
+-- as_of as a literal, so Snowflake prunes micro-partitions (int_feature_events is clustered by
+-- event time there).
+{%- set as_of_ms = churnfeat_time_literal_ms(var('as_of')) if var('as_of', none) is not none else none %}
+
 with
 
-lake_events as (
-    select * from {{ ref('stg_lake__records') }}
+users_seen as (
+    select * from {{ ref('int_users_seen') }}
 ),
 
 feature_events as (
@@ -21,26 +28,28 @@ feature_events as (
 ),
 
 as_of_time as (
-    {%- if var('as_of', none) is none %}
-    select max(ingest_ms) as as_of_ms
-    from lake_events
+    {%- if as_of_ms is none %}
+    -- the newest ingest time in the lake (every record's user is in users_seen)
+    select max(last_ingest_ms) as as_of_ms
+    from users_seen
     {%- else %}
-    select {{ churnfeat_time_literal_ms(var('as_of')) }} as as_of_ms
+    select {{ as_of_ms }} as as_of_ms
     {%- endif %}
 ),
 
 user_spine as (
-    select distinct
-        lake_events.user_id,
+    select
+        users_seen.user_id,
         as_of_time.as_of_ms
-    from lake_events
+    from users_seen
     cross join as_of_time
-    where lake_events.ingest_ms <= as_of_time.as_of_ms
+    where users_seen.first_ingest_ms <= as_of_time.as_of_ms
 ),
 
 user_features as (
     {{ churnfeat_point_in_time(
-        'user_spine', 'as_available', spine_columns=['user_id', 'as_of_ms'], feature_events='feature_events'
+        'user_spine', 'as_available', spine_columns=['user_id', 'as_of_ms'], feature_events='feature_events',
+        as_of_range={'from_ms': as_of_ms, 'to_ms': as_of_ms} if as_of_ms is not none else none
     ) | indent(4) }}
 ),
 

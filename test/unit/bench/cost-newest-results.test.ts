@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 const memory = (kb: number) => ({ summary: { kbPerDailyActiveUser: kb, stateKbPerDailyActiveUser: 5, redisCpuMicrosPerRead: 30 } });
 const peer = { sidecar: { eventsPerCpuSecond: 30_000, redisMicrosPerEvent: 20 } };
-const profile = { parquetBytesRead: 1_000_000, processCpuS: 1 };
+const profile = { parquetBytesRead: 1_000_000, parquetRowsScanned: 40_000, processCpuS: 1 };
 const offline = {
   compression: { dayFile: 3, hourlyFiles: 1.5, rawBytesPerEvent: 300, parquetBytesPerEventDay: 100 },
   sizes: [
@@ -21,13 +21,31 @@ const offline = {
       lakeParquetBytes: 4_000_000,
       intFeatureEventsRows: 30_000,
       lookbackHours: { project: 48, hourly: 2 },
-      profiles: { fullRefresh: profile, incremental: profile, incrementalHourlyLookback: { parquetBytesRead: 10_000, processCpuS: 0.05 }, fctUserFeatures: profile, fctFeatureTiles: profile },
+      featureReachMs: 31 * 86_400_000,
+      profiles: {
+        fullRefresh: profile,
+        incremental: profile,
+        incrementalHourlyLookback: { parquetBytesRead: 10_000, parquetRowsScanned: 2_000, processCpuS: 0.05 },
+        usersSeen: profile,
+        fctUserFeatures: profile,
+        fctFeatureTiles: profile,
+      },
     },
   ],
 };
 
 let dir = '';
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs the cost script on `dir`; its exit status and stderr (0 and '' when it succeeds). */
+function runCost(): { status: number; stderr: string } {
+  try {
+    execFileSync(process.execPath, ['--import', 'tsx', 'bench/cost/run.ts', '--results-dir', dir], { encoding: 'utf8', stdio: 'pipe' });
+    return { status: 0, stderr: '' };
+  } catch (error) {
+    return { status: (error as { status: number }).status, stderr: String((error as { stderr: string }).stderr) };
+  }
+}
 
 function write(name: string, content: unknown, mtimeS: number): void {
   writeFileSync(join(dir, name), JSON.stringify(content));
@@ -57,15 +75,23 @@ describe('the cost model reads the newest results of each kind', () => {
   it('exits 2 naming the missing kind when a results file is missing', () => {
     dir = mkdtempSync(join(tmpdir(), 'churnfeat-cost-'));
     write('memory-2026-12-01.json', memory(12), Date.now() / 1000);
-    let status = 0;
-    let stderr = '';
-    try {
-      execFileSync(process.execPath, ['--import', 'tsx', 'bench/cost/run.ts', '--results-dir', dir], { encoding: 'utf8', stdio: 'pipe' });
-    } catch (error) {
-      status = (error as { status: number }).status;
-      stderr = String((error as { stderr: string }).stderr);
-    }
+    const { status, stderr } = runCost();
     expect(status).toBe(2);
     expect(stderr).toContain('peer-*.json');
+  });
+
+  it('exits 2 naming the file and the rerun when the offline results predate the scheduled runs', () => {
+    dir = mkdtempSync(join(tmpdir(), 'churnfeat-cost-'));
+    const now = Date.now() / 1000;
+    write('memory-2026-12-01.json', memory(12), now);
+    write('peer-2026-12-01.json', peer, now);
+    const [size] = offline.sizes;
+    const { usersSeen: _usersSeen, ...olderProfiles } = size!.profiles;
+    write('offline-2026-12-01.json', { ...offline, sizes: [{ ...size, profiles: olderProfiles }] }, now);
+    const { status, stderr } = runCost();
+    expect(status).toBe(2);
+    expect(stderr).toContain('offline-2026-12-01.json');
+    expect(stderr).toContain('usersSeen');
+    expect(stderr).toContain('bench/offline/run.ts');
   });
 });

@@ -10,6 +10,8 @@
 --                ingest_ms (a device clock ahead); every copy of an event carries it unchanged
 -- Synthetic users (the canary's `__canary__-*`, macro churnfeat_is_synthetic_user) are not
 -- customers: dropped here.
+-- Columns: ids (source .. device_id), attributes (event_type .. lake_hour), measures in exact
+-- epoch milliseconds (event_ms, ingest_ms, kafka_ts_ms: all feature math uses these).
 
 with
 
@@ -38,26 +40,13 @@ source_events as (
 
 renamed as (
     select
-        -- ids
-        cast(source as {{ dbt.type_string() }}) as source,
-        cast(kafka_topic as {{ dbt.type_string() }}) as kafka_topic,
-        cast(kafka_partition as {{ dbt.type_int() }}) as kafka_partition,
-        cast(kafka_offset as {{ dbt.type_bigint() }}) as kafka_offset,
-        cast(event_key as {{ dbt.type_string() }}) as event_key,
-        cast(event_id as {{ dbt.type_string() }}) as event_id,
-        cast(user_id as {{ dbt.type_string() }}) as user_id,
-        cast(device_id as {{ dbt.type_string() }}) as device_id,
-        -- attributes
-        cast(event_type as {{ dbt.type_string() }}) as event_type,
-        cast(attributes as {{ dbt.type_string() }}) as attributes,
-        cast(event_ts as {{ dbt.type_string() }}) as event_ts_raw,
-        cast(ingest_ts as {{ dbt.type_string() }}) as ingest_ts_raw,
-        lake_date,
-        cast(lake_hour as {{ dbt.type_string() }}) as lake_hour,
-        -- measures (exact epoch milliseconds: all feature math uses these)
-        cast(event_ms as {{ dbt.type_bigint() }}) as event_ms,
-        cast(ingest_ms as {{ dbt.type_bigint() }}) as ingest_ms,
-        cast(kafka_ts_ms as {{ dbt.type_bigint() }}) as kafka_ts_ms
+        {{ churnfeat_typed_columns([
+            ['source', 'string'], ['kafka_topic', 'string'], ['kafka_partition', 'int'], ['kafka_offset', 'bigint'],
+            ['event_key', 'string'], ['event_id', 'string'], ['user_id', 'string'], ['device_id', 'string'],
+            ['event_type', 'string'], ['attributes', 'string'], ['event_ts_raw', 'string', 'event_ts'],
+            ['ingest_ts_raw', 'string', 'ingest_ts'], ['lake_date', none], ['lake_hour', 'string'],
+            ['event_ms', 'bigint'], ['ingest_ms', 'bigint'], ['kafka_ts_ms', 'bigint']
+        ], indent=8) }}
     from source_events
 ),
 
