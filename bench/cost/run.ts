@@ -60,7 +60,25 @@ function newest(prefix: string): string {
 const memoryFile = values.memory ?? newest('memory-');
 const peerFile = values.peer ?? newest('peer-');
 const offlineFile = values.offline ?? newest('offline-');
-const memory = JSON.parse(readFileSync(memoryFile, 'utf8')) as { summary: { kbPerDailyActiveUser: number; stateKbPerDailyActiveUser: number; redisCpuMicrosPerRead: number } };
+interface MemorySummary {
+  kbPerDailyActiveUser: number;
+  stateKbPerDailyActiveUser: number;
+  redisCpuMicrosPerRead: number;
+  harnessEventsPerCpuSecond?: number;
+  /** --dedup local: the sidecar's index (bench/memory/run.ts) */
+  localDedup?: { members: number; heapBytesPerMember: number; changelogBytesPerEvent: number } | null;
+}
+// One mode per file, or both dedup modes of one run (`bench/memory/run.ts --dedup both`: runs[] + comparison).
+const memoryResults = JSON.parse(readFileSync(memoryFile, 'utf8')) as {
+  summary?: MemorySummary;
+  runs?: Array<{ mode: 'redis' | 'local'; summary: MemorySummary }>;
+  comparison?: { localOverRedisRedisCpuPerEventDays2to8: number };
+  options?: { users?: number };
+};
+const memoryOf = (mode: 'redis' | 'local'): MemorySummary | undefined => memoryResults.runs?.find((r) => r.mode === mode)?.summary;
+const memory = { summary: (memoryOf('redis') ?? memoryResults.summary) as MemorySummary };
+if (memory.summary === undefined) throw new Error(`${memoryFile}: no summary of a --dedup redis run`);
+const localMemory = memoryOf('local');
 type SidecarSummary = { eventsPerCpuSecond: number; redisMicrosPerEvent: number };
 const peerResults = JSON.parse(readFileSync(peerFile, 'utf8')) as { sidecar?: SidecarSummary; workloads?: Array<{ events: number; summary: Record<string, SidecarSummary> }> };
 // one summary per workload size since the 2.4M run (the largest is the steadier figure); older files had one
@@ -110,6 +128,12 @@ const A = {
   podVcpuLimit: 1.5,
   hostVcpus: 8,
   hostMonthly: 211, // c7g.2xlarge
+  hostMemoryGb: 16, // c7g.2xlarge
+  hostMemoryUsable: 0.75, // of a host's memory for the pods' heaps (--dedup local sizes hosts by it)
+  benchmarkUsers: 40, // the memory benchmark's daily-active users, when its file does not say
+  changelogRetentionHours: 80, // --dedup local: the changelog topics keep the dedup horizon + slack (docs/local-dedup.md)
+  kafkaReplication: 3,
+  mskStoragePerGbMonth: 0.1,
   redisShardCpuBudget: 0.5, // of one core per shard at peak
   redisUsableGbPerNode: 21, // cache.r7g.xlarge, 75% of 26.32 GiB
   redisNodeMonthly: 319,
@@ -147,6 +171,41 @@ const shardsByCpu = Math.ceil(redisCores / A.redisShardCpuBudget);
 const memoryGb = (A.activeUsersIn25h * memory.summary.kbPerDailyActiveUser + (A.usersWithState - A.activeUsersIn25h) * memory.summary.stateKbPerDailyActiveUser) / 1e6;
 const shardsByMemory = Math.ceil(memoryGb / A.redisUsableGbPerNode);
 const shards = Math.max(shardsByCpu, shardsByMemory);
+
+// `--dedup local` (docs/local-dedup.md), when the memory file measured it beside redis mode in one
+// run: Redis holds no dedup hash and spends the measured local/redis share of its CPU per event; the
+// sidecar spends the measured extra CPU per event (the harness' events per CPU-second of both modes)
+// and holds the index on its heap (bytes per member x members per daily-active user), so its hosts
+// are sized by CPU or by memory, whichever needs more; the changelog topics add Kafka storage.
+const localDedup = (() => {
+  if (localMemory?.localDedup == null || memoryResults.comparison === undefined || !localMemory.harnessEventsPerCpuSecond || !memory.summary.harnessEventsPerCpuSecond) return null;
+  const index = localMemory.localDedup;
+  const extraCpuPerEventS = 1 / localMemory.harnessEventsPerCpuSecond - 1 / memory.summary.harnessEventsPerCpuSecond;
+  const localEventsPerCore = 1 / (1 / eventsPerCore + Math.max(0, extraCpuPerEventS));
+  const localPods = Math.ceil(A.peakEventsPerS / (A.podTargetUtilization * localEventsPerCore));
+  const membersPerDau = index.members / (memoryResults.options?.users ?? A.benchmarkUsers);
+  const heapGb = (A.activeUsersIn25h * membersPerDau * index.heapBytesPerMember) / 1e9;
+  const hostsByCpu = Math.ceil((localPods * A.podVcpuLimit) / A.hostVcpus);
+  const hostsByMemory = Math.ceil(heapGb / (A.hostMemoryGb * A.hostMemoryUsable));
+  const localHosts = Math.max(hostsByCpu, hostsByMemory);
+  const cores = (A.peakEventsPerS * peer.sidecar.redisMicrosPerEvent * memoryResults.comparison.localOverRedisRedisCpuPerEventDays2to8 + A.readsPerS * memory.summary.redisCpuMicrosPerRead) / 1e6;
+  const gb = (A.activeUsersIn25h * localMemory.kbPerDailyActiveUser + (A.usersWithState - A.activeUsersIn25h) * localMemory.stateKbPerDailyActiveUser) / 1e6;
+  const localShards = Math.max(Math.ceil(cores / A.redisShardCpuBudget), Math.ceil(gb / A.redisUsableGbPerNode));
+  const changelogTb = (index.changelogBytesPerEvent * A.averageEventsPerS * A.changelogRetentionHours * 3600 * A.kafkaReplication) / 1e12;
+  return {
+    eventsPerCore: Math.round(localEventsPerCore),
+    pods: localPods,
+    heapGb: Math.round(heapGb),
+    hostsByCpu,
+    hostsByMemory,
+    hosts: localHosts,
+    redisCores: Math.round(cores * 100) / 100,
+    redisGb: Math.round(gb),
+    shards: localShards,
+    changelogTb: Math.round(changelogTb * 10) / 10,
+    monthly: { sidecar: localHosts * A.hostMonthly, redis: 2 * localShards * A.redisNodeMonthly, changelog: changelogTb * 1000 * A.mskStoragePerGbMonth },
+  };
+})();
 
 // The lake, at the compression measured on one file per day (production files are hour-sized per
 // partition at ~1.7M events, closer to the day file than to the benchmark's small hourly files).
@@ -277,7 +336,16 @@ console.log(
 );
 for (const [item, dollars] of Object.entries(bill)) console.log(`  ${item.padEnd(16)} ${k(dollars)}`);
 console.log(`total ${k(total)}/month (from measured figures: ${k(measuredPart)}) against $60K (seed) and $30K (issue 18)`);
+const localTotal = localDedup ? total - bill.sidecar - bill.redis + localDedup.monthly.sidecar + localDedup.monthly.redis + localDedup.monthly.changelog : null;
+if (localDedup && localTotal !== null)
+  console.log(
+    `with --dedup local: sidecar ${localDedup.eventsPerCore} events/CPU-s -> ${localDedup.pods} pods, index ${localDedup.heapGb} GB of heap -> ${localDedup.hosts} hosts (${localDedup.hostsByCpu} by CPU, ${localDedup.hostsByMemory} by memory) ${k(localDedup.monthly.sidecar)}; Redis ${localDedup.redisCores} cores, ${localDedup.redisGb} GB -> ${localDedup.shards} shards ${k(localDedup.monthly.redis)}; changelog ${localDedup.changelogTb} TB ${k(localDedup.monthly.changelog)}: total ${k(localTotal)}/month`,
+  );
+else console.log(`(${memoryFile} has no --dedup local run beside the redis one: the local-dedup bill is not computed; bench/memory/run.ts --dedup both)`);
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `cost-${new Date().toISOString().slice(0, 10)}.json`);
-writeFileSync(file, `${JSON.stringify({ inputs: { memory: memoryFile, peer: peerFile, offline: offlineFile }, assumptions: A, sizing, bill, total }, null, 2)}\n`);
+writeFileSync(
+  file,
+  `${JSON.stringify({ inputs: { memory: memoryFile, peer: peerFile, offline: offlineFile }, assumptions: A, sizing, bill, total, localDedup: localDedup ? { ...localDedup, total: localTotal } : null }, null, 2)}\n`,
+);
 console.log(`wrote ${file}`);
