@@ -17,7 +17,6 @@ import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import {
   ALL_USERS,
@@ -36,6 +35,7 @@ import { bootstrapKey, STORE_PROTOCOL_VERSION, versionPrefix } from '../../sidec
 import { WindowOperators } from '../../sidecar/src/windows/index.ts';
 import { describeMachine } from '../pipeline/machine.ts';
 import { processCpuSeconds, startRedisServer } from '../serving/redis-process.ts';
+import { numberFlags, parseFlags } from '../common/cli.ts';
 
 const USAGE = `bootstrap benchmark (not a test): prints figures, writes bench/results/bootstrap-<date>[-<label>].json
   --users N        users in the warehouse (default 20000)
@@ -45,34 +45,30 @@ const USAGE = `bootstrap benchmark (not a test): prints figures, writes bench/re
   --shards N       load with N loader processes side by side, one per shard of the users (default 1: one loader in this process)
   --all-rows       read every row below the cut (no event-time bound), for comparison`;
 
-const { values } = parseArgs({
-  options: {
-    users: { type: 'string' },
-    events: { type: 'string' },
-    'batch-users': { type: 'string' },
-    label: { type: 'string' },
-    shards: { type: 'string' },
-    'all-rows': { type: 'boolean' },
-    help: { type: 'boolean' },
-    // a forked shard loader: its shard, the warehouse and cut files, the Redis URL
-    worker: { type: 'string' },
-    warehouse: { type: 'string' },
-    'cut-file': { type: 'string' },
-    'redis-url': { type: 'string' },
+const { values } = parseFlags(
+  {
+    options: {
+      users: { type: 'string' },
+      events: { type: 'string' },
+      'batch-users': { type: 'string' },
+      label: { type: 'string' },
+      shards: { type: 'string' },
+      'all-rows': { type: 'boolean' },
+      help: { type: 'boolean' },
+      // a forked shard loader: its shard, the warehouse and cut files, the Redis URL
+      worker: { type: 'string' },
+      warehouse: { type: 'string' },
+      'cut-file': { type: 'string' },
+      'redis-url': { type: 'string' },
+    },
   },
-});
+  USAGE,
+);
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const num = (text: string | undefined, fallback: number): number => {
-  const n = text === undefined ? fallback : Number(text);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`bad number ${text}\n${USAGE}`);
-    process.exit(2);
-  }
-  return n;
-};
+const num = numberFlags(USAGE);
 const users = num(values.users, 20_000);
 const eventsPerUser = num(values.events, 120);
 const batchUsers = num(values['batch-users'], 500);

@@ -11,15 +11,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { changelogTopic, encodeChanges, FROM_HEADER, PartitionDedupIndex, readChangelog, type DedupChange } from '../../sidecar/src/dedup/index.ts';
 import { dedupStamp } from '../../sidecar/src/store/index.ts';
 import { describeMachine } from '../pipeline/machine.ts';
 import { startRedisServer } from '../serving/redis-process.ts';
+import { heapAfterGc, numberFlags, parseFlags } from '../common/cli.ts';
 
 const USAGE = `dedup rebuild benchmark (not a test): prints figures, writes bench/results/dedup-rebuild-<date>[-<label>].json
   --members N           members in the changelog partition (default 2000000)
@@ -28,40 +26,28 @@ const USAGE = `dedup rebuild benchmark (not a test): prints figures, writes benc
   --entries-per-user N  new members per user per record (default 4)
   --label L             suffix of the results file`;
 
-const { values } = parseArgs({
-  options: {
-    members: { type: 'string' },
-    users: { type: 'string' },
-    'users-per-record': { type: 'string' },
-    'entries-per-user': { type: 'string' },
-    label: { type: 'string' },
-    help: { type: 'boolean' },
+const { values } = parseFlags(
+  {
+    options: {
+      members: { type: 'string' },
+      users: { type: 'string' },
+      'users-per-record': { type: 'string' },
+      'entries-per-user': { type: 'string' },
+      label: { type: 'string' },
+      help: { type: 'boolean' },
+    },
   },
-});
+  USAGE,
+);
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const num = (text: string | undefined, fallback: number): number => {
-  const n = text === undefined ? fallback : Number(text);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`bad number ${text}\n${USAGE}`);
-    process.exit(2);
-  }
-  return n;
-};
+const num = numberFlags(USAGE);
 const members = num(values.members, 2_000_000);
 const users = num(values.users, 20_000);
 const usersPerRecord = num(values['users-per-record'], 250);
 const entriesPerUser = num(values['entries-per-user'], 4);
-
-function heapAfterGc(): number {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 const brokers = (process.env.CHURNFEAT_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
 const kafka = new Kafka({ clientId: 'churnfeat-bench-dedup', brokers, logLevel: logLevel.ERROR });

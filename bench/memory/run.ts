@@ -14,7 +14,6 @@
  * the same machine load (quote the ratio, not the absolute figures).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { loadFeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { STORE_PROTOCOL_VERSION } from '../../sidecar/src/store/index.ts';
@@ -22,6 +21,7 @@ import { simulateDauMemory } from '../pipeline/dau-memory.ts';
 import { writeReport } from '../report/svg.ts';
 import { describeMachine, machineBusySeconds } from '../pipeline/machine.ts';
 import { startRedisServer } from '../serving/redis-process.ts';
+import { numberFlags, parseFlags } from '../common/cli.ts';
 
 const USAGE = `memory benchmark (not a test): prints figures, writes bench/results/memory-<date>[-<label>].json
   --users N        simulated daily-active users (default 100)
@@ -31,29 +31,25 @@ const USAGE = `memory benchmark (not a test): prints figures, writes bench/resul
   --dedup M        redis (default), local (the sidecar's partition index), or both (one after the other, same server)
   --label L        suffix of the results file`;
 
-const { values } = parseArgs({
-  options: {
-    users: { type: 'string' },
-    days: { type: 'string' },
-    events: { type: 'string' },
-    'own-title-share': { type: 'string' },
-    dedup: { type: 'string' },
-    label: { type: 'string' },
-    help: { type: 'boolean' },
+const { values } = parseFlags(
+  {
+    options: {
+      users: { type: 'string' },
+      days: { type: 'string' },
+      events: { type: 'string' },
+      'own-title-share': { type: 'string' },
+      dedup: { type: 'string' },
+      label: { type: 'string' },
+      help: { type: 'boolean' },
+    },
   },
-});
+  USAGE,
+);
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const num = (text: string | undefined, fallback: number): number => {
-  const n = text === undefined ? fallback : Number(text);
-  if (!Number.isFinite(n) || n < 0) {
-    console.error(`bad number ${text}\n${USAGE}`);
-    process.exit(2);
-  }
-  return n;
-};
+const num = numberFlags(USAGE, { integer: false, min: 0 });
 
 const dedupModes =
   values.dedup === undefined || values.dedup === 'redis' ? (['redis'] as const) : values.dedup === 'local' ? (['local'] as const) : values.dedup === 'both' ? (['redis', 'local'] as const) : null;

@@ -23,12 +23,12 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync,
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { parseEvent, type Source } from '../../sidecar/src/events/index.ts';
 import { hourPartition, LAKE_COLUMNS, ParquetEncoder, toLakeRow, type LakeRow } from '../../sidecar/src/lake/index.ts';
 import { generateWorkload } from '../../sidecar/src/loadgen/workload.ts';
 import { writeReport } from '../report/svg.ts';
+import { numberFlags, parseFlags } from '../common/cli.ts';
 
 const USAGE = `offline benchmark (not a test): prints figures, writes bench/results/offline-<date>[-<label>].json
   --days LIST            lake sizes in days (default 2,4,8)
@@ -37,28 +37,24 @@ const USAGE = `offline benchmark (not a test): prints figures, writes bench/resu
   --hourly-lookback H    lookback_hours of the cheap hourly variant (default 2)
   --label L              suffix of the results file`;
 
-const { values } = parseArgs({
-  options: {
-    days: { type: 'string' },
-    'events-per-day': { type: 'string' },
-    users: { type: 'string' },
-    'hourly-lookback': { type: 'string' },
-    label: { type: 'string' },
-    help: { type: 'boolean' },
+const { values } = parseFlags(
+  {
+    options: {
+      days: { type: 'string' },
+      'events-per-day': { type: 'string' },
+      users: { type: 'string' },
+      'hourly-lookback': { type: 'string' },
+      label: { type: 'string' },
+      help: { type: 'boolean' },
+    },
   },
-});
+  USAGE,
+);
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const positive = (text: string | undefined, fallback: number): number => {
-  const n = text === undefined ? fallback : Number(text);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`bad number ${text}\n${USAGE}`);
-    process.exit(2);
-  }
-  return n;
-};
+const positive = numberFlags(USAGE);
 const daysList = (values.days ?? '2,4,8').split(',').map((d) => positive(d, 0));
 const eventsPerDay = positive(values['events-per-day'], 40_000);
 const users = positive(values.users, 4_000);

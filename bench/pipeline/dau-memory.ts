@@ -1,5 +1,3 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { LocalDedup } from '../../sidecar/src/dedup/index.ts';
 import type { Redis } from 'ioredis';
@@ -12,6 +10,7 @@ import { BatchProcessor, type SourceRecord } from '../../sidecar/src/pipeline/in
 import { FeatureReader, FeatureWriter, functionNames, loadFunctionLibrary, userHeadKey, userStateKey, versionPrefix } from '../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../sidecar/src/windows/index.ts';
 import { commandMicros, redisDelta, snapshot, userMemory, type UserMemory } from './redis-stats.ts';
+import { heapAfterGc } from '../common/cli.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -88,15 +87,6 @@ export interface DauMemoryResult {
       commandsPerEvent: Record<string, { calls: number; micros: number }>;
     } & UserMemory
   >;
-}
-
-/** The heap in use after a full collection (bytes). */
-function heapAfterGc(): number {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
 }
 
 /**
