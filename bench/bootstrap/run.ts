@@ -64,10 +64,6 @@ const { values } = parseFlags(
   },
   USAGE,
 );
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 const num = numberFlags(USAGE);
 const users = num(values.users, 20_000);
 const eventsPerUser = num(values.events, 120);

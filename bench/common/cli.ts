@@ -34,12 +34,21 @@ export function heapAfterGc(): number {
   return process.memoryUsage().heapUsed;
 }
 
-/** `parseArgs` that prints what is wrong and the usage, and exits 2, on an unknown flag or a missing value. */
+/**
+ * `parseArgs` that prints what is wrong and the usage, and exits 2, on an unknown flag or a missing
+ * value; and prints the usage and exits 0 on `--help` (when the config declares it).
+ */
 export function parseFlags<T extends ParseArgsConfig>(config: T, usage: string): ReturnType<typeof parseArgs<T>> {
+  let parsed: ReturnType<typeof parseArgs<T>>;
   try {
-    return parseArgs(config);
+    parsed = parseArgs(config);
   } catch (error) {
     console.error(`${(error as Error).message}\n${usage}`);
     process.exit(2);
   }
+  if ((parsed.values as Record<string, unknown>).help === true) {
+    console.log(usage);
+    process.exit(0);
+  }
+  return parsed;
 }

@@ -39,10 +39,6 @@ const { values } = parseFlags(
   },
   USAGE,
 );
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 const num = numberFlags(USAGE);
 const members = num(values.members, 2_000_000);
 const users = num(values.users, 20_000);

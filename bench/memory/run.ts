@@ -45,10 +45,6 @@ const { values } = parseFlags(
   },
   USAGE,
 );
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 const num = numberFlags(USAGE, { integer: false, min: 0 });
 
 const dedupModes =

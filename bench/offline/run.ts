@@ -50,10 +50,6 @@ const { values } = parseFlags(
   },
   USAGE,
 );
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 const positive = numberFlags(USAGE);
 const daysList = (values.days ?? '2,4,8').split(',').map((d) => positive(d, 0));
 const eventsPerDay = positive(values['events-per-day'], 40_000);
