@@ -7,9 +7,7 @@
  *
  * redraws the SVG of a results file; run.ts calls {@link writePeerReport} itself.
  */
-import { readFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-import { writeReport, type Chart } from '../report/svg.ts';
+import { redrawWhenRun, writeReport, type Chart } from '../report/svg.ts';
 
 /** One variant's medians in a workload, as run.ts writes them. */
 interface VariantSummary {
@@ -54,11 +52,4 @@ export function writePeerReport(resultsFile: string, results: PeerResults): stri
   return writeReport(resultsFile, peerCharts(results));
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const file = process.argv[2];
-  if (!file || process.argv.length > 3) {
-    console.error('usage: npx tsx bench/peer/report.ts bench/results/peer-<date>.json');
-    process.exit(2);
-  }
-  console.log(`wrote ${writePeerReport(file, JSON.parse(readFileSync(file, 'utf8')) as PeerResults)}`);
-}
+redrawWhenRun<PeerResults>(import.meta.url, 'usage: npx tsx bench/peer/report.ts bench/results/peer-<date>.json', peerCharts);

@@ -7,9 +7,7 @@
  *
  * redraws the SVG of a results file; run.ts calls {@link writePipelineReport} itself.
  */
-import { readFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-import { writeReport, type Chart } from '../report/svg.ts';
+import { redrawWhenRun, writeReport, type Chart } from '../report/svg.ts';
 
 /** The quantiles a freshness result keeps of its probe latencies (`probeLatencyCdfMs`). */
 export const CDF_QUANTILES = [0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1] as const;
@@ -91,11 +89,4 @@ export function writePipelineReport(resultsFile: string, results: PipelineResult
   return writeReport(resultsFile, pipelineCharts(results));
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const file = process.argv[2];
-  if (!file || process.argv.length > 3) {
-    console.error('usage: npx tsx bench/pipeline/report.ts bench/results/pipeline-<date>.json');
-    process.exit(2);
-  }
-  console.log(`wrote ${writePipelineReport(file, JSON.parse(readFileSync(file, 'utf8')) as PipelineResults)}`);
-}
+redrawWhenRun<PipelineResults>(import.meta.url, 'usage: npx tsx bench/pipeline/report.ts bench/results/pipeline-<date>.json', pipelineCharts);

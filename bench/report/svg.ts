@@ -3,7 +3,8 @@
  * `.svg` next to its results file with the plots a reader would rather look at than read.
  * No dependency: a chart is a few rectangles, polylines and labels.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 
 /** One named series of y values, one per x label. */
 export interface Series {
@@ -89,4 +90,19 @@ export function writeReport(resultsFile: string, charts: readonly Chart[]): stri
   const file = resultsFile.replace(/\.json$/, '') + '.svg';
   writeFileSync(file, renderCharts(charts));
   return file;
+}
+
+/**
+ * The command line of a benchmark's report module, `npx tsx bench/<name>/report.ts FILE`: when
+ * `moduleUrl` (its import.meta.url) is the script run, redraws FILE's charts next to it; exits 2
+ * with `usage` on anything but one file.
+ */
+export function redrawWhenRun<T>(moduleUrl: string, usage: string, charts: (results: T) => readonly Chart[]): void {
+  if (moduleUrl !== pathToFileURL(process.argv[1] ?? '').href) return;
+  const file = process.argv[2];
+  if (!file || process.argv.length > 3) {
+    console.error(usage);
+    process.exit(2);
+  }
+  console.log(`wrote ${writeReport(file, charts(JSON.parse(readFileSync(file, 'utf8')) as T))}`);
 }
