@@ -76,29 +76,46 @@ export class LocalDedup implements DedupDecider {
       const at = key.lastIndexOf(':');
       return { topic: key.slice(0, at), partition: key.slice(at + 1) };
     };
-    // One gauge per figure of an owned partition, read from the indexes when scraped.
-    const partitionGauge = (name: string, help: string, valueOf: (state: PartitionState) => number): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['topic', 'partition'],
-        registers: [registry],
-        collect() {
-          this.reset();
-          for (const [key, state] of partitions()) this.set(labels(key), valueOf(state));
-        },
-      });
-    };
-    partitionGauge('churnfeat_dedup_index_members', 'Members held by the local dedup index of each owned partition (--dedup local).', (state) => state.index.members);
-    partitionGauge(
-      'churnfeat_dedup_index_bytes',
-      'Bytes of entries (10 per member) in the local dedup index of each owned partition; the heap adds a per-user overhead (docs/capacity.md#dedup-redis-or-the-sidecar).',
-      (state) => state.index.entryBytes,
-    );
-    partitionGauge('churnfeat_dedup_index_users', 'Users held by the local dedup index of each owned partition.', (state) => state.index.size);
-    partitionGauge('churnfeat_dedup_warmup', '1 while a partition is warming up: its changelog starts inside the dedup horizon, so Redis deduplicates too.', (state) =>
-      state.coveredFromMs === null || state.coveredFromMs > 0 ? 1 : 0,
-    );
+    new Gauge({
+      name: 'churnfeat_dedup_index_members',
+      help: 'Members held by the local dedup index of each owned partition (--dedup local).',
+      labelNames: ['topic', 'partition'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [key, state] of partitions()) this.set(labels(key), state.index.members);
+      },
+    });
+    new Gauge({
+      name: 'churnfeat_dedup_index_bytes',
+      help: 'Bytes of entries (10 per member) in the local dedup index of each owned partition; the heap adds a per-user overhead (docs/capacity.md#dedup-redis-or-the-sidecar).',
+      labelNames: ['topic', 'partition'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [key, state] of partitions()) this.set(labels(key), state.index.entryBytes);
+      },
+    });
+    new Gauge({
+      name: 'churnfeat_dedup_index_users',
+      help: 'Users held by the local dedup index of each owned partition.',
+      labelNames: ['topic', 'partition'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [key, state] of partitions()) this.set(labels(key), state.index.size);
+      },
+    });
+    new Gauge({
+      name: 'churnfeat_dedup_warmup',
+      help: '1 while a partition is warming up: its changelog starts inside the dedup horizon, so Redis deduplicates too.',
+      labelNames: ['topic', 'partition'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [key, state] of partitions()) this.set(labels(key), state.coveredFromMs === null || state.coveredFromMs > 0 ? 1 : 0);
+      },
+    });
     this.rebuildSeconds = new Histogram({
       name: 'churnfeat_dedup_rebuild_seconds',
       help: 'Duration of a rebuild of local dedup indexes from a changelog (one rebuild covers the partitions of one topic a join assigned).',
