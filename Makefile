@@ -88,26 +88,35 @@ test: install ## CI: lint + typecheck, build, stale-registry check, start stack,
 	@$(STOP_STACK_ON_EXIT)
 	. $(STACK)/env.sh
 	rc=0
+	# step NAME CMD...: runs one step, keeps the first failure's exit code, notes each step's
+	# result and time for the summary that ends the output (what a CI log's tail shows)
+	summary=()
+	step() {
+	  local name=$$1 t0=$$SECONDS s=0; shift
+	  echo "== $$name"
+	  "$$@" || s=$$?
+	  summary+=("$$(printf '%-28s %s  %5d s' "$$name" "$$([ $$s -eq 0 ] && echo ok || echo "FAILED (exit $$s)")" $$((SECONDS - t0)))")
+	  [ $$s -eq 0 ] || [ $$rc -ne 0 ] || rc=$$s
+	}
+	# the vitest groups also write a JSON report, from which the summary names each failed test
+	rm -rf reports/tests && mkdir -p reports/tests
+	vitest_group() { vitest run "$${@/#/--project=}" --reporter=default --reporter=json --outputFile.json="reports/tests/$$1.json"; }
 	echo "== node $$(node --version) ($$(command -v node))"
-	echo "== lint (ruff, sqlfluff, tsc over every .ts file, ESLint, Prettier, dependency rules)"
-	scripts/lint.sh || rc=$$?
-	echo "== build"
-	npm run --silent build || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
-	echo "== registry artifact up to date"
-	$(CHURNFEAT) compile --check || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
+	step "lint (ruff, sqlfluff, tsc over every .ts file, ESLint, Prettier, dependency rules)" scripts/lint.sh
+	step build npm run --silent build
+	step "registry artifact up to date" $(CHURNFEAT) compile --check
 	echo "== stack"
 	CHURNFEAT_STACK_FRESH=1 $(STACK)/start.sh all
-	echo "== unit tests"
-	vitest run --project unit || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
-	echo "== integration tests"
-	vitest run --project integration || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
-	echo "== high-availability tests (3-broker Kafka, Redis Sentinel, Redis Cluster), then the correctness tests on the Cluster"
-	vitest run --project ha --project ha-cluster || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
-	echo "== dbt checks"
-	dbt_project/scripts/check.sh || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
-	echo "== airflow DAG tests"
+	step "unit tests" vitest_group unit
+	step "integration tests" vitest_group integration
+	# high-availability tests (3-broker Kafka, Redis Sentinel, Redis Cluster), then the correctness tests on the Cluster
+	step "ha + ha-cluster tests" vitest_group ha ha-cluster
+	step "dbt checks" dbt_project/scripts/check.sh
 	mkdir -p .cache/airflow
-	$(AIRFLOW_PYTEST) || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }
+	step "airflow DAG tests" env $(AIRFLOW_PYTEST)
+	echo "== summary (node $$(node --version))"
+	printf '  %s\n' "$${summary[@]}"
+	node test/report-failures.ts reports/tests/unit.json reports/tests/integration.json reports/tests/ha.json
 	exit $$rc
 
 demo: build ## Start the stack and run `churnfeat demo`; stops the stack afterwards unless KEEP_STACK=1
