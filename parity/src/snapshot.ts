@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { SOURCES, type Source } from '../../sidecar/src/events/index.ts';
 import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { topicNames } from '../../sidecar/src/kafka/index.ts';
-import { FeatureReader, readActiveVersion, registryKey, versionPrefix, type UserStateRead } from '../../sidecar/src/store/index.ts';
+import { FeatureReader, readActiveVersion, readRecord, registryKey, versionPrefix, type UserStateRead } from '../../sidecar/src/store/index.ts';
 
 /** Where the sidecar's consumer group stood: "<source>:<partition>" -> next offset to process. */
 export type CommittedOffsets = Map<string, number>;
@@ -17,6 +17,8 @@ export interface OnlineSnapshot {
   readEndedMs: number;
   /** Version id of the registry whose online state was read (the one asked for, else the active one). */
   onlineVersion: string;
+  /** The registry the reads were computed with: the version's catalog record's, else the checkout's under that version id (a store older than the catalog). */
+  onlineRegistry: FeatureRegistry;
   /** The sidecar group's committed offsets, fetched before the reads; null when not fetched. */
   committed: CommittedOffsets | null;
   reads: Map<string, UserStateRead>;
@@ -64,7 +66,13 @@ export async function takeOnlineSnapshot(options: SnapshotOptions): Promise<Onli
   const marker = registryKey(versionPrefix(options.keyPrefix, onlineVersion));
   if ((await options.redis.get(marker)) !== onlineVersion) throw new Error(`no online state of version ${onlineVersion} under key prefix "${options.keyPrefix}" (${marker} is missing)`);
   const committed = options.kafka ? await committedOffsets({ ...options.kafka, groupId: sidecarGroupFor(options.kafka.groupId, onlineVersion) }) : null;
-  const reader = new FeatureReader(options.redis, { ...options.registry, version: onlineVersion }, options.keyPrefix);
+  // Read the state as its own version serves it: with the registry of its catalog record (the
+  // serving path does the same, serving/version-resolver.ts). The read computes the windows in
+  // this process, so reading a store that runs other definitions with the checkout's registry
+  // would answer the checkout's windows and hide exactly the difference parity exists to find.
+  const record = await readRecord(options.redis, options.keyPrefix, onlineVersion);
+  const onlineRegistry = record?.registry ?? { ...options.registry, version: onlineVersion };
+  const reader = new FeatureReader(options.redis, onlineRegistry, options.keyPrefix);
   const reads = new Map<string, UserStateRead>();
   const readStartedMs = Date.now();
   const chunk = options.chunkSize ?? 500;
@@ -73,5 +81,5 @@ export async function takeOnlineSnapshot(options: SnapshotOptions): Promise<Onli
     const results = await reader.readMany(users, options.asOfMs);
     users.forEach((user, index) => reads.set(user, results[index] as UserStateRead));
   }
-  return { asOfMs: options.asOfMs, readStartedMs, readEndedMs: Date.now(), onlineVersion, committed, reads };
+  return { asOfMs: options.asOfMs, readStartedMs, readEndedMs: Date.now(), onlineVersion, onlineRegistry, committed, reads };
 }

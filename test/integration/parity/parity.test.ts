@@ -161,6 +161,32 @@ describe('online/offline parity job', () => {
     const seen = await renderInChromium(join(out, 'report.html'), join('reports', 'test', 'parity', 'parity-report-broken.png'));
     expect(seen.status).toBe('fail');
   });
+
+  it('reads the broken build with its own registry: its extra tile is found at an as_of long after the data', async () => {
+    // The read function returns the raw fields and the reading process computes the windows with
+    // the registry it is given. Read with the checkout's registry, this build's values came out
+    // as dbt's at an as_of ~22 h after the newest event (0 mismatches): the nightly DAG's as_of,
+    // midnight, passed the broken build whenever the day's data ended in the small hours.
+    const asOfMs = pipeline.maxIngestMs + 22 * 3_600_000;
+    const feature = pipeline.registry.features.find((f) => f.name === 'watch_time_last_24h')!;
+    const extraTileStart = (tileIndex(asOfMs, feature.granularityMs) - feature.windowMs / feature.granularityMs) * feature.granularityMs;
+    // the broken window's extra tile holds heartbeats, so the builds must disagree there
+    const heartbeatAt = (r: (typeof pipeline.workload)[number]): number | null => {
+      const parsed = r.kind === 'valid' ? parseEvent(r.source, r.value) : null;
+      return parsed?.ok && parsed.event.eventType === 'playback_heartbeat' ? Math.min(parsed.event.eventMs, parsed.event.ingestMs) : null;
+    };
+    expect(
+      pipeline.workload.some((r) => {
+        const at = heartbeatAt(r);
+        return at !== null && at >= extraTileStart && at < extraTileStart + feature.granularityMs;
+      }),
+    ).toBe(true);
+    const result = await runParity(parityOptionsFor(pipeline, pipeline.stacks.broken, { asOfMs, users: 150, offlineSqlFile, outDir: join('reports', 'test', 'parity', 'broken-hash-read') }));
+    expect(result.registry.same).toBe(false);
+    expect(result.totals.unexplained).toBeGreaterThan(0);
+    expect(new Set(result.mismatches.filter((m) => m.class === 'unexplained').map((m) => m.feature))).toEqual(new Set(['watch_time_last_24h']));
+    expect(result.exitCode).toBe(1);
+  });
 });
 
 /** A sampled user whose online value of `feature` at as_of is positive. */
