@@ -45,10 +45,28 @@ describe('late and too-late events', () => {
 
     await waitFor('the sidecar to consume every record', async () => (await sidecar.metrics.totals()).consumed >= all.length);
     const totals = await sidecar.metrics.totals();
-    expect(totals).toEqual({ consumed: all.length, applied: timely.length, duplicate: 0, replayed: 0, deleted: 0, too_late: tooLate.length, invalid: 0, irrelevant: 0 });
+    // Kafka delivers at least once: a rebalance between a batch's store write and its commit (seen
+    // once on the 3-broker cluster) delivers its records again. A timely one is then `replayed`
+    // (its offset is applied already) and a too-late one is judged too late again; nothing is
+    // applied twice, which the reads below check.
+    const redelivered = totals.consumed - all.length;
+    const tooLateAgain = totals.too_late - tooLate.length;
+    expect(tooLateAgain).toBeGreaterThanOrEqual(0);
+    expect(totals).toEqual({
+      consumed: all.length + redelivered,
+      applied: timely.length,
+      duplicate: 0,
+      replayed: redelivered - tooLateAgain,
+      deleted: 0,
+      too_late: tooLate.length + tooLateAgain,
+      invalid: 0,
+      irrelevant: 0,
+    });
 
-    expect(await topicSize(ns.topics.late)).toBe(tooLate.length);
-    const late = await readTopic(ns.topics.late, (records) => records.length >= tooLate.length);
+    // The late-events topic is at least once too (docs/streaming-correctness.md): one record per
+    // too-late judgment, each pointing at its source record; distinct by that origin, one per too-late record.
+    expect(await topicSize(ns.topics.late)).toBe(tooLate.length + tooLateAgain);
+    const late = await readTopic(ns.topics.late, (records) => records.length >= tooLate.length + tooLateAgain);
     const names = late.map((record) => {
       const origin = sent.get(`${record.headers['churnfeat.source.topic']}:${record.headers['churnfeat.source.partition']}:${record.headers['churnfeat.source.offset']}`);
       expect(origin, 'a late record points at the record it copies').toBeDefined();
@@ -59,7 +77,7 @@ describe('late and too-late events', () => {
       expect(Number(record.headers['churnfeat.lateness_ms'])).toBe(spec.ingestMs - (spec.eventTs as number));
       return origin?.name;
     });
-    expect(names.sort()).toEqual(tooLate.map(([name]) => name).sort());
+    expect([...new Set(names)].sort()).toEqual(tooLate.map(([name]) => name).sort());
 
     const reader = new FeatureReader(testRedis(), registry, ns.options.keyPrefix);
     const at = (asOf: number) => reader.read(u, asOf).then((r) => Object.fromEntries(Object.entries(r.features).map(([k, v]) => [k, v.value])));
