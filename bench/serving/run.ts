@@ -53,7 +53,7 @@ import { KeepAliveClient } from './http-client.ts';
 import { closedLoop, openLoop, type LatencySummary } from './load-drivers.ts';
 import { loadUsers, verifyDirectLoad } from './load-users.ts';
 import { freePort, machineCpuSeconds, processCpuSeconds, startRedisServer, type RedisProcess } from './redis-process.ts';
-import { benchUserId, isRecentlyActive, PROFILE_DESCRIPTION } from './user-profile.ts';
+import { benchUserId, PROFILE_DESCRIPTION } from './user-profile.ts';
 
 const PREFIX = 'bench';
 /** The encodings scripts/stack/start.sh gives the project's Redis, so memory figures match it. */
@@ -503,8 +503,9 @@ async function main(): Promise<void> {
     const targets = {
       redis_single_reads_per_s_at_least_20k: redisPhases ? (redisPath.single_max?.per_second ?? 0) >= 20_000 : null,
       redis_p99_under_2ms_at_20k: redisPhases ? (redisPath.single_fixed_20000?.p99_ms ?? Infinity) < 2 && (redisPath.single_fixed_20000?.per_second ?? 0) >= 20_000 * 0.98 : null,
-      // Redis's whole process CPU (network I/O included), the conservative reading of "Redis CPU per single read"
-      redis_cpu_per_single_read_at_most_10us: redisPhases ? (redisPath.single_fixed_20000?.cpu_us_per_request.redis ?? Infinity) <= 10 : null,
+      // Redis's whole process CPU (network I/O included), the conservative reading of "Redis CPU per single read";
+      // from the 32-in-flight phase: a fixed-rate phase the machine cannot sustain counts reads that never reached Redis
+      redis_cpu_per_single_read_at_most_10us: redisPhases ? (redisPath.single_max?.cpu_us_per_request.redis ?? Infinity) <= 10 : null,
       http_p99_under_5ms_at_5k: config.skipHttp ? null : (http.single_fixed_rate?.p99_ms ?? Infinity) < 5,
       memory_at_most_2kb_per_user: memory.bytes_per_user <= 2048,
     };
@@ -513,7 +514,7 @@ async function main(): Promise<void> {
       say(`  >= 20K single reads/s (Redis path): ${verdict(targets.redis_single_reads_per_s_at_least_20k === true)} (${redisPath.single_max?.per_second}/s)`);
       say(`  p99 < 2 ms at 20000/s (Redis path): ${verdict(targets.redis_p99_under_2ms_at_20k === true)} (${redisPath.single_fixed_20000?.p99_ms ?? 'not measured'} ms)`);
       say(
-        `  Redis CPU <= 10 us per single read at 20000/s: ${verdict(targets.redis_cpu_per_single_read_at_most_10us === true)} (process ${redisPath.single_fixed_20000?.cpu_us_per_request.redis ?? 'not measured'} us, FCALL_RO ${redisPath.single_fixed_20000?.fcall_ro_usec_per_call ?? '-'} us)`,
+        `  Redis CPU <= 10 us per single read (${config.concurrency} in flight): ${verdict(targets.redis_cpu_per_single_read_at_most_10us === true)} (process ${redisPath.single_max?.cpu_us_per_request.redis ?? 'not measured'} us, of which FCALL_RO ${redisPath.single_max?.fcall_ro_usec_per_call ?? '-'} us)`,
       );
     }
     if (!config.skipHttp) say(`  HTTP p99 < 5 ms at ${config.httpRate}/s: ${verdict(targets.http_p99_under_5ms_at_5k === true)} (${http.single_fixed_rate?.p99_ms} ms)`);
