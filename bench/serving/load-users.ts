@@ -10,7 +10,7 @@ import type { FeatureRegistry } from '../../sidecar/src/features/index.ts';
 import { FeatureWriter, userDedupKey, userHeadKey, userStateKey, versionPrefix, type StoreRecord } from '../../sidecar/src/store/index.ts';
 import { WindowOperators } from '../../sidecar/src/windows/index.ts';
 import { directState, queueDirectState } from './direct-state.ts';
-import { benchUserId, userEvents } from './user-profile.ts';
+import { benchUserId, isRecentlyActive, userEvents } from './user-profile.ts';
 
 /** Partitions of the bench's pretend topics (the local topic layout). */
 export const BENCH_PARTITIONS: Record<Source, number> = { client: 6, billing: 3, support: 3 };
@@ -35,6 +35,8 @@ export interface LoadOptions {
   /** Pipelines in flight. */
   inFlight?: number;
   nowMs: number;
+  /** Share of the users whose last events lie within the read head's reach (user-profile.ts isRecentlyActive). Default: 0. */
+  activeShare?: number;
   onProgress?: (done: number) => void;
 }
 
@@ -55,9 +57,9 @@ export function benchPartition(userIndex: number, source: Source): number {
   return userIndex % BENCH_PARTITIONS[source];
 }
 
-export function recordsFor(operators: WindowOperators, offsets: OffsetCounter, userIndex: number, nowMs: number): StoreRecord[] {
+export function recordsFor(operators: WindowOperators, offsets: OffsetCounter, userIndex: number, nowMs: number, activeShare = 0): StoreRecord[] {
   const out: StoreRecord[] = [];
-  for (const event of userEvents(userIndex, nowMs)) {
+  for (const event of userEvents(userIndex, nowMs, isRecentlyActive(userIndex, activeShare))) {
     const ops = operators.opsFor(event);
     if (ops.length === 0) continue;
     const partition = benchPartition(userIndex, event.source);
@@ -86,7 +88,7 @@ export async function loadUsers(options: LoadOptions): Promise<{ events: number 
       const to = Math.min(end, from + chunk);
       nextUser = to;
       const perUser: StoreRecord[][] = [];
-      for (let user = from; user < to; user++) perUser.push(recordsFor(operators, offsets, user, options.nowMs));
+      for (let user = from; user < to; user++) perUser.push(recordsFor(operators, offsets, user, options.nowMs, options.activeShare));
       events += perUser.reduce((n, records) => n + records.length, 0);
       if (options.mode === 'apply') {
         await writer.write(perUser.flat());

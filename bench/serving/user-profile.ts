@@ -17,7 +17,19 @@ export const PROFILE_DESCRIPTION = [
   '10% of users: 1 cancel_flow_view in the last 30 min',
   '10% of users: 1 payment_failed in the last 7 days',
   '10% of users: 1 ticket_created in the last 30 days',
+  "recently active users (--active-share): the second session ends 0-3 min before the load instead of 1-23 h, within the read head's reach",
 ];
+
+/**
+ * Whether bench user `index` is one of the recently active `share` of the population: a hash
+ * of the index (not the profile's generator, so the other users' events stay as they were).
+ */
+export function isRecentlyActive(index: number, share: number): boolean {
+  if (share <= 0) return false;
+  let h = Math.imul(index ^ 0x5bd1e995, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return ((h ^ (h >>> 16)) >>> 0) / 4_294_967_296 < share;
+}
 
 /** Bench user ids: "b" + zero-padded index, so any index maps to a stored user. */
 export function benchUserId(index: number): string {
@@ -42,8 +54,12 @@ function event(userId: string, source: Source, eventType: string, eventMs: numbe
   };
 }
 
-/** The events of one bench user, in event-time order, relative to `nowMs`. */
-export function userEvents(index: number, nowMs: number): NormalizedEvent[] {
+/**
+ * The events of one bench user, in event-time order, relative to `nowMs`. A recently active
+ * user (`active`) has the same events but its second session ends 0-3 minutes before `nowMs`,
+ * so a read in the next ~15 minutes is answered by the read head (HEAD_HORIZON_MS).
+ */
+export function userEvents(index: number, nowMs: number, active = false): NormalizedEvent[] {
   const rand = prng(index * 2_654_435_761);
   const user = benchUserId(index);
   const out: NormalizedEvent[] = [];
@@ -53,7 +69,9 @@ export function userEvents(index: number, nowMs: number): NormalizedEvent[] {
   };
   for (let i = 0; i < 6; i++) add('client', 'playback_start', nowMs - rand() * 7 * DAY, { content_id: `title-${Math.floor(rand() * 20_000)}` });
   for (let session = 0; session < 2; session++) {
-    const start = nowMs - 60 * MINUTE - rand() * 22 * HOUR;
+    const idle = rand() * 22 * HOUR;
+    // a session is 40 min from its first heartbeat to its last
+    const start = active && session === 1 ? nowMs - 40 * MINUTE - (idle / (22 * HOUR)) * 3 * MINUTE : nowMs - 60 * MINUTE - idle;
     for (let beat = 0; beat < 9; beat++) add('client', 'playback_heartbeat', start + beat * 5 * MINUTE, { watched_seconds: 300 });
   }
   if (rand() < 0.4) {
