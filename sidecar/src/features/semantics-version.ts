@@ -4,7 +4,7 @@
  * test/unit/store/store-protocol.test.ts pins the rendered Lua to it). Bump it whenever the
  * Lua or the protocol module changes, then run `churnfeat compile`.
  */
-export const STORE_PROTOCOL_VERSION = 8;
+export const STORE_PROTOCOL_VERSION = 9;
 
 /**
  * Version of the window semantics the runtimes implement (docs/feature-semantics.md, the

@@ -73,6 +73,10 @@
  * Store protocol 8 adds the apply argument `skip_dedup` (`--dedup local`, sidecar/src/dedup):
  * the sidecar decided duplicates in its own partition index and sends only the others; such a
  * call leaves the dedup hash alone. The grammar of every key is that of protocol 7.
+ *
+ * Store protocol 9 keeps every key, argument, reply and the head's bytes of protocol 8; only the
+ * Lua's work changed (the head's names and length prefixes printed once, a source position
+ * parsed and printed once per call): the rendered library differs, so the version does.
  */
 import { SOURCES, type Source } from '../events/index.ts';
 import { STORE_PROTOCOL_VERSION } from '../features/index.ts';

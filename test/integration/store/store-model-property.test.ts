@@ -396,6 +396,51 @@ describe('the TypeScript model of the Redis Functions', () => {
     // and the head path of the read
     expect(headReads).toBeGreaterThanOrEqual(minHeadReads);
   });
+
+  // store protocol 9: the Lua memoizes head tiles' names across calls and drops the memo past
+  // 8,192 tiles; a clock that moves 10 s per call names ~40 new tiles each time, so 400 calls
+  // cross the limit at least once, and every head before and after must be the model's
+  it("builds every read head as the model does while the Lua's memo of head tiles fills up and is dropped", async () => {
+    const redis = testRedis();
+    await loadFunctionLibrary(redis, REGISTRY, 'storemodel');
+    const prefix = `sm${randomBytes(3).toString('hex')}`;
+    const state = userStateKey(prefix, 'u1');
+    const dedupKey = userDedupKey(prefix, 'u1', 'client');
+    const headKey = userHeadKey(prefix, 'u1');
+    const modelState: ModelState = { fields: new Map(), dedup: new Map(), head: null };
+    const ops = (ms: number): OpTriple[] =>
+      [
+        { kind: 'add', featureId: 'cnt', tile: Math.floor(ms / SECOND), amount: 1 },
+        { kind: 'add', featureId: 'sum', tile: Math.floor(ms / SECOND), amount: 250 },
+        { kind: 'min', featureId: 'mn', tile: Math.floor(ms / SECOND), value: String(ms % 97) },
+        { kind: 'latest', featureId: 'cnt', eventMs: ms },
+      ].map((op) => encodeOp(op as WindowOp));
+    const clocked = new WindowOperators(REGISTRY);
+    let heads = 0;
+    try {
+      for (let k = 0; k < 400; k++) {
+        const ms = BASE + k * 10 * SECOND;
+        const events: ApplyEvent[] = [0, 400].map((d, j) => ({
+          source: 'client',
+          partitionKey: 'ab12cd34:0',
+          offset: String(2 * k + j),
+          dedupMember: Buffer.alloc(DEDUP_MEMBER_BYTES),
+          dedupScoreS: Math.floor((ms + d) / SECOND),
+          ingestMs: ms + d,
+          ops: ops(ms + d),
+        }));
+        const call: ApplyCall = { stateTtlMs: 3_600_000, dedupTtlMs: 1_800_000, dedupPruneBeforeS: 0, pruneBounds: clocked.tileBounds(ms + 400), pruneAboveFields: 40, events, skipDedup: true };
+        const reply = String(await redis.call('FCALL', NAMES.apply, APPLY_KEYS.length, state, dedupKey, tombstoneKey(prefix, 'u1'), headKey, ...encodeApplyArgs(call)));
+        expect(decodeVerdicts(reply)).toEqual(applyCall(modelState, call, FEATURES));
+        expect(await redis.get(headKey)).toEqual(modelState.head ?? null);
+        if (modelState.head) heads += 1;
+      }
+      expect(await redis.hgetall(state)).toEqual(Object.fromEntries(modelState.fields));
+    } finally {
+      await cleanup(redis, [state, headKey, dedupKey]);
+    }
+    expect(heads).toBe(400);
+  });
 });
 
 describe('the migration of a store protocol 2 state hash', () => {

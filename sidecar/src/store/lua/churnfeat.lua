@@ -317,6 +317,10 @@ local function migrate(state)
   end
 end
 
+-- the dedup hash's field (bucket) names, printed once
+local bucket_field = {}
+for b = 0, DEDUP_BUCKETS - 1 do bucket_field[b] = int_text(b) end
+
 -- whether a packed dedup bucket holds member: only a match at a multiple of the entry width counts
 local function dedup_seen(packed, member)
   local at = string.find(packed, member, 1, true)
@@ -358,32 +362,80 @@ end
 local head_at = {}
 for i = 1, #READ_HEAD do head_at[READ_HEAD[i]] = i end
 
+-- What makes a head cost: printing numbers (a tile index, an entry's byte lengths), not reading
+-- its fields (bench/memory/apply-profile.ts). So every piece of a head's text that is not a
+-- field's value is printed once: the entry prefix ("<name bytes>:<name>") of each READ_HEAD
+-- field at load, the length prefixes ("<bytes>:") up to head_printed_lengths at load, and a
+-- tile's name and entry prefix when a head first names that tile. Tiles are memoized across
+-- calls, as the tile indexes near the clock are the same for every user; the memo is a pure
+-- function's (the text of a feature id and an index), dropped whole past head_tile_memo_limit tiles.
+local head_printed_lengths = 1024
+local head_tile_memo_limit = 8192
+local head_entry_prefix = {}
+for i = 1, #READ_HEAD do head_entry_prefix[i] = #READ_HEAD[i] .. ':' .. READ_HEAD[i] end
+local length_prefix = {}
+for n = 0, head_printed_lengths - 1 do length_prefix[n] = n .. ':' end
+local function length_text(n)
+  return length_prefix[n] or (int_text(n) .. ':')
+end
+local tile_memo, tile_memo_size = {}, 0
+-- { name, entry prefix } of tile idx of feature id
+local function head_tile(id, idx)
+  local of_feature = tile_memo[id]
+  if of_feature == nil then
+    of_feature = {}
+    tile_memo[id] = of_feature
+  end
+  local tile = of_feature[idx]
+  if tile == nil then
+    if tile_memo_size >= head_tile_memo_limit then
+      tile_memo, tile_memo_size = {}, 0
+      of_feature = {}
+      tile_memo[id] = of_feature
+    end
+    local name = tile_field(id, idx)
+    tile = { name, #name .. ':' .. name }
+    of_feature[idx] = tile
+    tile_memo_size = tile_memo_size + 1
+  end
+  return tile
+end
+
 -- the read head (store protocol 7, store-protocol.ts headPlan): the e:, l:, r:, s: fields and
 -- the tiles a read in [from, until] needs, copied from the state hash as it is at the end of
--- the call; nil when no head can be built (a min / max feature without a prune bound)
+-- the call (through the call's field cache: only what the call did not read or write is read
+-- here); nil when no head can be built (a min / max feature without a prune bound)
 local function build_head(c, oldest)
   local head = c.mget(READ_HEAD)
   local from, till = 0, MAX_AS_OF_MS
-  local names = {}
+  local names, tiles = {}, {}
   for i = 1, #REGISTRY do
     local f = REGISTRY[i]
     local w = f.w / f.g
     local k = math.min(math.ceil(HEAD_HORIZON_MS / f.g), w + 1)
+    local first, last
     if additive_fn[f.id] then
       local text = head[head_at[running_field(f.id)]]
       if text then
         local base, _, top = parse_running(text)
         from = math.max(from, top * f.g, (base + w) * f.g)
-        local last = base + k - 1
+        last = base + k - 1
         if last < top then till = math.min(till, (last + 2 + w) * f.g - 1) else last = top end
-        for j = base, last do names[#names + 1] = tile_field(f.id, j) end
+        first = base
       end
     elseif f.fn == 'min' or f.fn == 'max' then
       local o = oldest[f.id]
       if o == nil then return nil end
       from = math.max(from, (o + w) * f.g)
       till = math.min(till, (o + w + k) * f.g - 1)
-      for j = o, o + w + k - 1 do names[#names + 1] = tile_field(f.id, j) end
+      first, last = o, o + w + k - 1
+    end
+    if first then
+      for j = first, last do
+        local tile = head_tile(f.id, j)
+        tiles[#tiles + 1] = tile
+        names[#names + 1] = tile[1]
+      end
     end
   end
   if from > till then return nil end
@@ -391,11 +443,11 @@ local function build_head(c, oldest)
   local parts = { int_text(from) .. VALUE_SEPARATOR .. int_text(till) .. VALUE_SEPARATOR }
   for j = 2, #READ_HEAD do
     local v = head[j]
-    if v then parts[#parts + 1] = #READ_HEAD[j] .. ':' .. READ_HEAD[j] .. #v .. ':' .. v end
+    if v then parts[#parts + 1] = head_entry_prefix[j] .. length_text(#v) .. v end
   end
   for j = 1, #names do
     local v = values[j]
-    if v then parts[#parts + 1] = #names[j] .. ':' .. names[j] .. #v .. ':' .. v end
+    if v then parts[#parts + 1] = tiles[j][2] .. length_text(#v) .. v end
   end
   return table.concat(parts)
 end
@@ -451,7 +503,7 @@ local function apply(keys, args)
       local nops = tonumber(args[at + EVENT_ARG_N_OPS])
       if not seen[source_field] then seen[source_field] = true; names[#names + 1] = source_field end
       if not skip_dedup then
-        local bucket = int_text(string.byte(member, 1) % DEDUP_BUCKETS)
+        local bucket = bucket_field[string.byte(member, 1) % DEDUP_BUCKETS]
         if buckets[bucket] == nil then buckets[bucket] = false; bucket_names[#bucket_names + 1] = bucket end
       end
       at = at + EVENT_ARG_COUNT
@@ -475,21 +527,25 @@ local function apply(keys, args)
     if not skip_dedup and #member ~= DEDUP_MEMBER_BYTES then return redis.error_reply(BAD_DEDUP_MEMBER_ERROR) end
     i = i + EVENT_ARG_COUNT
     local applied_offset, applied_ingest = nil, 0
+    -- a source's position is parsed once and printed once, after the events
     local current = positions[source_field]
     if current == nil then
       current = c.get(source_field) or false
+      if current then
+        local p, o, ing = string.match(current, SOURCE_VALUE_PATTERN)
+        current = { p, tonumber(o), tonumber(ing) }
+      end
       positions[source_field] = current
     end
     if current then
-      local p, o, ing = string.match(current, SOURCE_VALUE_PATTERN)
-      if p == partition_key then applied_offset = tonumber(o) end
-      applied_ingest = tonumber(ing)
+      if current[1] == partition_key then applied_offset = current[2] end
+      applied_ingest = current[3]
     end
     local verdict = VERDICT_APPLIED
     if applied_offset and offset <= applied_offset then
       verdict = VERDICT_REPLAYED
     elseif not skip_dedup then
-      local field = int_text(string.byte(member, 1) % DEDUP_BUCKETS)
+      local field = bucket_field[string.byte(member, 1) % DEDUP_BUCKETS]
       local packed = buckets[field]
       if dedup_seen(packed, member) then
         verdict = VERDICT_DUPLICATE
@@ -507,13 +563,15 @@ local function apply(keys, args)
       end
     end
     if verdict ~= VERDICT_REPLAYED then
-      positions[source_field] = partition_key .. VALUE_SEPARATOR .. int_text(offset) .. VALUE_SEPARATOR
-        .. int_text(math.max(applied_ingest, ingest))
+      positions[source_field] = { partition_key, offset, math.max(applied_ingest, ingest) }
       positions_changed[source_field] = true
-      c.put(source_field, positions[source_field])
     end
     i = i + OP_ARG_COUNT * nops
     verdicts[#verdicts + 1] = verdict
+  end
+  for source_field in pairs(positions_changed) do
+    local p = positions[source_field]
+    c.put(source_field, p[1] .. VALUE_SEPARATOR .. int_text(p[2]) .. VALUE_SEPARATOR .. int_text(p[3]))
   end
   -- the ops' and positions' writes, before the running totals read tiles back
   c.flush()
