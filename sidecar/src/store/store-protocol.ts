@@ -75,7 +75,7 @@
  * call leaves the dedup hash alone. The grammar of every key is that of protocol 7.
  *
  * Store protocol 9 keeps every key, argument, reply and the head's bytes of protocol 8; only the
- * Lua's work changed (the head's names and length prefixes printed once, a source position
+ * Lua's work changed (the head's name and length prefixes printed at load, a source position
  * parsed and printed once per call): the rendered library differs, so the version does.
  */
 import { SOURCES, type Source } from '../events/index.ts';

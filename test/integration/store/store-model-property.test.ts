@@ -397,10 +397,11 @@ describe('the TypeScript model of the Redis Functions', () => {
     expect(headReads).toBeGreaterThanOrEqual(minHeadReads);
   });
 
-  // store protocol 9: the Lua memoizes head tiles' names across calls and drops the memo past
-  // 8,192 tiles; a clock that moves 10 s per call names ~40 new tiles each time, so 400 calls
-  // cross the limit at least once, and every head before and after must be the model's
-  it("builds every read head as the model does while the Lua's memo of head tiles fills up and is dropped", async () => {
+  // store protocol 9 prints a head's tile names from per-feature prefixes and its length prefixes
+  // from a table made at load (a longer value prints its own): a clock that moves 10 s per call
+  // names ~40 new tiles each time, and every head of 400 calls must be the model's (with a `last`
+  // value of over 1,024 bytes, whose length prefix is printed)
+  it('builds every read head as the model does while the clock moves across thousands of tiles', async () => {
     const redis = testRedis();
     await loadFunctionLibrary(redis, REGISTRY, 'storemodel');
     const prefix = `sm${randomBytes(3).toString('hex')}`;
@@ -414,6 +415,8 @@ describe('the TypeScript model of the Redis Functions', () => {
         { kind: 'add', featureId: 'sum', tile: Math.floor(ms / SECOND), amount: 250 },
         { kind: 'min', featureId: 'mn', tile: Math.floor(ms / SECOND), value: String(ms % 97) },
         { kind: 'latest', featureId: 'cnt', eventMs: ms },
+        // a value longer than the Lua's table of printed length prefixes
+        { kind: 'last', featureId: 'ls', eventMs: ms, eventKey: 'k', value: 'é'.repeat(600 + (ms % 1000)) },
       ].map((op) => encodeOp(op as WindowOp));
     const clocked = new WindowOperators(REGISTRY);
     let heads = 0;

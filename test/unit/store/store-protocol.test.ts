@@ -55,7 +55,7 @@ const PINNED_LUA_SHA256: Readonly<Record<number, string>> = {
   6: 'fcbe8fd06eb1afd8f364cac96e2dd7ce974cac30079c160e1848c895107595c5',
   7: '2c0a7f3404e86ee3e64384ecf9e86e679e5c3136525d74bc8ee343c237d35dcb',
   8: '9d51efeed4285b3f6fa03544fa6d7d8633b94ff9d64fd80224dbe3409254e813',
-  9: '4b5d2e0ab29645f0021171f8970171d2c61214f3395a4fc8e8d89212cd2c4608',
+  9: '5aa1c812a41a8fcb2c3e4e99beef4dc174aab99848b336ee689967bd75c4de1d',
 };
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');

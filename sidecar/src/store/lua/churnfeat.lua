@@ -363,14 +363,12 @@ local head_at = {}
 for i = 1, #READ_HEAD do head_at[READ_HEAD[i]] = i end
 
 -- What makes a head cost: printing numbers (a tile index, an entry's byte lengths), not reading
--- its fields (bench/memory/apply-profile.ts). So every piece of a head's text that is not a
--- field's value is printed once: the entry prefix ("<name bytes>:<name>") of each READ_HEAD
--- field at load, the length prefixes ("<bytes>:") up to head_printed_lengths at load, and a
--- tile's name and entry prefix when a head first names that tile. Tiles are memoized across
--- calls, as the tile indexes near the clock are the same for every user; the memo is a pure
--- function's (the text of a feature id and an index), dropped whole past head_tile_memo_limit tiles.
+-- its fields (bench/memory/apply-profile.ts). So the pieces of a head's text that are not a
+-- tile index or a field's value are printed once, at load: each READ_HEAD field's entry prefix
+-- ("<name bytes>:<name>"), each feature's tile-name prefix, and the length prefixes ("<bytes>:")
+-- below head_printed_lengths. (A memo of tile names across calls saved a little more on the
+-- apply, but its live tables made every function's garbage collection dearer: cf_fields +40%.)
 local head_printed_lengths = 1024
-local head_tile_memo_limit = 8192
 local head_entry_prefix = {}
 for i = 1, #READ_HEAD do head_entry_prefix[i] = #READ_HEAD[i] .. ':' .. READ_HEAD[i] end
 local length_prefix = {}
@@ -378,28 +376,8 @@ for n = 0, head_printed_lengths - 1 do length_prefix[n] = n .. ':' end
 local function length_text(n)
   return length_prefix[n] or (int_text(n) .. ':')
 end
-local tile_memo, tile_memo_size = {}, 0
--- { name, entry prefix } of tile idx of feature id
-local function head_tile(id, idx)
-  local of_feature = tile_memo[id]
-  if of_feature == nil then
-    of_feature = {}
-    tile_memo[id] = of_feature
-  end
-  local tile = of_feature[idx]
-  if tile == nil then
-    if tile_memo_size >= head_tile_memo_limit then
-      tile_memo, tile_memo_size = {}, 0
-      of_feature = {}
-      tile_memo[id] = of_feature
-    end
-    local name = tile_field(id, idx)
-    tile = { name, #name .. ':' .. name }
-    of_feature[idx] = tile
-    tile_memo_size = tile_memo_size + 1
-  end
-  return tile
-end
+local tile_prefix = {}
+for i = 1, #REGISTRY do tile_prefix[REGISTRY[i].id] = FIELD_TILE .. FIELD_SEPARATOR .. REGISTRY[i].id .. FIELD_SEPARATOR end
 
 -- the read head (store protocol 7, store-protocol.ts headPlan): the e:, l:, r:, s: fields and
 -- the tiles a read in [from, until] needs, copied from the state hash as it is at the end of
@@ -408,7 +386,7 @@ end
 local function build_head(c, oldest)
   local head = c.mget(READ_HEAD)
   local from, till = 0, MAX_AS_OF_MS
-  local names, tiles = {}, {}
+  local names = {}
   for i = 1, #REGISTRY do
     local f = REGISTRY[i]
     local w = f.w / f.g
@@ -431,11 +409,8 @@ local function build_head(c, oldest)
       first, last = o, o + w + k - 1
     end
     if first then
-      for j = first, last do
-        local tile = head_tile(f.id, j)
-        tiles[#tiles + 1] = tile
-        names[#names + 1] = tile[1]
-      end
+      local prefix = tile_prefix[f.id]
+      for j = first, last do names[#names + 1] = prefix .. int_text(j) end
     end
   end
   if from > till then return nil end
@@ -447,7 +422,7 @@ local function build_head(c, oldest)
   end
   for j = 1, #names do
     local v = values[j]
-    if v then parts[#parts + 1] = tiles[j][2] .. length_text(#v) .. v end
+    if v then parts[#parts + 1] = length_text(#names[j]) .. names[j] .. length_text(#v) .. v end
   end
   return table.concat(parts)
 end
