@@ -43,10 +43,25 @@ describe('two lake writers in one group on the 3-broker cluster', () => {
     const b = spawnLakeWriter(ns, root, { flushRecords: 400, clientId: `${ns.id}-lake-b` });
     const admin = await testAdmin();
     await waitFor('both writers to be members of the group', async () => (await admin.describeGroups([`${ns.id}-lake`])).groups[0]?.members.length === 2, { timeoutMs: 60_000 });
+    // ... and both to hold partitions in a stable group: the wait below timed out once in CI
+    // (cause not seen; a writer left without partitions after its join lands nothing, which is
+    // one way), so it now starts from a known assignment and says how far each writer got
+    await waitFor(
+      'both writers to be assigned partitions',
+      async () => (await assignedTo(admin, `${ns.id}-lake`, `${ns.id}-lake-a`)).length > 0 && (await assignedTo(admin, `${ns.id}-lake`, `${ns.id}-lake-b`)).length > 0,
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
 
     // Under load: the workload is produced while A is killed.
     const producing = produceWorkload(ns, workload);
-    await waitFor('both writers to land part of it', async () => landedPartitions(a).length >= 3 && landedPartitions(b).length >= 3, { timeoutMs: 120_000, intervalMs: 10 });
+    await waitFor(
+      'both writers to land part of it',
+      async () => {
+        if (landedPartitions(a).length >= 3 && landedPartitions(b).length >= 3) return true;
+        throw new Error(`flushes landed so far: A ${landedPartitions(a).length}, B ${landedPartitions(b).length}`); // what a timeout reports
+      },
+      { timeoutMs: 120_000, intervalMs: 10 },
+    );
     const ownedByA = new Set(landedPartitions(a));
     // A's partitions at the kill: the coordinator's assignment when the group is stable, else
     // (mid-rebalance) those only A has landed; which writer landed what before depends on how
